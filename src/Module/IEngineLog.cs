@@ -1,0 +1,20 @@
+namespace Sandbox;
+
+/// <summary>
+/// Where the engine reports what it does: every backend command line (shell-quoted, so it can be
+/// pasted into a shell) at verbose level, and progress of long operations. The cmdlets forward these
+/// to Write-Verbose and Write-Progress; tests and the bench may ignore them.
+/// </summary>
+public interface IEngineLog
+{
+    void Verbose(string message);
+    void Progress(string activity, string status, int? percent);
+}
+
+/// <summary>A log that drops everything.</summary>
+public sealed class NullEngineLog : IEngineLog
+{
+    public static readonly NullEngineLog Instance = new();
+    public void Verbose(string message) { }
+    public void Progress(string activity, string status, int? percent) { }
+}

@@ -1,0 +1,188 @@
+using System.Text.Json;
+using Sandbox.Native;
+using Sandbox.Storage;
+
+namespace Sandbox.Images;
+
+/// <summary>
+/// The images of one store. Every build or import runs under a per-name lock (so two processes
+/// building one name build once), fills a hidden staging folder, and is published by a rename: an
+/// interrupted build leaves only a staging folder, which no reader mistakes for an image and the
+/// next build of that name clears away.
+/// </summary>
+public sealed class ImageStore
+{
+    private const string ManifestFile = "image.json";
+    private const string RootFsFolder = "rootfs";
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+
+    private readonly StoreLayout _layout;
+    private readonly IEngineLog _log;
+
+    public ImageStore(StoreLayout layout, IEngineLog log)
+    {
+        _layout = layout;
+        _log = log;
+    }
+
+    public IReadOnlyList<SandboxImage> List()
+    {
+        if (!Directory.Exists(_layout.ImagesFolder)) return Array.Empty<SandboxImage>();
+        return Directory.EnumerateDirectories(_layout.ImagesFolder)
+            .Select(Path.GetFileName)
+            .Where(NameRules.IsValid) // staging and trash folders start with '.'
+            .Select(name => TryGet(name!))
+            .OfType<SandboxImage>()
+            .OrderBy(image => image.Name, StringComparer.Ordinal)
+            .ToList();
+    }
+
+    public SandboxImage? TryGet(string name)
+    {
+        var folder = _layout.ImageFolder(name);
+        var manifest = Path.Combine(folder, ManifestFile);
+        if (!File.Exists(manifest)) return null;
+        var image = JsonSerializer.Deserialize<SandboxImage>(File.ReadAllText(manifest), Json)!;
+        image.RootFs = Path.Combine(folder, RootFsFolder);
+        return image;
+    }
+
+    public SandboxImage Get(string name) =>
+        TryGet(NameRules.RequireValid("image", name)) ?? throw SandboxErrors.ImageNotFound(name);
+
+    /// <summary>Imports a folder or tarball; the same source again returns the cached image.</summary>
+    public SandboxImage Import(string name, string sourcePath, bool force, CancellationToken cancellation = default)
+    {
+        var parameters = RootFsImporter.DescribeSource(sourcePath);
+        return Publish(name, parameters, force, cancellation, rootfs =>
+        {
+            RootFsImporter.Import(name, sourcePath, rootfs, _log, cancellation);
+            return "import";
+        });
+    }
+
+    /// <summary>Builds with mmdebstrap or debootstrap; the same parameters again return the cached image.</summary>
+    public SandboxImage Build(string name, ImageBuildOptions options, bool force, CancellationToken cancellation = default)
+    {
+        return Publish(name, options.ToParameters(), force, cancellation,
+            rootfs => DebianBuilder.Build(name, options, rootfs, _log, cancellation));
+    }
+
+    /// <summary>
+    /// Writes the image's root filesystem to a tarball (compressed by its extension: .tar.zst,
+    /// .tar.gz, .tar.xz or plain .tar) with numeric owners, modes, hard and symbolic links, ACLs
+    /// and extended attributes, so New-SandboxImage -Path (or podman import) recreates it exactly.
+    /// It is written beside the target and renamed, so a half-written file never has the name.
+    /// </summary>
+    public FileInfo Export(string name, string path, bool force, CancellationToken cancellation = default)
+    {
+        var image = Get(name);
+        var target = Path.GetFullPath(path);
+        if (File.Exists(target) && !force)
+            throw new SandboxException("ExportTargetExists", SandboxErrorKind.ResourceBusy,
+                $"'{target}' already exists.", "Add -Force to overwrite it, or choose another -Path.", target);
+        var folder = Path.GetDirectoryName(target)!;
+        if (!Directory.Exists(folder))
+            throw SandboxErrors.InvalidPath("-Path", path, $"the folder {folder} does not exist.");
+
+        // The partial file keeps the real suffix so tar picks the same compressor.
+        var partial = Path.Combine(folder, $".partial-{Guid.NewGuid():N}-{Path.GetFileName(target)}");
+        var argv = new[]
+        {
+            Processes.ToolLocator.Require("tar", "tar"), "--create", "--auto-compress", "--file", partial,
+            "--directory", image.RootFs, "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "--sparse", ".",
+        };
+        _log.Progress($"Exporting image {name}", "writing " + target, 0);
+        var outcome = Processes.HostCommand.Run(_log, argv, cancellation: cancellation);
+        if (outcome.ExitCode != 0 || outcome.Cancelled)
+        {
+            if (File.Exists(partial)) File.Delete(partial);
+            if (outcome.Cancelled) throw new OperationCanceledException(cancellation);
+            throw SandboxErrors.ImageBuildFailed(name, "tar", outcome.ExitCode, outcome.StdErr);
+        }
+        File.Move(partial, target, overwrite: true);
+        SudoCaller.Current?.HandOver(target);
+        _log.Progress($"Exporting image {name}", "done", 100);
+        return new FileInfo(target);
+    }
+
+    /// <summary>Deletes an image. The caller has checked that no sandbox uses it (or was told -Force).</summary>
+    public void Remove(string name)
+    {
+        using var imageLock = FileLock.Acquire(_layout.LockFile("image", NameRules.RequireValid("image", name)));
+        var folder = _layout.ImageFolder(name);
+        if (!Directory.Exists(folder)) throw SandboxErrors.ImageNotFound(name);
+        // Rename first so the image vanishes at once, even if deleting a large tree takes a while.
+        var trash = HiddenSibling("trash", name);
+        Directory.Move(folder, trash);
+        SafeTreeRemover.Remove(trash, _layout.ImagesFolder);
+    }
+
+    /// <summary>Fills a staging folder with <paramref name="fillRootFs"/> (which returns how it made the
+    /// image) and publishes it under <paramref name="name"/>, unless the same parameters are cached.</summary>
+    private SandboxImage Publish(string name, Dictionary<string, string> parameters, bool force,
+        CancellationToken cancellation, Func<string, string> fillRootFs)
+    {
+        NameRules.RequireValid("image", name);
+        _layout.EnsureCreated();
+        using var imageLock = FileLock.Acquire(_layout.LockFile("image", name), cancellation);
+
+        var existing = TryGet(name);
+        if (existing is not null && !force)
+        {
+            if (SameParameters(existing.Parameters, parameters))
+            {
+                _log.Verbose($"Image '{name}' is up to date (same parameters); not rebuilding.");
+                return existing;
+            }
+            throw SandboxErrors.ImageExists(name);
+        }
+
+        ClearLeftoverStaging(name);
+        var staging = HiddenSibling("staging", name);
+        try
+        {
+            Directory.CreateDirectory(staging);
+            var source = fillRootFs(Path.Combine(staging, RootFsFolder));
+            var image = new SandboxImage
+            {
+                Name = name, Source = source, Created = DateTimeOffset.Now, Parameters = parameters,
+            };
+            File.WriteAllText(Path.Combine(staging, ManifestFile), JsonSerializer.Serialize(image, Json));
+            StoreLayout.HandOver(staging);
+            StoreLayout.HandOver(Path.Combine(staging, ManifestFile));
+
+            var folder = _layout.ImageFolder(name);
+            string? replaced = null;
+            if (Directory.Exists(folder))
+            {
+                replaced = HiddenSibling("trash", name);
+                Directory.Move(folder, replaced);
+            }
+            Directory.Move(staging, folder);
+            if (replaced is not null) SafeTreeRemover.Remove(replaced, _layout.ImagesFolder);
+            return TryGet(name)!;
+        }
+        catch
+        {
+            if (Directory.Exists(staging)) SafeTreeRemover.Remove(staging, _layout.ImagesFolder);
+            throw;
+        }
+    }
+
+    /// <summary>We hold the name's lock, so any staging folder of that name is from a build that died.</summary>
+    private void ClearLeftoverStaging(string name)
+    {
+        foreach (var leftover in Directory.EnumerateDirectories(_layout.ImagesFolder, $".staging-{name}-*"))
+        {
+            _log.Verbose($"Removing the leftover of an interrupted build: {leftover}");
+            SafeTreeRemover.Remove(leftover, _layout.ImagesFolder);
+        }
+    }
+
+    private string HiddenSibling(string kind, string name) =>
+        Path.Combine(_layout.ImagesFolder, $".{kind}-{name}-{Guid.NewGuid():N}");
+
+    private static bool SameParameters(Dictionary<string, string> a, Dictionary<string, string> b) =>
+        a.Count == b.Count && a.All(kv => b.TryGetValue(kv.Key, out var v) && v == kv.Value);
+}

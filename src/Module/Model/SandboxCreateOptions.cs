@@ -1,0 +1,23 @@
+namespace Sandbox;
+
+/// <summary>What Enter-Sandbox asks the engine for.</summary>
+public sealed class SandboxCreateOptions
+{
+    public required string Image { get; init; }
+    public ProviderName Provider { get; init; } = ProviderName.Auto;
+
+    /// <summary>A name of the caller's choice; null picks one from the id.</summary>
+    public string? Name { get; init; }
+
+    public IReadOnlyList<BindMount> Mounts { get; init; } = Array.Empty<BindMount>();
+    public NetworkMode Network { get; init; } = NetworkMode.None;
+
+    /// <summary>Variables every command of this sandbox gets (a command's own win).</summary>
+    public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Boot the image's init (Nspawn only; the image needs systemd: -Include systemd,dbus).</summary>
+    public bool Boot { get; init; }
+
+    /// <summary>Keep the sandbox after its shell exits or its owner process ends.</summary>
+    public bool Keep { get; init; }
+}

@@ -1,0 +1,39 @@
+using System.Globalization;
+
+namespace Sandbox.Native;
+
+/// <summary>
+/// The user behind `sudo pwsh`: root does the providers' own work, but what the module makes for
+/// that user outside any sandbox (their store's folders and records, exported tarballs, copied-out
+/// files) is handed to them, so they can use and delete it without root afterwards.
+/// </summary>
+public sealed record SudoCaller(string Name, int Uid, int Gid, string Home)
+{
+    /// <summary>The sudo caller, when running as root under sudo on behalf of a non-root user.</summary>
+    public static SudoCaller? Current { get; } = Detect(Environment.GetEnvironmentVariable, UserIdentity.IsRoot, "/etc/passwd");
+
+    public static SudoCaller? Detect(Func<string, string?> getVariable, bool isRoot, string passwdFile)
+    {
+        if (!isRoot) return null;
+        if (!int.TryParse(getVariable("SUDO_UID"), NumberStyles.None, CultureInfo.InvariantCulture, out var uid) || uid == 0) return null;
+        if (!int.TryParse(getVariable("SUDO_GID"), NumberStyles.None, CultureInfo.InvariantCulture, out var gid)) return null;
+        var name = getVariable("SUDO_USER") ?? "";
+        var home = File.Exists(passwdFile)
+            ? File.ReadLines(passwdFile).Select(line => line.Split(':'))
+                .FirstOrDefault(f => f.Length >= 6 && f[2] == uid.ToString(CultureInfo.InvariantCulture))?[5]
+            : null;
+        return home is null ? null : new SudoCaller(name, uid, gid, home);
+    }
+
+    /// <summary>Gives one path (not what a link points to) to the caller.</summary>
+    public void HandOver(string path) => LibC.lchown(path, Uid, Gid);
+
+    /// <summary>Gives a copied-out file or folder, and everything in it, to the caller.</summary>
+    public void HandOverTree(string path)
+    {
+        HandOver(path);
+        if (!Directory.Exists(path) || new DirectoryInfo(path).LinkTarget is not null) return;
+        foreach (var entry in Directory.EnumerateFileSystemEntries(path, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }))
+            HandOver(entry);
+    }
+}

@@ -1,0 +1,251 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text;
+using Microsoft.Win32.SafeHandles;
+using Sandbox.Native;
+using static Sandbox.Native.LibC;
+
+namespace Sandbox.Processes;
+
+/// <summary>
+/// Runs a host process with posix_spawn and reaps it with wait4, because System.Diagnostics.Process
+/// reaps its children itself and so never shows the kernel's rusage (CPU times, peak RSS).
+/// The child gets its own process group, so a timeout or cancellation kills the whole tree; default
+/// signal dispositions, because .NET ignores SIGPIPE and an ignored signal survives exec; and a
+/// clean environment. stdout and stderr are read separately; stdout can be streamed line by line.
+/// </summary>
+public static unsafe class NativeProcessRunner
+{
+    /// <summary>How long to keep reading output after the process ended, in case a leftover holds the pipe.</summary>
+    private static readonly TimeSpan OutputDrainGrace = TimeSpan.FromSeconds(5);
+
+    public static ProcessOutcome Run(ProcessSpec spec, Action<string>? onStdOutLine = null,
+        CancellationToken cancellation = default, Action<string>? onStdErrLine = null)
+    {
+        if (spec.Argv.Count == 0) throw SandboxErrors.EmptyCommand();
+
+        Pipe? stdinPipe = spec.StandardInput is null ? null : CreatePipe();
+        var stdoutPipe = CreatePipe();
+        var stderrPipe = CreatePipe();
+        var stopwatch = Stopwatch.StartNew();
+        int pid;
+        try
+        {
+            pid = Spawn(spec, stdinPipe?.Read ?? -1, stdoutPipe.Write, stderrPipe.Write);
+        }
+        finally
+        {
+            // The child has its copies (or never started); the parent keeps only its own ends.
+            if (stdinPipe is { } p) close(p.Read);
+            close(stdoutPipe.Write);
+            close(stderrPipe.Write);
+        }
+
+        var stdoutBytes = spec.BinaryStdOut ? Task.Run(() => ReadBytes(stdoutPipe.Read)) : null;
+        var stdoutTask = spec.BinaryStdOut ? Task.FromResult("") : Task.Run(() => ReadAll(stdoutPipe.Read, onStdOutLine));
+        var stderrTask = Task.Run(() => ReadAll(stderrPipe.Read, onStdErrLine));
+        var stdinTask = stdinPipe is { } sp
+            ? Task.Run(() => WriteAll(sp.Write, spec.StandardInput!))
+            : Task.CompletedTask;
+
+        var group = new ProcessGroup(pid);
+        using var timer = spec.Timeout is { } t
+            ? new Timer(_ => group.Kill(timedOut: true), null, t, Timeout.InfiniteTimeSpan)
+            : null;
+        using var registration = cancellation.Register(() => group.Kill(timedOut: false));
+
+        var (status, usage) = group.Wait();
+        stopwatch.Stop();
+
+        Task.WaitAll(new Task[] { (Task?)stdoutBytes ?? stdoutTask, stderrTask }, OutputDrainGrace);
+        stdinTask.Wait(OutputDrainGrace);
+
+        var signalled = (status & 0x7f) != 0;
+        return new ProcessOutcome
+        {
+            ExitCode = signalled ? null : (status >> 8) & 0xff,
+            Signal = signalled ? status & 0x7f : null,
+            TimedOut = group.TimedOut,
+            Cancelled = group.Cancelled,
+            StdOut = stdoutTask.IsCompletedSuccessfully ? stdoutTask.Result : "",
+            StdErr = stderrTask.IsCompletedSuccessfully ? stderrTask.Result : "",
+            StdOutBytes = stdoutBytes is { IsCompletedSuccessfully: true } ? stdoutBytes.Result : null,
+            Duration = stopwatch.Elapsed,
+            UserCpu = usage.UserTime.ToTimeSpan(),
+            SystemCpu = usage.SystemTime.ToTimeSpan(),
+            PeakMemoryBytes = usage.MaxRssKiB * 1024,
+        };
+    }
+
+    private readonly record struct Pipe(int Read, int Write);
+
+    private static Pipe CreatePipe()
+    {
+        int* fds = stackalloc int[2];
+        if (pipe2(fds, O_CLOEXEC) != 0)
+            throw new IOException($"pipe2 failed: {ErrorText(Marshal.GetLastPInvokeError())}");
+        return new Pipe(fds[0], fds[1]);
+    }
+
+    private static int Spawn(ProcessSpec spec, int stdinFd, int stdoutFd, int stderrFd)
+    {
+        var executable = ToolLocator.Find(spec.Argv[0])
+            ?? throw new SandboxException("ExecutableNotFound", SandboxErrorKind.NotInstalled,
+                $"'{spec.Argv[0]}' was not found on this host.", "Install it or check PATH.", spec.Argv[0]);
+
+        var actions = NativeMemory.AllocZeroed(SpawnFileActionsSize);
+        var attributes = NativeMemory.AllocZeroed(SpawnAttrSize);
+        var allSignals = NativeMemory.AllocZeroed(SigSetSize);
+        var noSignals = NativeMemory.AllocZeroed(SigSetSize);
+        using var strings = new NativeStrings();
+        try
+        {
+            posix_spawn_file_actions_init(actions);
+            if (stdinFd >= 0) posix_spawn_file_actions_adddup2(actions, stdinFd, 0);
+            else posix_spawn_file_actions_addopen(actions, 0, strings.Add("/dev/null"), O_RDONLY, 0);
+            posix_spawn_file_actions_adddup2(actions, stdoutFd, 1);
+            posix_spawn_file_actions_adddup2(actions, stderrFd, 2);
+
+            posix_spawnattr_init(attributes);
+            sigfillset(allSignals);
+            sigemptyset(noSignals);
+            posix_spawnattr_setsigdefault(attributes, allSignals);
+            posix_spawnattr_setsigmask(attributes, noSignals);
+            posix_spawnattr_setpgroup(attributes, 0);
+            posix_spawnattr_setflags(attributes,
+                POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+
+            var argv = strings.AddArray(spec.Argv);
+            var envp = strings.AddArray(spec.Environment.Select(kv => $"{kv.Key}={kv.Value}").ToList());
+            int pid;
+            var error = posix_spawn(&pid, strings.Add(executable), actions, attributes, argv, envp);
+            if (error != 0)
+                throw new SandboxException("SpawnFailed", SandboxErrorKind.InvalidOperation,
+                    $"Could not start '{executable}': {ErrorText(error)}.", "Check that it is executable.", executable);
+            return pid;
+        }
+        finally
+        {
+            posix_spawn_file_actions_destroy(actions);
+            posix_spawnattr_destroy(attributes);
+            NativeMemory.Free(actions);
+            NativeMemory.Free(attributes);
+            NativeMemory.Free(allSignals);
+            NativeMemory.Free(noSignals);
+        }
+    }
+
+    private static string ReadAll(int fd, Action<string>? onLine)
+    {
+        using var stream = new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.Read, 1);
+        using var reader = new StreamReader(stream, new UTF8Encoding(false));
+        if (onLine is null) return reader.ReadToEnd();
+
+        var all = new StringBuilder();
+        while (reader.ReadLine() is { } line)
+        {
+            all.Append(line).Append('\n');
+            onLine(line);
+        }
+        return all.ToString();
+    }
+
+    private static byte[] ReadBytes(int fd)
+    {
+        using var stream = new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.Read, 1);
+        using var buffer = new MemoryStream();
+        stream.CopyTo(buffer);
+        return buffer.ToArray();
+    }
+
+    private static void WriteAll(int fd, byte[] data)
+    {
+        using var stream = new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.Write, 1);
+        try { stream.Write(data); }
+        catch (IOException) { /* The command stopped reading (EPIPE): that is its choice, not our error. */ }
+    }
+
+    /// <summary>
+    /// The spawned process's group. Kill and reap are serialized so that a timer firing after the
+    /// process was reaped can never signal a recycled pid.
+    /// </summary>
+    private sealed class ProcessGroup(int pid)
+    {
+        private readonly object _gate = new();
+        private bool _reaped;
+
+        public bool TimedOut { get; private set; }
+        public bool Cancelled { get; private set; }
+
+        public void Kill(bool timedOut)
+        {
+            lock (_gate)
+            {
+                if (_reaped) return;
+                if (timedOut) TimedOut = true; else Cancelled = true;
+                // A backend may start its own session or pid namespace (setsid, nspawn), out of
+                // our process group, so its descendants are listed while they can still be found
+                // through their parents and killed right after the group. Killing a pid namespace's
+                // init ends the whole namespace. The group goes first so that the process we wait
+                // for dies of the signal rather than exiting on its child's death.
+                var descendants = ProcessTree.Descendants(pid);
+                kill(-pid, SIGKILL);
+                kill(pid, SIGKILL);
+                foreach (var descendant in descendants) kill(descendant, SIGKILL);
+            }
+        }
+
+        public (int Status, RUsage Usage) Wait()
+        {
+            // Wait for the exit without reaping (WNOWAIT), then reap under the lock: while the
+            // zombie exists its pid cannot be reused, so Kill never signals a stranger.
+            var info = stackalloc byte[SigInfoSize];
+            while (waitid(P_PID, pid, info, WEXITED | WNOWAIT) != 0)
+            {
+                var errno = Marshal.GetLastPInvokeError();
+                if (errno != EINTR) throw new IOException($"waitid({pid}) failed: {ErrorText(errno)}");
+            }
+
+            lock (_gate)
+            {
+                int status;
+                RUsage usage;
+                while (wait4(pid, &status, 0, &usage) != pid)
+                {
+                    var errno = Marshal.GetLastPInvokeError();
+                    if (errno != EINTR) throw new IOException($"wait4({pid}) failed: {ErrorText(errno)}");
+                }
+                _reaped = true;
+                return (status, usage);
+            }
+        }
+    }
+
+    /// <summary>UTF-8 copies of strings and pointer arrays in native memory, freed together.</summary>
+    private sealed class NativeStrings : IDisposable
+    {
+        private readonly List<nint> _strings = new();
+        private readonly List<nint> _arrays = new();
+
+        public byte* Add(string text)
+        {
+            var block = Marshal.StringToCoTaskMemUTF8(text);
+            _strings.Add(block);
+            return (byte*)block;
+        }
+
+        public byte** AddArray(IReadOnlyList<string> items)
+        {
+            var array = (byte**)NativeMemory.AllocZeroed((nuint)(items.Count + 1), (nuint)sizeof(nint));
+            _arrays.Add((nint)array);
+            for (var i = 0; i < items.Count; i++) array[i] = Add(items[i]);
+            return array;
+        }
+
+        public void Dispose()
+        {
+            foreach (var block in _strings) Marshal.FreeCoTaskMem(block);
+            foreach (var array in _arrays) NativeMemory.Free((void*)array);
+        }
+    }
+}

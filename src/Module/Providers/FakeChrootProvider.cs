@@ -1,0 +1,169 @@
+using Sandbox.Native;
+using Sandbox.Processes;
+using Sandbox.Storage;
+
+namespace Sandbox.Providers;
+
+/// <summary>
+/// Rootless, namespace-free sandboxes: a private copy of the image (taken from a pool of ready
+/// copies), fakechroot to map paths into it, and fakeroot (one faked per sandbox) so commands believe
+/// they are root. Not a security boundary: static binaries and direct system calls bypass
+/// LD_PRELOAD, /proc, /dev and the network are the host's.
+///
+/// Why copies and not a cowdancer hardlink farm: tried on this machine with fakechroot 2.20.1,
+/// fakeroot and cowdancer 0.89 (glibc 2.36). With libfakechroot first in LD_PRELOAD cowdancer never
+/// saw the writes and they changed the image's shared inodes; with libcowdancer first it saw the
+/// untranslated path and its copy-before-write ran on the host's file of that name, and commands
+/// could not be found. A copy shares no inode with the image, so nothing the sandbox does reaches
+/// it; the pool makes taking one a rename.
+/// </summary>
+public sealed class FakeChrootProvider : ISandboxProvider
+{
+    private const string FakerootLibraries = "/usr/lib/x86_64-linux-gnu/libfakeroot:/usr/lib64/libfakeroot:/usr/lib/libfakeroot";
+
+    private static readonly Lazy<SandboxProviderInfo> CachedProbe = new(ProbeOnce);
+    private readonly IEngineLog _log;
+    private readonly FarmPool _pool;
+    private readonly Func<string, SandboxImage> _images;
+
+    public FakeChrootProvider(IEngineLog log, StoreLayout layout, Func<string, SandboxImage> images)
+    {
+        _log = log;
+        _pool = new FarmPool(layout, log);
+        _images = images;
+    }
+
+    public ProviderName Name => ProviderName.FakeChroot;
+
+    public SandboxProviderInfo Probe() => CachedProbe.Value;
+
+    public static string Farm(SandboxInfo sandbox) => Path.Combine(sandbox.StatePath, "root");
+
+    public void Create(SandboxInfo sandbox)
+    {
+        RefuseRoot();
+        foreach (var mount in sandbox.Mounts.Where(m => m.ReadOnly))
+            throw SandboxErrors.NotSupported("FakeChroot", $"read-only binds ({mount}): without namespaces nothing can make a path read-only");
+        var farm = Farm(sandbox);
+        _pool.Take(_images(sandbox.Image), farm);
+        // A bind is a link from the sandbox path to the host path: the kernel resolves an absolute
+        // link target on the host, which is exactly what a bind must do.
+        foreach (var mount in sandbox.Mounts)
+        {
+            var link = Path.Combine(farm, mount.SandboxPath.TrimStart('/'));
+            Directory.CreateDirectory(Path.GetDirectoryName(link)!);
+            if (Directory.Exists(link) && !Directory.EnumerateFileSystemEntries(link).Any()) Directory.Delete(link);
+            File.CreateSymbolicLink(link, mount.HostPath);
+        }
+        FakedDaemon.Ensure(sandbox, _log);
+    }
+
+    public ProcessOutcome Run(SandboxInfo sandbox, SandboxCommand command, Action<string>? onStdOutLine,
+        CancellationToken cancellation)
+    {
+        var (argv, environment) = CommandLine(sandbox, command);
+        var outcome = BackendProcess.Run(_log, argv, environment, command, onStdOutLine, cancellation);
+        if (!outcome.TimedOut && !outcome.Cancelled) ThrowIfNotStarted(command, outcome);
+        return outcome;
+    }
+
+    public int RunInteractive(SandboxInfo sandbox, SandboxCommand command)
+    {
+        var (argv, environment) = CommandLine(sandbox, command);
+        return BackendProcess.RunInteractive(_log, argv, environment);
+    }
+
+    public void Destroy(SandboxInfo sandbox) => FakedDaemon.Stop(sandbox);
+
+    /// <summary>The sandbox's own bytes are what it added or modified; the copy of the rest is the image's.</summary>
+    public LayerMeasurement Measure(SandboxInfo sandbox)
+    {
+        var changes = Changes(sandbox).ToList();
+        return new LayerMeasurement(changes.Where(c => c.Kind != SandboxChangeKind.Deleted).Sum(c => c.Size), changes);
+    }
+
+    /// <summary>The copy against the image: added, deleted, and modified (size, mode or time differ).</summary>
+    private static IEnumerable<SandboxChange> Changes(SandboxInfo sandbox)
+    {
+        var farm = Farm(sandbox);
+        var image = sandbox.ImageRootFs;
+        var inFarm = TreeWalker.Walk(farm).ToDictionary(e => e.Relative, e => e.Status);
+        foreach (var (relative, status) in inFarm)
+        {
+            var original = FileStatus.Of(Path.Combine(image, relative));
+            if (original is null)
+                yield return new SandboxChange(sandbox.Name, "/" + relative, SandboxChangeKind.Added, (long)status.Size);
+            else if (!status.IsDirectory && !status.IsSymbolicLink && (original.Value.Size != status.Size || original.Value.Mode != status.Mode
+                     || File.GetLastWriteTimeUtc(Path.Combine(image, relative)) != File.GetLastWriteTimeUtc(Path.Combine(farm, relative))))
+                yield return new SandboxChange(sandbox.Name, "/" + relative, SandboxChangeKind.Modified, (long)status.Size);
+        }
+        foreach (var (relative, _) in TreeWalker.Walk(image).Where(e => !inFarm.ContainsKey(e.Relative)))
+            yield return new SandboxChange(sandbox.Name, "/" + relative, SandboxChangeKind.Deleted, 0);
+    }
+
+    private (List<string>, Dictionary<string, string>) CommandLine(SandboxInfo sandbox, SandboxCommand command)
+    {
+        RefuseRoot();
+        var farm = Farm(sandbox);
+        var account = PasswdFile.For(command, Path.Combine(farm, "etc/passwd"));
+        var daemon = FakedDaemon.Ensure(sandbox, _log);
+
+        var environment = CommandEnvironment.Compose(sandbox, command, account.Home);
+        environment["FAKEROOTKEY"] = daemon.Key;
+        environment["LD_LIBRARY_PATH"] = FakerootLibraries;
+        environment["LD_PRELOAD"] = "libfakeroot-sysv.so"; // the fakechroot script puts its own library first
+        environment["FAKECHROOT_EXCLUDE_PATH"] = "/dev:/proc:/sys";
+        foreach (var variable in new[] { "FAKEROOTUID", "FAKEROOTEUID", "FAKEROOTSUID", "FAKEROOTFUID" })
+            environment[variable] = account.Uid.ToString();
+        foreach (var variable in new[] { "FAKEROOTGID", "FAKEROOTEGID", "FAKEROOTSGID", "FAKEROOTFGID" })
+            environment[variable] = account.Gid.ToString();
+
+        var argv = new List<string>
+        {
+            ToolLocator.Require("fakechroot", "fakechroot"), ToolLocator.Require("chroot", "coreutils"), farm,
+        };
+        // chroot starts in "/"; the image's sh changes to the working directory first.
+        if (command.WorkingDirectory is { } folder && folder != "/")
+            argv.AddRange(new[] { "/bin/sh", "-c", "cd \"$1\" && shift && exec \"$@\"", "sandbox-chdir", folder });
+        argv.AddRange(command.Argv);
+        return (argv, environment);
+    }
+
+    /// <summary>chroot reports a command it cannot run as its only stderr line, with exit code 126 or 127.</summary>
+    private static void ThrowIfNotStarted(SandboxCommand command, ProcessOutcome outcome)
+    {
+        var lines = outcome.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        if (outcome.ExitCode is 126 or 127 && outcome.StdOut.Length == 0 && lines is [var only]
+            && only.Contains("chroot: failed to run command", StringComparison.Ordinal))
+            throw SandboxErrors.CommandNotFound(command.Argv[0], only[(only.LastIndexOf(": ", StringComparison.Ordinal) + 2)..]);
+    }
+
+    private static void RefuseRoot()
+    {
+        if (UserIdentity.IsRoot)
+            throw SandboxErrors.ProviderUnavailable("FakeChroot",
+                "it never runs as root: nothing but LD_PRELOAD stands between its commands and the host.",
+                "Run it as an unprivileged user, or use -Provider Bubblewrap or Nspawn.");
+    }
+
+    private static SandboxProviderInfo ProbeOnce()
+    {
+        string? reason = null, hint = null;
+        if (ToolLocator.Find("fakechroot") is null) (reason, hint) = ("fakechroot is not installed.", "apt-get install fakechroot");
+        else if (ToolLocator.Find("faked-sysv") is null) (reason, hint) = ("fakeroot is not installed.", "apt-get install fakeroot");
+        else if (UserIdentity.IsRoot)
+            (reason, hint) = ("it never runs as root: nothing but LD_PRELOAD stands between its commands and the host.",
+                "Run it as an unprivileged user, or use Bubblewrap or Nspawn.");
+        return new SandboxProviderInfo
+        {
+            Name = nameof(ProviderName.FakeChroot),
+            Available = reason is null,
+            Reason = reason,
+            InstallHint = hint,
+            NeedsRoot = false,
+            Isolation = "none: fakechroot path mapping and fakeroot ownership only (LD_PRELOAD); host /proc, /dev and network",
+            IsSecurityBoundary = false,
+            CopyOnWrite = "private copy of the image from a pool of ready copies",
+        };
+    }
+}

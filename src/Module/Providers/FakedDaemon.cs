@@ -1,0 +1,87 @@
+using System.Globalization;
+using Sandbox.Native;
+using Sandbox.Processes;
+
+namespace Sandbox.Providers;
+
+/// <summary>
+/// The fakeroot daemon of one FakeChroot sandbox: it remembers the owners and modes the sandbox's
+/// commands set (a chown in one command is seen by the next). It runs detached for the sandbox's
+/// lifetime, saves its table to <c>fakeroot.db</c> when stopped and loads it when (re)started, and is
+/// killed when the sandbox is removed, so it never outlives the sandbox.
+/// </summary>
+public sealed class FakedDaemon
+{
+    private FakedDaemon(string key, ProcessIdentity process)
+    {
+        Key = key;
+        Process = process;
+    }
+
+    /// <summary>The FAKEROOTKEY that connects libfakeroot to this daemon.</summary>
+    public string Key { get; }
+    public ProcessIdentity Process { get; }
+
+    private static string Database(SandboxInfo sandbox) => Path.Combine(sandbox.StatePath, "fakeroot.db");
+    private static string Announcement(SandboxInfo sandbox) => Path.Combine(sandbox.StatePath, "faked.out");
+
+    /// <summary>The sandbox's running daemon, started (with its saved table) if it is not running.</summary>
+    public static FakedDaemon Ensure(SandboxInfo sandbox, IEngineLog log) => Running(sandbox) ?? Start(sandbox, log);
+
+    /// <summary>The daemon its announcement names, if that very process (same start time) still runs.</summary>
+    public static FakedDaemon? Running(SandboxInfo sandbox)
+    {
+        var startFile = Announcement(sandbox) + ".start";
+        if (ReadAnnouncement(sandbox) is not { } daemon || !File.Exists(startFile)) return null;
+        return File.ReadAllText(startFile) == daemon.Process.StartTicks.ToString(CultureInfo.InvariantCulture) ? daemon : null;
+    }
+
+    /// <summary>faked prints "KEY:PID" when it is ready; null until then, or if that pid is gone.</summary>
+    private static FakedDaemon? ReadAnnouncement(SandboxInfo sandbox)
+    {
+        var announcement = Announcement(sandbox);
+        if (!File.Exists(announcement)) return null;
+        var parts = File.ReadAllText(announcement).Trim().Split(':');
+        if (parts.Length != 2 || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var pid)) return null;
+        return ProcessIdentity.Of(pid) is { } identity ? new FakedDaemon(parts[0], identity) : null;
+    }
+
+    public static void Stop(SandboxInfo sandbox)
+    {
+        if (Running(sandbox) is not { } daemon) return;
+        LibC.kill(daemon.Process.Pid, LibC.SIGTERM); // faked saves its table on SIGTERM
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (daemon.Process.IsAlive && DateTime.UtcNow < deadline) Thread.Sleep(10);
+        if (daemon.Process.IsAlive) LibC.kill(daemon.Process.Pid, LibC.SIGKILL);
+    }
+
+    private static FakedDaemon Start(SandboxInfo sandbox, IEngineLog log)
+    {
+        var database = Database(sandbox);
+        var announcement = Announcement(sandbox);
+        File.Delete(announcement);
+        if (!File.Exists(database)) File.WriteAllText(database, "");
+        // setsid --fork detaches it from our process group (a command's timeout must not kill it);
+        // --foreground keeps it the process we recorded instead of a forked grandchild.
+        var argv = new[]
+        {
+            ToolLocator.Require("setsid", "util-linux"), "--fork", ToolLocator.Require("sh", "dash"), "-c",
+            "exec \"$1\" --foreground --load --save-file \"$2\" <\"$2\" >\"$3\" 2>/dev/null", "sandbox-faked",
+            ToolLocator.Require("faked-sysv", "fakeroot"), database, announcement,
+        };
+        var started = HostCommand.Run(log, argv);
+        if (started.ExitCode != 0) throw SandboxErrors.SetupFailed("FakeChroot", sandbox.Name, "faked did not start: " + started.StdErr);
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (ReadAnnouncement(sandbox) is { } daemon)
+            {
+                File.WriteAllText(announcement + ".start", daemon.Process.StartTicks.ToString(CultureInfo.InvariantCulture));
+                return daemon;
+            }
+            Thread.Sleep(10);
+        }
+        throw SandboxErrors.SetupFailed("FakeChroot", sandbox.Name, "faked did not announce its key within 10 s.");
+    }
+}

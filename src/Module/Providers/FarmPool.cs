@@ -1,0 +1,82 @@
+using Sandbox.Processes;
+using Sandbox.Storage;
+
+namespace Sandbox.Providers;
+
+/// <summary>
+/// Full private copies ("farms") of an image for the FakeChroot provider, made ahead of time so that
+/// a new sandbox takes one by rename instead of waiting for a copy. A copy (not a hardlink farm)
+/// because a hardlinked file is the image's own inode: see FakeChrootProvider for why cowdancer
+/// could not be made to break those links safely. Each image keeps one ready copy in
+/// <c>images/&lt;name&gt;/.farms</c>, refilled in the background after every take.
+/// </summary>
+public sealed class FarmPool
+{
+    private const int ReadyCopies = 1;
+    private readonly StoreLayout _layout;
+    private readonly IEngineLog _log;
+
+    public FarmPool(StoreLayout layout, IEngineLog log)
+    {
+        _layout = layout;
+        _log = log;
+    }
+
+    /// <summary>Moves a ready copy of the image to <paramref name="target"/>, or makes one there now.</summary>
+    public void Take(SandboxImage image, string target)
+    {
+        var pool = PoolFolder(image);
+        using (FileLock.Acquire(_layout.LockFile("farms", image.Name)))
+        {
+            var ready = Directory.Exists(pool) ? Directory.EnumerateDirectories(pool, "ready-*").FirstOrDefault() : null;
+            if (ready is not null)
+            {
+                Directory.Move(ready, target);
+                _log.Verbose($"Took a ready copy of image '{image.Name}' from the pool.");
+            }
+            else
+            {
+                Copy(image.RootFs, target);
+            }
+        }
+        Task.Run(() => Refill(image));
+    }
+
+    /// <summary>Tops the pool up to its size; a copy that dies half-way stays a hidden .filling folder.</summary>
+    public void Refill(SandboxImage image)
+    {
+        try
+        {
+            using var poolLock = FileLock.Acquire(_layout.LockFile("farms", image.Name));
+            var pool = PoolFolder(image);
+            if (!Directory.Exists(Path.GetDirectoryName(pool))) return; // the image was removed
+            Directory.CreateDirectory(pool);
+            foreach (var leftover in Directory.EnumerateDirectories(pool, ".filling-*"))
+                SafeTreeRemover.Remove(leftover, _layout.ImagesFolder);
+            while (Directory.EnumerateDirectories(pool, "ready-*").Count() < ReadyCopies)
+            {
+                var filling = Path.Combine(pool, $".filling-{Guid.NewGuid():N}");
+                Copy(image.RootFs, filling);
+                Directory.Move(filling, Path.Combine(pool, $"ready-{Guid.NewGuid():N}"));
+            }
+        }
+        catch (Exception e)
+        {
+            _log.Verbose($"Refilling the copy pool of image '{image.Name}' failed: {e.Message}");
+        }
+    }
+
+    private string PoolFolder(SandboxImage image) => Path.Combine(_layout.ImageFolder(image.Name), ".farms");
+
+    private void Copy(string rootFs, string target)
+    {
+        var outcome = HostCommand.Run(_log, new[]
+        {
+            ToolLocator.Require("cp", "coreutils"), "-a", "--reflink=auto", "--no-target-directory", rootFs, target,
+        });
+        if (outcome.ExitCode != 0)
+            throw new SandboxException("CopyFailed", SandboxErrorKind.InvalidOperation,
+                $"Copying the image to {target} failed: {outcome.StdErr.Trim()}", "Check free disk space.", target);
+        AbsoluteSymlinks.MakeRelative(target);
+    }
+}

@@ -1,0 +1,235 @@
+using Sandbox.Images;
+using Sandbox.Native;
+using Sandbox.Processes;
+using Sandbox.Providers;
+using Sandbox.Sandboxes;
+using Sandbox.Storage;
+
+namespace Sandbox;
+
+/// <summary>
+/// The one entry point the cmdlets, tests and bench use: images, sandboxes and commands in them.
+/// Cheap to make (one per cmdlet call is fine); all state lives on disk in the store.
+/// </summary>
+public sealed class SandboxEngine
+{
+    private static readonly string[] ShellCandidates = { "/bin/bash", "/bin/sh" };
+
+    private readonly IEngineLog _log;
+
+    public SandboxEngine(StoreLayout layout, IEngineLog? log = null)
+    {
+        _log = log ?? NullEngineLog.Instance;
+        Layout = layout;
+        Images = new ImageStore(layout, _log);
+        Sandboxes = new SandboxStore(layout);
+        Providers = new ProviderCatalog(_log, layout, name => Images.Get(name));
+    }
+
+    /// <summary>An engine over the store this user would get by default (see <see cref="StoreLayout.Resolve"/>).</summary>
+    public static SandboxEngine Open(IEngineLog? log = null) => new(StoreLayout.Resolve(), log);
+
+    public StoreLayout Layout { get; }
+    public ImageStore Images { get; }
+    public SandboxStore Sandboxes { get; }
+    public ProviderCatalog Providers { get; }
+
+    public IReadOnlyList<SandboxProviderInfo> GetProviders() => Providers.All.Select(p => p.Probe()).ToList();
+
+    public SandboxInfo CreateSandbox(SandboxCreateOptions options)
+    {
+        var image = Images.Get(options.Image);
+        if (options.Name is not null) NameRules.RequireValid("sandbox", options.Name);
+        foreach (var key in options.Environment.Keys) RequireVariableName(key);
+        var provider = Providers.Get(options.Boot && options.Provider == ProviderName.Auto ? ProviderName.Nspawn : options.Provider);
+        // Without namespaces there is no network to take away: say so in the sandbox, do not pretend.
+        var network = provider.Name == ProviderName.FakeChroot ? NetworkMode.Host : options.Network;
+        if (options.Boot && provider.Name != ProviderName.Nspawn) throw SandboxErrors.NotSupported(provider.Name.ToString(), "-Boot");
+
+        var id = SandboxStore.NewId();
+        var owner = ProcessIdentity.Current;
+        var sandbox = Sandboxes.Create(new SandboxInfo
+        {
+            Id = id,
+            Name = options.Name ?? $"{image.Name}-{id[..6]}",
+            Provider = provider.Name.ToString(),
+            Image = image.Name,
+            Created = DateTimeOffset.Now,
+            OwnerPid = owner.Pid,
+            OwnerStartTicks = owner.StartTicks,
+            Keep = options.Keep,
+            Boot = options.Boot,
+            Network = network,
+            Mounts = options.Mounts.ToList(),
+            Environment = new Dictionary<string, string>(options.Environment),
+        });
+        try
+        {
+            provider.Create(sandbox);
+        }
+        catch
+        {
+            Sandboxes.Delete(sandbox.StatePath);
+            throw;
+        }
+        _log.Verbose($"Created {provider.Name} sandbox '{sandbox.Name}' ({sandbox.StatePath}) from image '{image.Name}'.");
+        return sandbox;
+    }
+
+    public SandboxCommandResult Invoke(SandboxInfo sandbox, SandboxCommand command,
+        Action<string>? onStdOutLine = null, CancellationToken cancellation = default)
+    {
+        Validate(command);
+        RequireBindSources(sandbox);
+        var outcome = Providers.For(sandbox).Run(sandbox, command, onStdOutLine, cancellation);
+        Sandboxes.RecordCommand(sandbox, outcome);
+        // Ctrl-C: the command's tree is dead; the sandbox stays as the command left it, usable.
+        if (outcome.Cancelled) throw new OperationCanceledException("The command was cancelled; its processes were killed.", cancellation);
+        return new SandboxCommandResult
+        {
+            Sandbox = sandbox.Name,
+            Command = command.Argv.ToArray(),
+            ExitCode = outcome.ExitCode,
+            Signal = outcome.Signal is { } signal ? SignalNames.Of(signal) : null,
+            TimedOut = outcome.TimedOut,
+            StdOut = outcome.StdOut,
+            StdErr = outcome.StdErr,
+            StdOutBytes = outcome.StdOutBytes,
+            Duration = outcome.Duration,
+            UserCpu = outcome.UserCpu,
+            SystemCpu = outcome.SystemCpu,
+            PeakMemoryBytes = outcome.PeakMemoryBytes,
+        };
+    }
+
+    /// <summary>Runs an interactive shell (or the given command) on the caller's terminal.</summary>
+    public int RunShell(SandboxInfo sandbox, SandboxCommand? command = null)
+    {
+        command ??= new SandboxCommand { Argv = new[] { DefaultShell(sandbox) } };
+        Validate(command);
+        RequireBindSources(sandbox);
+        return Providers.For(sandbox).RunInteractive(sandbox, command);
+    }
+
+    public IReadOnlyList<SandboxInfo> GetSandboxes() => Sandboxes.List();
+
+    public SandboxInfo GetSandbox(string nameOrId) => Sandboxes.Get(nameOrId);
+
+    /// <summary>
+    /// Tears down the sandbox: the provider's own teardown (a booted machine is powered off), then
+    /// every process still running on its state folder, whoever started it (a command of an owner
+    /// that was killed, say), then its state folder.
+    /// </summary>
+    public void RemoveSandbox(SandboxInfo sandbox)
+    {
+        Providers.For(sandbox).Destroy(sandbox);
+        // Every backend's command line names the sandbox's root: the overlay mount point or the copy.
+        var leftovers = ProcessTree.Mentioning(Path.Combine(sandbox.StatePath, "merged"), Path.Combine(sandbox.StatePath, "root"));
+        if (leftovers.Count > 0)
+        {
+            _log.Verbose($"Killing {leftovers.Count} process(es) left in sandbox '{sandbox.Name}': {string.Join(", ", leftovers)}");
+            ProcessTree.KillTrees(leftovers);
+            WaitUntilGone(leftovers);
+        }
+        Sandboxes.Delete(sandbox.StatePath);
+        _log.Verbose($"Removed sandbox '{sandbox.Name}'.");
+    }
+
+    /// <summary>
+    /// Removes every sandbox whose owner died (and creations that died half-way): what
+    /// Remove-Sandbox -Stale and importing the module do. Returns the names it removed.
+    /// </summary>
+    public IReadOnlyList<string> ReapOrphans()
+    {
+        var reaped = new List<string>();
+        foreach (var orphan in Sandboxes.List().Where(s => s.Status == SandboxStatus.Orphaned))
+        {
+            RemoveSandbox(orphan);
+            reaped.Add(orphan.Name);
+        }
+        foreach (var incomplete in Sandboxes.ListIncomplete(olderThan: TimeSpan.FromMinutes(1)))
+        {
+            Sandboxes.Delete(incomplete);
+            reaped.Add(Path.GetFileName(incomplete));
+        }
+        return reaped;
+    }
+
+    /// <summary>Removes the sandboxes this process made without -Keep: what a normal exit does.</summary>
+    public void RemoveSandboxesOfThisProcess()
+    {
+        var self = ProcessIdentity.Current;
+        foreach (var sandbox in Sandboxes.List().Where(s => s.OwnerPid == self.Pid && s.OwnerStartTicks == self.StartTicks && !s.Keep))
+            RemoveSandbox(sandbox);
+    }
+
+    private static void WaitUntilGone(IReadOnlyList<int> pids)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (pids.Any(pid => Directory.Exists($"/proc/{pid}")) && DateTime.UtcNow < deadline) Thread.Sleep(20);
+    }
+
+    public void RemoveImage(string name, bool force)
+    {
+        var users = Sandboxes.List().Where(s => s.Image == name).ToList();
+        if (users.Count > 0 && !force) throw SandboxErrors.ImageInUse(name, users.Count);
+        foreach (var sandbox in users) RemoveSandbox(sandbox);
+        Images.Remove(name);
+    }
+
+    public SandboxStat GetStat(SandboxInfo sandbox)
+    {
+        var current = Sandboxes.Get(sandbox.Id); // totals change with every command
+        var layer = Providers.For(current).Measure(current);
+        var changes = layer.Changes;
+        return new SandboxStat
+        {
+            Sandbox = current.Name,
+            Provider = current.Provider,
+            Image = current.Image,
+            Created = current.Created,
+            CommandsRun = current.CommandsRun,
+            UserCpu = current.UserCpu,
+            SystemCpu = current.SystemCpu,
+            PeakMemoryBytes = current.PeakMemoryBytes,
+            DiskBytes = layer.Bytes,
+            FilesAdded = changes.Count(c => c.Kind == SandboxChangeKind.Added),
+            FilesModified = changes.Count(c => c.Kind == SandboxChangeKind.Modified),
+            FilesDeleted = changes.Count(c => c.Kind == SandboxChangeKind.Deleted),
+        };
+    }
+
+    public SandboxItemCopier Items => new(this, _log);
+
+    public IEnumerable<SandboxChange> GetChanges(SandboxInfo sandbox) => Providers.For(sandbox).Measure(sandbox).Changes;
+
+    private static void Validate(SandboxCommand command)
+    {
+        if (command.Argv.Count == 0 || string.IsNullOrEmpty(command.Argv[0])) throw SandboxErrors.EmptyCommand();
+        foreach (var key in command.Environment.Keys) RequireVariableName(key);
+        if (command.WorkingDirectory is { } folder && (!folder.StartsWith('/') || folder.Split('/').Contains("..")))
+            throw SandboxErrors.InvalidPath("-WorkingDirectory", folder, "it must be an absolute path inside the sandbox.");
+        if (command.Timeout is { } timeout && timeout <= TimeSpan.Zero)
+            throw new SandboxException("InvalidTimeout", SandboxErrorKind.InvalidArgument,
+                $"The timeout {timeout} is not positive.", "Give -TimeoutSec a number of seconds greater than 0.");
+    }
+
+    /// <summary>A bound host folder that vanished after creation makes the sandbox unusable, not the command.</summary>
+    private static void RequireBindSources(SandboxInfo sandbox)
+    {
+        foreach (var mount in sandbox.Mounts.Where(m => !File.Exists(m.HostPath) && !Directory.Exists(m.HostPath)))
+            throw SandboxErrors.SetupFailed(sandbox.Provider, sandbox.Name, $"the bound host path {mount.HostPath} no longer exists.");
+    }
+
+    private static void RequireVariableName(string name)
+    {
+        if (name.Length == 0 || char.IsAsciiDigit(name[0]) || !name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_'))
+            throw SandboxErrors.InvalidEnvironment(name);
+    }
+
+    private static string DefaultShell(SandboxInfo sandbox)
+    {
+        var layer = OverlayLayer.Of(sandbox);
+        return ShellCandidates.FirstOrDefault(shell => layer.Resolve(shell) is not null) ?? "/bin/sh";
+    }
+}

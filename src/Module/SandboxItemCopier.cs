@@ -1,0 +1,91 @@
+using Sandbox.Processes;
+
+namespace Sandbox;
+
+/// <summary>
+/// Copy-SandboxItem: files and folders into and out of a sandbox, as tar streams through a tar that
+/// runs inside the sandbox. Paths in the sandbox are therefore resolved by the sandbox's own root:
+/// a symlink planted there (to /etc/shadow, say) leads to the sandbox's file of that name, never the
+/// host's, and links are copied as links, never followed. The host side only ever archives what the
+/// caller named, or unpacks into the folder the caller named. Needs tar (and sh) in the image.
+/// </summary>
+public sealed class SandboxItemCopier
+{
+    private readonly SandboxEngine _engine;
+    private readonly IEngineLog _log;
+
+    public SandboxItemCopier(SandboxEngine engine, IEngineLog log)
+    {
+        _engine = engine;
+        _log = log;
+    }
+
+    /// <summary>Copies a host file or folder into the folder <paramref name="destination"/> of the sandbox (made if missing).</summary>
+    public void CopyInto(SandboxInfo sandbox, string hostPath, string destination, CancellationToken cancellation = default)
+    {
+        var source = Path.GetFullPath(hostPath);
+        if (!File.Exists(source) && !Directory.Exists(source))
+            throw SandboxErrors.InvalidPath("-Path", hostPath, "it does not exist on the host.");
+        RequireSandboxPath(destination);
+
+        var archive = HostCommand.Run(_log, new[]
+        {
+            ToolLocator.Require("tar", "tar"), "--create", "--file", "-", "--directory", Path.GetDirectoryName(source)!,
+            "--", Path.GetFileName(source),
+        }, cancellation: cancellation, binaryStdOut: true);
+        if (archive.ExitCode != 0) throw CopyFailed(hostPath, archive.StdErr);
+
+        var unpack = _engine.Invoke(sandbox, new SandboxCommand
+        {
+            Argv = new[] { "sh", "-c", "mkdir -p -- \"$1\" && exec tar -x -f - --no-same-owner -C \"$1\"", "copy-into", destination },
+            StandardInput = archive.StdOutBytes,
+        }, cancellation: cancellation);
+        if (unpack.ExitCode != 0) throw CopyFailed(destination, unpack.StdErr);
+    }
+
+    /// <summary>Copies a file or folder of the sandbox into the host folder <paramref name="hostFolder"/>.</summary>
+    public FileSystemInfo CopyOutOf(SandboxInfo sandbox, string sandboxPath, string hostFolder, CancellationToken cancellation = default)
+    {
+        RequireSandboxPath(sandboxPath);
+        var target = Path.GetFullPath(hostFolder);
+        if (!Directory.Exists(target))
+            throw SandboxErrors.InvalidPath("-Destination", hostFolder, "it must be an existing folder on the host.");
+        var trimmed = sandboxPath.TrimEnd('/');
+        var parent = Path.GetDirectoryName(trimmed) is { Length: > 0 } folder ? folder : "/";
+        var name = Path.GetFileName(trimmed);
+
+        var archive = _engine.Invoke(sandbox, new SandboxCommand
+        {
+            Argv = new[] { "tar", "-c", "-f", "-", "-C", parent, "--", name },
+            BinaryStdOut = true,
+        }, cancellation: cancellation);
+        if (archive.ExitCode != 0) throw CopyFailed(sandboxPath, archive.StdErr);
+
+        // The stream came from the sandbox: unpack it without trusting its owners, refusing
+        // absolute and ../ names (GNU tar's default) and without writing through links it made.
+        var unpack = Processes.NativeProcessRunner.Run(new ProcessSpec
+        {
+            Argv = new[]
+            {
+                ToolLocator.Require("tar", "tar"), "--extract", "--file", "-", "--directory", target,
+                "--no-same-owner", "--no-overwrite-dir", "--delay-directory-restore",
+            },
+            Environment = new Dictionary<string, string> { ["PATH"] = ToolLocator.SystemPath, ["LANG"] = "C.UTF-8" },
+            StandardInput = archive.StdOutBytes,
+        }, cancellation: cancellation);
+        if (unpack.ExitCode != 0) throw CopyFailed(hostFolder, unpack.StdErr);
+
+        var copied = Path.Combine(target, name);
+        Native.SudoCaller.Current?.HandOverTree(copied);
+        return Directory.Exists(copied) && new DirectoryInfo(copied).LinkTarget is null ? new DirectoryInfo(copied) : new FileInfo(copied);
+    }
+
+    private static void RequireSandboxPath(string path)
+    {
+        if (!path.StartsWith('/') || path.Split('/').Contains(".."))
+            throw SandboxErrors.InvalidPath("The sandbox path", path, "it must be absolute inside the sandbox.");
+    }
+
+    private static SandboxException CopyFailed(string path, string detail) => new("CopyFailed", SandboxErrorKind.InvalidOperation,
+        $"Copying '{path}' failed: {detail.Trim()}", "Check the path; the image needs tar and sh.", path);
+}

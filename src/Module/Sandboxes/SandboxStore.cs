@@ -1,0 +1,114 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Sandbox.Processes;
+using Sandbox.Storage;
+
+namespace Sandbox.Sandboxes;
+
+/// <summary>
+/// Sandbox state folders: <c>sandboxes/&lt;id&gt;/state.json</c> plus whatever the provider keeps
+/// there. state.json is written by rename so a reader never sees half a file, and a folder without
+/// it is a creation that died half-way (never listed, reaped with the orphans).
+/// </summary>
+public sealed class SandboxStore
+{
+    private const string StateFile = "state.json";
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter() },
+    };
+
+    private readonly StoreLayout _layout;
+
+    public SandboxStore(StoreLayout layout) => _layout = layout;
+
+    public static string NewId() => Convert.ToHexString(RandomNumberGenerator.GetBytes(6)).ToLowerInvariant();
+
+    /// <summary>Creates the state folder and its state.json; the name must be free.</summary>
+    public SandboxInfo Create(SandboxInfo sandbox)
+    {
+        _layout.EnsureCreated();
+        using var namesLock = FileLock.Acquire(_layout.LockFile("sandbox", "names"));
+        if (List().Any(other => other.Name == sandbox.Name)) throw SandboxErrors.SandboxNameTaken(sandbox.Name);
+        var folder = _layout.SandboxFolder(sandbox.Id);
+        Directory.CreateDirectory(folder);
+        StoreLayout.HandOver(folder);
+        Save(sandbox, folder);
+        return Load(folder)!;
+    }
+
+    public IReadOnlyList<SandboxInfo> List()
+    {
+        if (!Directory.Exists(_layout.SandboxesFolder)) return Array.Empty<SandboxInfo>();
+        return Directory.EnumerateDirectories(_layout.SandboxesFolder)
+            .Select(Load)
+            .OfType<SandboxInfo>()
+            .OrderBy(sandbox => sandbox.Created)
+            .ToList();
+    }
+
+    /// <summary>State folders that never got a state.json: creations interrupted half-way.</summary>
+    public IReadOnlyList<string> ListIncomplete(TimeSpan olderThan) =>
+        !Directory.Exists(_layout.SandboxesFolder)
+            ? Array.Empty<string>()
+            : Directory.EnumerateDirectories(_layout.SandboxesFolder)
+                .Where(folder => !File.Exists(Path.Combine(folder, StateFile)))
+                .Where(folder => DateTime.UtcNow - Directory.GetCreationTimeUtc(folder) > olderThan)
+                .ToList();
+
+    /// <summary>By id first (ids are unique), then by name.</summary>
+    public SandboxInfo Get(string nameOrId)
+    {
+        var sandboxes = List();
+        return sandboxes.FirstOrDefault(s => s.Id == nameOrId) ?? sandboxes.FirstOrDefault(s => s.Name == nameOrId)
+            ?? throw SandboxErrors.SandboxNotFound(nameOrId);
+    }
+
+    /// <summary>Adds one command's figures to the sandbox's totals, safely against concurrent commands.</summary>
+    public void RecordCommand(SandboxInfo sandbox, ProcessOutcome outcome)
+    {
+        using var stateLock = FileLock.Acquire(_layout.LockFile("sandbox", sandbox.Id));
+        var current = Load(sandbox.StatePath);
+        if (current is null) return; // removed meanwhile
+        current.CommandsRun++;
+        current.UserCpu += outcome.UserCpu;
+        current.SystemCpu += outcome.SystemCpu;
+        current.PeakMemoryBytes = Math.Max(current.PeakMemoryBytes, outcome.PeakMemoryBytes);
+        Save(current, sandbox.StatePath);
+    }
+
+    /// <summary>Deletes the state folder (the provider has torn down its processes and mounts).</summary>
+    public void Delete(string folder)
+    {
+        // state.json goes first: a removal that dies half-way leaves an incomplete folder, not a sandbox.
+        var state = Path.Combine(folder, StateFile);
+        if (File.Exists(state)) File.Delete(state);
+        SafeTreeRemover.Remove(folder, _layout.SandboxesFolder);
+        var lockFile = _layout.LockFile("sandbox", Path.GetFileName(folder));
+        if (File.Exists(lockFile)) File.Delete(lockFile);
+    }
+
+    private SandboxInfo? Load(string folder)
+    {
+        var state = Path.Combine(folder, StateFile);
+        SandboxInfo? sandbox;
+        try { sandbox = JsonSerializer.Deserialize<SandboxInfo>(File.ReadAllText(state), Json); }
+        catch (FileNotFoundException) { return null; }
+        catch (DirectoryNotFoundException) { return null; }
+        catch (JsonException) { return null; }
+        if (sandbox is null) return null;
+        sandbox.StatePath = folder;
+        sandbox.ImageRootFs = Path.Combine(_layout.ImageFolder(sandbox.Image), "rootfs");
+        return sandbox;
+    }
+
+    private static void Save(SandboxInfo sandbox, string folder)
+    {
+        var temporary = Path.Combine(folder, StateFile + ".tmp");
+        File.WriteAllText(temporary, JsonSerializer.Serialize(sandbox, Json));
+        StoreLayout.HandOver(temporary);
+        File.Move(temporary, Path.Combine(folder, StateFile), overwrite: true);
+    }
+}

@@ -1,0 +1,70 @@
+using Sandbox.Native;
+
+namespace Sandbox.Storage;
+
+/// <summary>
+/// Where the store lives and how it is laid out:
+/// <c>images/&lt;name&gt;/{rootfs,image.json}</c>, <c>sandboxes/&lt;id&gt;/state.json</c> and
+/// <c>locks/</c>, with a CACHEDIR.TAG at the root so backup tools skip it.
+/// Root resolution: $SANDBOX_HOME, else $XDG_DATA_HOME/sandbox, else ~/.local/share/sandbox;
+/// root's default is /var/lib/sandbox.
+/// </summary>
+public sealed class StoreLayout
+{
+    private const string CacheDirTag =
+        "Signature: 8a477f597d28d172789f06886806bc55\n" +
+        "# This file is a cache directory tag created by the Sandbox PowerShell module.\n" +
+        "# Its images can be rebuilt with New-SandboxImage.\n";
+
+    public StoreLayout(string root)
+    {
+        if (!Path.IsPathFullyQualified(root))
+            throw SandboxErrors.InvalidPath("The store root", root, "it must be absolute.");
+        Root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
+        // Overlay mount options are separated by ',' and ':'; a store path with those cannot be mounted.
+        if (Root.IndexOfAny(new[] { ',', ':' }) >= 0)
+            throw SandboxErrors.InvalidPath("The store root", root, "it may not contain ',' or ':'.");
+    }
+
+    public string Root { get; }
+    public string ImagesFolder => Path.Combine(Root, "images");
+    public string SandboxesFolder => Path.Combine(Root, "sandboxes");
+    public string LocksFolder => Path.Combine(Root, "locks");
+
+    public static StoreLayout Resolve() => new(ResolveRoot(
+        Environment.GetEnvironmentVariable, UserIdentity.IsRoot,
+        Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), SudoCaller.Current));
+
+    /// <summary>Under sudo the store is the calling user's, under their home, not root's.</summary>
+    public static string ResolveRoot(Func<string, string?> getVariable, bool isRoot, string home, SudoCaller? sudo = null)
+    {
+        if (getVariable("SANDBOX_HOME") is { Length: > 0 } explicitRoot) return explicitRoot;
+        if (sudo is not null) return Path.Combine(sudo.Home, ".local", "share", "sandbox");
+        if (isRoot) return "/var/lib/sandbox";
+        if (getVariable("XDG_DATA_HOME") is { Length: > 0 } dataHome) return Path.Combine(dataHome, "sandbox");
+        return Path.Combine(home, ".local", "share", "sandbox");
+    }
+
+    /// <summary>Creates the folders on first use (the sudo caller's, under sudo); cheap afterwards.</summary>
+    public StoreLayout EnsureCreated()
+    {
+        var tag = Path.Combine(Root, "CACHEDIR.TAG");
+        if (File.Exists(tag)) return this;
+        foreach (var folder in new[] { Root, ImagesFolder, SandboxesFolder, LocksFolder })
+        {
+            var existed = Directory.Exists(folder);
+            Directory.CreateDirectory(folder);
+            if (!existed) HandOver(folder);
+        }
+        File.WriteAllText(tag, CacheDirTag);
+        HandOver(tag);
+        return this;
+    }
+
+    /// <summary>Under sudo, gives a bookkeeping file or folder of the store to the calling user.</summary>
+    public static void HandOver(string path) => SudoCaller.Current?.HandOver(path);
+
+    public string ImageFolder(string name) => Path.Combine(ImagesFolder, NameRules.RequireValid("image", name));
+    public string SandboxFolder(string id) => Path.Combine(SandboxesFolder, NameRules.RequireValid("sandbox", id));
+    public string LockFile(string scope, string name) => Path.Combine(LocksFolder, $"{scope}-{name}.lock");
+}
