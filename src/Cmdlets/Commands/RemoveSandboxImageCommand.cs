@@ -1,0 +1,27 @@
+using System.Management.Automation;
+using Sandbox.Commands.Infrastructure;
+
+namespace Sandbox.Commands;
+
+/// <summary>Deletes images; refuses while sandboxes use one unless -Force (which removes those too).</summary>
+[Cmdlet(VerbsCommon.Remove, "SandboxImage", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(void))]
+public sealed class RemoveSandboxImageCommand : SandboxCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(ImageNameCompleter))]
+    [ImageNameTransformation]
+    public string[] Name { get; set; } = Array.Empty<string>();
+
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        foreach (var name in Name)
+        {
+            if (ShouldProcess(name, Force ? "Remove image and the sandboxes using it" : "Remove image"))
+                Try(() => Engine.RemoveImage(name, Force));
+        }
+    }
+}

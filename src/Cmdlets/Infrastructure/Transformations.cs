@@ -1,0 +1,39 @@
+using System.Management.Automation;
+
+namespace Sandbox.Commands.Infrastructure;
+
+/// <summary>
+/// Lets -Sandbox take a sandbox object, its name or id, or a deserialized sandbox (from a job or
+/// remoting, where only its Id and Name properties survive).
+/// </summary>
+[AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
+public sealed class SandboxTransformationAttribute : ArgumentTransformationAttribute
+{
+    public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
+    {
+        var value = inputData is PSObject wrapped ? wrapped.BaseObject : inputData;
+        if (value is SandboxInfo sandbox) return sandbox;
+        var key = value as string
+                  ?? (inputData as PSObject)?.Properties["Id"]?.Value as string
+                  ?? (inputData as PSObject)?.Properties["Name"]?.Value as string;
+        if (key is null) return inputData;
+        try { return SandboxEngine.Open().GetSandbox(key); }
+        catch (SandboxException e) { throw new ArgumentTransformationMetadataException(e.Message, e); }
+    }
+}
+
+/// <summary>Lets -Image take an image object, its name, or a deserialized image.</summary>
+[AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
+public sealed class ImageNameTransformationAttribute : ArgumentTransformationAttribute
+{
+    public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
+    {
+        var value = inputData is PSObject wrapped ? wrapped.BaseObject : inputData;
+        return value switch
+        {
+            SandboxImage image => image.Name,
+            string name => name,
+            _ => (inputData as PSObject)?.Properties["Name"]?.Value as string ?? inputData,
+        };
+    }
+}
