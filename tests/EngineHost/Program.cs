@@ -1,0 +1,78 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using Sandbox;
+using Sandbox.Storage;
+
+// Usage:
+//   EngineHost serve <store>                 JSON requests on stdin, one response line each
+//   EngineHost shell <store> <image> [K=V..] create a sandbox, run its shell on this terminal, remove it
+var json = new JsonSerializerOptions { Converters = { new JsonStringEnumConverter() } };
+var engine = new SandboxEngine(new StoreLayout(args[1]));
+
+if (args[0] == "shell")
+{
+    var environment = args.Skip(3).Select(a => a.Split('=', 2)).ToDictionary(p => p[0], p => p[1]);
+    var sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = args[2], Environment = environment });
+    Console.Error.WriteLine($"sandbox {sandbox.Id}");
+    var exitCode = engine.RunShell(sandbox);
+    engine.RemoveSandbox(sandbox);
+    Console.Error.WriteLine($"shell exited {exitCode}; removed {sandbox.Id}");
+    return exitCode;
+}
+
+while (Console.ReadLine() is { } line)
+{
+    JsonNode response;
+    try
+    {
+        var request = JsonNode.Parse(line)!;
+        var arguments = request["args"];
+        T Arg<T>() => arguments.Deserialize<T>(json)!;
+        SandboxInfo Sandbox() => engine.GetSandbox(arguments!["sandbox"]!.GetValue<string>());
+        object? value = request["op"]!.GetValue<string>() switch
+        {
+            "import" => engine.Images.Import(arguments!["name"]!.GetValue<string>(), arguments["path"]!.GetValue<string>(), false),
+            "export" => engine.Images.Export(arguments!["name"]!.GetValue<string>(), arguments["path"]!.GetValue<string>(), false).FullName,
+            "build" => engine.Images.Build(arguments!["name"]!.GetValue<string>(),
+                arguments["options"].Deserialize<Sandbox.Images.ImageBuildOptions>(json)!, false),
+            "create" => engine.CreateSandbox(Arg<SandboxCreateOptions>()),
+            "invoke" => engine.Invoke(Sandbox(), arguments!["command"].Deserialize<SandboxCommand>(json)!),
+            "remove" => Remove(Sandbox()),
+            "copyin" => CopyIn(Sandbox(), arguments!["host"]!.GetValue<string>(), arguments["inside"]!.GetValue<string>()),
+            "copyout" => engine.Items.CopyOutOf(Sandbox(), arguments!["inside"]!.GetValue<string>(), arguments["host"]!.GetValue<string>()).FullName,
+            "stat" => engine.GetStat(Sandbox()),
+            "list" => engine.GetSandboxes(),
+            "whoami" => Environment.UserName,
+            "reap" => engine.ReapOrphans(),
+            "pid" => Environment.ProcessId,
+            var other => throw new InvalidOperationException($"unknown op {other}"),
+        };
+        response = new JsonObject { ["ok"] = true, ["value"] = JsonSerializer.SerializeToNode(value, json) };
+    }
+    catch (SandboxException e)
+    {
+        response = new JsonObject
+        {
+            ["ok"] = false, ["errorId"] = e.ErrorId, ["kind"] = e.Kind.ToString(), ["message"] = e.Message,
+        };
+    }
+    catch (Exception e)
+    {
+        response = new JsonObject { ["ok"] = false, ["errorId"] = "HostException", ["kind"] = "InvalidOperation", ["message"] = e.ToString() };
+    }
+    Console.WriteLine(response.ToJsonString());
+}
+return 0;
+
+object? CopyIn(SandboxInfo sandbox, string host, string inside)
+{
+    engine.Items.CopyInto(sandbox, host, inside);
+    return null;
+}
+
+object? Remove(SandboxInfo sandbox)
+{
+    engine.RemoveSandbox(sandbox);
+    return null;
+}

@@ -1,0 +1,68 @@
+using Sandbox.Storage;
+using Sandbox.Tests.Support;
+using Xunit;
+
+namespace Sandbox.Tests.Reliability;
+
+/// <summary>16 sandboxes of one image at once, from threads of one process and from 16 processes: each sees only its own writes.</summary>
+[Trait("Area", "Reliability")]
+[Trait("User", "Root")]
+public sealed class ParallelSandboxTests
+{
+    private const int Count = 16;
+
+    [SkippableTheory]
+    [InlineData(ProviderName.Bubblewrap)]
+    [InlineData(ProviderName.Nspawn)]
+    public void Sixteen_threads_each_see_only_their_own_writes(ProviderName provider)
+    {
+        Skip.If(Environment.UserName != "root", "runs as root; run the tests as root (CI does).");
+        using var folder = new TemporaryFolder("parallel-threads");
+        var engine = new SandboxEngine(new StoreLayout(Path.Combine(folder.Path, "store")));
+        engine.Images.Import(HarnessFixture.ImageName, BusyboxTree.Create(Path.Combine(folder.Path, "tree")), force: false);
+
+        var seen = new string[Count];
+        Parallel.For(0, Count, new ParallelOptions { MaxDegreeOfParallelism = Count }, i =>
+        {
+            var sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = provider });
+            engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "sh", "-c", $"echo {i} > /root/mine-{i}; echo {i} >> /data/file.txt" } });
+            seen[i] = engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "sh", "-c", "ls /root; tail -n 1 /data/file.txt" } }).StdOut;
+            engine.RemoveSandbox(sandbox);
+        });
+
+        for (var i = 0; i < Count; i++) Assert.Equal($"mine-{i}\n{i}\n", seen[i]);
+        Assert.Empty(engine.GetSandboxes());
+    }
+
+    [SkippableFact]
+    public void Sixteen_processes_on_one_store_each_see_only_their_own_writes()
+    {
+        Skip.If(Environment.UserName != "root", "runs as root; run the tests as root (CI does).");
+        using var folder = new TemporaryFolder("parallel-processes");
+        var store = Path.Combine(folder.Path, "store");
+        var engine = new SandboxEngine(new StoreLayout(store));
+        engine.Images.Import(HarnessFixture.ImageName, BusyboxTree.Create(Path.Combine(folder.Path, "tree")), force: false);
+
+        var hosts = Enumerable.Range(0, Count).AsParallel().WithDegreeOfParallelism(Count)
+            .Select(_ => new RemoteHarness(asRoot: true, sharedStore: store)).ToList();
+        try
+        {
+            var seen = hosts.AsParallel().WithDegreeOfParallelism(Count).Select((host, i) =>
+            {
+                var sandbox = host.Create(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
+                host.Invoke(sandbox.Id, new SandboxCommand { Argv = new[] { "sh", "-c", $"echo {host.HostPid} > /root/owner" } });
+                var listed = host.Invoke(sandbox.Id, new SandboxCommand { Argv = new[] { "sh", "-c", "ls /root; cat /root/owner" } }).StdOut;
+                return (host.HostPid, listed, sandbox.Id);
+            }).ToList();
+
+            Assert.Equal(Count, seen.Select(s => s.Id).Distinct().Count());
+            Assert.Equal(Count, engine.GetSandboxes().Count);
+            Assert.All(seen, s => Assert.Equal($"owner\n{s.HostPid}\n", s.listed));
+        }
+        finally
+        {
+            foreach (var host in hosts) host.Dispose();
+        }
+        Assert.Empty(engine.GetSandboxes());
+    }
+}

@@ -1,0 +1,71 @@
+using Sandbox.Native;
+using Sandbox.Storage;
+using Sandbox.Tests.Support;
+using Xunit;
+
+namespace Sandbox.Tests;
+
+/// <summary>
+/// Under sudo (SUDO_UID/SUDO_GID set) root runs the providers, but the store's folders and records,
+/// exported tarballs and copied-out files belong to the calling user; image contents keep their owners.
+/// </summary>
+[Trait("User", "Root")]
+public sealed class SudoTests
+{
+    [Fact]
+    public void The_sudo_callers_store_is_under_their_home()
+    {
+        using var folder = new TemporaryFolder("sudo-passwd");
+        var passwd = Path.Combine(folder.Path, "passwd");
+        File.WriteAllText(passwd, "root:x:0:0:root:/root:/bin/sh\nalice:x:1234:1235::/home/alice:/bin/sh\n");
+        var variables = new Dictionary<string, string> { ["SUDO_UID"] = "1234", ["SUDO_GID"] = "1235", ["SUDO_USER"] = "alice" };
+
+        var caller = SudoCaller.Detect(name => variables.GetValueOrDefault(name), isRoot: true, passwd);
+
+        Assert.Equal(new SudoCaller("alice", 1234, 1235, "/home/alice"), caller);
+        Assert.Equal("/home/alice/.local/share/sandbox", StoreLayout.ResolveRoot(name => variables.GetValueOrDefault(name), true, "/root", caller));
+        Assert.Null(SudoCaller.Detect(name => variables.GetValueOrDefault(name), isRoot: false, passwd));
+        Assert.Equal("/var/lib/sandbox", StoreLayout.ResolveRoot(_ => null, true, "/root"));
+        Assert.Equal("/x/sandbox", StoreLayout.ResolveRoot(name => name == "XDG_DATA_HOME" ? "/x" : null, false, "/home/bob"));
+        Assert.Equal("/home/bob/.local/share/sandbox", StoreLayout.ResolveRoot(_ => null, false, "/home/bob"));
+    }
+
+    [SkippableFact]
+    public void Under_sudo_what_the_module_makes_for_the_user_belongs_to_them()
+    {
+        Skip.IfNot(UnprivilegedUser.CanCreate, UnprivilegedUser.SkipReason);
+        UnprivilegedUser.Ensure();
+        var uid = uint.Parse(RunAsRoot.Command("id", "-u", UnprivilegedUser.Name).Trim());
+        var gid = uint.Parse(RunAsRoot.Command("id", "-g", UnprivilegedUser.Name).Trim());
+        using var folder = new TemporaryFolder("sudo");
+        var store = Path.Combine(folder.Path, "store");
+        var tree = BusyboxTree.Create(Path.Combine(folder.Path, "tree"));
+        var outFolder = Path.Combine(folder.Path, "out");
+        Directory.CreateDirectory(outFolder);
+        using var remote = new RemoteHarness(asRoot: true, sharedStore: store, environment: new Dictionary<string, string>
+        {
+            ["SUDO_UID"] = uid.ToString(), ["SUDO_GID"] = gid.ToString(), ["SUDO_USER"] = UnprivilegedUser.Name,
+        });
+        ISandboxHarness root = remote;
+
+        root.Import(HarnessFixture.ImageName, tree);
+        var sandbox = root.Create(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
+        root.Invoke(sandbox.Id, new SandboxCommand { Argv = new[] { "sh", "-c", "echo report > /root/report.txt" } });
+        var exported = remote.Export(HarnessFixture.ImageName, Path.Combine(outFolder, "image.tar.gz"));
+        var copied = root.CopyOutOf(sandbox.Id, "/root/report.txt", outFolder);
+
+        foreach (var path in new[]
+                 {
+                     Path.Combine(store, "images"), Path.Combine(store, "sandboxes"), Path.Combine(store, "CACHEDIR.TAG"),
+                     Path.Combine(store, "images", HarnessFixture.ImageName), Path.Combine(store, "images", HarnessFixture.ImageName, "image.json"),
+                     root.StateFolder(sandbox.Id), Path.Combine(root.StateFolder(sandbox.Id), "state.json"), exported, copied,
+                 })
+        {
+            var status = FileStatus.Of(path)!.Value;
+            Assert.True(status.Uid == uid && status.Gid == gid, $"{path} belongs to the sudo caller (is {status.Uid}:{status.Gid})");
+        }
+        // The image's own files keep their owners: root's stays root's.
+        Assert.Equal(0u, FileStatus.Of(Path.Combine(root.ImageRootFs(HarnessFixture.ImageName), "etc/passwd"))!.Value.Uid);
+        root.Remove(sandbox.Id);
+    }
+}

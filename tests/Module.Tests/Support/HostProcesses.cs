@@ -1,0 +1,29 @@
+namespace Sandbox.Tests.Support;
+
+/// <summary>Looks for processes on the host by their exact argv, to prove none was left running.</summary>
+public static class HostProcesses
+{
+    public static IReadOnlyList<int> WithCommandLine(params string[] argv)
+    {
+        var wanted = string.Join('\0', argv) + "\0";
+        var found = new List<int>();
+        foreach (var folder in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(folder), out var pid)) continue;
+            try
+            {
+                if (File.ReadAllText(Path.Combine(folder, "cmdline")) == wanted) found.Add(pid);
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+        return found;
+    }
+
+    /// <summary>Waits a little for processes to be gone: a SIGKILLed tree is reaped asynchronously.</summary>
+    public static IReadOnlyList<int> StillRunningAfter(TimeSpan grace, params string[] argv)
+    {
+        Poll.Until(() => WithCommandLine(argv).Count == 0, grace);
+        return WithCommandLine(argv);
+    }
+}
