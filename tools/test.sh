@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every test: the engine against the real tools (as root and as an unprivileged user the
+# tests create), the cmdlet contracts from the built assembly, and the Pester suite when pwsh is
+# on PATH. Run tools/setup.sh first. Provider tests need root: run as root (CI does) or with sudo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+results="$(mktemp -d)"
+trap 'rm -rf "$results"' EXIT
+
+status=0
+dotnet test Sandbox.sln -c Release --no-build \
+  --logger "console;verbosity=normal" --logger "trx" --results-directory "$results" || status=$?
+
+# One line with the totals of every test assembly, skipped tests counted apart from passed ones.
+total_passed=0; total_failed=0; total_skipped=0
+for trx in "$results"/*.trx; do
+  counters=$(grep -o '<Counters [^>]*>' "$trx")
+  get() { echo "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*'; }
+  passed=$(get passed); failed=$(get failed); executed=$(get executed); total=$(get total)
+  total_passed=$((total_passed + passed))
+  total_failed=$((total_failed + failed + (executed - passed - failed)))
+  total_skipped=$((total_skipped + total - executed))
+done
+
+if command -v pwsh >/dev/null; then
+  pwsh -NoLogo -NoProfile -File tests/Pester/Invoke-PesterSuite.ps1 || status=$?
+else
+  echo "SKIPPED: the Pester suite (tests/Pester), because pwsh is not on PATH."
+fi
+
+echo "xunit: ${total_passed} passed, ${total_failed} failed, ${total_skipped} skipped"
+exit $status
