@@ -13,7 +13,7 @@ internal sealed class PipelineBridge : IEngineLog, IDisposable
 {
     private readonly PSCmdlet _cmdlet;
     private readonly int _pipelineThread = Environment.CurrentManagedThreadId;
-    private readonly BlockingCollection<Action> _writes = new();
+    private BlockingCollection<Action>? _writes; // the queue of the Run in progress, if any
     private readonly CancellationTokenSource _stop = new();
     private readonly int _progressId = Random.Shared.Next(1, int.MaxValue);
 
@@ -35,16 +35,32 @@ internal sealed class PipelineBridge : IEngineLog, IDisposable
     /// <summary>Runs <paramref name="work"/> on a worker while this (pipeline) thread performs its writes.</summary>
     public T Run<T>(Func<CancellationToken, T> work)
     {
+        // A queue per run, closed by the worker when it is done: the pump below then ends exactly
+        // when the last write is made. (Waking the pump with a dummy write and testing the task's
+        // completion raced: the wake-up could be consumed before the task counted as completed,
+        // and the pipeline thread waited forever. Seen in a PowerShell 7.6 runspace with -Stream.)
+        using var writes = new BlockingCollection<Action>();
+        Volatile.Write(ref _writes, writes);
         var task = Task.Run(() =>
         {
             try { return work(_stop.Token); }
-            finally { _writes.Add(() => { }); } // wake the pump
+            finally { writes.CompleteAdding(); }
         });
-        while (!task.IsCompleted)
+        try
         {
-            if (_writes.TryTake(out var write, Timeout.Infinite)) write();
+            foreach (var write in writes.GetConsumingEnumerable()) write();
         }
-        while (_writes.TryTake(out var remaining)) remaining();
+        catch
+        {
+            // A write failed (the pipeline is stopping): stop the work too before leaving.
+            _stop.Cancel();
+            try { task.Wait(); } catch (AggregateException) { /* the write's failure is the one to report */ }
+            throw;
+        }
+        finally
+        {
+            Volatile.Write(ref _writes, null);
+        }
         return task.GetAwaiter().GetResult();
     }
 
@@ -52,13 +68,16 @@ internal sealed class PipelineBridge : IEngineLog, IDisposable
 
     private void Post(Action write)
     {
-        if (Environment.CurrentManagedThreadId == _pipelineThread) write();
-        else _writes.Add(write);
+        if (Environment.CurrentManagedThreadId == _pipelineThread)
+        {
+            write();
+            return;
+        }
+        // Off the pipeline thread a write can only be made while Run pumps; one arriving after the
+        // run ended (a straggling reader thread) is dropped: PowerShell refuses writes by then.
+        try { Volatile.Read(ref _writes)?.Add(write); }
+        catch (InvalidOperationException) { /* the run's queue is closed or gone */ }
     }
 
-    public void Dispose()
-    {
-        _stop.Dispose();
-        _writes.Dispose();
-    }
+    public void Dispose() => _stop.Dispose();
 }
