@@ -38,9 +38,13 @@ public sealed class SandboxInfo
     [JsonIgnore]
     public string ImageRootFs { get; set; } = "";
 
+    /// <summary>
+    /// Orphaned once its owner is gone, unless it was made with -Keep: such a sandbox is meant to
+    /// outlive its session, so reaping (Remove-Sandbox -Stale, the next Import-Module) leaves it.
+    /// </summary>
     [JsonIgnore]
     public SandboxStatus Status =>
-        new ProcessIdentity(OwnerPid, OwnerStartTicks).IsAlive ? SandboxStatus.Ready : SandboxStatus.Orphaned;
+        Keep || new ProcessIdentity(OwnerPid, OwnerStartTicks).IsAlive ? SandboxStatus.Ready : SandboxStatus.Orphaned;
 
     public override string ToString() => Name;
 }

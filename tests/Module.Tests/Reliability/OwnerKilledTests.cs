@@ -44,4 +44,30 @@ public sealed class OwnerKilledTests
         Assert.False(Directory.Exists(statePath));
         Assert.Empty(engine.GetSandboxes());
     }
+
+    [SkippableTheory]
+    [InlineData(ProviderName.Bubblewrap)]
+    [InlineData(ProviderName.Nspawn)]
+    public void A_sandbox_made_with_Keep_outlives_its_killed_owner_and_reaping_leaves_it(ProviderName provider)
+    {
+        Skip.If(Environment.UserName != "root", "the owner process runs as root here; run the tests as root (CI does).");
+        using var folder = new TemporaryFolder("kept");
+        var store = Path.Combine(folder.Path, "store");
+        var engine = new SandboxEngine(new StoreLayout(store));
+        engine.Images.Import(HarnessFixture.ImageName, BusyboxTree.Create(Path.Combine(folder.Path, "tree")), force: false);
+
+        var owner = new RemoteHarness(asRoot: true, sharedStore: store);
+        var sandbox = owner.Create(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = provider, Keep = true });
+        Assert.Equal(0, owner.Invoke(sandbox.Id, new SandboxCommand { Argv = new[] { "sh", "-c", "echo kept > /root/mark" } }).ExitCode);
+        owner.KillHost();
+        owner.Dispose();
+
+        Assert.Equal(SandboxStatus.Ready, engine.GetSandbox(sandbox.Id).Status);
+        Assert.DoesNotContain(sandbox.Name, engine.ReapOrphans());
+        var kept = engine.GetSandbox(sandbox.Id);
+        Assert.Equal("kept\n", engine.Invoke(kept, new SandboxCommand { Argv = new[] { "cat", "/root/mark" } }).StdOut);
+
+        engine.RemoveSandbox(kept);
+        Assert.False(Directory.Exists(Path.Combine(store, "sandboxes", sandbox.Id)));
+    }
 }
