@@ -97,7 +97,7 @@ public sealed class PowerShellSession : IDisposable
 
     public void Dispose() => _runspace.Dispose();
 
-    private static string RepositoryRoot()
+    internal static string RepositoryRoot()
     {
         for (var folder = AppContext.BaseDirectory; folder is not null; folder = Path.GetDirectoryName(folder))
             if (File.Exists(Path.Combine(folder, "Sandbox.sln"))) return folder;
