@@ -13,6 +13,7 @@ packages=(
   fakechroot fakeroot   # FakeChroot provider (cowdancer is not used: see FakeChrootProvider)
   mmdebstrap debootstrap          # image builders
   util-linux uidmap   # unshare, newuidmap/newgidmap for rootless id ranges
+  time                # measures each command's peak memory (see PeakMemoryMeter)
   busybox-static      # the tiny image the fast tests use
   passwd              # useradd, for the tests' unprivileged user
   tmux                # drives the interactive-shell test through a terminal

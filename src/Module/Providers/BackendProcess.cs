@@ -5,7 +5,8 @@ namespace Sandbox.Providers;
 /// <summary>
 /// How every provider starts its backend (bwrap, systemd-nspawn, fakechroot) for a command: the
 /// command line logged shell-quoted at verbose level, then either run to completion with the
-/// kernel's accounting or handed the caller's terminal.
+/// kernel's accounting (peak memory measured by time(1), see PeakMemoryMeter) or handed the
+/// caller's terminal.
 /// </summary>
 internal static class BackendProcess
 {
@@ -21,14 +22,16 @@ internal static class BackendProcess
         SandboxCommand command, Action<string>? onStdOutLine, CancellationToken cancellation)
     {
         log.Verbose(ShellQuote.Join(argv));
-        return NativeProcessRunner.Run(new ProcessSpec
+        using var meter = new PeakMemoryMeter();
+        var outcome = NativeProcessRunner.Run(new ProcessSpec
         {
-            Argv = argv,
+            Argv = meter.Wrap(argv),
             Environment = environment,
             StandardInput = command.StandardInput,
             Timeout = command.Timeout,
             BinaryStdOut = command.BinaryStdOut,
         }, onStdOutLine, cancellation);
+        return meter.Correct(outcome);
     }
 
     public static int RunInteractive(IEngineLog log, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment)

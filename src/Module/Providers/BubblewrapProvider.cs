@@ -94,6 +94,11 @@ public sealed class BubblewrapProvider : ISandboxProvider
         // setsid keeps a sandboxed command from pushing keystrokes into our terminal (TIOCSTI), but
         // an interactive shell needs that terminal as its controlling one.
         if (!interactive) argv.Add("--new-session");
+        // The command runs as PID 1 of its namespace, as in a container without --init. bwrap's own
+        // reaper would report the command's exit through a pipe and exit without waiting for it,
+        // and the kernel would then never add the command's CPU time and memory to ours (Get-
+        // SandboxStat showed 0 s CPU for a busy loop). A shell keeps its reaper.
+        if (!interactive) argv.Add("--as-pid-1");
         argv.AddRange(new[] { "--hostname", sandbox.Name });
         argv.AddRange(new[] { "--bind", layer.Merged, "/" });
         // /proc/sys is the host's kernel settings: read-only, or root inside could rewrite core_pattern.

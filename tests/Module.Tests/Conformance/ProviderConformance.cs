@@ -309,6 +309,23 @@ public abstract class ProviderConformance<TFixture> : IClassFixture<TFixture> wh
     }
 
     [SkippableFact]
+    public void Cpu_time_and_peak_memory_are_the_commands_own()
+    {
+        var sandbox = NewSandbox();
+        var busy = Sh(sandbox, "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done");
+        Assert.True(busy.UserCpu + busy.SystemCpu >= TimeSpan.FromMilliseconds(100),
+            $"the loop's CPU time is counted, saw {busy.UserCpu.TotalMilliseconds} ms user + {busy.SystemCpu.TotalMilliseconds} ms system");
+
+        var big = Sh(sandbox, "dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null");
+        Assert.True(big.PeakMemoryBytes >= 64L << 20, $"dd's 64 MiB buffer is counted, saw {big.PeakMemoryBytes >> 20} MiB");
+
+        // The engine's own process (a PowerShell host: 100 MB and more) must not show up as the command's.
+        var small = Sh(sandbox, "true");
+        Assert.True(small.PeakMemoryBytes < 40L << 20, $"/bin/true's peak is its own and its backend's, saw {small.PeakMemoryBytes >> 20} MiB");
+        Harness.Remove(sandbox.Id);
+    }
+
+    [SkippableFact]
     public void Stat_reports_commands_cpu_memory_and_the_sandbox_layer()
     {
         var sandbox = NewSandbox();
