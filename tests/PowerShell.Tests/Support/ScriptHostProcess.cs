@@ -17,24 +17,32 @@ public static class ScriptHostProcess
 
     public static Process Start(string script, string store, bool asUnprivilegedUser = false)
     {
-        var start = new ProcessStartInfo(asUnprivilegedUser ? "runuser" : "env")
+        var argv = CommandLine(script, store, asUnprivilegedUser);
+        var start = new ProcessStartInfo(argv[0])
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = "/tmp",
         };
+        foreach (var word in argv.Skip(1)) start.ArgumentList.Add(word);
+        return Process.Start(start)!;
+    }
+
+    /// <summary>The command line of a session running <paramref name="script"/>, for a caller that starts it itself (tmux).</summary>
+    public static IReadOnlyList<string> CommandLine(string script, string store, bool asUnprivilegedUser = false)
+    {
+        var argv = new List<string>();
         var home = asUnprivilegedUser ? "/home/" + UnprivilegedUser.Name : "/root";
         if (asUnprivilegedUser)
         {
             UnprivilegedUser.Ensure();
-            foreach (var word in new[] { "-u", UnprivilegedUser.Name, "--", "env" }) start.ArgumentList.Add(word);
+            argv.AddRange(new[] { "runuser", "-u", UnprivilegedUser.Name, "--" });
         }
-        foreach (var word in new[]
-                 {
-                     "-i", "PATH=/usr/local/bin:/usr/bin:/bin", $"HOME={home}", $"SANDBOX_HOME={store}",
-                     "DOTNET_CLI_TELEMETRY_OPTOUT=1", "DOTNET_NOLOGO=1", "POWERSHELL_TELEMETRY_OPTOUT=1",
-                     "dotnet", Path.Combine(Folder.Value, "host", "ScriptHost.dll"), script,
-                 })
-            start.ArgumentList.Add(word);
-        return Process.Start(start)!;
+        argv.AddRange(new[]
+        {
+            "env", "-i", "PATH=/usr/local/bin:/usr/bin:/bin", $"HOME={home}", $"SANDBOX_HOME={store}", "TERM=xterm-256color",
+            "DOTNET_CLI_TELEMETRY_OPTOUT=1", "DOTNET_NOLOGO=1", "POWERSHELL_TELEMETRY_OPTOUT=1",
+            "dotnet", Path.Combine(Folder.Value, "host", "ScriptHost.dll"), script,
+        });
+        return argv;
     }
 
     /// <summary>Runs a session to its end and returns its exit code and output.</summary>
