@@ -129,7 +129,7 @@ public sealed class SandboxEngine
         {
             _log.Verbose($"Killing {leftovers.Count} process(es) left in sandbox '{sandbox.Name}': {string.Join(", ", leftovers)}");
             ProcessTree.KillTrees(leftovers);
-            WaitUntilGone(leftovers);
+            ProcessTree.WaitUntilExited(leftovers, TimeSpan.FromSeconds(10));
         }
         Sandboxes.Delete(sandbox.StatePath);
         _log.Verbose($"Removed sandbox '{sandbox.Name}'.");
@@ -161,12 +161,6 @@ public sealed class SandboxEngine
         var self = ProcessIdentity.Current;
         foreach (var sandbox in Sandboxes.List().Where(s => s.OwnerPid == self.Pid && s.OwnerStartTicks == self.StartTicks && !s.Keep))
             RemoveSandbox(sandbox);
-    }
-
-    private static void WaitUntilGone(IReadOnlyList<int> pids)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (pids.Any(pid => Directory.Exists($"/proc/{pid}")) && DateTime.UtcNow < deadline) Thread.Sleep(20);
     }
 
     public void RemoveImage(string name, bool force)

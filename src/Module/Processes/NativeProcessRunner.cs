@@ -172,6 +172,7 @@ public static unsafe class NativeProcessRunner
     private sealed class ProcessGroup(int pid)
     {
         private readonly object _gate = new();
+        private readonly List<int> _killedDescendants = new();
         private bool _reaped;
 
         public bool TimedOut { get; private set; }
@@ -192,6 +193,7 @@ public static unsafe class NativeProcessRunner
                 kill(-pid, SIGKILL);
                 kill(pid, SIGKILL);
                 foreach (var descendant in descendants) kill(descendant, SIGKILL);
+                _killedDescendants.AddRange(descendants);
             }
         }
 
@@ -206,18 +208,24 @@ public static unsafe class NativeProcessRunner
                 if (errno != EINTR) throw new IOException($"waitid({pid}) failed: {ErrorText(errno)}");
             }
 
+            int status;
+            RUsage usage;
+            int[] killed;
             lock (_gate)
             {
-                int status;
-                RUsage usage;
                 while (wait4(pid, &status, 0, &usage) != pid)
                 {
                     var errno = Marshal.GetLastPInvokeError();
                     if (errno != EINTR) throw new IOException($"wait4({pid}) failed: {ErrorText(errno)}");
                 }
                 _reaped = true;
-                return (status, usage);
+                killed = _killedDescendants.ToArray();
             }
+            // Our child may be a wrapper (time, unshare) whose killed descendants are still dying:
+            // a SIGKILLed systemd-nspawn that still holds its image lock would make the next
+            // command in the sandbox fail as "busy". Return only when they have all exited.
+            ProcessTree.WaitUntilExited(killed, TimeSpan.FromSeconds(10));
+            return (status, usage);
         }
     }
 

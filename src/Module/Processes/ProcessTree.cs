@@ -28,6 +28,25 @@ public static class ProcessTree
         foreach (var pid in all) Native.LibC.kill(pid, Native.LibC.SIGKILL);
     }
 
+    /// <summary>
+    /// Waits, at most <paramref name="limit"/>, until each of <paramref name="pids"/> has exited. A
+    /// zombie counts as exited: it holds no files, locks or mounts any more, and its reaper may be
+    /// an init that never comes for it.
+    /// </summary>
+    public static void WaitUntilExited(IEnumerable<int> pids, TimeSpan limit)
+    {
+        var deadline = DateTime.UtcNow + limit;
+        var running = pids.ToList();
+        while (true)
+        {
+            running.RemoveAll(HasExited);
+            if (running.Count == 0 || DateTime.UtcNow >= deadline) return;
+            Thread.Sleep(10);
+        }
+    }
+
+    private static bool HasExited(int pid) => Native.ProcessIdentity.StatFieldsAfterName(pid) is not { } fields || fields[0] == "Z";
+
     public static IReadOnlyList<int> Descendants(int root)
     {
         var children = new Dictionary<int, List<int>>();
