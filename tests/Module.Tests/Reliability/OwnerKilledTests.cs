@@ -1,4 +1,3 @@
-using Sandbox.Storage;
 using Sandbox.Tests.Support;
 using Xunit;
 
@@ -18,8 +17,8 @@ public sealed class OwnerKilledTests
     public void Killing_the_owner_mid_command_leaves_an_orphan_that_reaping_removes_completely(ProviderName provider)
     {
         Skip.If(Environment.UserName != "root", "the owner process runs as root here; run the tests as root (CI does).");
-        var (folder, store, engine) = StoreWithImage("killed-owner");
-        using var removedAtTheEnd = folder;
+        using var busybox = new BusyboxStore("killed-owner");
+        var (store, engine) = (busybox.Root, busybox.Engine);
 
         var owner = new RemoteHarness(asRoot: true, sharedStore: store);
         var sandbox = owner.Create(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = provider });
@@ -48,8 +47,8 @@ public sealed class OwnerKilledTests
     public void A_sandbox_made_with_Keep_outlives_its_killed_owner_and_reaping_leaves_it(ProviderName provider)
     {
         Skip.If(Environment.UserName != "root", "the owner process runs as root here; run the tests as root (CI does).");
-        var (folder, store, engine) = StoreWithImage("kept");
-        using var removedAtTheEnd = folder;
+        using var busybox = new BusyboxStore("kept");
+        var (store, engine) = (busybox.Root, busybox.Engine);
 
         var owner = new RemoteHarness(asRoot: true, sharedStore: store);
         var sandbox = owner.Create(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = provider, Keep = true });
@@ -64,15 +63,5 @@ public sealed class OwnerKilledTests
 
         engine.RemoveSandbox(kept);
         Assert.False(Directory.Exists(Path.Combine(store, "sandboxes", sandbox.Id)));
-    }
-
-    /// <summary>A store of its own holding the busybox image, and this (root) process's engine over it.</summary>
-    private static (TemporaryFolder Folder, string Store, SandboxEngine Engine) StoreWithImage(string purpose)
-    {
-        var folder = new TemporaryFolder(purpose);
-        var store = Path.Combine(folder.Path, "store");
-        var engine = new SandboxEngine(new StoreLayout(store));
-        engine.Images.Import(HarnessFixture.ImageName, BusyboxTree.Create(Path.Combine(folder.Path, "tree")), force: false);
-        return (folder, store, engine);
     }
 }

@@ -1,4 +1,3 @@
-using Sandbox.Storage;
 using Sandbox.Tests.Support;
 using Xunit;
 
@@ -17,9 +16,8 @@ public sealed class ParallelSandboxTests
     public void Sixteen_threads_each_see_only_their_own_writes(ProviderName provider)
     {
         Skip.If(Environment.UserName != "root", "runs as root; run the tests as root (CI does).");
-        using var folder = new TemporaryFolder("parallel-threads");
-        var engine = new SandboxEngine(new StoreLayout(Path.Combine(folder.Path, "store")));
-        engine.Images.Import(HarnessFixture.ImageName, BusyboxTree.Create(Path.Combine(folder.Path, "tree")), force: false);
+        using var busybox = new BusyboxStore("parallel-threads");
+        var engine = busybox.Engine;
 
         var seen = new string[Count];
         Parallel.For(0, Count, new ParallelOptions { MaxDegreeOfParallelism = Count }, i =>
@@ -38,10 +36,8 @@ public sealed class ParallelSandboxTests
     public void Sixteen_processes_on_one_store_each_see_only_their_own_writes()
     {
         Skip.If(Environment.UserName != "root", "runs as root; run the tests as root (CI does).");
-        using var folder = new TemporaryFolder("parallel-processes");
-        var store = Path.Combine(folder.Path, "store");
-        var engine = new SandboxEngine(new StoreLayout(store));
-        engine.Images.Import(HarnessFixture.ImageName, BusyboxTree.Create(Path.Combine(folder.Path, "tree")), force: false);
+        using var busybox = new BusyboxStore("parallel-processes");
+        var (store, engine) = (busybox.Root, busybox.Engine);
 
         var hosts = Enumerable.Range(0, Count).AsParallel().WithDegreeOfParallelism(Count)
             .Select(_ => new RemoteHarness(asRoot: true, sharedStore: store)).ToList();
