@@ -18,46 +18,26 @@ public sealed class InteractiveShellTests : IClassFixture<RootHarnessFixture>
     public void Shell_shows_a_prompt_runs_a_command_and_its_sandbox_is_gone_after_exit()
     {
         Skip.If(_fixture.SkipReason is not null, _fixture.SkipReason);
-        var session = $"sandbox-test-{Guid.NewGuid():N}"[..24];
         var store = _fixture.Harness.StoreRoot;
         using var log = new TemporaryFolder("shell-log");
         var stderr = Path.Combine(log.Path, "stderr");
         var hostCommand = $"dotnet {EngineHostFiles.EntryAssembly} shell {store} {HarnessFixture.ImageName} PS1=sandbox-prompt\\$' ' 2>{stderr}";
 
-        RunAsRoot.Command("tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "30", hostCommand);
-        try
+        using (var terminal = new TmuxSession(hostCommand))
         {
-            Assert.True(WaitForScreen(session, screen => screen.Contains("sandbox-prompt$")), Screen(session));
+            Assert.True(terminal.WaitForScreen(screen => screen.Contains("sandbox-prompt$")), terminal.Screen);
             Assert.Single(_fixture.Harness.List());
 
-            RunAsRoot.Command("tmux", "send-keys", "-t", session, "echo answer=$((6 * 7)); hostname", "Enter");
+            terminal.SendKeys("echo answer=$((6 * 7)); hostname", "Enter");
             // The answer, then the sandbox's own hostname (the sandbox is named after its image).
-            Assert.True(WaitForScreen(session, screen => screen.Contains("answer=42") && screen.Contains("\ntestimage-")), Screen(session));
+            Assert.True(terminal.WaitForScreen(screen => screen.Contains("answer=42") && screen.Contains("\ntestimage-")), terminal.Screen);
 
-            RunAsRoot.Command("tmux", "send-keys", "-t", session, "exit 5", "Enter");
-            Assert.True(Poll.Until(() => !SessionExists(session), TimeSpan.FromSeconds(30)), "the shell exited and EngineHost ended");
-        }
-        finally
-        {
-            if (SessionExists(session)) RunAsRoot.Command("tmux", "kill-session", "-t", session);
+            terminal.SendKeys("exit 5", "Enter");
+            Assert.True(Poll.Until(() => !terminal.IsRunning, TimeSpan.FromSeconds(30)), "the shell exited and EngineHost ended");
         }
 
         Assert.Contains("shell exited 5; removed", File.ReadAllText(stderr));
         Assert.Empty(_fixture.Harness.List());
         Assert.Empty(Directory.GetDirectories(Path.Combine(store, "sandboxes")));
     }
-
-    private static bool SessionExists(string session)
-    {
-        try { RunAsRoot.Command("tmux", "has-session", "-t", session); return true; }
-        catch (InvalidOperationException) { return false; }
-    }
-
-    private static string Screen(string session)
-    {
-        try { return RunAsRoot.Command("tmux", "capture-pane", "-p", "-t", session); }
-        catch (InvalidOperationException e) { return e.Message; }
-    }
-
-    private static bool WaitForScreen(string session, Func<string, bool> condition) => Poll.Until(() => condition(Screen(session)), TimeSpan.FromSeconds(30));
 }

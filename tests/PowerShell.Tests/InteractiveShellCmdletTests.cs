@@ -16,7 +16,6 @@ public sealed class InteractiveShellCmdletTests(ModuleSession session)
     public void Shell_after_ReadKey_echoes_what_is_typed_and_its_sandbox_is_gone_after_exit()
     {
         Skip.If(Environment.UserName != "root", "the session shares this suite's store, which root owns; run the tests as root (CI does).");
-        var tmux = $"sandbox-pwsh-{Guid.NewGuid():N}"[..24];
         var before = Directory.GetDirectories(Path.Combine(session.Store, "sandboxes")).Length;
         var script = $$"""
             Import-Module '{{ScriptHostProcess.ModuleManifest}}' -ErrorAction Stop
@@ -25,25 +24,19 @@ public sealed class InteractiveShellCmdletTests(ModuleSession session)
             Enter-Sandbox -Image busybox -Provider Bubblewrap -Shell -Environment @{ PS1 = 'sandbox-prompt$ ' }
             'session-ended'
             """;
-        RunAsRoot.Command("tmux", "new-session", "-d", "-s", tmux, "-x", "120", "-y", "30",
-            ShellWords(ScriptHostProcess.CommandLine(script, session.Store)) + "; sleep 600");
-        try
+        using (var terminal = new TmuxSession(ShellWords(ScriptHostProcess.CommandLine(script, session.Store)) + "; sleep 600"))
         {
-            Assert.True(WaitForScreen(tmux, screen => screen.Contains("ready-for-key")), Screen(tmux));
-            RunAsRoot.Command("tmux", "send-keys", "-t", tmux, "x");
-            Assert.True(WaitForScreen(tmux, screen => screen.Contains("sandbox-prompt$")), Screen(tmux));
+            Assert.True(terminal.WaitForScreen(screen => screen.Contains("ready-for-key")), terminal.Screen);
+            terminal.SendKeys("x");
+            Assert.True(terminal.WaitForScreen(screen => screen.Contains("sandbox-prompt$")), terminal.Screen);
 
             // cat echoes the line back once; the terminal's own echo shows it a second time.
-            RunAsRoot.Command("tmux", "send-keys", "-t", tmux, "cat", "Enter");
-            RunAsRoot.Command("tmux", "send-keys", "-t", tmux, "typed-line-42", "Enter");
-            Assert.True(WaitForScreen(tmux, screen => Count(screen, "typed-line-42") == 2), Screen(tmux));
-            RunAsRoot.Command("tmux", "send-keys", "-t", tmux, "C-d");
-            RunAsRoot.Command("tmux", "send-keys", "-t", tmux, "exit", "Enter");
-            Assert.True(WaitForScreen(tmux, screen => screen.Contains("session-ended")), Screen(tmux));
-        }
-        finally
-        {
-            RunAsRoot.Command("tmux", "kill-session", "-t", tmux);
+            terminal.SendKeys("cat", "Enter");
+            terminal.SendKeys("typed-line-42", "Enter");
+            Assert.True(terminal.WaitForScreen(screen => Count(screen, "typed-line-42") == 2), terminal.Screen);
+            terminal.SendKeys("C-d");
+            terminal.SendKeys("exit", "Enter");
+            Assert.True(terminal.WaitForScreen(screen => screen.Contains("session-ended")), terminal.Screen);
         }
         Assert.Equal(before, Directory.GetDirectories(Path.Combine(session.Store, "sandboxes")).Length);
     }
@@ -51,13 +44,4 @@ public sealed class InteractiveShellCmdletTests(ModuleSession session)
     private static int Count(string text, string word) => text.Split(word).Length - 1;
 
     private static string ShellWords(IEnumerable<string> words) => string.Join(' ', words.Select(w => "'" + w.Replace("'", "'\\''") + "'"));
-
-    private static string Screen(string tmux)
-    {
-        try { return RunAsRoot.Command("tmux", "capture-pane", "-p", "-t", tmux); }
-        catch (InvalidOperationException e) { return e.Message; }
-    }
-
-    private static bool WaitForScreen(string tmux, Func<string, bool> condition) =>
-        Poll.Until(() => condition(Screen(tmux)), TimeSpan.FromSeconds(30));
 }
