@@ -14,8 +14,7 @@ public sealed class GetSandboxProviderCommand : SandboxCmdlet
 
     protected override void ProcessRecord()
     {
-        var patterns = Name.Select(n => new WildcardPattern(n, WildcardOptions.IgnoreCase)).ToList();
-        foreach (var provider in Engine.GetProviders().Where(p => patterns.Any(pattern => pattern.IsMatch(p.Name))))
+        foreach (var provider in Engine.GetProviders().Where(p => Name.Any(pattern => Like(p.Name, pattern))))
             WriteObject(provider);
     }
 }
