@@ -77,11 +77,11 @@ public sealed class SandboxEngine
     }
 
     public SandboxCommandResult Invoke(SandboxInfo sandbox, SandboxCommand command,
-        Action<string>? onStdOutLine = null, CancellationToken cancellation = default)
+        OutputLines? lines = null, CancellationToken cancellation = default)
     {
         Validate(command);
         RequireBindSources(sandbox);
-        var outcome = Providers.For(sandbox).Run(sandbox, command, onStdOutLine, cancellation);
+        var outcome = Providers.For(sandbox).Run(sandbox, command, lines ?? OutputLines.None, cancellation);
         Sandboxes.RecordCommand(sandbox, outcome);
         // Ctrl-C: the command's tree is dead; the sandbox stays as the command left it, usable.
         if (outcome.Cancelled) throw new OperationCanceledException("The command was cancelled; its processes were killed.", cancellation);

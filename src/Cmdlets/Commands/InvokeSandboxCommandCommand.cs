@@ -97,8 +97,8 @@ public sealed class InvokeSandboxCommandCommand : SandboxCmdlet
         SandboxCommandResult result;
         try
         {
-            result = Bridge.Run(cancellation => Engine.Invoke(sandbox, command,
-                Stream ? line => Bridge.WriteObject(line) : null, cancellation));
+            result = Bridge.Run(cancellation => Engine.Invoke(sandbox, command, new Processes.OutputLines(
+                Stream ? line => Bridge.WriteObject(line) : null), cancellation));
         }
         catch (SandboxException e)
         {

@@ -19,7 +19,7 @@ internal static class BackendProcess
     };
 
     public static ProcessOutcome Run(IEngineLog log, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment,
-        SandboxCommand command, Action<string>? onStdOutLine, CancellationToken cancellation)
+        SandboxCommand command, OutputLines lines, CancellationToken cancellation)
     {
         log.Verbose(ShellQuote.Join(argv));
         using var meter = new PeakMemoryMeter();
@@ -30,7 +30,7 @@ internal static class BackendProcess
             StandardInput = command.StandardInput,
             Timeout = command.Timeout,
             BinaryStdOut = command.BinaryStdOut,
-        }, onStdOutLine, cancellation);
+        }, lines.StdOut, cancellation, lines.StdErr);
         return meter.Correct(outcome);
     }
 

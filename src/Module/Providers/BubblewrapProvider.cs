@@ -45,11 +45,11 @@ public sealed class BubblewrapProvider : ISandboxProvider
 
     public void Create(SandboxInfo sandbox) => OverlayLayer.Of(sandbox).Create();
 
-    public ProcessOutcome Run(SandboxInfo sandbox, SandboxCommand command, Action<string>? onStdOutLine,
+    public ProcessOutcome Run(SandboxInfo sandbox, SandboxCommand command, OutputLines lines,
         CancellationToken cancellation)
     {
         var outcome = BackendProcess.Run(_log, BuildArgv(sandbox, command, interactive: false),
-            BackendProcess.HostEnvironment(), command, onStdOutLine, cancellation);
+            BackendProcess.HostEnvironment(), command, lines, cancellation);
 
         if (!outcome.TimedOut && !outcome.Cancelled) ThrowIfNotStarted(sandbox, command, outcome);
         return outcome;

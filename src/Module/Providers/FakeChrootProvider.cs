@@ -58,11 +58,11 @@ public sealed class FakeChrootProvider : ISandboxProvider
         FakedDaemon.Ensure(sandbox, _log);
     }
 
-    public ProcessOutcome Run(SandboxInfo sandbox, SandboxCommand command, Action<string>? onStdOutLine,
+    public ProcessOutcome Run(SandboxInfo sandbox, SandboxCommand command, OutputLines lines,
         CancellationToken cancellation)
     {
         var (argv, environment) = CommandLine(sandbox, command);
-        var outcome = BackendProcess.Run(_log, argv, environment, command, onStdOutLine, cancellation);
+        var outcome = BackendProcess.Run(_log, argv, environment, command, lines, cancellation);
         if (!outcome.TimedOut && !outcome.Cancelled) ThrowIfNotStarted(command, outcome);
         return outcome;
     }

@@ -22,7 +22,7 @@ public interface ISandboxProvider
     /// and SandboxSetupFailed when the sandbox itself could not be set up; otherwise returns how the
     /// command ended, whatever its exit code.
     /// </summary>
-    ProcessOutcome Run(SandboxInfo sandbox, SandboxCommand command, Action<string>? onStdOutLine,
+    ProcessOutcome Run(SandboxInfo sandbox, SandboxCommand command, OutputLines lines,
         CancellationToken cancellation);
 
     /// <summary>Runs a command on the caller's terminal and returns its exit code.</summary>

@@ -50,11 +50,11 @@ public sealed partial class NspawnProvider : ISandboxProvider
         if (sandbox.Boot) BootedMachine.Boot(sandbox, BootArgv(sandbox), _log);
     }
 
-    public ProcessOutcome Run(SandboxInfo sandbox, SandboxCommand command, Action<string>? onStdOutLine,
+    public ProcessOutcome Run(SandboxInfo sandbox, SandboxCommand command, OutputLines lines,
         CancellationToken cancellation)
     {
         var (argv, environment) = CommandLine(sandbox, command, interactive: false);
-        var outcome = BackendProcess.Run(_log, argv, environment, command, onStdOutLine, cancellation);
+        var outcome = BackendProcess.Run(_log, argv, environment, command, lines, cancellation);
 
         if (!outcome.TimedOut && !outcome.Cancelled) ThrowIfNotStarted(sandbox, command, outcome);
         return outcome;
