@@ -22,11 +22,24 @@ for trx in "$results"/*.trx; do
   total_skipped=$((total_skipped + total - executed))
 done
 
+pester_passed=0; pester_failed=0; pester_skipped=0
 if command -v pwsh >/dev/null; then
-  pwsh -NoLogo -NoProfile -File tests/Pester/Invoke-PesterSuite.ps1 || status=$?
+  pwsh -NoLogo -NoProfile -File tests/Pester/Invoke-PesterSuite.ps1 -ResultFile "$results/pester.counts" || status=$?
+  if [ -s "$results/pester.counts" ]; then
+    read -r pester_passed pester_failed pester_skipped < "$results/pester.counts"
+  else
+    echo "The Pester suite ended without reporting its results." >&2
+    pester_failed=1; status=1
+  fi
+elif [ -n "${CI:-}" ]; then
+  echo "FAILED: the Pester suite cannot run in CI because pwsh is not on PATH." >&2
+  pester_failed=1; status=1
 else
   echo "SKIPPED: the Pester suite (tests/Pester), because pwsh is not on PATH."
 fi
 
 echo "xunit: ${total_passed} passed, ${total_failed} failed, ${total_skipped} skipped"
+echo "pester: ${pester_passed} passed, ${pester_failed} failed, ${pester_skipped} skipped"
+# The closing line counts both runners together.
+echo "total: $((total_passed + pester_passed)) passed, $((total_failed + pester_failed)) failed, $((total_skipped + pester_skipped)) skipped"
 exit $status

@@ -1,14 +1,23 @@
 #!/usr/bin/env pwsh
 # Runs the Pester suite against the built module (out/Sandbox). Says plainly when it cannot run.
+# With -ResultFile, writes "passed failed skipped" there for tools/test.sh's closing line.
+param([string] $ResultFile)
 $ErrorActionPreference = 'Stop'
 $pester = Get-Module -ListAvailable -Name Pester | Where-Object Version -ge '5.0.0' | Sort-Object Version -Descending | Select-Object -First 1
 if (-not $pester) {
     Write-Host 'SKIPPED: the Pester suite, because Pester 5 is not installed (Install-Module Pester -MinimumVersion 5).'
-    exit 0
+    if ($ResultFile) { Set-Content -Path $ResultFile -Value '0 1 0' }
+    exit 1
 }
 Import-Module $pester
 $configuration = New-PesterConfiguration
 $configuration.Run.Path = $PSScriptRoot
-$configuration.Run.Exit = $true
+$configuration.Run.PassThru = $true
 $configuration.Output.Verbosity = 'Detailed'
-Invoke-Pester -Configuration $configuration
+$run = Invoke-Pester -Configuration $configuration
+# A test that did not run (skipped, not run, inconclusive) is not a pass; a failed container
+# (a script that would not even load) counts as a failure.
+$failed = $run.FailedCount + $run.FailedBlocksCount + $run.FailedContainersCount
+$skipped = $run.SkippedCount + $run.NotRunCount + $run.InconclusiveCount
+if ($ResultFile) { Set-Content -Path $ResultFile -Value "$($run.PassedCount) $failed $skipped" }
+exit ([int]($failed -gt 0 -or $run.Result -ne 'Passed'))
