@@ -4,7 +4,7 @@ namespace Sandbox;
 /// The catalogue of the engine's errors, one factory per error id, so ids and wording stay consistent
 /// and a reader can see every failure the module can report in one place.
 /// </summary>
-public static class SandboxErrors
+public static partial class SandboxErrors
 {
     public static SandboxException InvalidName(string what, string? name) => new(
         "InvalidName", SandboxErrorKind.InvalidArgument,

@@ -7,25 +7,29 @@ namespace Sandbox.Tests.Support;
 public static class UnprivilegedUser
 {
     public const string Name = "sandbox-test";
+
+    /// <summary>A second account, for attacks of one unprivileged user on another's sandboxes.</summary>
+    public const string OtherName = "sandbox-test2";
+
     private static readonly object Gate = new();
-    private static bool _ensured;
+    private static readonly HashSet<string> Ensured = new();
 
     public static bool CanCreate => Environment.UserName == "root";
 
     public static string SkipReason =>
         "the rootless tests create and switch to the user 'sandbox-test', which needs root; run the tests as root (CI does).";
 
-    public static void Ensure()
+    public static void Ensure(string name = Name)
     {
         lock (Gate)
         {
-            if (_ensured) return;
-            try { RunAsRoot.Command("id", "-u", Name); }
+            if (Ensured.Contains(name)) return;
+            try { RunAsRoot.Command("id", "-u", name); }
             catch (InvalidOperationException)
             {
-                RunAsRoot.Command("useradd", "--create-home", "--shell", "/bin/sh", "--comment", "Sandbox module tests", Name);
+                RunAsRoot.Command("useradd", "--create-home", "--shell", "/bin/sh", "--comment", "Sandbox module tests", name);
             }
-            _ensured = true;
+            Ensured.Add(name);
         }
     }
 }
