@@ -9,6 +9,7 @@
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
     FormatsToProcess     = @('Sandbox.Format.ps1xml')
+    TypesToProcess       = @('Sandbox.Types.ps1xml')
     CmdletsToExport      = @(
         'New-SandboxImage'
         'Get-SandboxImage'

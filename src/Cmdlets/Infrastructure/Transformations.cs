@@ -4,12 +4,21 @@ namespace Sandbox.Commands.Infrastructure;
 
 /// <summary>
 /// Lets -Sandbox take a sandbox object, its name or id, or a deserialized sandbox (from a job or
-/// remoting, where only its Id and Name properties survive).
+/// remoting, where only its Id and Name properties survive); for a SandboxInfo[] parameter, a list
+/// of any of these (Remove-Sandbox a, b).
 /// </summary>
 [AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
 public sealed class SandboxTransformationAttribute : ArgumentTransformationAttribute
 {
     public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
+    {
+        var value = inputData is PSObject wrapped ? wrapped.BaseObject : inputData;
+        if (value is System.Collections.IList list)
+            return list.Cast<object>().Select(One).ToArray();
+        return One(inputData);
+    }
+
+    private static object One(object inputData)
     {
         var value = inputData is PSObject wrapped ? wrapped.BaseObject : inputData;
         if (value is SandboxInfo sandbox) return sandbox;
