@@ -3,7 +3,10 @@
 # cannot write to the warning stream on import, so this script says what that reap removed.
 $reaped = [Sandbox.Commands.Infrastructure.ModuleLifetime]::TakeReaped()
 if ($reaped.Count -gt 0) {
-    Write-Warning ("Import-Module Sandbox removed {0} orphaned sandbox(es) left by sessions that died: {1}" -f
-        $reaped.Count, ($reaped -join ', '))
+    $message = 'Import-Module Sandbox removed {0} orphaned sandbox(es) left by sessions that died: {1}' -f
+        $reaped.Count, ($reaped -join ', ')
+    # A host with only the core cmdlets (an SDK-hosted runspace) has no Write-Warning: tell its UI.
+    if (Get-Command Write-Warning -ErrorAction Ignore) { Write-Warning $message }
+    elseif ($Host.UI) { $Host.UI.WriteWarningLine($message) }
 }
 Export-ModuleMember -Cmdlet *
