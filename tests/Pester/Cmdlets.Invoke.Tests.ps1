@@ -98,6 +98,10 @@ Describe 'Invoke-SandboxCommand' -Skip:([bool]$script:skipReason) {
     }
 
     Context '-Stream' {
+        # As in an interactive session (Invoke-PesterSuite.ps1 runs with 'Stop'); the last test is about 'Stop'.
+        BeforeAll { $script:previousPreference = $ErrorActionPreference; $ErrorActionPreference = 'Continue' }
+        AfterAll { $ErrorActionPreference = $script:previousPreference }
+
         It 'writes stderr lines to the error stream, merged by 2>&1' {
             $all = Invoke-SandboxCommand $script:sb -Stream -Command sh, -c, 'echo out; echo err >&2' 2>&1
             $errors = @($all | Where-Object { $_ -is [System.Management.Automation.ErrorRecord] })
@@ -119,6 +123,14 @@ Describe 'Invoke-SandboxCommand' -Skip:([bool]$script:skipReason) {
             $all = Invoke-SandboxCommand $script:sb -Stream -Command sh, -c, 'echo out; exit 2' 2>&1
             $failure = @($all | Where-Object { $_ -is [System.Management.Automation.ErrorRecord] })
             $failure.FullyQualifiedErrorId | Should -Be 'CommandFailed,Sandbox.Commands.InvokeSandboxCommandCommand'
+        }
+
+        It 'under $ErrorActionPreference Stop, a stderr line stops it as any cmdlet error does, unless -ErrorAction Continue' {
+            $ErrorActionPreference = 'Stop'
+            { Invoke-SandboxCommand $script:sb -Stream -Command sh, -c, 'echo warn >&2; echo after' } |
+                Should -Throw -ErrorId 'NativeCommandError,Sandbox.Commands.InvokeSandboxCommandCommand'
+            $all = Invoke-SandboxCommand $script:sb -Stream -ErrorAction Continue -Command sh, -c, 'echo warn >&2; echo after' 2>&1
+            @($all | Where-Object { $_ -is [string] }) | Should -Be @('after')
         }
 
         It 'with -Check, a failing exit stops the script' {
