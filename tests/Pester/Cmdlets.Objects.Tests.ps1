@@ -27,8 +27,9 @@ Describe 'Remove-Sandbox' -Skip:([bool]$script:skipReason) {
         }
     }
 
-    It 'says which name it does not know' {
+    It 'says which name it does not know, and where wildcards go' {
         { Remove-Sandbox no-such-sandbox -ErrorAction Stop } | Should -Throw '*no-such-sandbox*'
+        { Remove-Sandbox 'no-such-*' -ErrorAction Stop } | Should -Throw '*-Name*'
     }
 }
 

@@ -27,7 +27,12 @@ public sealed class SandboxTransformationAttribute : ArgumentTransformationAttri
                   ?? (inputData as PSObject)?.Properties["Name"]?.Value as string;
         if (key is null) return inputData;
         try { return SandboxEngine.Open().GetSandbox(key); }
-        catch (SandboxException e) { throw new ArgumentTransformationMetadataException(e.Message, e); }
+        catch (SandboxException e)
+        {
+            // Names here are exact; a pattern is for -Name (Remove-Sandbox -Name 'test-*', Get-Sandbox 'test-*').
+            var hint = WildcardPattern.ContainsWildcardCharacters(key) ? " Wildcards work with -Name, e.g. Get-Sandbox 'test-*'." : "";
+            throw new ArgumentTransformationMetadataException(e.Message + hint, e);
+        }
     }
 }
 
