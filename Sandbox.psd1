@@ -1,5 +1,8 @@
 @{
-    RootModule           = 'Sandbox.Cmdlets.dll'
+    RootModule           = 'Sandbox.psm1'
+    NestedModules        = @('Sandbox.Cmdlets.dll')
+    # Loaded before TypesToProcess, whose SizeBytes property names a method in it.
+    RequiredAssemblies   = @('Sandbox.Cmdlets.dll')
     ModuleVersion        = '0.1.0'
     GUID                 = '5d0f5a7e-3c0b-4b8e-9a55-6e0d2b9a7c11'
     Author               = 'Sandbox developers'
@@ -9,6 +12,7 @@
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
     FormatsToProcess     = @('Sandbox.Format.ps1xml')
+    TypesToProcess       = @('Sandbox.Types.ps1xml')
     CmdletsToExport      = @(
         'New-SandboxImage'
         'Get-SandboxImage'

@@ -19,7 +19,13 @@ public sealed class GetSandboxStatCommand : SandboxCmdlet
 
     protected override void ProcessRecord()
     {
-        if (Changes) Try(() => { foreach (var change in Engine.GetChanges(Sandbox!)) WriteObject(change); });
+        // Sorted by path (ordinal, as ls in the C locale), so a folder's changes come together.
+        if (Changes)
+            Try(() =>
+            {
+                foreach (var change in Engine.GetChanges(Sandbox!).OrderBy(c => c.Path, StringComparer.Ordinal))
+                    WriteObject(change);
+            });
         else Try(() => WriteObject(Engine.GetStat(Sandbox!)));
     }
 }

@@ -6,8 +6,11 @@ namespace Sandbox.Commands;
 
 /// <summary>
 /// Runs a command (an argv array, never a shell string) in a sandbox, or in a one-shot sandbox of
-/// -Image that is removed afterwards, and returns its exit code, output and cost. -Check makes a
-/// non-zero exit an error; -Stream writes stdout lines as they come instead of a result object.
+/// -Image that is removed afterwards, and returns its exit code, output and cost. The command's
+/// words follow the sandbox as they would a native command (Invoke-SandboxCommand $sb uname -a).
+/// Pipeline input is the command's stdin, collected and sent once, as for a native command; piped
+/// sandboxes instead run the command once in each. -Check makes a failure a terminating error;
+/// -Stream writes stdout lines as they come, and stderr lines to the error stream.
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "SandboxCommand", DefaultParameterSetName = SandboxSet)]
 [OutputType(typeof(SandboxCommandResult), ParameterSetName = new[] { SandboxSet, ImageSet })]
@@ -39,12 +42,13 @@ public sealed class InvokeSandboxCommandCommand : SandboxCmdlet
     [Parameter(ParameterSetName = ImageSet)]
     public NetworkMode Network { get; set; } = NetworkMode.None;
 
-    [Parameter(Mandatory = true, Position = 1)]
+    /// <summary>The program and its arguments: an array, or the words that follow the sandbox.</summary>
+    [Parameter(Mandatory = true, Position = 1, ValueFromRemainingArguments = true)]
     [ValidateNotNullOrEmpty]
     public string[] Command { get; set; } = Array.Empty<string>();
 
     /// <summary>Sent to the command's stdin: text as lines, a byte array as it is.</summary>
-    [Parameter]
+    [Parameter(ValueFromPipeline = true)]
     public object[]? InputObject { get; set; }
 
     [Parameter]
@@ -66,31 +70,57 @@ public sealed class InvokeSandboxCommandCommand : SandboxCmdlet
     [Parameter]
     public SwitchParameter Stream { get; set; }
 
+    private bool _sandboxesPiped;
+    private readonly List<object> _stdin = new();
+
+    protected override void BeginProcessing()
+    {
+        // Only what the command line bound is known here: without -Sandbox and -Image there, the
+        // pipeline brings the sandboxes, and the command runs once for each.
+        _sandboxesPiped = !MyInvocation.BoundParameters.ContainsKey(nameof(Sandbox))
+                          && !MyInvocation.BoundParameters.ContainsKey(nameof(Image));
+    }
+
     protected override void ProcessRecord()
     {
-        var command = new SandboxCommand
+        if (_sandboxesPiped && Sandbox is not null)
         {
-            Argv = Command,
-            Environment = Parameters.Environment(Environment),
-            StandardInput = Parameters.StandardInput(InputObject),
-            WorkingDirectory = WorkingDirectory,
-            User = User,
-            Timeout = TimeoutSec > 0 ? TimeSpan.FromSeconds(TimeoutSec) : null,
-        };
-
-        if (ParameterSetName == SandboxSet)
-        {
-            Run(Sandbox!, command);
+            Run(Sandbox, NewCommand(InputObject));
             return;
         }
-
-        var oneShot = OrThrow(() => Engine.CreateSandbox(new SandboxCreateOptions
-        {
-            Image = Image, Provider = Provider, Mounts = Parameters.Mounts(Bind, ReadOnlyBind), Network = Network,
-        }));
-        try { Run(oneShot, command); }
-        finally { Try(() => Engine.RemoveSandbox(oneShot)); }
+        if (InputObject is not null) _stdin.AddRange(InputObject);
     }
+
+    protected override void EndProcessing()
+    {
+        try
+        {
+            if (_sandboxesPiped) return;
+            var command = NewCommand(_stdin.Count > 0 ? _stdin.ToArray() : null);
+            if (ParameterSetName == SandboxSet)
+            {
+                Run(Sandbox!, command);
+                return;
+            }
+            var oneShot = OrThrow(() => Engine.CreateSandbox(new SandboxCreateOptions
+            {
+                Image = Image, Provider = Provider, Mounts = Parameters.Mounts(Bind, ReadOnlyBind), Network = Network,
+            }));
+            try { Run(oneShot, command); }
+            finally { Try(() => Engine.RemoveSandbox(oneShot)); }
+        }
+        finally { base.EndProcessing(); }
+    }
+
+    private SandboxCommand NewCommand(object[]? stdin) => new()
+    {
+        Argv = Command,
+        Environment = Parameters.Environment(Environment),
+        StandardInput = Parameters.StandardInput(stdin),
+        WorkingDirectory = WorkingDirectory,
+        User = User,
+        Timeout = TimeoutSec > 0 ? TimeSpan.FromSeconds(TimeoutSec) : null,
+    };
 
     private void Run(SandboxInfo sandbox, SandboxCommand command)
     {
@@ -98,20 +128,49 @@ public sealed class InvokeSandboxCommandCommand : SandboxCmdlet
         try
         {
             result = Bridge.Run(cancellation => Engine.Invoke(sandbox, command, new Processes.OutputLines(
-                Stream ? line => Bridge.WriteObject(line) : null), cancellation));
+                StdOut: Stream ? line => Bridge.WriteObject(line) : null,
+                StdErr: Stream ? line => Bridge.WriteError(StdErrRecord.For(line)) : null), cancellation));
         }
         catch (SandboxException e)
         {
-            WriteError(ErrorRecords.From(e));
+            Fail(ErrorRecords.From(Explained(e, command)));
             return;
         }
-
-        if (!Stream) WriteObject(result);
-        var failed = result.ExitCode != 0;
-        if (failed && (Check || Stream))
+        finally
         {
+            SandboxRefresh.Totals(Engine, sandbox);
+        }
+        WriteResult(result, command);
+    }
+
+    /// <summary>The result, or the error a failing exit is under -Check or -Stream.</summary>
+    private void WriteResult(SandboxCommandResult result, SandboxCommand command)
+    {
+        var failed = result.ExitCode != 0;
+        if (failed && Check)
+        {
+            // Terminating, so try/catch and Pester see it; the result rides along as the target.
+            var error = SandboxErrors.CommandFailed(string.Join(' ', command.Argv), result.ExitCode, result.Signal, result.StdErr);
+            ThrowTerminatingError(new ErrorRecord(error, error.ErrorId, ErrorCategory.InvalidResult, result));
+        }
+        if (!Stream) WriteObject(result);
+        if (failed && Stream)
+        {
+            // Its stderr has been written already, line by line.
             var error = SandboxErrors.CommandFailed(string.Join(' ', command.Argv), result.ExitCode, result.Signal);
             WriteError(new ErrorRecord(error, error.ErrorId, ErrorCategory.InvalidResult, result));
         }
     }
+
+    /// <summary>With -Check any failure stops the script; without, it is a non-terminating error.</summary>
+    private void Fail(ErrorRecord record)
+    {
+        if (Check) ThrowTerminatingError(record);
+        WriteError(record);
+    }
+
+    private static SandboxException Explained(SandboxException error, SandboxCommand command) =>
+        error.ErrorId == "CommandNotFound" && command.Argv.Count == 1 && command.Argv[0].Trim().Contains(' ')
+            ? SandboxErrors.CommandNotFoundAsOneString(error, command.Argv[0])
+            : error;
 }

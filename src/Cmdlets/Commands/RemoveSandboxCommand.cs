@@ -4,8 +4,9 @@ using Sandbox.Commands.Infrastructure;
 namespace Sandbox.Commands;
 
 /// <summary>
-/// Tears sandboxes down (processes, mounts, files): given as objects, by name (wildcards), or all
-/// orphans (-Stale: sandboxes whose owning process has died).
+/// Tears sandboxes down (processes, mounts, files): given as objects, names or ids (as Invoke and
+/// Get-SandboxStat take them), by -Name with wildcards, or all orphans (-Stale: sandboxes whose
+/// owning process has died).
 /// </summary>
 [Cmdlet(VerbsCommon.Remove, "Sandbox", SupportsShouldProcess = true, DefaultParameterSetName = SandboxSet,
     ConfirmImpact = ConfirmImpact.Low)]
@@ -17,6 +18,8 @@ public sealed class RemoveSandboxCommand : SandboxCmdlet
     private const string StaleSet = "Stale";
 
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = SandboxSet, ValueFromPipeline = true)]
+    [ArgumentCompleter(typeof(SandboxNameCompleter))]
+    [SandboxTransformation]
     public SandboxInfo[] Sandbox { get; set; } = Array.Empty<SandboxInfo>();
 
     [Parameter(Mandatory = true, ParameterSetName = NameSet, ValueFromPipelineByPropertyName = true)]

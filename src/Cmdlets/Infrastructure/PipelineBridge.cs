@@ -32,6 +32,8 @@ internal sealed class PipelineBridge : IEngineLog, IDisposable
 
     public void WriteObject(object value) => Post(() => _cmdlet.WriteObject(value));
 
+    public void WriteError(ErrorRecord record) => Post(() => _cmdlet.WriteError(record));
+
     /// <summary>Runs <paramref name="work"/> on a worker while this (pipeline) thread performs its writes.</summary>
     public T Run<T>(Func<CancellationToken, T> work)
     {

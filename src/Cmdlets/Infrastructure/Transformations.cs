@@ -4,12 +4,21 @@ namespace Sandbox.Commands.Infrastructure;
 
 /// <summary>
 /// Lets -Sandbox take a sandbox object, its name or id, or a deserialized sandbox (from a job or
-/// remoting, where only its Id and Name properties survive).
+/// remoting, where only its Id and Name properties survive); for a SandboxInfo[] parameter, a list
+/// of any of these (Remove-Sandbox a, b).
 /// </summary>
 [AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
 public sealed class SandboxTransformationAttribute : ArgumentTransformationAttribute
 {
     public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
+    {
+        var value = inputData is PSObject wrapped ? wrapped.BaseObject : inputData;
+        if (value is System.Collections.IList list)
+            return list.Cast<object>().Select(One).ToArray();
+        return One(inputData);
+    }
+
+    private static object One(object inputData)
     {
         var value = inputData is PSObject wrapped ? wrapped.BaseObject : inputData;
         if (value is SandboxInfo sandbox) return sandbox;
@@ -18,7 +27,12 @@ public sealed class SandboxTransformationAttribute : ArgumentTransformationAttri
                   ?? (inputData as PSObject)?.Properties["Name"]?.Value as string;
         if (key is null) return inputData;
         try { return SandboxEngine.Open().GetSandbox(key); }
-        catch (SandboxException e) { throw new ArgumentTransformationMetadataException(e.Message, e); }
+        catch (SandboxException e)
+        {
+            // Names here are exact; a pattern is for -Name (Remove-Sandbox -Name 'test-*', Get-Sandbox 'test-*').
+            var hint = WildcardPattern.ContainsWildcardCharacters(key) ? " Wildcards work with -Name, e.g. Get-Sandbox 'test-*'." : "";
+            throw new ArgumentTransformationMetadataException(e.Message + hint, e);
+        }
     }
 }
 
