@@ -62,4 +62,98 @@ public sealed class NspawnBootTests : IClassFixture<NspawnBootTests.SystemdImage
         Assert.False(Directory.Exists(sandbox.StatePath));
         Assert.False(File.Exists(Path.Combine(_image.Engine.Images.Get(SystemdImage.Name).RootFs, "root/mark")));
     }
+
+    private static string StatusField(string status, string field) =>
+        status.Split('\n').Single(line => line.StartsWith(field + ":", StringComparison.Ordinal))[(field.Length + 1)..].Trim();
+
+    private static SandboxCommand Sh(string script, string? workingDirectory = null) =>
+        new() { Argv = new[] { "sh", "-c", script }, WorkingDirectory = workingDirectory, Timeout = TimeSpan.FromSeconds(60) };
+
+    [SkippableFact]
+    public void Booted_machine_commands_are_confined_like_plain_nspawn_commands()
+    {
+        Skip.If(Environment.UserName != "root", "systemd-nspawn needs root; run the tests as root (CI does).");
+        var engine = _image.Engine;
+        var plain = engine.CreateSandbox(new SandboxCreateOptions { Image = SystemdImage.Name, Provider = ProviderName.Nspawn });
+        var expected = engine.Invoke(plain, new SandboxCommand { Argv = new[] { "cat", "/proc/self/status" } }).StdOut;
+        var booted = engine.CreateSandbox(new SandboxCreateOptions { Image = SystemdImage.Name, Provider = ProviderName.Nspawn, Boot = true });
+
+        var status = engine.Invoke(booted, new SandboxCommand { Argv = new[] { "cat", "/proc/self/status" } }).StdOut;
+        Assert.Equal(StatusField(expected, "CapBnd"), StatusField(status, "CapBnd"));
+        Assert.Equal(StatusField(expected, "CapEff"), StatusField(status, "CapEff"));
+        Assert.Equal("1", StatusField(status, "NoNewPrivs"));
+        Assert.Equal("2", StatusField(status, "Seccomp"));
+
+        // What the security issue did: make host sysctls writable, and make a node for a disk.
+        Assert.NotEqual("0\n", engine.Invoke(booted, Sh("mount -o remount,rw /proc/sys 2>/dev/null; echo $?")).StdOut);
+        Assert.Contains(" ro,", engine.Invoke(booted, Sh("grep ' /proc/sys ' /proc/self/mountinfo")).StdOut);
+        Assert.Equal("1\n", engine.Invoke(booted, Sh("mknod /tmp/disk b 8 0 2>/dev/null; echo $?; ")).StdOut);
+        Assert.NotEqual(0, engine.Invoke(booted, Sh("test -e /tmp/disk")).ExitCode);
+
+        // The command's cgroup is inside the machine's cgroup namespace, not above its root.
+        Assert.DoesNotContain("..", engine.Invoke(booted, new SandboxCommand { Argv = new[] { "cat", "/proc/self/cgroup" } }).StdOut);
+    }
+
+    [SkippableFact]
+    public void Booted_machine_commands_work_inside_and_the_machine_is_named_after_its_sandbox()
+    {
+        Skip.If(Environment.UserName != "root", "systemd-nspawn needs root; run the tests as root (CI does).");
+        var engine = _image.Engine;
+        var name = $"booted-{Guid.NewGuid():N}"[..20];
+        var booted = engine.CreateSandbox(new SandboxCreateOptions { Image = SystemdImage.Name, Provider = ProviderName.Nspawn, Boot = true, Name = name });
+        var landed = $"landed-{Guid.NewGuid():N}";
+        try
+        {
+            Assert.Equal("/\n", engine.Invoke(booted, new SandboxCommand { Argv = new[] { "pwd" } }).StdOut);
+            Assert.Equal("/tmp\n", engine.Invoke(booted, Sh("pwd", workingDirectory: "/tmp")).StdOut);
+            Assert.Equal(0, engine.Invoke(booted, Sh($"touch ./{landed}")).ExitCode);
+            Assert.False(File.Exists("/" + landed), "touch ./x in a booted machine reached the host's root");
+            Assert.Equal(0, engine.Invoke(booted, Sh($"test -e /{landed}")).ExitCode);
+
+            Assert.Equal(name + "\n", engine.Invoke(booted, new SandboxCommand { Argv = new[] { "hostname" } }).StdOut);
+            var missingFolder = Assert.Throws<SandboxException>(() => engine.Invoke(booted, Sh("pwd", workingDirectory: "/no/such/folder")));
+            Assert.Equal("SandboxSetupFailed", missingFolder.ErrorId);
+        }
+        finally
+        {
+            if (File.Exists("/" + landed)) File.Delete("/" + landed);
+        }
+    }
+
+    [SkippableFact]
+    public void Booting_an_image_without_systemd_fails_at_once_naming_the_packages_to_include()
+    {
+        Skip.If(Environment.UserName != "root", "systemd-nspawn needs root; run the tests as root (CI does).");
+        var engine = _image.Engine;
+        using var folder = new TemporaryFolder("busybox-boot");
+        engine.Images.Import("busybox-no-init", BusyboxTree.Create(Path.Combine(folder.Path, "rootfs")), force: true);
+
+        var error = Assert.Throws<SandboxException>(() => engine.CreateSandbox(new SandboxCreateOptions { Image = "busybox-no-init", Provider = ProviderName.Nspawn, Boot = true }));
+
+        Assert.Equal("BootNeedsSystemd", error.ErrorId);
+        Assert.Contains("/usr/lib/systemd/systemd", error.Message);
+        Assert.Contains("-Include systemd-sysv,dbus", error.Message);
+        Assert.DoesNotContain(engine.GetSandboxes(), s => s.Image == "busybox-no-init");
+    }
+
+    [SkippableFact]
+    public void An_init_that_exits_during_boot_fails_the_boot_with_its_output_instead_of_waiting_it_out()
+    {
+        Skip.If(Environment.UserName != "root", "systemd-nspawn needs root; run the tests as root (CI does).");
+        var engine = _image.Engine;
+        using var folder = new TemporaryFolder("busybox-boot");
+        var rootfs = BusyboxTree.Create(Path.Combine(folder.Path, "rootfs"));
+        var init = Path.Combine(rootfs, "usr/lib/systemd/systemd");
+        Directory.CreateDirectory(Path.GetDirectoryName(init)!);
+        File.WriteAllText(init, "#!/bin/sh\necho this init gives up\nexit 3\n");
+        File.SetUnixFileMode(init, (UnixFileMode)0b111_101_101);
+        engine.Images.Import("busybox-bad-init", rootfs, force: true);
+
+        var error = Assert.Throws<SandboxException>(() => engine.CreateSandbox(new SandboxCreateOptions { Image = "busybox-bad-init", Provider = ProviderName.Nspawn, Boot = true }));
+
+        Assert.Equal("SandboxSetupFailed", error.ErrorId);
+        Assert.Contains("exited during boot", error.Message);
+        Assert.DoesNotContain("did not report ready", error.Message);
+        Assert.DoesNotContain(engine.GetSandboxes(), s => s.Image == "busybox-bad-init");
+    }
 }

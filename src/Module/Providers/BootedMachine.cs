@@ -2,7 +2,9 @@ using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using Sandbox.Cgroups;
 using Sandbox.Native;
+using Sandbox.Providers.Confinement;
 using Sandbox.Processes;
 
 namespace Sandbox.Providers;
@@ -43,7 +45,6 @@ public sealed class BootedMachine
         var socketPath = Path.Combine(sandbox.StatePath, "notify.sock");
         using var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
         socket.Bind(new UnixDomainSocketEndPoint(socketPath));
-        socket.ReceiveTimeout = (int)BootTimeout.TotalMilliseconds;
 
         // setsid --fork: nspawn is reparented at once, so it outlives us and is nobody's zombie.
         // Its output goes to boot.log; "exec" keeps the pid recorded by the shell the nspawn pid.
@@ -64,10 +65,23 @@ public sealed class BootedMachine
 
         int? leaderPid = null;
         var buffer = new byte[4096];
+        var deadline = DateTime.UtcNow + BootTimeout;
         try
         {
             while (true)
             {
+                // Wait in short slices so a machine whose nspawn has exited (an init that cannot
+                // start, a bad option) fails at once rather than after the whole boot timeout.
+                if (!socket.Poll(TimeSpan.FromMilliseconds(200), SelectMode.SelectRead))
+                {
+                    if (NspawnExited(pidFile))
+                        throw SandboxErrors.SetupFailed("Nspawn", sandbox.Name, "nspawn exited during boot. " + Tail(LogFile(sandbox)));
+                    if (DateTime.UtcNow < deadline) continue;
+                    var failed = ReadNspawn(pidFile);
+                    if (failed is not null) PowerOff(failed.Value, null);
+                    throw SandboxErrors.SetupFailed("Nspawn", sandbox.Name,
+                        $"the machine did not report ready within {BootTimeout.TotalSeconds:F0} s. {Tail(LogFile(sandbox))}");
+                }
                 var message = Encoding.UTF8.GetString(buffer, 0, socket.Receive(buffer));
                 foreach (var line in message.Split('\n'))
                 {
@@ -76,13 +90,6 @@ public sealed class BootedMachine
                 }
                 if (message.Split('\n').Contains("READY=1") && leaderPid is not null) break;
             }
-        }
-        catch (SocketException)
-        {
-            var failed = ReadNspawn(pidFile);
-            if (failed is not null) PowerOff(failed.Value, null);
-            throw SandboxErrors.SetupFailed("Nspawn", sandbox.Name,
-                $"the machine did not report ready within {BootTimeout.TotalSeconds:F0} s. {Tail(LogFile(sandbox))}");
         }
         finally
         {
@@ -102,19 +109,64 @@ public sealed class BootedMachine
         return machine;
     }
 
-    /// <summary>The nsenter prefix that runs a command inside the booted machine as the given user.</summary>
-    public List<string> EnterArgv(PasswdFile.Account account, string workingDirectory)
+    /// <summary>
+    /// The command line that runs a command inside the booted machine as the given user, confined
+    /// like a plain Nspawn command: the process joins a cgroup of its own inside the machine's,
+    /// opens the <see cref="ConfineHelper"/> file on the host as descriptor 3 (and deletes it),
+    /// nsenter enters the machine's namespaces and root (its --wd takes the init's own working
+    /// directory: with a path it would open that path on the host), and the helper, executed
+    /// through the descriptor, drops privileges, installs the seccomp filter, changes to the
+    /// working directory inside, and execs the command, which the caller appends.
+    /// </summary>
+    public List<string> EnterArgv(SandboxInfo sandbox, PasswdFile.Account account, string workingDirectory,
+        IReadOnlyCollection<string> droppedCapabilities, SandboxCgroup? cgroup, IReadOnlyList<string> programPaths)
     {
         if (!Leader.IsAlive)
             throw new SandboxException("MachineNotRunning", SandboxErrorKind.InvalidOperation,
                 "The booted machine of this sandbox is no longer running.", "Remove the sandbox and enter a new one with -Boot.");
-        return new List<string>
+        if (!ConfineHelper.Supported)
+            throw SandboxErrors.NotSupported("Nspawn", "-Boot commands on this processor (the confinement helper is x86-64 only)");
+
+        var helper = Path.Combine(sandbox.StatePath, $"confine-{Guid.NewGuid():N}");
+        var drop = CapabilitySet.OutsideOf(CapabilitySet.BoundingOf(Leader.Pid), droppedCapabilities);
+        using (var file = new FileStream(helper, new FileStreamOptions
+               { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = (UnixFileMode)0b101_101_101 }))
+            file.Write(ConfineHelper.Build(account.Uid, account.Gid, drop, programPaths));
+        // Under sudo the state folder is the calling user's: what is opened and executed as root
+        // must be the very file just written (root's, same device and inode), not a replacement.
+        var written = FileStatus.Of(helper) ?? throw SandboxErrors.SetupFailed("Nspawn", sandbox.Name, "the confinement helper vanished.");
+        var identity = $"0:{DeviceNumber(written.DeviceMajor, written.DeviceMinor)}:{written.Inode}";
+
+        var argv = cgroup?.JoinPrefix() ?? new List<string>();
+        argv.AddRange(new[]
         {
+            ToolLocator.Require("sh", "dash"), "-c",
+            "exec 3<\"$1\" || exit 125; rm -f \"$1\"; " +
+            "[ \"$(\"$3\" -L -c %u:%d:%i /proc/self/fd/3)\" = \"$2\" ] || { echo \"" + OverlayLauncher.SetupMarker + " the confinement helper $1 was replaced\" >&2; exit 125; }; " +
+            "shift 3; exec \"$@\"",
+            "sandbox-confine", helper, identity, ToolLocator.Require("stat", "coreutils"),
             ToolLocator.Require("nsenter", "util-linux"), $"--target={Leader.Pid}",
-            "--mount", "--uts", "--ipc", "--net", "--pid", "--cgroup", "--root", $"--wd={workingDirectory}",
-            $"--setuid={account.Uid}", $"--setgid={account.Gid}", "--",
-        };
+            "--mount", "--uts", "--ipc", "--net", "--pid", "--cgroup", "--root", "--wd", "--",
+            "/proc/self/fd/3", workingDirectory,
+        });
+        return argv;
     }
+
+    /// <summary>st_dev as stat(1) prints it: glibc's makedev encoding.</summary>
+    private static ulong DeviceNumber(uint major, uint minor) =>
+        (((ulong)major & 0xfffff000) << 32) | (((ulong)major & 0xfff) << 8) | (((ulong)minor & 0xffffff00) << 12) | ((ulong)minor & 0xff);
+
+    /// <summary>Where a command's own cgroup goes: below the machine's payload, so it is inside the machine's cgroup namespace.</summary>
+    public static SandboxCgroup CommandCgroup(SandboxInfo sandbox)
+    {
+        var machine = SandboxCgroup.Of(sandbox).Child(CgroupName);
+        var payload = machine.Child("payload");
+        var inside = payload.Folders.All(Directory.Exists) ? payload : machine;
+        return inside.Child($"sandbox-run-{Guid.NewGuid():N}");
+    }
+
+    /// <summary>The machine's cgroup below its sandbox's.</summary>
+    public const string CgroupName = "boot";
 
     /// <summary>Powers the machine off (SIGTERM to nspawn asks its init to shut down), then makes sure.</summary>
     public void PowerOff() => PowerOff(Nspawn, Leader);
@@ -127,6 +179,29 @@ public sealed class BootedMachine
         if (nspawn.IsAlive) ProcessTree.KillTrees(new[] { nspawn.Pid });
         if (leader is { IsAlive: true } survivor) LibC.kill(survivor.Pid, LibC.SIGKILL); // ends its pid namespace
     }
+
+    /// <summary>
+    /// The pid file is written by the detached shell just before it becomes nspawn: until then
+    /// nspawn has not started, not exited. A zombie has exited too (where PID 1 does not reap).
+    /// </summary>
+    private static bool NspawnExited(string pidFile) =>
+        File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out var pid)
+        && ProcessIdentity.StatFieldsAfterName(pid) is not [not ("Z" or "X"), ..];
+
+    /// <summary>
+    /// -Boot runs the image's systemd and waits for it to say it is ready (sd_notify); an image
+    /// without it (busybox, a minbase Debian) would have nspawn fail to exec an init, or run one
+    /// that never reports. Checked before booting, so the error names the fix.
+    /// </summary>
+    public static void RequireSystemd(SandboxInfo sandbox)
+    {
+        var layer = OverlayLayer.Of(sandbox);
+        if (SystemdPaths.Any(path => layer.Resolve(path) is { } found && File.Exists(found))) return;
+        throw SandboxErrors.BootNeedsSystemd(sandbox.Image, SystemdPaths[0]);
+    }
+
+    /// <summary>Where nspawn --boot looks for systemd, in its order (before falling back to /sbin/init).</summary>
+    private static readonly string[] SystemdPaths = { "/usr/lib/systemd/systemd", "/lib/systemd/systemd" };
 
     private static ProcessIdentity? ReadNspawn(string pidFile) =>
         File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out var pid) ? ProcessIdentity.Of(pid) : null;

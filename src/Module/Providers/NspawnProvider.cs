@@ -1,7 +1,9 @@
+using Sandbox.Cgroups;
 using Sandbox.Namespaces;
 using System.Text.RegularExpressions;
 using Sandbox.Native;
 using Sandbox.Processes;
+using Sandbox.Providers.Confinement;
 
 namespace Sandbox.Providers;
 
@@ -47,57 +49,106 @@ public sealed partial class NspawnProvider : ISandboxProvider
     public void Create(SandboxInfo sandbox)
     {
         OverlayLayer.Of(sandbox).Create();
-        if (sandbox.Boot) BootedMachine.Boot(sandbox, BootArgv(sandbox), _log);
+        if (!sandbox.Boot) return;
+        BootedMachine.RequireSystemd(sandbox);
+        try
+        {
+            BootedMachine.Boot(sandbox, BootArgv(sandbox), _log);
+        }
+        catch
+        {
+            Destroy(sandbox);
+            throw;
+        }
     }
 
     public ProcessOutcome Run(SandboxInfo sandbox, SandboxCommand command, OutputLines lines,
         CancellationToken cancellation)
     {
-        var (argv, environment) = CommandLine(sandbox, command, interactive: false);
-        var outcome = BackendProcess.Run(_log, argv, environment, command, lines, cancellation);
-
-        if (!outcome.TimedOut && !outcome.Cancelled) ThrowIfNotStarted(sandbox, command, outcome);
-        return outcome;
+        var (argv, environment, cgroup) = CommandLine(sandbox, command, interactive: false);
+        try
+        {
+            var outcome = BackendProcess.Run(_log, argv, environment, command, lines, cancellation);
+            if (!outcome.TimedOut && !outcome.Cancelled) ThrowIfNotStarted(sandbox, command, outcome);
+            return outcome;
+        }
+        finally
+        {
+            cgroup?.Remove();
+        }
     }
 
     public int RunInteractive(SandboxInfo sandbox, SandboxCommand command)
     {
-        var (argv, environment) = CommandLine(sandbox, command, interactive: true);
-        return BackendProcess.RunInteractive(_log, argv, environment);
+        var (argv, environment, cgroup) = CommandLine(sandbox, command, interactive: true);
+        try
+        {
+            return BackendProcess.RunInteractive(_log, argv, environment);
+        }
+        finally
+        {
+            cgroup?.Remove();
+        }
     }
 
     // Each command's nspawn and everything under it ends with the command; the overlay lived in
-    // the command's own mount namespace. A booted machine is powered off. Only the layer folders
-    // remain, deleted by the engine.
-    public void Destroy(SandboxInfo sandbox) => BootedMachine.Of(sandbox)?.PowerOff();
+    // the command's own mount namespace. A booted machine is powered off. The sandbox's cgroup
+    // goes with whatever still runs in it or was made inside. Only the layer folders remain,
+    // deleted by the engine.
+    public void Destroy(SandboxInfo sandbox)
+    {
+        BootedMachine.Of(sandbox)?.PowerOff();
+        if (OwnCgroups) SandboxCgroup.Of(sandbox).Remove();
+    }
 
-    /// <summary>A command runs in its own nspawn, or inside the booted machine through nsenter.</summary>
-    private (List<string> Argv, Dictionary<string, string> Environment) CommandLine(SandboxInfo sandbox, SandboxCommand command, bool interactive)
+    /// <summary>
+    /// Whether each sandbox gets a cgroup of ours. With systemd as PID 1 nspawn registers a scope
+    /// per machine itself and the tree is systemd's to manage; without it nspawn (--keep-unit)
+    /// would nest under whatever cgroup started it, shared by every sandbox.
+    /// </summary>
+    private static bool OwnCgroups => !HostRunsSystemd && SandboxCgroup.Supported;
+
+    /// <summary>A command runs in its own nspawn (in a cgroup of its own), or inside the booted machine through nsenter.</summary>
+    private (List<string> Argv, Dictionary<string, string> Environment, SandboxCgroup? Cgroup) CommandLine(SandboxInfo sandbox, SandboxCommand command, bool interactive)
     {
         if (BootedMachine.Of(sandbox) is not { } machine)
-            return (BuildArgv(sandbox, command, interactive), HostEnvironment());
+        {
+            var own = OwnCgroups ? SandboxCgroup.Of(sandbox).Child($"run-{Guid.NewGuid():N}") : null;
+            return (BuildArgv(sandbox, command, interactive, own), HostEnvironment(), own);
+        }
         var account = PasswdFile.For(command, OverlayLayer.Of(sandbox).Resolve("/etc/passwd"));
-        var argv = machine.EnterArgv(account, command.WorkingDirectory ?? (interactive ? account.Home : "/"));
-        argv.AddRange(command.Argv);
+        var cgroup = OwnCgroups ? BootedMachine.CommandCgroup(sandbox) : null;
         // nsenter passes its own environment on, so the command's clean one is nsenter's.
-        return (argv, CommandEnvironment.Compose(sandbox, command, account.Home));
+        var environment = CommandEnvironment.Compose(sandbox, command, account.Home);
+        var argv = machine.EnterArgv(sandbox, account, command.WorkingDirectory ?? (interactive ? account.Home : "/"),
+            CommandDroppedCapabilities, cgroup, ConfineHelper.ProgramPaths(command.Argv[0], environment.GetValueOrDefault("PATH")));
+        argv.AddRange(command.Argv);
+        return (argv, environment, cgroup);
     }
 
     private List<string> BootArgv(SandboxInfo sandbox)
     {
-        var argv = NspawnArgv(sandbox, BootDroppedCapabilities);
+        var argv = NspawnArgv(sandbox, BootDroppedCapabilities, OwnCgroups ? SandboxCgroup.Of(sandbox).Child(BootedMachine.CgroupName) : null);
         argv.AddRange(new[] { "--boot", "--notify-ready=yes", "--console=passive" });
         foreach (var (key, value) in sandbox.Environment) argv.Add($"--setenv={key}={value}");
+        // systemd takes its hostname from /etc/hostname over nspawn's; the kernel command line,
+        // which in a container is PID 1's own arguments, wins over both.
+        argv.AddRange(new[] { "--", $"systemd.hostname={sandbox.Name}" });
         return argv;
     }
 
-    /// <summary>What every nspawn of this sandbox gets: the overlay launcher, its root, name, registration, network and binds.</summary>
-    private static List<string> NspawnArgv(SandboxInfo sandbox, IEnumerable<string> droppedCapabilities)
+    /// <summary>
+    /// What every nspawn of this sandbox gets: its cgroup, the overlay launcher, its root, name,
+    /// hostname, registration, network and binds. No journal link (the host has no journald to
+    /// link to, and concurrent commands raced to make /var/log/journal).
+    /// </summary>
+    private static List<string> NspawnArgv(SandboxInfo sandbox, IEnumerable<string> droppedCapabilities, SandboxCgroup? cgroup)
     {
         var layer = OverlayLayer.Of(sandbox);
-        var argv = OverlayLauncher.Prefix(layer, NspawnRuntimeFolder);
+        var argv = cgroup?.JoinPrefix() ?? new List<string>();
+        argv.AddRange(OverlayLauncher.Prefix(layer, NspawnRuntimeFolder));
         argv.Add(ToolLocator.Require("systemd-nspawn", "systemd-container"));
-        argv.AddRange(new[] { "--quiet", $"--directory={layer.Merged}", $"--machine={sandbox.Name}" });
+        argv.AddRange(new[] { "--quiet", $"--directory={layer.Merged}", $"--machine={sandbox.Name}", $"--hostname={sandbox.Name}", "--link-journal=no" });
         argv.Add($"--drop-capability={string.Join(',', droppedCapabilities)}");
         argv.AddRange(HostRunsSystemd ? new[] { "--register=yes" } : new[] { "--register=no", "--keep-unit" });
         if (sandbox.Network == NetworkMode.None) argv.Add("--private-network");
@@ -108,11 +159,11 @@ public sealed partial class NspawnProvider : ISandboxProvider
 
     public LayerMeasurement Measure(SandboxInfo sandbox) => OverlayLayer.Of(sandbox).Measure(sandbox.Name);
 
-    private List<string> BuildArgv(SandboxInfo sandbox, SandboxCommand command, bool interactive)
+    private List<string> BuildArgv(SandboxInfo sandbox, SandboxCommand command, bool interactive, SandboxCgroup? cgroup)
     {
         if (!UserIdentity.IsRoot) throw SandboxErrors.ProviderUnavailable("Nspawn", "systemd-nspawn needs root.", "Run pwsh as root (sudo pwsh), or use -Provider Bubblewrap.");
         var account = PasswdFile.For(command, OverlayLayer.Of(sandbox).Resolve("/etc/passwd"));
-        var argv = NspawnArgv(sandbox, CommandDroppedCapabilities);
+        var argv = NspawnArgv(sandbox, CommandDroppedCapabilities, cgroup);
         argv.Add("--as-pid2");
         argv.Add(interactive ? "--console=interactive" : "--console=pipe");
         foreach (var (key, value) in CommandEnvironment.Compose(sandbox, command, account.Home))
@@ -145,10 +196,9 @@ public sealed partial class NspawnProvider : ISandboxProvider
         if (OverlayLauncher.IsSetupFailure(outcome))
             throw SandboxErrors.SetupFailed("Nspawn", sandbox.Name, outcome.StdErr);
         var lines = outcome.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        // In a booted machine commands go through nsenter, which exits 127 when it cannot exec.
-        if (outcome.ExitCode == 127 && outcome.StdOut.Length == 0 && lines is [var only]
-            && only.StartsWith("nsenter: failed to execute ", StringComparison.Ordinal))
-            throw SandboxErrors.CommandNotFound(command.Argv[0], only[(only.LastIndexOf(": ", StringComparison.Ordinal) + 2)..]);
+        // In a booted machine commands are executed by the confinement helper, which exits 127 when it cannot.
+        if (outcome.ExitCode == ConfineHelper.ExecFailureExitCode && outcome.StdOut.Length == 0 && lines is [ConfineHelper.ExecFailure])
+            throw SandboxErrors.CommandNotFound(command.Argv[0], "not found or not executable in the booted machine");
         if (outcome.ExitCode != 1 || outcome.StdOut.Length > 0) return;
         if (lines.Length == 0) return;
         if (lines.Select(line => ExecFailure().Match(line)).FirstOrDefault(m => m.Success) is { } exec && lines.Length <= 2)
@@ -164,6 +214,11 @@ public sealed partial class NspawnProvider : ISandboxProvider
         // nspawn would otherwise ask for a pager or colors when it thinks a person is watching.
         environment["SYSTEMD_PAGER"] = "";
         environment["SYSTEMD_COLORS"] = "0";
+        // nspawn locks the directory it runs (.#merged.lck beside it), so a second command of the
+        // same sandbox failed with "Directory tree ... is currently busy". Each command has its own
+        // overlay mount in its own mount namespace and its own /run/systemd/nspawn, so concurrent
+        // commands share only what concurrent writers to one file system always share.
+        environment["SYSTEMD_NSPAWN_LOCK"] = "0";
         return environment;
     }
 

@@ -1,0 +1,73 @@
+# Nspawn from pwsh: -Boot refuses an image without systemd at once and says what to include;
+# concurrent commands of one sandbox all run; each command has a cgroup of its own.
+# Every sandbox and image made here lives in a store of its own and is removed in AfterAll.
+
+BeforeDiscovery {
+    $script:skipReason = $null
+    if (-not $IsLinux) { $script:skipReason = 'Sandbox runs on Linux only.' }
+    elseif ((id -u) -ne '0') { $script:skipReason = 'systemd-nspawn needs root; run the suite as root (CI does).' }
+    elseif (-not (Get-Command systemd-nspawn -ErrorAction SilentlyContinue)) { $script:skipReason = 'systemd-container is not installed (bash tools/setup.sh installs it).' }
+    elseif (-not (Test-Path /bin/busybox)) { $script:skipReason = 'busybox-static is not installed (bash tools/setup.sh installs it).' }
+    if ($script:skipReason) { Write-Host "SKIPPED: Nspawn.Tests.ps1: $script:skipReason" }
+}
+
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot '../../out/Sandbox/Sandbox.psd1') -Force
+    $script:store = Join-Path ([IO.Path]::GetTempPath()) "sandbox-pester-nspawn-$([guid]::NewGuid().ToString('N'))"
+    $script:previousHome = $env:SANDBOX_HOME
+    $env:SANDBOX_HOME = $script:store
+
+    $script:tree = Join-Path $script:store 'tree'
+    foreach ($folder in 'bin', 'etc', 'tmp', 'root', 'dev', 'proc', 'run', 'sys', 'usr/bin') { $null = New-Item -ItemType Directory -Force -Path (Join-Path $script:tree $folder) }
+    Copy-Item /bin/busybox (Join-Path $script:tree 'bin/busybox')
+    foreach ($applet in (& /bin/busybox --list)) {
+        if ($applet -ne 'busybox') { $null = New-Item -ItemType SymbolicLink -Path (Join-Path $script:tree "bin/$applet") -Target busybox }
+    }
+    Set-Content -Path (Join-Path $script:tree 'etc/passwd') -Value 'root:x:0:0:root:/root:/bin/sh'
+    $null = New-SandboxImage -Name pester-nspawn -Path $script:tree
+}
+
+AfterAll {
+    Get-Sandbox -ErrorAction SilentlyContinue | Remove-Sandbox -Confirm:$false -ErrorAction SilentlyContinue
+    Get-SandboxImage -ErrorAction SilentlyContinue | Remove-SandboxImage -Force -Confirm:$false -ErrorAction SilentlyContinue
+    if ($script:store -and (Test-Path $script:store)) { Remove-Item -Recurse -Force $script:store }
+    $env:SANDBOX_HOME = $script:previousHome
+    Remove-Module Sandbox -ErrorAction SilentlyContinue
+}
+
+Describe 'Nspawn provider' -Skip:([bool]$script:skipReason) {
+    It 'refuses -Boot of an image without systemd, naming the packages to include' {
+        { Enter-Sandbox -Image pester-nspawn -Provider Nspawn -Boot -ErrorAction Stop } |
+            Should -Throw -ErrorId 'BootNeedsSystemd,Sandbox.Commands.EnterSandboxCommand' -ExpectedMessage '*-Include systemd-sysv,dbus*'
+        Get-Sandbox | Where-Object Image -EQ pester-nspawn | Should -BeNullOrEmpty
+    }
+
+    It 'runs four commands of one sandbox at once' {
+        $sb = Enter-Sandbox -Image pester-nspawn -Provider Nspawn
+        $module = (Get-Module Sandbox).Path
+        $jobs = 1..4 | ForEach-Object {
+            Start-ThreadJob -ArgumentList $sb, $_, $module -ScriptBlock {
+                param($sandbox, $n, $module)
+                Import-Module $module
+                Invoke-SandboxCommand -Sandbox $sandbox -Command sh, -c, "sleep 1; echo ok-$n"
+            }
+        }
+        $results = $jobs | Receive-Job -Wait -AutoRemoveJob
+        $results.Count | Should -Be 4
+        ($results.StdOut | Sort-Object) -join '' | Should -Be "ok-1`nok-2`nok-3`nok-4`n"
+        $results.ExitCode | Should -Not -Contain 1
+        $sb | Remove-Sandbox
+    }
+
+    It 'gives each command a cgroup of its own, gone after the command' {
+        $sb = Enter-Sandbox -Image pester-nspawn -Provider Nspawn
+        $unified = if (Test-Path /sys/fs/cgroup/unified/cgroup.controllers) { '/sys/fs/cgroup/unified' } else { '/sys/fs/cgroup' }
+        $name = "pester-made-inside-$([guid]::NewGuid().ToString('N'))"
+        $r = Invoke-SandboxCommand -Sandbox $sb -Command sh, -c, "mkdir $unified/$name && cat /proc/self/cgroup"
+        $r.ExitCode | Should -Be 0
+        $r.StdOut | Should -Match '(?m)^0::/$'
+        Get-ChildItem -Path $unified -Recurse -Directory -Filter $name -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $sb | Remove-Sandbox
+        Test-Path (Join-Path $unified "sandbox.slice/sandbox-$($sb.Id)") | Should -BeFalse
+    }
+}
