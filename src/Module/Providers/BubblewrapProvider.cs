@@ -72,7 +72,7 @@ public sealed class BubblewrapProvider : ISandboxProvider
     private List<string> BuildArgv(SandboxInfo sandbox, SandboxCommand command, bool interactive)
     {
         var layer = OverlayLayer.Of(sandbox);
-        var account = PasswdFile.For(command, layer.Resolve("/etc/passwd"));
+        var account = PasswdFile.For(command, layer.Reader);
 
         List<string> argv;
         if (MountNamespace.InUserNamespace)

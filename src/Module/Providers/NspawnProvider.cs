@@ -76,7 +76,7 @@ public sealed partial class NspawnProvider : ISandboxProvider
     {
         if (BootedMachine.Of(sandbox) is not { } machine)
             return (BuildArgv(sandbox, command, interactive), HostEnvironment());
-        var account = PasswdFile.For(command, OverlayLayer.Of(sandbox).Resolve("/etc/passwd"));
+        var account = PasswdFile.For(command, OverlayLayer.Of(sandbox).Reader);
         var argv = machine.EnterArgv(account, command.WorkingDirectory ?? (interactive ? account.Home : "/"));
         argv.AddRange(command.Argv);
         // nsenter passes its own environment on, so the command's clean one is nsenter's.
@@ -111,7 +111,7 @@ public sealed partial class NspawnProvider : ISandboxProvider
     private List<string> BuildArgv(SandboxInfo sandbox, SandboxCommand command, bool interactive)
     {
         if (!UserIdentity.IsRoot) throw SandboxErrors.ProviderUnavailable("Nspawn", "systemd-nspawn needs root.", "Run pwsh as root (sudo pwsh), or use -Provider Bubblewrap.");
-        var account = PasswdFile.For(command, OverlayLayer.Of(sandbox).Resolve("/etc/passwd"));
+        var account = PasswdFile.For(command, OverlayLayer.Of(sandbox).Reader);
         var argv = NspawnArgv(sandbox, CommandDroppedCapabilities);
         argv.Add("--as-pid2");
         argv.Add(interactive ? "--console=interactive" : "--console=pipe");
