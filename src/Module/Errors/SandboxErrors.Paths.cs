@@ -20,4 +20,10 @@ public static partial class SandboxErrors
         $"The {provider} sandbox '{sandbox}' cannot bind {target}: {problem}",
         "Something in the sandbox replaced a folder on the bind's path with a link or a file; remove it inside the sandbox (or remove the sandbox), then run the command again.",
         sandbox);
+
+    public static SandboxException CopyRefused(string pathInSandbox, string why) => new(
+        "CopyRefused", SandboxErrorKind.PermissionDenied,
+        $"'{pathInSandbox}' is not copied out of the sandbox: {why}.",
+        "Only regular files, folders and links that lead down into the copied folder come out; copy the file a link points to instead.",
+        pathInSandbox);
 }

@@ -59,6 +59,9 @@ internal static unsafe partial class OpenAt2
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int openat(int dirFd, string path, int flags, uint mode);
 
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int unlinkat(int dirFd, string path, int flags);
+
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int fchmod(int fd, uint mode);
 
