@@ -62,6 +62,17 @@ internal static unsafe partial class OpenAt2
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int unlinkat(int dirFd, string path, int flags);
 
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial nint readlinkat(int dirFd, string path, byte* buffer, nuint size);
+
+    /// <summary>The target of the link <paramref name="name"/> in folder <paramref name="dirFd"/>, or null.</summary>
+    public static string? LinkTarget(int dirFd, string name)
+    {
+        var buffer = stackalloc byte[4096];
+        var n = readlinkat(dirFd, name, buffer, 4096);
+        return n < 0 ? null : System.Text.Encoding.UTF8.GetString(buffer, (int)n);
+    }
+
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int fchmod(int fd, uint mode);
 

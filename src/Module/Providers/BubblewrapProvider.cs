@@ -104,6 +104,8 @@ public sealed class BubblewrapProvider : ISandboxProvider
         // /proc/sys is the host's kernel settings: read-only, or root inside could rewrite core_pattern.
         argv.AddRange(new[] { "--dev", "/dev", "--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys" });
         argv.AddRange(new[] { "--tmpfs", "/tmp", "--tmpfs", "/run" });
+        // bwrap follows links on a bind's target: refuse to run if the sandbox planted one there.
+        Sandboxes.BindTargetGuard.Check(sandbox, layer, overlayMountedOnHost: !MountNamespace.InUserNamespace);
         foreach (var mount in sandbox.Mounts)
             argv.AddRange(new[] { mount.ReadOnly ? "--ro-bind" : "--bind", mount.HostPath, mount.SandboxPath });
         if (account.Uid != 0)
