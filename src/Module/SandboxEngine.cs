@@ -213,6 +213,7 @@ public sealed class SandboxEngine
     {
         foreach (var mount in sandbox.Mounts.Where(m => !File.Exists(m.HostPath) && !Directory.Exists(m.HostPath)))
             throw SandboxErrors.SetupFailed(sandbox.Provider, sandbox.Name, $"the bound host path {mount.HostPath} no longer exists.");
+        BindPolicy.RequireUnchangedSources(sandbox);
     }
 
     private static void RequireVariableName(string name)

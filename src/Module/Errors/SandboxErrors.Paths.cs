@@ -21,6 +21,12 @@ public static partial class SandboxErrors
         "Something in the sandbox replaced a folder on the bind's path with a link or a file; remove it inside the sandbox (or remove the sandbox), then run the command again.",
         sandbox);
 
+    public static SandboxException BindSourceChanged(string provider, string sandbox, string hostPath, string leadsTo) => new(
+        "BindSourceChanged", SandboxErrorKind.SetupFailure,
+        $"The {provider} sandbox '{sandbox}' cannot bind {hostPath}: that host path now leads through a link to {leadsTo}.",
+        "A link was put on the bound host path (by the sandbox, if it lies in another bound folder); remove the link on the host, or remove the sandbox.",
+        sandbox);
+
     public static SandboxException CopyRefused(string pathInSandbox, string why) => new(
         "CopyRefused", SandboxErrorKind.PermissionDenied,
         $"'{pathInSandbox}' is not copied out of the sandbox: {why}.",

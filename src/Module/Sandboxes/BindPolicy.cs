@@ -42,6 +42,20 @@ public static class BindPolicy
         return vetted;
     }
 
+    /// <summary>
+    /// Before every command: each bind's host path must still be the path it resolved to when it was
+    /// vetted. A bind inside another bind's writable folder is the sandbox's to change: it could put a
+    /// link there (to /etc) that the backend, resolving the source on the host, would bind.
+    /// </summary>
+    public static void RequireUnchangedSources(SandboxInfo sandbox)
+    {
+        foreach (var mount in sandbox.Mounts)
+        {
+            if (RealPath.Of(mount.HostPath) is { } now && now != mount.HostPath)
+                throw SandboxErrors.BindSourceChanged(sandbox.Provider, sandbox.Name, mount.HostPath, now);
+        }
+    }
+
     private static bool IsSameOrUnder(string path, string folder) =>
         folder == "/" || path == folder || path.StartsWith(folder + "/", StringComparison.Ordinal);
 }

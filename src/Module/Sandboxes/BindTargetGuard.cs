@@ -29,8 +29,6 @@ public static class BindTargetGuard
         for (var i = 0; i < sandbox.Mounts.Count; i++)
         {
             var mount = sandbox.Mounts[i];
-            if (RealPath.Of(mount.HostPath) is { } host && host != mount.HostPath)
-                throw Subverted(sandbox, mount, $"its host path {mount.HostPath} now leads through a link to {host}");
             if (FreshEveryCommand.Any(fresh => IsSameOrUnder(mount.SandboxPath, fresh))) continue;
 
             var cover = sandbox.Mounts.Take(i).Where(m => IsSameOrUnder(mount.SandboxPath, m.SandboxPath))

@@ -107,6 +107,30 @@ public abstract class BindTargetTests<TFixture> : IClassFixture<TFixture> where 
     }
 
     [SkippableFact]
+    public void A_link_planted_on_a_nested_binds_host_path_binds_nothing_else()
+    {
+        // The inner bind's host folder lies inside the outer bound folder, which the sandbox writes:
+        // it swaps the folder for a link to a host folder it should not see. The backend resolves
+        // the source on the host, so it would bind that folder.
+        var harness = Harness;
+        using var outer = new TemporaryFolder("bind-outer");
+        using var hidden = new TemporaryFolder("bind-hidden");
+        File.WriteAllText(Path.Combine(hidden.Path, "secret"), "host secret\n");
+        Directory.CreateDirectory(Path.Combine(outer.Path, "sub"));
+        RunAsRoot.Command("chmod", "-R", "a+rX", hidden.Path);
+        RunAsRoot.Command("chmod", "-R", "a+rwx", outer.Path);
+        var sandbox = WithBinds($"{outer.Path}:/data", $"{Path.Combine(outer.Path, "sub")}:/sub");
+        var planted = Run(sandbox, $"mv /data/sub /data/sub.old && ln -s {hidden.Path} /data/sub");
+        Assert.True(planted.ExitCode == 0, planted.StdErr);
+
+        var error = Assert.Throws<SandboxException>(() => Run(sandbox, "cat /sub/secret"));
+
+        Assert.Equal("BindSourceChanged", error.ErrorId);
+        Assert.Contains(hidden.Path, error.Message);
+        harness.Remove(sandbox.Id);
+    }
+
+    [SkippableFact]
     public void Binds_under_real_folders_keep_working()
     {
         var harness = Harness;
