@@ -60,7 +60,7 @@ public sealed class SandboxEngine
             Keep = options.Keep,
             Boot = options.Boot,
             Network = network,
-            Mounts = options.Mounts.ToList(),
+            Mounts = BindPolicy.Vet(Layout, options.Mounts).ToList(),
             Environment = new Dictionary<string, string>(options.Environment),
         });
         try
@@ -213,6 +213,7 @@ public sealed class SandboxEngine
     {
         foreach (var mount in sandbox.Mounts.Where(m => !File.Exists(m.HostPath) && !Directory.Exists(m.HostPath)))
             throw SandboxErrors.SetupFailed(sandbox.Provider, sandbox.Name, $"the bound host path {mount.HostPath} no longer exists.");
+        BindPolicy.RequireUnchangedSources(sandbox);
     }
 
     private static void RequireVariableName(string name)
@@ -224,6 +225,6 @@ public sealed class SandboxEngine
     private static string DefaultShell(SandboxInfo sandbox)
     {
         var layer = OverlayLayer.Of(sandbox);
-        return ShellCandidates.FirstOrDefault(shell => layer.Resolve(shell) is not null) ?? "/bin/sh";
+        return ShellCandidates.FirstOrDefault(shell => layer.Reader.IsFile(shell)) ?? "/bin/sh";
     }
 }

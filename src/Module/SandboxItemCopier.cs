@@ -1,4 +1,5 @@
 using Sandbox.Processes;
+using Sandbox.Storage;
 
 namespace Sandbox;
 
@@ -8,6 +9,8 @@ namespace Sandbox;
 /// a symlink planted there (to /etc/shadow, say) leads to the sandbox's file of that name, never the
 /// host's, and links are copied as links, never followed. The host side only ever archives what the
 /// caller named, or unpacks into the folder the caller named. Needs tar (and sh) in the image.
+/// Out of a sandbox, the tar stream is hostile (the sandbox may have replaced its tar): it is
+/// parsed here, never by a program, and only data comes out (see <see cref="UntrustedTarExtractor"/>).
 /// </summary>
 public sealed class SandboxItemCopier
 {
@@ -61,21 +64,25 @@ public sealed class SandboxItemCopier
         }, cancellation: cancellation);
         if (archive.ExitCode != 0) throw CopyFailed(sandboxPath, archive.StdErr);
 
-        // The stream came from the sandbox: unpack it without trusting its owners, refusing
-        // absolute and ../ names (GNU tar's default) and without writing through links it made.
-        var unpack = Processes.NativeProcessRunner.Run(new ProcessSpec
+        // The stream came from the sandbox's own tar binary: every byte of it is the sandbox's
+        // choice. No program unpacks it; only files, folders and downward links come out, as data.
+        UntrustedTarExtractor extracted;
+        try
         {
-            Argv = new[]
-            {
-                ToolLocator.Require("tar", "tar"), "--extract", "--file", "-", "--directory", target,
-                "--no-same-owner", "--no-overwrite-dir", "--delay-directory-restore",
-            },
-            Environment = new Dictionary<string, string> { ["PATH"] = ToolLocator.SystemPath, ["LANG"] = "C.UTF-8" },
-            StandardInput = archive.StdOutBytes,
-        }, cancellation: cancellation);
-        if (unpack.ExitCode != 0) throw CopyFailed(hostFolder, unpack.StdErr);
+            using var stream = new MemoryStream(archive.StdOutBytes ?? Array.Empty<byte>(), writable: false);
+            extracted = UntrustedTarExtractor.Extract(stream, target, name);
+        }
+        catch (Exception e) when (e is InvalidDataException or FormatException or ArgumentException or EndOfStreamException)
+        {
+            throw CopyFailed(sandboxPath, $"the sandbox produced a damaged tar stream ({e.Message})");
+        }
+        foreach (var (entry, reason) in extracted.Skipped)
+            _log.Verbose($"Copy-SandboxItem left out '{entry}': {reason}.");
 
         var copied = Path.Combine(target, name);
+        if (!extracted.ItemCreated)
+            throw SandboxErrors.CopyRefused(sandboxPath, extracted.Skipped.FirstOrDefault(s => s.Name.Trim('/') == name).Reason
+                ?? "the sandbox's tar produced nothing for it");
         Native.SudoCaller.Current?.HandOverTree(copied);
         return Directory.Exists(copied) && new DirectoryInfo(copied).LinkTarget is null ? new DirectoryInfo(copied) : new FileInfo(copied);
     }

@@ -2,7 +2,10 @@ namespace Sandbox;
 
 /// <summary>
 /// A host folder or file made visible inside a sandbox. Parsed from '/host' or '/host:/in/sandbox';
-/// the host side must exist and both sides must be absolute and free of '..'.
+/// the host side must exist and both sides must be absolute and free of '..' and '.'. Paths every
+/// backend can carry: no ',' (an option separator for mounts), no ':' beyond the one separating the
+/// sides (nspawn's --bind), no control characters (a newline splits mountinfo and logs).
+/// Which host paths may be bound at all is <see cref="Sandboxes.BindPolicy"/>'s call.
 /// </summary>
 public sealed record BindMount(string HostPath, string SandboxPath, bool ReadOnly)
 {
@@ -29,6 +32,12 @@ public sealed record BindMount(string HostPath, string SandboxPath, bool ReadOnl
             throw SandboxErrors.InvalidBind(spec, $"{what} '{path}' is not absolute.");
         if (path.Split('/').Any(segment => segment == ".."))
             throw SandboxErrors.InvalidBind(spec, $"{what} '{path}' contains '..'.");
+        if (path.Split('/').Any(segment => segment == "."))
+            throw SandboxErrors.InvalidBind(spec, $"{what} '{path}' contains a '.' segment.");
+        if (path.IndexOfAny(new[] { ',', ':' }) >= 0)
+            throw SandboxErrors.InvalidBind(spec, $"{what} '{path}' contains ',' or ':', which a backend's bind option cannot carry.");
+        if (path.Any(char.IsControl))
+            throw SandboxErrors.InvalidBind(spec, $"{what} contains a control character (a newline, say).");
     }
 
     public override string ToString() => $"{HostPath}:{SandboxPath}{(ReadOnly ? " (read-only)" : "")}";

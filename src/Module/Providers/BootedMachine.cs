@@ -196,7 +196,7 @@ public sealed class BootedMachine
     public static void RequireSystemd(SandboxInfo sandbox)
     {
         var layer = OverlayLayer.Of(sandbox);
-        if (SystemdPaths.Any(path => layer.Resolve(path) is { } found && File.Exists(found))) return;
+        if (SystemdPaths.Any(layer.Reader.IsFile)) return;
         throw SandboxErrors.BootNeedsSystemd(sandbox.Image, SystemdPaths[0]);
     }
 

@@ -72,7 +72,7 @@ public sealed class BubblewrapProvider : ISandboxProvider
     private List<string> BuildArgv(SandboxInfo sandbox, SandboxCommand command, bool interactive)
     {
         var layer = OverlayLayer.Of(sandbox);
-        var account = PasswdFile.For(command, layer.Resolve("/etc/passwd"));
+        var account = PasswdFile.For(command, layer.Reader);
 
         List<string> argv;
         if (MountNamespace.InUserNamespace)
@@ -104,6 +104,8 @@ public sealed class BubblewrapProvider : ISandboxProvider
         // /proc/sys is the host's kernel settings: read-only, or root inside could rewrite core_pattern.
         argv.AddRange(new[] { "--dev", "/dev", "--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys" });
         argv.AddRange(new[] { "--tmpfs", "/tmp", "--tmpfs", "/run" });
+        // bwrap follows links on a bind's target: refuse to run if the sandbox planted one there.
+        Sandboxes.BindTargetGuard.Check(sandbox, layer, overlayMountedOnHost: !MountNamespace.InUserNamespace);
         foreach (var mount in sandbox.Mounts)
             argv.AddRange(new[] { mount.ReadOnly ? "--ro-bind" : "--bind", mount.HostPath, mount.SandboxPath });
         if (account.Uid != 0)

@@ -105,7 +105,7 @@ public sealed class FakeChrootProvider : ISandboxProvider
     {
         RefuseRoot();
         var farm = Farm(sandbox);
-        var account = PasswdFile.For(command, Path.Combine(farm, "etc/passwd"));
+        var account = PasswdFile.For(command, new Storage.SandboxRootReader(farm));
         var daemon = FakedDaemon.Ensure(sandbox, _log);
 
         var environment = CommandEnvironment.Compose(sandbox, command, account.Home);

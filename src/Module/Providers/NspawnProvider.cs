@@ -116,7 +116,7 @@ public sealed partial class NspawnProvider : ISandboxProvider
             var own = OwnCgroups ? SandboxCgroup.Of(sandbox).Child($"run-{Guid.NewGuid():N}") : null;
             return (BuildArgv(sandbox, command, interactive, own), HostEnvironment(), own);
         }
-        var account = PasswdFile.For(command, OverlayLayer.Of(sandbox).Resolve("/etc/passwd"));
+        var account = PasswdFile.For(command, OverlayLayer.Of(sandbox).Reader);
         var cgroup = OwnCgroups ? BootedMachine.CommandCgroup(sandbox) : null;
         // nsenter passes its own environment on, so the command's clean one is nsenter's.
         var environment = CommandEnvironment.Compose(sandbox, command, account.Home);
@@ -162,7 +162,7 @@ public sealed partial class NspawnProvider : ISandboxProvider
     private List<string> BuildArgv(SandboxInfo sandbox, SandboxCommand command, bool interactive, SandboxCgroup? cgroup)
     {
         if (!UserIdentity.IsRoot) throw SandboxErrors.ProviderUnavailable("Nspawn", "systemd-nspawn needs root.", "Run pwsh as root (sudo pwsh), or use -Provider Bubblewrap.");
-        var account = PasswdFile.For(command, OverlayLayer.Of(sandbox).Resolve("/etc/passwd"));
+        var account = PasswdFile.For(command, OverlayLayer.Of(sandbox).Reader);
         var argv = NspawnArgv(sandbox, CommandDroppedCapabilities, cgroup);
         argv.Add("--as-pid2");
         argv.Add(interactive ? "--console=interactive" : "--console=pipe");

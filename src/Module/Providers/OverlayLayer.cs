@@ -65,17 +65,12 @@ public sealed class OverlayLayer
     }
 
     /// <summary>
-    /// The host path a sandbox path resolves to without mounting: the upper layer's copy if there is
-    /// one, else the image's, or null if absent or deleted in the sandbox.
+    /// The sandbox's files as the host may read them without mounting: the upper layer over the
+    /// image, every lookup confined to the layer it is made in (see <see cref="SandboxRootReader"/>).
+    /// There is deliberately no way to get a host path of a sandbox file: code given one would follow
+    /// whatever links the sandbox planted on it.
     /// </summary>
-    public string? Resolve(string pathInSandbox)
-    {
-        var relative = pathInSandbox.TrimStart('/');
-        var upper = Path.Combine(Upper, relative);
-        if (FileStatus.Of(upper) is { } status) return status.IsWhiteout ? null : upper;
-        var lower = Path.Combine(Lower, relative);
-        return FileStatus.Of(lower) is null ? null : lower;
-    }
+    public SandboxRootReader Reader => new(Upper, Lower);
 
     /// <summary>
     /// One walk of the upper layer: the bytes it occupies on disk, and every file the sandbox added,

@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Text;
+using Sandbox.Storage;
 
 namespace Sandbox.Providers;
 
@@ -10,19 +12,30 @@ public static class PasswdFile
 
     public static Account Root { get; } = new(0, 0, "/root", "root");
 
-    /// <summary>The account a command runs as: root unless it names a user of <paramref name="passwdPath"/>.</summary>
-    public static Account For(SandboxCommand command, string? passwdPath) =>
-        command.User is { } user ? Lookup(passwdPath, user) : Root;
+    /// <summary>
+    /// No real passwd file comes near this (a million users is about 50 MB); the file is the
+    /// sandbox's, so its size is the sandbox's choice and must not become our memory.
+    /// </summary>
+    public const int MaxBytes = 16 * 1024 * 1024;
 
-    /// <summary>A numeric uid is taken as is; a name must be in the file.</summary>
-    public static Account Lookup(string? passwdPath, string user)
+    /// <summary>The account a command runs as: root unless it names a user of the sandbox's /etc/passwd.</summary>
+    public static Account For(SandboxCommand command, SandboxRootReader root) =>
+        command.User is { } user ? Lookup(root, user) : Root;
+
+    /// <summary>
+    /// A numeric uid is taken as is; a name must be in the file. The file is read through
+    /// <paramref name="root"/>, so a link, device or FIFO planted at /etc/passwd is refused, never followed.
+    /// </summary>
+    public static Account Lookup(SandboxRootReader root, string user)
     {
-        var lines = passwdPath is not null && File.Exists(passwdPath) ? File.ReadAllLines(passwdPath) : Array.Empty<string>();
+        var content = root.ReadFile("/etc/passwd", MaxBytes);
+        var lines = content is null ? Array.Empty<string>() : Encoding.UTF8.GetString(content).Split('\n');
         foreach (var fields in lines.Select(line => line.Split(':')).Where(f => f.Length >= 6))
         {
-            if (fields[0] == user || fields[2] == user)
-                return new Account(uint.Parse(fields[2], CultureInfo.InvariantCulture),
-                    uint.Parse(fields[3], CultureInfo.InvariantCulture), fields[5], fields[0]);
+            if ((fields[0] == user || fields[2] == user)
+                && uint.TryParse(fields[2], NumberStyles.None, CultureInfo.InvariantCulture, out var listedUid)
+                && uint.TryParse(fields[3], NumberStyles.None, CultureInfo.InvariantCulture, out var gid))
+                return new Account(listedUid, gid, fields[5], fields[0]);
         }
         if (uint.TryParse(user, NumberStyles.None, CultureInfo.InvariantCulture, out var uid))
             return new Account(uid, uid, "/", null);

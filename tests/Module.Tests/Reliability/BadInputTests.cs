@@ -32,6 +32,22 @@ public sealed class BadInputTests : IClassFixture<RootHarnessFixture>
         { "bind source with ..", "InvalidBind", (_, _) => BindMount.Parse("/tmp/../etc:/mnt", false) },
         { "bind over /", "InvalidBind", (_, _) => BindMount.Parse("/tmp:/", false) },
         { "empty bind", "InvalidBind", (_, _) => BindMount.Parse("", true) },
+        { "bind target with a comma", "InvalidBind", (_, _) => BindMount.Parse("/tmp:/mnt/a,b", false) },
+        { "bind target with a second colon", "InvalidBind", (_, _) => BindMount.Parse("/tmp:/mnt/a:b", false) },
+        { "bind target with a newline", "InvalidBind", (_, _) => BindMount.Parse("/tmp:/mnt/a\nb", false) },
+        { "bind target with a . segment", "InvalidBind", (_, _) => BindMount.Parse("/tmp:/mnt/./b", false) },
+        { "bind of the store", "BindRefused", (e, _) => CreateWithBind(e, $"{e.Layout.Root}:/store") },
+        { "bind of an image's rootfs", "BindRefused", (e, _) => CreateWithBind(e, $"{Path.Combine(e.Layout.ImagesFolder, Image, "rootfs")}:/img") },
+        { "bind of a folder holding the store", "BindRefused", (e, _) => CreateWithBind(e, $"{Path.GetDirectoryName(e.Layout.Root)}:/up") },
+        { "bind of /", "BindRefused", (e, _) => CreateWithBind(e, "/:/host") },
+        { "bind of /proc/sys", "BindRefused", (e, _) => CreateWithBind(e, "/proc/sys:/proc/sys") },
+        { "bind of /proc/sys elsewhere", "BindRefused", (e, _) => CreateWithBind(e, "/proc/sys:/mnt/sys") },
+        { "bind of /sys", "BindRefused", (e, _) => CreateWithBind(e, "/sys:/mnt/sys") },
+        { "bind of a device", "BindRefused", (e, _) => CreateWithBind(e, "/dev/null:/mnt/null") },
+        { "bind of a link to /proc", "BindRefused", (e, _) => CreateWithBind(e, "/etc/mtab:/mnt/mtab") },
+        { "bind of a link into the store", "BindRefused", (e, _) => ThroughLinkTo(Path.Combine(e.Layout.ImagesFolder, Image), link => CreateWithBind(e, $"{link}:/img")) },
+        { "bind over the sandbox's /proc", "BindRefused", (e, _) => CreateWithBind(e, "/tmp:/proc/sys") },
+        { "bind over the sandbox's /dev", "BindRefused", (e, _) => CreateWithBind(e, "/tmp:/dev") },
         { "variable name starting with a digit", "InvalidEnvironmentVariable", (e, _) => e.CreateSandbox(new SandboxCreateOptions { Image = Image, Environment = new Dictionary<string, string> { ["1BAD"] = "x" } }) },
         { "variable name with =", "InvalidEnvironmentVariable", (e, s) => e.Invoke(s, new SandboxCommand { Argv = new[] { "true" }, Environment = new Dictionary<string, string> { ["A=B"] = "x" } }) },
         { "empty command", "EmptyCommand", (e, s) => e.Invoke(s, new SandboxCommand { Argv = Array.Empty<string>() }) },
@@ -50,6 +66,20 @@ public sealed class BadInputTests : IClassFixture<RootHarnessFixture>
         { "copy out to a relative sandbox path", "InvalidPath", (e, s) => e.Items.CopyOutOf(s, "etc/passwd", "/tmp") },
         { "store root with a comma", "InvalidPath", (_, _) => new StoreLayout("/tmp/a,b") },
     };
+
+    private static void CreateWithBind(SandboxEngine engine, string spec) => engine.CreateSandbox(new SandboxCreateOptions
+    {
+        Image = Image, Provider = ProviderName.Bubblewrap, Mounts = new[] { BindMount.Parse(spec, readOnly: false) },
+    });
+
+    /// <summary>Runs <paramref name="act"/> with a link in /tmp to <paramref name="target"/>, deleted afterwards.</summary>
+    private static void ThroughLinkTo(string target, Action<string> act)
+    {
+        var link = Path.Combine(Path.GetTempPath(), $"sandbox-test-link-{Guid.NewGuid():N}");
+        File.CreateSymbolicLink(link, target);
+        try { act(link); }
+        finally { File.Delete(link); }
+    }
 
     [SkippableTheory]
     [MemberData(nameof(Cases))]

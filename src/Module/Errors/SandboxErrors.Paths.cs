@@ -1,0 +1,35 @@
+namespace Sandbox;
+
+/// <summary>Errors of host-side access to what a sandbox controls: its files, bind targets and copies.</summary>
+public static partial class SandboxErrors
+{
+    public static SandboxException UnsafeSandboxFile(string pathInSandbox, string what) => new(
+        "UnsafeSandboxFile", SandboxErrorKind.PermissionDenied,
+        $"The sandbox's {pathInSandbox} is {what}: the host refuses to read it.",
+        "Something in the sandbox replaced that file; put a regular file back there (inside the sandbox), or remove the sandbox.",
+        pathInSandbox);
+
+    public static SandboxException BindRefused(string spec, string why) => new(
+        "BindRefused", SandboxErrorKind.PermissionDenied,
+        $"Bind '{spec}' is refused: {why}",
+        "Bind a folder of your own that holds only what the sandbox should see (copy files there first); never the store, an image, /proc, /sys or /dev.",
+        spec);
+
+    public static SandboxException BindTargetSubverted(string provider, string sandbox, string target, string problem) => new(
+        "BindTargetSubverted", SandboxErrorKind.SetupFailure,
+        $"The {provider} sandbox '{sandbox}' cannot bind {target}: {problem}",
+        "Something in the sandbox replaced a folder on the bind's path with a link or a file; remove it inside the sandbox (or remove the sandbox), then run the command again.",
+        sandbox);
+
+    public static SandboxException BindSourceChanged(string provider, string sandbox, string hostPath, string leadsTo) => new(
+        "BindSourceChanged", SandboxErrorKind.SetupFailure,
+        $"The {provider} sandbox '{sandbox}' cannot bind {hostPath}: that host path now leads through a link to {leadsTo}.",
+        "A link was put on the bound host path (by the sandbox, if it lies in another bound folder); remove the link on the host, or remove the sandbox.",
+        sandbox);
+
+    public static SandboxException CopyRefused(string pathInSandbox, string why) => new(
+        "CopyRefused", SandboxErrorKind.PermissionDenied,
+        $"'{pathInSandbox}' is not copied out of the sandbox: {why}.",
+        "Only regular files, folders and links that lead down into the copied folder come out; copy the file a link points to instead.",
+        pathInSandbox);
+}

@@ -1,0 +1,147 @@
+using Sandbox.Native;
+using static Sandbox.Native.OpenAt2;
+
+namespace Sandbox.Storage;
+
+/// <summary>
+/// The one way host-side code reads a file of a sandbox or image: whatever is in there may have been
+/// planted by the sandbox (a link to a host file, /dev/zero, a FIFO, a 10 GB file). Every lookup
+/// is openat2 relative to the root's folder with RESOLVE_IN_ROOT (links resolve inside the root,
+/// never on the host) and RESOLVE_NO_MAGICLINKS (no /proc/self/fd tricks), the final component is
+/// never followed, opens are non-blocking, only a regular file (fstat) is read, and never more than
+/// the caller's bound.
+/// A root is one folder (a FakeChroot copy) or an overlay's layers, topmost first: a whiteout or a
+/// non-folder in an upper layer hides what the lower ones have at that path. Opaque folders are not
+/// looked at, so a lower file the sandbox hid that way can still be found: that file is the image's,
+/// never the host's.
+/// </summary>
+public sealed class SandboxRootReader
+{
+    private readonly string[] _layers;
+
+    /// <param name="layers">The root's folders on the host, topmost first.</param>
+    public SandboxRootReader(params string[] layers) => _layers = layers;
+
+    private const ulong Confined = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+
+    /// <summary>The contents of a regular file, or null if the sandbox has no such path.</summary>
+    /// <exception cref="SandboxException">UnsafeSandboxFile: a link, device, FIFO, socket or folder, or over <paramref name="maxBytes"/>.</exception>
+    public byte[]? ReadFile(string pathInSandbox, int maxBytes)
+    {
+        var relative = Relative(pathInSandbox);
+        foreach (var layer in _layers)
+        {
+            var (found, hidden) = Find(layer, relative, pathInSandbox, O_PATH | O_NOFOLLOW);
+            if (hidden) return null;
+            if (found is not { } status) continue;
+            if (!status.IsRegularFile) throw SandboxErrors.UnsafeSandboxFile(pathInSandbox, Describe(status));
+            return ReadRegular(layer, relative, pathInSandbox, maxBytes);
+        }
+        return null;
+    }
+
+    /// <summary>Whether the path names a regular file, following links inside the root (for a shell such as /bin/sh -> dash).</summary>
+    public bool IsFile(string pathInSandbox)
+    {
+        var relative = Relative(pathInSandbox);
+        foreach (var layer in _layers)
+        {
+            try
+            {
+                var (found, hidden) = Find(layer, relative, pathInSandbox, O_PATH);
+                if (hidden) return false;
+                if (found is { } status) return status.IsRegularFile;
+            }
+            catch (SandboxException)
+            {
+                return false; // a link loop: not a file
+            }
+        }
+        return false;
+    }
+
+    /// <summary>Looks the path up in one layer: its status, or hidden when the layer masks lower ones there.</summary>
+    private static (FileStatus? Status, bool Hidden) Find(string layer, string relative, string shown, int flags)
+    {
+        var root = OpenRoot(layer);
+        if (root == -ENOENT) return (null, false);
+        if (root < 0) throw SandboxErrors.UnsafeSandboxFile(shown, $"unreadable ({ErrorText(-root)})");
+        try
+        {
+            var fd = Open(root, relative, flags, Confined);
+            if (fd == -ENOENT) return (null, false);
+            // A file or whiteout where a folder of the path should be hides the lower layers' path.
+            if (fd == -ENOTDIR) return (null, true);
+            if (fd == -ELOOP) throw SandboxErrors.UnsafeSandboxFile(shown, "a symbolic link (or a loop of them)");
+            if (fd == -EXDEV) throw SandboxErrors.UnsafeSandboxFile(shown, "reached through a magic link");
+            if (fd == -ENOSYS) throw SandboxErrors.UnsafeSandboxFile(shown, "unreadable safely: this kernel lacks openat2 (Linux 5.6 or newer is needed)");
+            if (fd < 0) throw SandboxErrors.UnsafeSandboxFile(shown, $"unreadable ({ErrorText(-fd)})");
+            try
+            {
+                var status = StatOf(fd) ?? throw SandboxErrors.UnsafeSandboxFile(shown, "unreadable (fstat failed)");
+                return status.IsWhiteout ? (null, true) : (status, false);
+            }
+            finally { close(fd); }
+        }
+        finally { close(root); }
+    }
+
+    private static unsafe byte[] ReadRegular(string layer, string relative, string shown, int maxBytes)
+    {
+        var root = OpenRoot(layer);
+        if (root < 0) throw SandboxErrors.UnsafeSandboxFile(shown, $"unreadable ({ErrorText(-root)})");
+        try
+        {
+            // Opened again to read: the sandbox may have swapped the file meanwhile, so check again
+            // what was opened. O_NONBLOCK: a FIFO swapped in never blocks us.
+            var fd = Open(root, relative, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, Confined);
+            if (fd < 0) throw SandboxErrors.UnsafeSandboxFile(shown, $"unreadable ({ErrorText(-fd)})");
+            try
+            {
+                if (StatOf(fd) is not { IsRegularFile: true } status)
+                    throw SandboxErrors.UnsafeSandboxFile(shown, "not a regular file");
+                if (status.Size > (ulong)maxBytes) throw SandboxErrors.UnsafeSandboxFile(shown, $"larger than {maxBytes} bytes");
+                using var content = new MemoryStream();
+                var buffer = new byte[64 * 1024];
+                fixed (byte* p = buffer)
+                {
+                    while (true)
+                    {
+                        var n = read(fd, p, (nuint)buffer.Length);
+                        if (n < 0)
+                        {
+                            var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+                            if (errno == 4) continue;
+                            throw SandboxErrors.UnsafeSandboxFile(shown, $"unreadable ({ErrorText(errno)})");
+                        }
+                        if (n == 0) break;
+                        // The size may grow while we read (a process of the sandbox writing to it).
+                        if (content.Length + n > maxBytes) throw SandboxErrors.UnsafeSandboxFile(shown, $"larger than {maxBytes} bytes");
+                        content.Write(buffer, 0, (int)n);
+                    }
+                }
+                return content.ToArray();
+            }
+            finally { close(fd); }
+        }
+        finally { close(root); }
+    }
+
+    private static string Relative(string pathInSandbox)
+    {
+        if (!pathInSandbox.StartsWith('/')) throw SandboxErrors.InvalidPath("The sandbox path", pathInSandbox, "it must be absolute inside the sandbox.");
+        var relative = pathInSandbox.TrimStart('/');
+        return relative.Length == 0 ? "." : relative;
+    }
+
+    private static string Describe(FileStatus status) => (status.Mode & 0xF000) switch
+    {
+        0xA000 => "a symbolic link",
+        0x4000 => "a folder",
+        0x1000 => "a FIFO",
+        0xC000 => "a socket",
+        0x2000 => "a character device",
+        0x6000 => "a block device",
+        _ => "not a regular file",
+    };
+}

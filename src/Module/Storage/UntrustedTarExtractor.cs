@@ -1,0 +1,217 @@
+using System.Formats.Tar;
+using System.Runtime.InteropServices;
+using Sandbox.Native;
+using static Sandbox.Native.OpenAt2;
+
+namespace Sandbox.Storage;
+
+/// <summary>
+/// Unpacks a tar stream that a sandbox produced (by its own tar binary, so every byte is the
+/// sandbox's choice) into a host folder, as data only. Created: regular files (permissions without
+/// setuid, setgid or sticky bits), folders, and symbolic links whose target is relative and never
+/// climbs ('..'), so a link can only lead further down the copied tree, through other such links too.
+/// Skipped: device nodes, FIFOs, hard links, absolute or climbing links, names with '..', names
+/// outside the one item asked for. Everything is created by this process, so it belongs to the
+/// caller, relative to the destination folder's descriptor, folder by folder with openat2
+/// RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS and files with O_CREAT|O_EXCL|O_NOFOLLOW: no entry can write
+/// through a link an earlier entry (or anyone else) put in the destination.
+/// </summary>
+public sealed class UntrustedTarExtractor
+{
+    /// <summary>Deeper trees are refused: a path of thousands of folders is an attack, not data.</summary>
+    public const int MaxDepth = 256;
+    public const int MaxEntries = 1_000_000;
+
+    private const ulong Beneath = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    private readonly int _destination;
+    private readonly string _destinationPath;
+    private readonly string _item;
+    private readonly List<(string[] Segments, uint Mode)> _createdFolders = new();
+
+    private UntrustedTarExtractor(int destination, string destinationPath, string item)
+    {
+        _destination = destination;
+        _destinationPath = destinationPath;
+        _item = item;
+    }
+
+    /// <summary>What was left out, each with why: for the log, and to tell the caller if it was the item itself.</summary>
+    public List<(string Name, string Reason)> Skipped { get; } = new();
+
+    /// <summary>Whether the item asked for was created (as a file, folder or link).</summary>
+    public bool ItemCreated { get; private set; }
+
+    /// <summary>
+    /// Unpacks <paramref name="tar"/> into <paramref name="destinationFolder"/>; only entries named
+    /// <paramref name="item"/> or under it are taken.
+    /// </summary>
+    public static UntrustedTarExtractor Extract(Stream tar, string destinationFolder, string item)
+    {
+        var destination = Open(-100, destinationFolder, O_PATH | O_DIRECTORY, 0);
+        if (destination < 0) throw SandboxErrors.InvalidPath("-Destination", destinationFolder, $"it cannot be opened ({ErrorText(-destination)}).");
+        try
+        {
+            var extractor = new UntrustedTarExtractor(destination, destinationFolder, item);
+            extractor.Run(tar);
+            return extractor;
+        }
+        finally { close(destination); }
+    }
+
+    private void Run(Stream tar)
+    {
+        using var reader = new TarReader(tar, leaveOpen: true);
+        var count = 0;
+        while (reader.GetNextEntry(copyData: false) is { } entry)
+        {
+            if (++count > MaxEntries) throw Failed($"the stream has more than {MaxEntries} entries");
+            Take(entry);
+        }
+        // Folders get their own permissions last, so a read-only folder could still be filled.
+        foreach (var (segments, mode) in Enumerable.Reverse(_createdFolders))
+        {
+            var folder = OpenFolder(segments, create: false, O_RDONLY | O_DIRECTORY);
+            if (folder < 0) continue;
+            fchmod(folder, mode);
+            close(folder);
+        }
+    }
+
+    private void Take(TarEntry entry)
+    {
+        var name = entry.Name;
+        var segments = name.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(s => s != ".").ToArray();
+        if (name.StartsWith('/') || segments.Length == 0 || segments.Contains("..") || segments[0] != _item)
+        {
+            Skip(name, "its name is absolute, climbs with '..' or is outside the item asked for");
+            return;
+        }
+        if (segments.Length > MaxDepth) throw Failed($"'{Shorten(name)}' is more than {MaxDepth} folders deep");
+        var isItem = segments.Length == 1;
+        var permissions = (uint)entry.Mode & 0x1FF; // rwxrwxrwx only: never setuid, setgid or sticky
+
+        switch (entry.EntryType)
+        {
+            case TarEntryType.Directory:
+                if (MakeFolder(name, segments, permissions | 0x1C0 /* u+rwx: the caller can always clean up */) && isItem) ItemCreated = true;
+                break;
+            case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
+                if (WriteFile(name, segments, permissions, entry.DataStream) && isItem) ItemCreated = true;
+                break;
+            case TarEntryType.SymbolicLink:
+                if (isItem) Skip(name, "it is a symbolic link, whose target would be looked up on the host, next to it");
+                else if (IsDownward(entry.LinkName)) { if (MakeLink(name, segments, entry.LinkName)) ItemCreated |= isItem; }
+                else Skip(name, $"it is a symbolic link to '{entry.LinkName}', which is absolute or climbs with '..'");
+                break;
+            default:
+                Skip(name, $"it is a {entry.EntryType} entry; only files, folders and links come out of a sandbox");
+                break;
+        }
+    }
+
+    /// <summary>A relative target without '..': from wherever the link is, it can only lead further down.</summary>
+    private static bool IsDownward(string target) =>
+        target.Length > 0 && !target.StartsWith('/') && !target.Split('/').Contains("..");
+
+    private bool MakeFolder(string name, string[] segments, uint mode)
+    {
+        var fd = OpenFolder(segments, create: true, O_PATH | O_DIRECTORY, createdMode: mode);
+        if (fd < 0) { Skip(name, $"a folder on its path is a link or a file ({ErrorText(-fd)})"); return false; }
+        close(fd);
+        return true;
+    }
+
+    private unsafe bool WriteFile(string name, string[] segments, uint mode, Stream? data)
+    {
+        var parent = OpenFolder(segments[..^1], create: true, O_PATH | O_DIRECTORY);
+        if (parent < 0) { Skip(name, $"a folder on its path is a link or a file ({ErrorText(-parent)})"); return false; }
+        try
+        {
+            var leaf = segments[^1];
+            var fd = openat(parent, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0x180);
+            if (fd < 0 && Marshal.GetLastPInvokeError() == EEXIST && unlinkat(parent, leaf, 0) == 0)
+                fd = openat(parent, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0x180);
+            if (fd < 0) { Skip(name, $"it cannot be created ({ErrorText(Marshal.GetLastPInvokeError())})"); return false; }
+            try
+            {
+                if (data is not null)
+                {
+                    var buffer = new byte[128 * 1024];
+                    int n;
+                    while ((n = data.Read(buffer, 0, buffer.Length)) > 0)
+                    {
+                        fixed (byte* p = buffer)
+                        {
+                            for (var done = 0; done < n;)
+                            {
+                                var written = write(fd, p + done, (nuint)(n - done));
+                                if (written < 0) throw Failed($"writing '{Shorten(name)}' failed: {ErrorText(Marshal.GetLastPInvokeError())}");
+                                done += (int)written;
+                            }
+                        }
+                    }
+                }
+                fchmod(fd, mode);
+            }
+            finally { close(fd); }
+            return true;
+        }
+        finally { close(parent); }
+    }
+
+    private bool MakeLink(string name, string[] segments, string target)
+    {
+        var parent = OpenFolder(segments[..^1], create: true, O_PATH | O_DIRECTORY);
+        if (parent < 0) { Skip(name, $"a folder on its path is a link or a file ({ErrorText(-parent)})"); return false; }
+        try
+        {
+            var leaf = segments[^1];
+            var made = symlinkat(target, parent, leaf);
+            if (made != 0 && Marshal.GetLastPInvokeError() == EEXIST && unlinkat(parent, leaf, 0) == 0)
+                made = symlinkat(target, parent, leaf);
+            if (made != 0) { Skip(name, $"it cannot be created ({ErrorText(Marshal.GetLastPInvokeError())})"); return false; }
+            return true;
+        }
+        finally { close(parent); }
+    }
+
+    /// <summary>
+    /// Opens the folder at <paramref name="segments"/> under the destination, one segment at a time
+    /// and never through a link, making missing ones (0700 until the end) if asked. -errno on failure.
+    /// </summary>
+    private int OpenFolder(string[] segments, bool create, int flags, uint? createdMode = null)
+    {
+        var current = Open(_destination, ".", O_PATH | O_DIRECTORY, Beneath);
+        if (current < 0) return current;
+        for (var i = 0; i < segments.Length; i++)
+        {
+            var last = i == segments.Length - 1;
+            var segmentFlags = last ? flags : O_PATH | O_DIRECTORY;
+            var next = Open(current, segments[i], segmentFlags | O_NOFOLLOW, Beneath);
+            if (next == -ENOENT && create)
+            {
+                if (mkdirat(current, segments[i], 0x1C0) == 0)
+                    _createdFolders.Add((segments[..(i + 1)], last && createdMode is { } mode ? mode : 0x1ED /* 0755 */));
+                next = Open(current, segments[i], segmentFlags | O_NOFOLLOW, Beneath);
+            }
+            close(current);
+            if (next < 0) return next;
+            current = next;
+        }
+        if (segments.Length == 0 && (flags & O_PATH) == 0)
+        {
+            var reopened = Open(current, ".", flags, Beneath);
+            close(current);
+            return reopened;
+        }
+        return current;
+    }
+
+    private void Skip(string name, string reason) => Skipped.Add((Shorten(name), reason));
+
+    private static string Shorten(string name) => name.Length <= 200 ? name : name[..200] + "...";
+
+    private SandboxException Failed(string problem) => new("CopyFailed", SandboxErrorKind.InvalidOperation,
+        $"Copying out of the sandbox into '{_destinationPath}' failed: {problem}.",
+        "What the sandbox produced is not a tree that can be copied safely; copy a smaller or simpler part of it.", _destinationPath);
+}
