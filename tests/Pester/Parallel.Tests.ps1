@@ -105,6 +105,8 @@ Describe 'Large and binary output' -Skip:([bool]$script:skipReason) {
         $result.StdOut.Length | Should -Be 16MB
         $warnings.Count | Should -Be 1
         "$($warnings[0])" | Should -BeLike '*40000000 bytes*-Stream*Copy-SandboxItem*'
+        # The table view says so too, in front of the text it shows.
+        ($result | Out-String -Width 200) | Should -BeLike '*`[truncated: 40000000 bytes written`] y*'
     }
 
     It 'streams every line of a stdout larger than the limit with -Stream' {
