@@ -47,11 +47,15 @@ internal sealed class PipelineBridge : IEngineLog, IDisposable
         // command itself waits. Memory stays at most QueueCapacity lines (each at most 64 KiB).
         using var writes = new BlockingCollection<Action>(QueueCapacity);
         Volatile.Write(ref _writes, writes);
-        var task = Task.Run(() =>
+        // A thread of its own (LongRunning), not the thread pool: the work blocks for as long as the
+        // command runs, and 8 or 32 runspaces of ForEach-Object -Parallel each blocking a pool
+        // thread starved the pool (it adds about one thread a second), so independent commands
+        // waited on one another and all finished together.
+        var task = Task.Factory.StartNew(() =>
         {
             try { return work(_stop.Token); }
             finally { writes.CompleteAdding(); }
-        });
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         try
         {
             foreach (var write in writes.GetConsumingEnumerable()) write();

@@ -98,28 +98,32 @@ public static unsafe class NativeProcessRunner
 
     /// <summary>
     /// After the process ended (still a zombie, so its pid and process group id cannot be reused):
-    /// waits for every pipe to reach its end. Only when they sit idle for <see cref="LeftoverGrace"/>
-    /// is a leftover process holding them; its group is killed, and if that does not end them either
-    /// (it left the group), the pipes are abandoned and the streams marked cut off. Returns whether
-    /// leftovers were killed.
+    /// waits for every pipe to reach its end. A leftover process holds them when they sit idle for
+    /// <see cref="LeftoverGrace"/>, or when more arrives than the pipes could have held at the exit
+    /// (a background job still writing, which would otherwise keep us here for ever). Its group is
+    /// killed; if that does not end them either (it left the group), the pipes are abandoned. The
+    /// streams still open then are marked cut off. Returns whether leftovers were killed.
     /// </summary>
     private static bool DrainOutput(PipePump pump, ProcessGroup group, OutputCapture stdout, OutputCapture stderr)
     {
         var killed = false;
+        var mark = pump.BytesRead;
+        var capacity = pump.PipeCapacity();
         var poll = TimeSpan.FromMilliseconds(100);
         while (!pump.WaitForEnd(poll))
         {
-            if (!pump.IdleFor(LeftoverGrace)) continue;
+            if (!pump.IdleFor(LeftoverGrace) && pump.BytesRead - mark <= capacity) continue;
+            if (pump.StdOutOpen) stdout.CutOff = true;
+            if (pump.StdErrOpen) stderr.CutOff = true;
             if (killed)
             {
                 pump.Abandon();
                 break;
             }
-            // What the leftover would have written later is lost by killing it: say so.
-            if (pump.StdOutOpen) stdout.CutOff = true;
-            if (pump.StdErrOpen) stderr.CutOff = true;
             group.KillLeftovers();
             killed = true;
+            mark = pump.BytesRead;
+            capacity = pump.PipeCapacity();
         }
         return killed;
     }

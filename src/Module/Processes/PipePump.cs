@@ -14,7 +14,7 @@ internal sealed unsafe partial class PipePump
 {
     private const int ChunkBytes = 64 * 1024;
     private const short POLLIN = 0x001, POLLOUT = 0x004, POLLERR = 0x008, POLLHUP = 0x010, POLLNVAL = 0x020;
-    private const int F_GETFL = 3, F_SETFL = 4, O_NONBLOCK = 0x800, EAGAIN = 11;
+    private const int F_GETFL = 3, F_SETFL = 4, F_GETPIPE_SZ = 1032, O_NONBLOCK = 0x800, EAGAIN = 11;
 
     [StructLayout(LayoutKind.Sequential)]
     private struct PollFd { public int Fd; public short Events; public short Revents; }
@@ -58,6 +58,27 @@ internal sealed unsafe partial class PipePump
     }
 
     public void Start() => _thread.Start();
+
+    /// <summary>Bytes read from stdout and stderr so far.</summary>
+    public long BytesRead => Interlocked.Read(ref _bytesRead);
+
+    private long _bytesRead;
+
+    /// <summary>
+    /// What the output pipes can hold unread right now (the command may have enlarged them with
+    /// F_SETPIPE_SZ): once the process has ended, reading more than this means someone still writes.
+    /// </summary>
+    public long PipeCapacity()
+    {
+        long total = 0;
+        foreach (var fd in new[] { Volatile.Read(ref _stdoutFd), Volatile.Read(ref _stderrFd) })
+        {
+            if (fd < 0) continue;
+            var size = fcntl(fd, F_GETPIPE_SZ, 0);
+            total += size > 0 ? size : 1024 * 1024; // unknown: the unprivileged maximum
+        }
+        return total;
+    }
 
     /// <summary>stdout has not reached its end yet.</summary>
     public bool StdOutOpen => Volatile.Read(ref _stdoutFd) >= 0;
@@ -171,7 +192,7 @@ internal sealed unsafe partial class PipePump
         CloseFd(ref _stdinFd); // all written: the command sees end of input
     }
 
-    private static void ReadOutput(ref int fd, OutputCapture capture, byte[] buffer)
+    private void ReadOutput(ref int fd, OutputCapture capture, byte[] buffer)
     {
         fixed (byte* data = buffer)
         {
@@ -187,6 +208,7 @@ internal sealed unsafe partial class PipePump
                 CloseFd(ref fd);
                 return;
             }
+            Interlocked.Add(ref _bytesRead, got);
             capture.Write(buffer.AsSpan(0, (int)got));
         }
     }

@@ -32,6 +32,23 @@ public sealed class LeftoverOutputTests
     }
 
     [Fact]
+    public void A_leftover_that_never_stops_writing_is_killed_and_the_result_comes_back()
+    {
+        var marker = $"leftover-{Random.Shared.Next(100000, 999999)}";
+        var outcome = NativeProcessRunner.Run(new ProcessSpec
+        {
+            Argv = new[] { "sh", "-c", $"echo started; (exec yes {marker}) & sleep 0.2" },
+            Environment = HostEnvironment,
+        });
+
+        Assert.Equal(0, outcome.ExitCode);
+        Assert.StartsWith($"started\n{marker}\n", outcome.StdOut);
+        Assert.True(outcome.StdOutTruncated);
+        Assert.True(outcome.LeftoverKilled);
+        Assert.Empty(HostProcesses.StillRunningAfter(TimeSpan.FromSeconds(5), "yes", marker));
+    }
+
+    [Fact]
     public void Output_of_a_background_job_that_ends_with_the_command_is_complete()
     {
         var outcome = NativeProcessRunner.Run(new ProcessSpec
