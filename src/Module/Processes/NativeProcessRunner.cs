@@ -98,34 +98,50 @@ public static unsafe class NativeProcessRunner
 
     /// <summary>
     /// After the process ended (still a zombie, so its pid and process group id cannot be reused):
-    /// waits for every pipe to reach its end. A leftover process holds them when they sit idle for
-    /// <see cref="LeftoverGrace"/>, or when more arrives than the pipes could have held at the exit
-    /// (a background job still writing, which would otherwise keep us here for ever). Its group is
-    /// killed; if that does not end them either (it left the group), the pipes are abandoned. The
-    /// streams still open then are marked cut off. Returns whether leftovers were killed.
+    /// waits for every pipe to reach its end. The pipes look held by a leftover process when they
+    /// sit idle for <see cref="LeftoverGrace"/>, or when more arrives than they could hold at the
+    /// exit (a background job still writing, which would otherwise keep us here for ever). If live
+    /// processes remain in the group, they are killed. If the pipes still do not end within
+    /// <see cref="AbandonAfter"/> (a holder that left the group), they are abandoned. Either way
+    /// the streams still open are marked cut off. A pump that was merely slow to be scheduled, with
+    /// nobody left in the group, gets the whole <see cref="AbandonAfter"/> to finish unmarked.
+    /// Returns whether leftovers were killed.
     /// </summary>
     private static bool DrainOutput(PipePump pump, ProcessGroup group, OutputCapture stdout, OutputCapture stderr)
     {
         var killed = false;
         var mark = pump.BytesRead;
         var capacity = pump.PipeCapacity();
-        var poll = TimeSpan.FromMilliseconds(100);
-        while (!pump.WaitForEnd(poll))
+        Stopwatch? suspicion = null;
+        while (!pump.WaitForEnd(TimeSpan.FromMilliseconds(100)))
         {
             if (!pump.IdleFor(LeftoverGrace) && pump.BytesRead - mark <= capacity) continue;
-            if (pump.StdOutOpen) stdout.CutOff = true;
-            if (pump.StdErrOpen) stderr.CutOff = true;
-            if (killed)
+            if (!killed && group.HasLeftovers())
             {
-                pump.Abandon();
-                break;
+                MarkOpenStreamsCutOff(pump, stdout, stderr);
+                group.KillLeftovers();
+                killed = true;
+                mark = pump.BytesRead;
+                capacity = pump.PipeCapacity();
+                continue;
             }
-            group.KillLeftovers();
-            killed = true;
-            mark = pump.BytesRead;
-            capacity = pump.PipeCapacity();
+            suspicion ??= Stopwatch.StartNew();
+            if (suspicion.Elapsed < AbandonAfter) continue;
+            MarkOpenStreamsCutOff(pump, stdout, stderr);
+            pump.Abandon();
+            break;
         }
         return killed;
+    }
+
+    /// <summary>How long pipes held by no process of ours are waited for before they are abandoned.</summary>
+    private static readonly TimeSpan AbandonAfter = TimeSpan.FromSeconds(10);
+
+    private static void MarkOpenStreamsCutOff(PipePump pump, OutputCapture stdout, OutputCapture stderr)
+    {
+        // What the holder would have written later is lost: say so.
+        if (pump.StdOutOpen) stdout.CutOff = true;
+        if (pump.StdErrOpen) stderr.CutOff = true;
     }
 
     private readonly record struct Pipe(int Read, int Write);
@@ -240,6 +256,9 @@ public static unsafe class NativeProcessRunner
                 if (!_reaped) kill(-pid, SIGKILL);
             }
         }
+
+        /// <summary>Whether processes other than the exited leader are still alive in its group.</summary>
+        public bool HasLeftovers() => ProcessGroupMembers.Any(pid, except: pid);
 
         /// <summary>Reaps the exited process under the lock, so Kill never signals a stranger.</summary>
         public (int Status, RUsage Usage) Reap()

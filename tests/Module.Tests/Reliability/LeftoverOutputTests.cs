@@ -49,6 +49,29 @@ public sealed class LeftoverOutputTests
     }
 
     [Fact]
+    public void A_holder_that_left_the_process_group_is_abandoned_and_the_result_says_so()
+    {
+        var marker = $"{Random.Shared.Next(100000, 999999)}";
+        try
+        {
+            var outcome = NativeProcessRunner.Run(new ProcessSpec
+            {
+                Argv = new[] { "sh", "-c", $"echo before; setsid sleep {marker} & echo after" },
+                Environment = HostEnvironment,
+            });
+
+            Assert.Equal("before\nafter\n", outcome.StdOut);
+            Assert.True(outcome.StdOutTruncated);
+            Assert.True(outcome.StdOutCutOff);
+        }
+        finally
+        {
+            // Out of our group, so out of our reach: the test ends it itself.
+            foreach (var pid in HostProcesses.WithCommandLine("sleep", marker)) System.Diagnostics.Process.GetProcessById(pid).Kill();
+        }
+    }
+
+    [Fact]
     public void Output_of_a_background_job_that_ends_with_the_command_is_complete()
     {
         var outcome = NativeProcessRunner.Run(new ProcessSpec
