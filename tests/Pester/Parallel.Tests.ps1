@@ -119,6 +119,23 @@ Describe 'Large and binary output' -Skip:([bool]$script:skipReason) {
         $warnings.Count | Should -Be 0
     }
 
+    It 'streams 256 MiB with -Stream in a pwsh whose memory stays far below the output size' {
+        # A pwsh of its own, so its peak working set is this command's doing. The old runner also
+        # kept every streamed line (512 MiB as UTF-16) and the queue to the pipeline was unbounded.
+        $script = {
+            param($module)
+            Import-Module $module
+            $sandbox = Enter-Sandbox -Image parallel-busybox -Provider Bubblewrap
+            $lines = Invoke-SandboxCommand -Sandbox $sandbox -Command sh, -c, 'yes "$(printf %01023d 0)" | head -c 268435456' -Stream |
+                Measure-Object
+            $sandbox | Remove-Sandbox
+            "$($lines.Count) $([Diagnostics.Process]::GetCurrentProcess().PeakWorkingSet64)"
+        }
+        $count, $peak = (pwsh -NoProfile -Command $script -args $script:module) -split ' '
+        [int]$count | Should -Be 262144
+        [long]$peak | Should -BeLessThan 700MB
+    }
+
     It 'returns binary stdout byte for byte and takes a byte array as stdin with -InputObject (,$bytes)' {
         $bytes = [byte[]]::new(1000)
         [Random]::new(7).NextBytes($bytes)
