@@ -5,9 +5,10 @@ using Sandbox.Processes;
 using Sandbox.Storage;
 
 // Sandbox bench: each engine path against the raw tool it drives (and podman), in one run.
-// Usage: bash bench/run.sh [--runs N]
+// Usage: bash bench/run.sh [--runs N] [--parallel]
 var runs = args.Length >= 2 && args[0] == "--runs" ? int.Parse(args[1]) : 30;
 var fakeChrootOnly = args.Contains("--fakechroot"); // bench/run.sh runs this part as an unprivileged user
+var parallelOnly = args.Contains("--parallel"); // bash bench/run.sh --parallel: only the parallel section
 var work = Directory.CreateTempSubdirectory("sandbox-bench-").FullName;
 var report = new Report();
 try
@@ -23,6 +24,12 @@ try
 
     // Bubblewrap, on a tiny busybox image: the per-sandbox overhead is all there is to see.
     var busybox = engine.Images.Import("bench-busybox", BusyboxRootFs.Create(Path.Combine(work, "tree")), force: false);
+    ParallelBench.Run(engine, busybox, Math.Max(3, runs / 3), report);
+    if (parallelOnly)
+    {
+        report.Print();
+        return;
+    }
     BubblewrapBench.Run(engine, busybox, runs, work, report);
 
     // Images and Nspawn, on a real bookworm minbase.

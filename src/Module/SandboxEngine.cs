@@ -94,7 +94,12 @@ public sealed class SandboxEngine
             TimedOut = outcome.TimedOut,
             StdOut = outcome.StdOut,
             StdErr = outcome.StdErr,
-            StdOutBytes = outcome.StdOutBytes,
+            StdOutBytes = outcome.StdOutBytes ?? Array.Empty<byte>(),
+            StdOutLength = outcome.StdOutLength,
+            StdErrLength = outcome.StdErrLength,
+            StdOutTruncated = outcome.StdOutTruncated,
+            StdErrTruncated = outcome.StdErrTruncated,
+            OutputCutOff = outcome.StdOutCutOff || outcome.StdErrCutOff || outcome.LeftoverKilled,
             Duration = outcome.Duration,
             UserCpu = outcome.UserCpu,
             SystemCpu = outcome.SystemCpu,
@@ -203,9 +208,7 @@ public sealed class SandboxEngine
         foreach (var key in command.Environment.Keys) RequireVariableName(key);
         if (command.WorkingDirectory is { } folder && (!folder.StartsWith('/') || folder.Split('/').Contains("..")))
             throw SandboxErrors.InvalidPath("-WorkingDirectory", folder, "it must be an absolute path inside the sandbox.");
-        if (command.Timeout is { } timeout && timeout <= TimeSpan.Zero)
-            throw new SandboxException("InvalidTimeout", SandboxErrorKind.InvalidArgument,
-                $"The timeout {timeout} is not positive.", "Give -TimeoutSec a number of seconds greater than 0.");
+        SandboxErrors.RequireSupervisableTimeout(command.Timeout);
     }
 
     /// <summary>A bound host folder that vanished after creation makes the sandbox unusable, not the command.</summary>

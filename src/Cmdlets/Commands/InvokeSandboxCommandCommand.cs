@@ -146,6 +146,7 @@ public sealed class InvokeSandboxCommandCommand : SandboxCmdlet
     /// <summary>The result, or the error a failing exit is under -Check or -Stream.</summary>
     private void WriteResult(SandboxCommandResult result, SandboxCommand command)
     {
+        WarnIfIncomplete(result);
         var failed = result.ExitCode != 0;
         if (failed && Check)
         {
@@ -159,6 +160,22 @@ public sealed class InvokeSandboxCommandCommand : SandboxCmdlet
             // Its stderr has been written already, line by line.
             var error = SandboxErrors.CommandFailed(string.Join(' ', command.Argv), result.ExitCode, result.Signal);
             WriteError(new ErrorRecord(error, error.ErrorId, ErrorCategory.InvalidResult, result));
+        }
+    }
+
+    /// <summary>A result that does not hold all the output says so, and how to get it all.</summary>
+    private void WarnIfIncomplete(SandboxCommandResult result)
+    {
+        if (result.OutputCutOff)
+            WriteWarning(SandboxErrors.OutputCutOff(result.StdOutTruncated ? "StdOut" : "StdErr",
+                result.StdOutTruncated ? result.StdOutLength : result.StdErrLength).Message);
+        else
+        {
+            // With -Stream every stdout line was written to the pipeline: nothing was lost.
+            if (result.StdOutTruncated && !Stream)
+                WriteWarning(SandboxErrors.OutputTruncated("StdOut", result.StdOutLength, result.StdOutBytes.Length).Message);
+            if (result.StdErrTruncated && !Stream)
+                WriteWarning(SandboxErrors.OutputTruncated("StdErr", result.StdErrLength, Processes.ProcessSpec.DefaultOutputLimit).Message);
         }
     }
 

@@ -20,15 +20,29 @@ internal static class Parameters
         .Concat((readOnlyBind ?? Array.Empty<string>()).Select(spec => BindMount.Parse(spec, readOnly: true)))
         .ToList();
 
-    /// <summary>stdin for a command: byte arrays as they are, anything else as lines of text.</summary>
+    /// <summary>
+    /// stdin bytes from -InputObject: one byte[] (-InputObject (,$bytes)) is passed as it is, with no
+    /// copy; an unrolled array of bytes is packed in one pass; anything else is sent as lines of text.
+    /// </summary>
     public static byte[]? StandardInput(object[]? input)
     {
         if (input is null || input.Length == 0) return null;
-        var values = input.Select(v => v is System.Management.Automation.PSObject p ? p.BaseObject : v).ToArray();
-        if (values.All(v => v is byte)) return values.Cast<byte>().ToArray();
-        if (values.Length == 1 && values[0] is byte[] bytes) return bytes;
+        if (input.Length == 1 && Unwrap(input[0]) is byte[] whole) return whole;
+        var packed = new byte[input.Length];
+        for (var i = 0; i < input.Length; i++)
+        {
+            if (Unwrap(input[i]) is not byte value) return Text(input);
+            packed[i] = value;
+        }
+        return packed;
+    }
+
+    private static object? Unwrap(object? value) => value is System.Management.Automation.PSObject p ? p.BaseObject : value;
+
+    private static byte[] Text(object[] input)
+    {
         var text = new StringBuilder();
-        foreach (var value in values) text.Append(value).Append('\n');
+        foreach (var value in input) text.Append(Unwrap(value)).Append('\n');
         return Encoding.UTF8.GetBytes(text.ToString());
     }
 }

@@ -17,6 +17,9 @@ internal sealed class PipelineBridge : IEngineLog, IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly int _progressId = Random.Shared.Next(1, int.MaxValue);
 
+    /// <summary>Writes waiting for the pipeline thread, at most.</summary>
+    internal const int QueueCapacity = 256;
+
     public PipelineBridge(PSCmdlet cmdlet) => _cmdlet = cmdlet;
 
     public CancellationToken Stopping => _stop.Token;
@@ -41,13 +44,20 @@ internal sealed class PipelineBridge : IEngineLog, IDisposable
         // when the last write is made. (Waking the pump with a dummy write and testing the task's
         // completion raced: the wake-up could be consumed before the task counted as completed,
         // and the pipeline thread waited forever. Seen in a PowerShell 7.6 runspace with -Stream.)
-        using var writes = new BlockingCollection<Action>();
+        // Bounded: a command printing faster than the pipeline consumes (yes | head -c 1G with
+        // -Stream) makes the reader wait when the queue is full, so the command's pipe fills and the
+        // command itself waits. Memory stays at most QueueCapacity lines (each at most 64 KiB).
+        using var writes = new BlockingCollection<Action>(QueueCapacity);
         Volatile.Write(ref _writes, writes);
-        var task = Task.Run(() =>
+        // A thread of its own (LongRunning), not the thread pool: the work blocks for as long as the
+        // command runs, and 8 or 32 runspaces of ForEach-Object -Parallel each blocking a pool
+        // thread starved the pool (it adds about one thread a second), so independent commands
+        // waited on one another and all finished together.
+        var task = Task.Factory.StartNew(() =>
         {
             try { return work(_stop.Token); }
             finally { writes.CompleteAdding(); }
-        });
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         try
         {
             foreach (var write in writes.GetConsumingEnumerable()) write();
@@ -77,8 +87,11 @@ internal sealed class PipelineBridge : IEngineLog, IDisposable
         }
         // Off the pipeline thread a write can only be made while Run pumps; one arriving after the
         // run ended (a straggling reader thread) is dropped: PowerShell refuses writes by then.
-        try { Volatile.Read(ref _writes)?.Add(write); }
-        catch (InvalidOperationException) { /* the run's queue is closed or gone */ }
+        // The wait for room ends when the pipeline stops (Ctrl-C, or a write failed): the pump
+        // that stopped consuming must not leave the producer blocked forever.
+        try { Volatile.Read(ref _writes)?.Add(write, _stop.Token); }
+        catch (InvalidOperationException) { /* the run's queue is closed or disposed */ }
+        catch (OperationCanceledException) { /* the pipeline is stopping: nobody will write this */ }
     }
 
     public void Dispose() => _stop.Dispose();

@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using System.Text;
-using Microsoft.Win32.SafeHandles;
 using Sandbox.Native;
 using static Sandbox.Native.LibC;
 
@@ -12,18 +10,29 @@ namespace Sandbox.Processes;
 /// reaps its children itself and so never shows the kernel's rusage (CPU times, peak RSS).
 /// The child gets its own process group, so a timeout or cancellation kills the whole tree; default
 /// signal dispositions, because .NET ignores SIGPIPE and an ignored signal survives exec; and a
-/// clean environment. stdout and stderr are read separately; stdout can be streamed line by line.
+/// clean environment. stdin, stdout and stderr move in one poll loop on a thread of its own
+/// (<see cref="PipePump"/>); each output stream is kept up to a limit, as bytes, and can also be
+/// streamed line by line. A result never comes back silently incomplete: it says what it dropped.
 /// </summary>
 public static unsafe class NativeProcessRunner
 {
-    /// <summary>How long to keep reading output after the process ended, in case a leftover holds the pipe.</summary>
-    private static readonly TimeSpan OutputDrainGrace = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// How long the pipes may stay open, with nothing moving, after the process ended before we call
+    /// it a leftover process holding them: it is then killed deliberately (its process group), and if
+    /// the pipes stay open still, they are abandoned and the result says its output was cut off.
+    /// Output that keeps flowing, or a slow line consumer, never counts against it.
+    /// </summary>
+    private static readonly TimeSpan LeftoverGrace = TimeSpan.FromSeconds(2);
 
     public static ProcessOutcome Run(ProcessSpec spec, Action<string>? onStdOutLine = null,
         CancellationToken cancellation = default, Action<string>? onStdErrLine = null)
     {
         if (spec.Argv.Count == 0) throw SandboxErrors.EmptyCommand();
+        // Never start what cannot be supervised: Timer refuses more than ~49.7 days, after the start.
+        SandboxErrors.RequireSupervisableTimeout(spec.Timeout);
 
+        var stdoutCapture = new OutputCapture(spec.StdOutLimit, onStdOutLine);
+        var stderrCapture = new OutputCapture(spec.StdErrLimit, onStdErrLine);
         Pipe? stdinPipe = spec.StandardInput is null ? null : CreatePipe();
         var stdoutPipe = CreatePipe();
         var stderrPipe = CreatePipe();
@@ -33,6 +42,13 @@ public static unsafe class NativeProcessRunner
         {
             pid = Spawn(spec, stdinPipe?.Read ?? -1, stdoutPipe.Write, stderrPipe.Write);
         }
+        catch
+        {
+            if (stdinPipe is { } input) close(input.Write);
+            close(stdoutPipe.Read);
+            close(stderrPipe.Read);
+            throw;
+        }
         finally
         {
             // The child has its copies (or never started); the parent keeps only its own ends.
@@ -41,12 +57,8 @@ public static unsafe class NativeProcessRunner
             close(stderrPipe.Write);
         }
 
-        var stdoutBytes = spec.BinaryStdOut ? Task.Run(() => ReadBytes(stdoutPipe.Read)) : null;
-        var stdoutTask = spec.BinaryStdOut ? Task.FromResult("") : Task.Run(() => ReadAll(stdoutPipe.Read, onStdOutLine));
-        var stderrTask = Task.Run(() => ReadAll(stderrPipe.Read, onStdErrLine));
-        var stdinTask = stdinPipe is { } sp
-            ? Task.Run(() => WriteAll(sp.Write, spec.StandardInput!))
-            : Task.CompletedTask;
+        var pump = new PipePump(stdinPipe?.Write ?? -1, spec.StandardInput, stdoutPipe.Read, stdoutCapture, stderrPipe.Read, stderrCapture);
+        pump.Start();
 
         var group = new ProcessGroup(pid);
         using var timer = spec.Timeout is { } t
@@ -54,11 +66,11 @@ public static unsafe class NativeProcessRunner
             : null;
         using var registration = cancellation.Register(() => group.Kill(timedOut: false));
 
-        var (status, usage) = group.Wait();
+        group.WaitForExit();
         stopwatch.Stop();
-
-        Task.WaitAll(new Task[] { (Task?)stdoutBytes ?? stdoutTask, stderrTask }, OutputDrainGrace);
-        stdinTask.Wait(OutputDrainGrace);
+        var leftoverKilled = DrainOutput(pump, group, stdoutCapture, stderrCapture);
+        var (status, usage) = group.Reap();
+        pump.ThrowIfFailed();
 
         var signalled = (status & 0x7f) != 0;
         return new ProcessOutcome
@@ -67,14 +79,69 @@ public static unsafe class NativeProcessRunner
             Signal = signalled ? status & 0x7f : null,
             TimedOut = group.TimedOut,
             Cancelled = group.Cancelled,
-            StdOut = stdoutTask.IsCompletedSuccessfully ? stdoutTask.Result : "",
-            StdErr = stderrTask.IsCompletedSuccessfully ? stderrTask.Result : "",
-            StdOutBytes = stdoutBytes is { IsCompletedSuccessfully: true } ? stdoutBytes.Result : null,
+            StdOut = spec.BinaryStdOut ? "" : stdoutCapture.Text(),
+            StdErr = stderrCapture.Text(),
+            StdOutBytes = stdoutCapture.Bytes(),
+            StdOutLength = stdoutCapture.Seen,
+            StdErrLength = stderrCapture.Seen,
+            StdOutTruncated = stdoutCapture.Truncated,
+            StdErrTruncated = stderrCapture.Truncated,
+            StdOutCutOff = stdoutCapture.CutOff,
+            StdErrCutOff = stderrCapture.CutOff,
+            LeftoverKilled = leftoverKilled,
             Duration = stopwatch.Elapsed,
             UserCpu = usage.UserTime.ToTimeSpan(),
             SystemCpu = usage.SystemTime.ToTimeSpan(),
             PeakMemoryBytes = usage.MaxRssKiB * 1024,
         };
+    }
+
+    /// <summary>
+    /// After the process ended (still a zombie, so its pid and process group id cannot be reused):
+    /// waits for every pipe to reach its end. The pipes look held by a leftover process when they
+    /// sit idle for <see cref="LeftoverGrace"/>, or when more arrives than they could hold at the
+    /// exit (a background job still writing, which would otherwise keep us here for ever). If live
+    /// processes remain in the group, they are killed. If the pipes still do not end within
+    /// <see cref="AbandonAfter"/> (a holder that left the group), they are abandoned. Either way
+    /// the streams still open are marked cut off. A pump that was merely slow to be scheduled, with
+    /// nobody left in the group, gets the whole <see cref="AbandonAfter"/> to finish unmarked.
+    /// Returns whether leftovers were killed.
+    /// </summary>
+    private static bool DrainOutput(PipePump pump, ProcessGroup group, OutputCapture stdout, OutputCapture stderr)
+    {
+        var killed = false;
+        var mark = pump.BytesRead;
+        var capacity = pump.PipeCapacity();
+        Stopwatch? suspicion = null;
+        while (!pump.WaitForEnd(TimeSpan.FromMilliseconds(100)))
+        {
+            if (!pump.IdleFor(LeftoverGrace) && pump.BytesRead - mark <= capacity) continue;
+            if (!killed && group.HasLeftovers())
+            {
+                MarkOpenStreamsCutOff(pump, stdout, stderr);
+                group.KillLeftovers();
+                killed = true;
+                mark = pump.BytesRead;
+                capacity = pump.PipeCapacity();
+                continue;
+            }
+            suspicion ??= Stopwatch.StartNew();
+            if (suspicion.Elapsed < AbandonAfter) continue;
+            MarkOpenStreamsCutOff(pump, stdout, stderr);
+            pump.Abandon();
+            break;
+        }
+        return killed;
+    }
+
+    /// <summary>How long pipes held by no process of ours are waited for before they are abandoned.</summary>
+    private static readonly TimeSpan AbandonAfter = TimeSpan.FromSeconds(10);
+
+    private static void MarkOpenStreamsCutOff(PipePump pump, OutputCapture stdout, OutputCapture stderr)
+    {
+        // What the holder would have written later is lost: say so.
+        if (pump.StdOutOpen) stdout.CutOff = true;
+        if (pump.StdErrOpen) stderr.CutOff = true;
     }
 
     private readonly record struct Pipe(int Read, int Write);
@@ -135,36 +202,6 @@ public static unsafe class NativeProcessRunner
         }
     }
 
-    private static string ReadAll(int fd, Action<string>? onLine)
-    {
-        using var stream = new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.Read, 1);
-        using var reader = new StreamReader(stream, new UTF8Encoding(false));
-        if (onLine is null) return reader.ReadToEnd();
-
-        var all = new StringBuilder();
-        while (reader.ReadLine() is { } line)
-        {
-            all.Append(line).Append('\n');
-            onLine(line);
-        }
-        return all.ToString();
-    }
-
-    private static byte[] ReadBytes(int fd)
-    {
-        using var stream = new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.Read, 1);
-        using var buffer = new MemoryStream();
-        stream.CopyTo(buffer);
-        return buffer.ToArray();
-    }
-
-    private static void WriteAll(int fd, byte[] data)
-    {
-        using var stream = new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.Write, 1);
-        try { stream.Write(data); }
-        catch (IOException) { /* The command stopped reading (EPIPE): that is its choice, not our error. */ }
-    }
-
     /// <summary>
     /// The spawned process's group. Kill and reap are serialized so that a timer firing after the
     /// process was reaped can never signal a recycled pid.
@@ -197,17 +234,35 @@ public static unsafe class NativeProcessRunner
             }
         }
 
-        public (int Status, RUsage Usage) Wait()
+        /// <summary>Waits for the exit without reaping (WNOWAIT): while the zombie exists its pid cannot be reused.</summary>
+        public void WaitForExit()
         {
-            // Wait for the exit without reaping (WNOWAIT), then reap under the lock: while the
-            // zombie exists its pid cannot be reused, so Kill never signals a stranger.
             var info = stackalloc byte[SigInfoSize];
             while (waitid(P_PID, pid, info, WEXITED | WNOWAIT) != 0)
             {
                 var errno = Marshal.GetLastPInvokeError();
                 if (errno != EINTR) throw new IOException($"waitid({pid}) failed: {ErrorText(errno)}");
             }
+        }
 
+        /// <summary>
+        /// Kills what is left of the process group after its leader exited (a background job still
+        /// holding the output pipes). Safe: the unreaped leader keeps the group id from being reused.
+        /// </summary>
+        public void KillLeftovers()
+        {
+            lock (_gate)
+            {
+                if (!_reaped) kill(-pid, SIGKILL);
+            }
+        }
+
+        /// <summary>Whether processes other than the exited leader are still alive in its group.</summary>
+        public bool HasLeftovers() => ProcessGroupMembers.Any(pid, except: pid);
+
+        /// <summary>Reaps the exited process under the lock, so Kill never signals a stranger.</summary>
+        public (int Status, RUsage Usage) Reap()
+        {
             int status;
             RUsage usage;
             int[] killed;

@@ -14,4 +14,20 @@ public sealed class ProcessSpec
 
     /// <summary>Keep stdout as bytes (a tar stream, say) instead of decoding it as text.</summary>
     public bool BinaryStdOut { get; init; }
+
+    /// <summary>How much of a captured stream a result keeps by default: 16 MiB. Beyond it bytes are only counted.</summary>
+    public const long DefaultOutputLimit = 16L * 1024 * 1024;
+
+    /// <summary>
+    /// Bytes of stdout kept in the outcome; the rest is counted and the outcome says it was
+    /// truncated. Defaults to <see cref="DefaultOutputLimit"/>, or for <see cref="BinaryStdOut"/>
+    /// (the engine's own tar streams, which must arrive whole or fail) to the largest array .NET allows.
+    /// </summary>
+    public long? StdOutLimitBytes { get; init; }
+
+    /// <summary>Bytes of stderr kept in the outcome (see <see cref="StdOutLimitBytes"/>).</summary>
+    public long? StdErrLimitBytes { get; init; }
+
+    internal long StdOutLimit => StdOutLimitBytes ?? (BinaryStdOut ? Array.MaxLength : DefaultOutputLimit);
+    internal long StdErrLimit => StdErrLimitBytes ?? DefaultOutputLimit;
 }
