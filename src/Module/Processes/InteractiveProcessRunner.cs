@@ -40,7 +40,7 @@ public static unsafe class InteractiveProcessRunner
         if (slave < 0) throw SandboxErrors.PseudoTerminalFailed("open " + pty.SlavePath, ErrorText(Marshal.GetLastPInvokeError()));
         try
         {
-            pty.CopyWindowSize(isatty(StdIn) == 1 ? StdIn : StdOut);
+            pty.SyncWindowSize(isatty(StdIn) == 1 ? StdIn : StdOut);
             using var relay = new TerminalRelay(pty, StdIn, StdOut);
             using var raw = RawTerminalMode.Enter(StdIn);
             var pid = Spawn(executable, argv, environment, pty.SlavePath);

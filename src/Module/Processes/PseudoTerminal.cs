@@ -46,13 +46,19 @@ internal sealed unsafe class PseudoTerminal : IDisposable
         }
     }
 
-    /// <summary>Gives the pty the window size of <paramref name="terminalFd"/>, if that is a terminal.</summary>
-    public void CopyWindowSize(int terminalFd)
+    private WinSize _size;
+
+    /// <summary>
+    /// Gives the pty the window size of <paramref name="terminalFd"/> if that is a terminal and the
+    /// size changed since the last call. Setting it on the master makes the kernel send SIGWINCH
+    /// to the pty's foreground group, so it is not set again for nothing.
+    /// </summary>
+    public void SyncWindowSize(int terminalFd)
     {
         WinSize size;
         if (ioctl(terminalFd, TIOCGWINSZ, &size) != 0 || size.Rows == 0 || size.Columns == 0) return;
-        // Setting it on the master makes the kernel send SIGWINCH to the pty's foreground group.
-        ioctl(Master, TIOCSWINSZ, &size);
+        if (size.Rows == _size.Rows && size.Columns == _size.Columns && size.XPixels == _size.XPixels && size.YPixels == _size.YPixels) return;
+        if (ioctl(Master, TIOCSWINSZ, &size) == 0) _size = size;
     }
 
     public void Dispose()

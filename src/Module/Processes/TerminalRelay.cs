@@ -9,7 +9,8 @@ namespace Sandbox.Processes;
 /// backend has exited (<see cref="ChildExited"/>) or the caller's side is gone, with poll() on the
 /// master, stdin and a wake-up pipe (child exit, SIGWINCH). The master is non-blocking: keystrokes
 /// the sandbox does not read are held back (stdin is then not read) instead of blocking the relay,
-/// so its output keeps flowing. A window-size change of the caller's terminal is copied to the pty.
+/// so its output keeps flowing. A window-size change of the caller's terminal is copied to the pty
+/// on SIGWINCH and, since that signal arrives asynchronously, before relaying any keystroke.
 /// </summary>
 internal sealed unsafe class TerminalRelay : IDisposable
 {
@@ -72,7 +73,7 @@ internal sealed unsafe class TerminalRelay : IDisposable
                 if (_resized)
                 {
                     _resized = false;
-                    _pty.CopyWindowSize(_inputIsTerminal ? _input : _output);
+                    SyncWindowSize();
                 }
                 if (_childExited)
                 {
@@ -115,6 +116,10 @@ internal sealed unsafe class TerminalRelay : IDisposable
                     var n = read(_input, chunk, ChunkSize);
                     if (n > 0)
                     {
+                        // The kernel changed the size before the keys typed after it arrived, while
+                        // SIGWINCH reaches us asynchronously: check first, so a command typed after
+                        // a resize always sees the new size.
+                        SyncWindowSize();
                         for (var i = 0; i < n; i++) pending.Add(chunk[i]);
                         FlushPending(pending);
                     }
@@ -131,6 +136,8 @@ internal sealed unsafe class TerminalRelay : IDisposable
             }
         }
     }
+
+    private void SyncWindowSize() => _pty.SyncWindowSize(_inputIsTerminal ? _input : _output);
 
     private void FlushPending(List<byte> pending)
     {
