@@ -26,9 +26,14 @@ public abstract class InteractiveShellContract<TFixture> where TFixture : Harnes
         Skip.If(_fixture.SkipReason is not null, _fixture.SkipReason);
         using var log = new TemporaryFolder("shell-log");
         var stderr = Path.Combine(log.Path, "stderr");
+        var (before, after) = (Path.Combine(log.Path, "before"), Path.Combine(log.Path, "after"));
+        // A unique duration, so the test finds its own sleep among the host's processes.
+        var sleepSeconds = Random.Shared.Next(100_000, 999_999).ToString();
         using (var terminal = TmuxSession.WithBash())
         {
-            terminal.SendKeys(HostCommand(stderr), "Enter");
+            // The terminal's settings just before and just after, on the same command line: bash
+            // keeps whatever a job that exited normally left, so a terminal left raw shows in "after".
+            terminal.SendKeys($"stty -g >{before}; {HostCommand(stderr)}; stty -g >{after}", "Enter");
             Assert.True(terminal.WaitForScreen(screen => screen.Contains("sandbox-prompt$")), terminal.Screen);
             Assert.Single(_fixture.Harness.List());
 
@@ -41,13 +46,41 @@ public abstract class InteractiveShellContract<TFixture> where TFixture : Harnes
             terminal.SendKeys("echo resized=$(stty size)", "Enter");
             Assert.True(terminal.WaitForScreen(screen => screen.Contains("resized=25 100")), terminal.Screen);
 
+            // Ctrl-C interrupts the sandbox's foreground command, not the relay or the engine.
+            terminal.SendKeys($"sleep {sleepSeconds}", "Enter");
+            Assert.True(Poll.Until(() => HostProcesses.WithCommandLine("sleep", sleepSeconds).Count == 1, TimeSpan.FromSeconds(30)), terminal.Screen);
+            terminal.SendKeys("C-c");
+            Assert.Empty(HostProcesses.StillRunningAfter(TimeSpan.FromSeconds(30), "sleep", sleepSeconds));
+            terminal.SendKeys("echo after-interrupt=$((6 * 7))", "Enter");
+            Assert.True(terminal.WaitForScreen(screen => screen.Contains("after-interrupt=42")), terminal.Screen);
+
             terminal.SendKeys("exit 3", "Enter");
-            Assert.True(Poll.Until(() => File.Exists(stderr) && File.ReadAllText(stderr).Contains("shell exited 3; removed"), TimeSpan.FromSeconds(30)),
-                File.Exists(stderr) ? File.ReadAllText(stderr) : terminal.Screen);
-            // The user's own shell has its terminal back and answers.
+            Assert.True(Poll.Until(() => File.Exists(after), TimeSpan.FromSeconds(30)), terminal.Screen);
+            Assert.Contains("shell exited 3; removed", File.ReadAllText(stderr));
+            // The user's own shell has its terminal back, in the mode it left it in, and answers.
+            Assert.Equal(File.ReadAllText(before), File.ReadAllText(after));
             terminal.SendKeys("echo host-answer=$((6 * 7))", "Enter");
             Assert.True(terminal.WaitForScreen(screen => screen.Contains("host-answer=42")), terminal.Screen);
         }
+        Assert.Empty(_fixture.Harness.List());
+    }
+
+    /// <summary>
+    /// Without a terminal (a pipe on stdin, output to a file) the shell reads the pipe as a script
+    /// and ends at its end, as `sh &lt; file` does; it has no controlling terminal to inject into.
+    /// </summary>
+    [SkippableFact]
+    public void Piped_stdin_is_read_as_a_script_by_a_shell_without_a_terminal()
+    {
+        Skip.If(_fixture.SkipReason is not null, _fixture.SkipReason);
+        using var log = new TemporaryFolder("shell-log");
+        var stderr = Path.Combine(log.Path, "stderr");
+        var output = RunAsRoot.Command("bash", "-c",
+            $"printf 'echo piped=$((6 * 7)); tty || echo no-terminal; exit 5\\n' | {HostCommand(stderr)}; echo engine-exit=$?");
+        Assert.Contains("piped=42", output);
+        Assert.Contains("no-terminal", output);
+        Assert.Contains("engine-exit=5", output);
+        Assert.Contains("shell exited 5; removed", File.ReadAllText(stderr));
         Assert.Empty(_fixture.Harness.List());
     }
 

@@ -16,8 +16,14 @@ namespace Sandbox.Processes;
 /// Here the backend is a session leader (posix_spawn with POSIX_SPAWN_SETSID) that opens the pty
 /// slave as its stdin, which makes that slave its controlling terminal; TIOCSTI from inside can only
 /// reach the sandbox's own pty. The caller's terminal is in raw mode while relaying and restored
-/// after, its window size follows SIGWINCH. When stdin is not a terminal the shell still gets the
-/// pty: piped stdin is relayed to it (its end becomes Ctrl-D) and its output to stdout.
+/// after, its window size follows SIGWINCH.
+/// </para>
+/// <para>
+/// When stdin is not a terminal (commands piped in, a script), the shell reads stdin as it is and
+/// ends at its end, as `sh &lt; file` does: a pty would turn the pipe's end into a Ctrl-D the shell
+/// may never see as end-of-file (a shell with line editing switches the pty out of canonical mode).
+/// It is still a session leader, but with no controlling terminal at all, so TIOCSTI (which needs
+/// the caller's controlling terminal) fails even on a stdout that is a terminal.
 /// </para>
 /// </summary>
 public static unsafe class InteractiveProcessRunner
@@ -28,10 +34,14 @@ public static unsafe class InteractiveProcessRunner
     private const int StdIn = 0;
     private const int StdOut = 1;
 
+    /// <summary>Whether the shell will get a pty: only when our stdin is a terminal.</summary>
+    public static bool StdInIsTerminal => isatty(StdIn) == 1;
+
     public static int Run(IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment)
     {
         if (argv.Count == 0) throw SandboxErrors.EmptyCommand();
         var executable = ToolLocator.Find(argv[0]) ?? throw SandboxErrors.ShellNotStarted(argv[0], "not found on this host");
+        if (!StdInIsTerminal) return ExitCode(Reap(Spawn(executable, argv, environment, slavePath: null)));
 
         using var pty = PseudoTerminal.Open();
         // Held open by us for the whole relay, so the master never reads EOF/EIO before the child has
@@ -63,13 +73,15 @@ public static unsafe class InteractiveProcessRunner
                 if (!reaper.Join(HangUpGrace)) kill(pid, SIGKILL);
             }
             reaper.Join();
-            return (status & 0x7f) != 0 ? 128 + (status & 0x7f) : (status >> 8) & 0xff;
+            return ExitCode(status);
         }
         finally
         {
             close(slave);
         }
     }
+
+    private static int ExitCode(int status) => (status & 0x7f) != 0 ? 128 + (status & 0x7f) : (status >> 8) & 0xff;
 
     private static int Reap(int pid)
     {
@@ -85,9 +97,10 @@ public static unsafe class InteractiveProcessRunner
     /// <summary>
     /// posix_spawn: setsid first (glibc runs it before the file actions), then open the slave as
     /// fd 0 without O_NOCTTY, which makes it the new session's controlling terminal, and dup it to
-    /// 1 and 2. Signals default and unblocked, as in NativeProcessRunner (.NET ignores SIGPIPE).
+    /// 1 and 2; without a slave, stdio is inherited. Signals default and unblocked, as in
+    /// NativeProcessRunner (.NET ignores SIGPIPE).
     /// </summary>
-    private static int Spawn(string executable, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment, string slavePath)
+    private static int Spawn(string executable, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment, string? slavePath)
     {
         var actions = NativeMemory.AllocZeroed(SpawnFileActionsSize);
         var attributes = NativeMemory.AllocZeroed(SpawnAttrSize);
@@ -112,9 +125,12 @@ public static unsafe class InteractiveProcessRunner
         try
         {
             posix_spawn_file_actions_init(actions);
-            posix_spawn_file_actions_addopen(actions, 0, Utf8(slavePath), TerminalCalls.O_RDWR, 0);
-            posix_spawn_file_actions_adddup2(actions, 0, 1);
-            posix_spawn_file_actions_adddup2(actions, 0, 2);
+            if (slavePath is not null)
+            {
+                posix_spawn_file_actions_addopen(actions, 0, Utf8(slavePath), TerminalCalls.O_RDWR, 0);
+                posix_spawn_file_actions_adddup2(actions, 0, 1);
+                posix_spawn_file_actions_adddup2(actions, 0, 2);
+            }
 
             posix_spawnattr_init(attributes);
             sigfillset(allSignals);

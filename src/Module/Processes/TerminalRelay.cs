@@ -17,8 +17,6 @@ internal sealed unsafe class TerminalRelay : IDisposable
     private const int ChunkSize = 64 * 1024;
     /// <summary>Keystrokes held for the sandbox before stdin is no longer read.</summary>
     private const int MaxPending = 64 * 1024;
-    /// <summary>End-of-file for a pty in canonical mode (VEOF, Ctrl-D): what piped stdin's end becomes.</summary>
-    private const byte EndOfFile = 0x04;
 
     private readonly PseudoTerminal _pty;
     private readonly int _input;
@@ -125,12 +123,9 @@ internal sealed unsafe class TerminalRelay : IDisposable
                     }
                     else if (n == 0 || Marshal.GetLastPInvokeError() is not (EINTR or EAGAIN))
                     {
-                        // A terminal that reads EOF or EIO has hung up; piped input has simply ended,
-                        // which the shell sees as Ctrl-D (it exits at an empty prompt).
+                        // A terminal that reads EOF or EIO has hung up; other input has just ended.
                         if (_inputIsTerminal) return false;
                         inputOpen = false;
-                        pending.Add(EndOfFile);
-                        FlushPending(pending);
                     }
                 }
             }
