@@ -50,7 +50,7 @@ public static unsafe class InteractiveProcessRunner
         if (slave < 0) throw SandboxErrors.PseudoTerminalFailed("open " + pty.SlavePath, ErrorText(Marshal.GetLastPInvokeError()));
         try
         {
-            pty.SyncWindowSize(isatty(StdIn) == 1 ? StdIn : StdOut);
+            pty.SyncWindowSize(StdIn);
             using var relay = new TerminalRelay(pty, StdIn, StdOut);
             using var raw = RawTerminalMode.Enter(StdIn);
             var pid = Spawn(executable, argv, environment, pty.SlavePath);
@@ -64,8 +64,18 @@ public static unsafe class InteractiveProcessRunner
             reaper.Start();
 
             bool exited;
-            using (PosixSignalRegistration.Create(PosixSignal.SIGWINCH, _ => relay.Resized()))
-                exited = relay.Run();
+            try
+            {
+                using (PosixSignalRegistration.Create(PosixSignal.SIGWINCH, _ => relay.Resized()))
+                    exited = relay.Run();
+            }
+            catch
+            {
+                // Never leave the backend running, nor the reaper writing to the relay's closed wake-up pipe.
+                kill(pid, SIGKILL);
+                reaper.Join();
+                throw;
+            }
             if (!exited)
             {
                 // The caller's terminal is gone: hang up the shell's terminal (SIGHUP to its session).
