@@ -176,3 +176,58 @@ public sealed class NspawnShellAsRoot(RootShellFixture fixture) : InteractiveShe
 {
     protected override ProviderName Provider => ProviderName.Nspawn;
 }
+
+/// <summary>A bookworm image with systemd, to boot (the same build as NspawnBootTests').</summary>
+public sealed class SystemdShellFixture : HarnessFixture
+{
+    public SystemdShellFixture() : base(() => new InProcessHarness(),
+        Environment.UserName == "root" ? null : "systemd-nspawn needs root; run the tests as root (CI does).") { }
+
+    protected override void PrepareImage(ISandboxHarness harness, string scratch) =>
+        harness.Build(ImageName, new Images.ImageBuildOptions { Suite = "bookworm", Include = new[] { "systemd", "dbus" } });
+}
+
+/// <summary>
+/// Enter-Sandbox -Sandbox into a machine booted with -Boot: the shell enters it through nsenter,
+/// on its own pty like every other interactive path. The image's bash sets its own prompt
+/// (root@HOST:DIR#), and its perl does the TIOCSTI injection.
+/// </summary>
+[Trait("Provider", "Nspawn")]
+[Trait("User", "Root")]
+public sealed class NspawnBootedShellAsRoot(SystemdShellFixture fixture) : IClassFixture<SystemdShellFixture>
+{
+    [SkippableFact]
+    public void Booted_machine_shell_follows_resizes_returns_its_exit_code_and_keeps_injected_keys()
+    {
+        Skip.If(fixture.SkipReason is not null, fixture.SkipReason);
+        var marker = $"/tmp/sandbox-test-pwned-{Guid.NewGuid():N}";
+        using var log = new TemporaryFolder("shell-log");
+        var stderr = Path.Combine(log.Path, "stderr");
+        try
+        {
+            using var terminal = TmuxSession.WithBash();
+            terminal.SendKeys($"ENGINEHOST_BOOT=1 ENGINEHOST_PROVIDER=Nspawn dotnet {EngineHostFiles.EntryAssembly} shell " +
+                $"{fixture.Harness.StoreRoot} {HarnessFixture.ImageName} 2>{stderr}", "Enter");
+            // Booting takes a while; the shell's prompt shows once it is in.
+            Assert.True(Poll.Until(() => terminal.Screen.Contains("root@"), TimeSpan.FromSeconds(150)), terminal.Screen);
+
+            terminal.SendKeys("echo answer=$((6 * 7)) pid1=$(cat /proc/1/comm) size=$(stty size)", "Enter");
+            Assert.True(terminal.WaitForScreen(screen => screen.Contains($"answer=42 pid1=systemd size={TmuxSession.Rows} {TmuxSession.Columns}")), terminal.Screen);
+            terminal.Resize(100, 25);
+            terminal.SendKeys("echo resized=$(stty size)", "Enter");
+            Assert.True(terminal.WaitForScreen(screen => screen.Contains("resized=25 100")), terminal.Screen);
+
+            terminal.SendKeys($"perl -e 'ioctl(STDIN, 0x5412, $_) or die qq{{TIOCSTI: $!}} for split //, qq{{exit 7\\ntouch {marker}\\n}}'", "Enter");
+            Assert.True(Poll.Until(() => File.Exists(stderr) && File.ReadAllText(stderr).Contains("shell exited 7; removed"), TimeSpan.FromSeconds(60)),
+                terminal.Screen);
+            terminal.SendKeys("echo host-answer=$((6 * 7))", "Enter");
+            Assert.True(terminal.WaitForScreen(screen => screen.Contains("host-answer=42")), terminal.Screen);
+            Assert.False(File.Exists(marker), "a command typed by the sandbox ran on the host");
+        }
+        finally
+        {
+            File.Delete(marker);
+        }
+        Assert.Empty(fixture.Harness.List());
+    }
+}
