@@ -102,13 +102,16 @@ AfterAll {
 }
 
 Describe 'Enter-Sandbox -Shell in a real pwsh on a terminal' -Skip:([bool]$script:skipReason) {
-    It 'runs a command, sets $LASTEXITCODE to the exit code, and pwsh keeps answering on the same terminal' {
+    It 'runs a command, follows a resize, sets $LASTEXITCODE to the exit code, and pwsh keeps answering on the same terminal' {
         $pane = Start-PwshPane
         # The prompt is joined at run time, so the typed command line never reads as the prompt.
         Send-Keys $pane "Enter-Sandbox -Image pester-shell -Provider Bubblewrap -Shell -Environment @{ PS1 = 'sbx-' + 'prompt$ ' }"
         Wait-Screen $pane { param($s) $s.Contains('sbx-prompt$') } | Should -BeTrue -Because 'the sandbox shell shows its prompt'
-        Send-Keys $pane 'echo answer=$((6 * 7))'
-        Wait-Screen $pane { param($s) $s.Contains('answer=42') } | Should -BeTrue
+        Send-Keys $pane 'echo answer=$((6 * 7)) size=$(stty size)'
+        Wait-Screen $pane { param($s) $s.Contains('answer=42 size=40 120') } | Should -BeTrue -Because 'the shell''s terminal has the pane''s size'
+        & tmux resize-window -t $pane -x 100 -y 30
+        Send-Keys $pane 'echo resized=$(stty size)'
+        Wait-Screen $pane { param($s) $s.Contains('resized=30 100') } | Should -BeTrue -Because 'a resize of pwsh''s terminal reaches the shell'
         Send-Keys $pane 'exit 3'
         Wait-Screen $pane { param($s) $s.Contains('pwsh-prompt-3>') } | Should -BeTrue -Because 'pwsh shows its prompt again'
         Send-Keys $pane '"rc=$LASTEXITCODE"'
