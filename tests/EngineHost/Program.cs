@@ -7,13 +7,18 @@ using Sandbox.Storage;
 // Usage:
 //   EngineHost serve <store>                 JSON requests on stdin, one response line each
 //   EngineHost shell <store> <image> [K=V..] create a sandbox, run its shell on this terminal, remove it
+//                                            (provider: $ENGINEHOST_PROVIDER, else Auto; booted if $ENGINEHOST_BOOT=1)
 var json = new JsonSerializerOptions { Converters = { new JsonStringEnumConverter() } };
 var engine = new SandboxEngine(new StoreLayout(args[1]));
 
 if (args[0] == "shell")
 {
     var environment = args.Skip(3).Select(a => a.Split('=', 2)).ToDictionary(p => p[0], p => p[1]);
-    var sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = args[2], Environment = environment });
+    var provider = Enum.Parse<ProviderName>(Environment.GetEnvironmentVariable("ENGINEHOST_PROVIDER") ?? "Auto");
+    var sandbox = engine.CreateSandbox(new SandboxCreateOptions
+    {
+        Image = args[2], Environment = environment, Provider = provider, Boot = Environment.GetEnvironmentVariable("ENGINEHOST_BOOT") == "1",
+    });
     Console.Error.WriteLine($"sandbox {sandbox.Id}");
     var exitCode = engine.RunShell(sandbox);
     engine.RemoveSandbox(sandbox);

@@ -7,7 +7,8 @@ namespace Sandbox.PowerShell.Tests;
 /// <summary>
 /// Enter-Sandbox -Shell on a real terminal (tmux), from a PowerShell session that has read a key
 /// first, as PSReadLine does at every prompt: .NET leaves the terminal without echo and line
-/// editing after Console.ReadKey, and the sandbox's shell must still get a normal terminal.
+/// editing after Console.ReadKey, and the sandbox's shell must still get a normal terminal (its own
+/// pty starts with the kernel's defaults).
 /// </summary>
 [Collection(ModuleSessionCollection.Name)]
 public sealed class InteractiveShellCmdletTests(ModuleSession session)
@@ -22,7 +23,7 @@ public sealed class InteractiveShellCmdletTests(ModuleSession session)
             [Console]::WriteLine('ready-for-key')
             $null = [Console]::ReadKey($true)
             Enter-Sandbox -Image busybox -Provider Bubblewrap -Shell -Environment @{ PS1 = 'sandbox-prompt$ ' }
-            'session-ended'
+            "session-ended rc=$LASTEXITCODE"
             """;
         using (var terminal = new TmuxSession(ShellWords(ScriptHostProcess.CommandLine(script, session.Store)) + "; sleep 600"))
         {
@@ -35,8 +36,9 @@ public sealed class InteractiveShellCmdletTests(ModuleSession session)
             terminal.SendKeys("typed-line-42", "Enter");
             Assert.True(terminal.WaitForScreen(screen => Count(screen, "typed-line-42") == 2), terminal.Screen);
             terminal.SendKeys("C-d");
-            terminal.SendKeys("exit", "Enter");
-            Assert.True(terminal.WaitForScreen(screen => screen.Contains("session-ended")), terminal.Screen);
+            terminal.SendKeys("exit 4", "Enter");
+            // The shell's exit code is $LASTEXITCODE, as a native command's.
+            Assert.True(terminal.WaitForScreen(screen => screen.Contains("session-ended rc=4")), terminal.Screen);
         }
         Assert.Equal(before, Directory.GetDirectories(Path.Combine(session.Store, "sandboxes")).Length);
     }

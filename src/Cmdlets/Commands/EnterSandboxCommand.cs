@@ -59,7 +59,7 @@ public sealed class EnterSandboxCommand : SandboxCmdlet
     {
         if (ParameterSetName == SandboxSet)
         {
-            Try(() => Engine.RunShell(Sandbox!));
+            Try(() => RunShell(Sandbox!));
             return;
         }
 
@@ -82,12 +82,22 @@ public sealed class EnterSandboxCommand : SandboxCmdlet
 
         try
         {
-            Try(() => Engine.RunShell(sandbox));
+            Try(() => RunShell(sandbox));
         }
         finally
         {
             if (Keep) WriteObject(sandbox);
             else Try(() => Engine.RemoveSandbox(sandbox));
         }
+    }
+
+    /// <summary>
+    /// The shell's exit code becomes $LASTEXITCODE, as a native command's does, so `exit 3` in the
+    /// sandbox reads back as 3 (a script can tell how the session ended).
+    /// </summary>
+    private void RunShell(SandboxInfo sandbox)
+    {
+        var exitCode = Engine.RunShell(sandbox);
+        SessionState.PSVariable.Set("global:LASTEXITCODE", exitCode);
     }
 }

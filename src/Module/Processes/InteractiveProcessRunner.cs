@@ -1,29 +1,170 @@
-using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Sandbox.Native;
+using static Sandbox.Native.LibC;
+using static Sandbox.Native.TerminalCalls;
 
 namespace Sandbox.Processes;
 
 /// <summary>
-/// Runs a host process on the caller's own terminal (stdin, stdout and stderr passed through) and
-/// waits for it. This uses System.Diagnostics.Process on purpose: .NET restores the terminal's
-/// settings for a child that shares it and puts them back afterwards, which a raw spawn would not.
-/// An interactive shell has no use for rusage figures, so nothing is lost.
+/// Runs an interactive backend (bwrap, systemd-nspawn, nsenter, fakechroot with a shell) on a
+/// pseudo-terminal of its own, relayed to the caller's terminal, and returns its exit code (128 +
+/// signal number when a signal ended it, as shells report it).
+/// <para>
+/// Why not the caller's terminal itself: a shell sharing it can push keystrokes into it (TIOCSTI)
+/// that the host's shell runs after the sandbox ends, and it takes the terminal's foreground
+/// process group, so pwsh was left stopped in the background (SIGTTIN) or got EIO reading it.
+/// Here the backend is a session leader (posix_spawn with POSIX_SPAWN_SETSID) that opens the pty
+/// slave as its stdin, which makes that slave its controlling terminal; TIOCSTI from inside can only
+/// reach the sandbox's own pty. The caller's terminal is in raw mode while relaying and restored
+/// after, its window size follows SIGWINCH.
+/// </para>
+/// <para>
+/// When stdin is not a terminal (commands piped in, a script), the shell reads stdin as it is and
+/// ends at its end, as `sh &lt; file` does: a pty would turn the pipe's end into a Ctrl-D the shell
+/// may never see as end-of-file (a shell with line editing switches the pty out of canonical mode).
+/// It is still a session leader, but with no controlling terminal at all, so TIOCSTI (which needs
+/// the caller's controlling terminal) fails even on a stdout that is a terminal.
+/// </para>
 /// </summary>
-public static class InteractiveProcessRunner
+public static unsafe class InteractiveProcessRunner
 {
+    /// <summary>How long a hung-up backend gets to exit on its SIGHUP before it is killed.</summary>
+    private static readonly TimeSpan HangUpGrace = TimeSpan.FromSeconds(10);
+
+    private const int StdIn = 0;
+    private const int StdOut = 1;
+
+    /// <summary>Whether the shell will get a pty: only when our stdin is a terminal.</summary>
+    public static bool StdInIsTerminal => isatty(StdIn) == 1;
+
     public static int Run(IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment)
     {
-        var start = new ProcessStartInfo
-        {
-            FileName = ToolLocator.Find(argv[0]) ?? argv[0],
-            UseShellExecute = false,
-        };
-        foreach (var word in argv.Skip(1)) start.ArgumentList.Add(word);
-        start.Environment.Clear();
-        foreach (var (key, value) in environment) start.Environment[key] = value;
+        if (argv.Count == 0) throw SandboxErrors.EmptyCommand();
+        var executable = ToolLocator.Find(argv[0]) ?? throw SandboxErrors.ShellNotStarted(argv[0], "not found on this host");
+        if (!StdInIsTerminal) return ExitCode(Reap(Spawn(executable, argv, environment, slavePath: null)));
 
-        using var process = Process.Start(start)
-            ?? throw new InvalidOperationException($"Could not start {argv[0]}.");
-        process.WaitForExit();
-        return process.ExitCode;
+        using var pty = PseudoTerminal.Open();
+        // Held open by us for the whole relay, so the master never reads EOF/EIO before the child has
+        // opened its end, nor while a sandbox program briefly has none open.
+        var slave = open(pty.SlavePath, TerminalCalls.O_RDWR | O_NOCTTY | TerminalCalls.O_CLOEXEC, 0);
+        if (slave < 0) throw SandboxErrors.PseudoTerminalFailed("open " + pty.SlavePath, ErrorText(Marshal.GetLastPInvokeError()));
+        try
+        {
+            pty.SyncWindowSize(StdIn);
+            using var relay = new TerminalRelay(pty, StdIn, StdOut);
+            using var raw = RawTerminalMode.Enter(StdIn);
+            var pid = Spawn(executable, argv, environment, pty.SlavePath);
+
+            var status = 0;
+            var reaper = new Thread(() =>
+            {
+                status = Reap(pid);
+                relay.ChildExited();
+            }) { IsBackground = true, Name = "sandbox shell reaper" };
+            reaper.Start();
+
+            bool exited;
+            try
+            {
+                using (PosixSignalRegistration.Create(PosixSignal.SIGWINCH, _ => relay.Resized()))
+                    exited = relay.Run();
+            }
+            catch
+            {
+                // Never leave the backend running, nor the reaper writing to the relay's closed wake-up pipe.
+                kill(pid, SIGKILL);
+                reaper.Join();
+                throw;
+            }
+            if (!exited)
+            {
+                // The caller's terminal is gone: hang up the shell's terminal (SIGHUP to its session).
+                pty.Dispose();
+                if (!reaper.Join(HangUpGrace)) kill(pid, SIGKILL);
+            }
+            reaper.Join();
+            return ExitCode(status);
+        }
+        finally
+        {
+            close(slave);
+        }
+    }
+
+    private static int ExitCode(int status) => (status & 0x7f) != 0 ? 128 + (status & 0x7f) : (status >> 8) & 0xff;
+
+    private static int Reap(int pid)
+    {
+        int status;
+        while (wait4(pid, &status, 0, null) != pid)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno != LibC.EINTR) return 0xff << 8;
+        }
+        return status;
+    }
+
+    /// <summary>
+    /// posix_spawn: setsid first (glibc runs it before the file actions), then open the slave as
+    /// fd 0 without O_NOCTTY, which makes it the new session's controlling terminal, and dup it to
+    /// 1 and 2; without a slave, stdio is inherited. Signals default and unblocked, as in
+    /// NativeProcessRunner (.NET ignores SIGPIPE).
+    /// </summary>
+    private static int Spawn(string executable, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment, string? slavePath)
+    {
+        var actions = NativeMemory.AllocZeroed(SpawnFileActionsSize);
+        var attributes = NativeMemory.AllocZeroed(SpawnAttrSize);
+        var allSignals = NativeMemory.AllocZeroed(SigSetSize);
+        var noSignals = NativeMemory.AllocZeroed(SigSetSize);
+        var strings = new List<nint>();
+        byte* Utf8(string text)
+        {
+            var block = Marshal.StringToCoTaskMemUTF8(text);
+            strings.Add(block);
+            return (byte*)block;
+        }
+        byte** Array(IReadOnlyList<string> items)
+        {
+            var array = (byte**)NativeMemory.AllocZeroed((nuint)(items.Count + 1), (nuint)sizeof(nint));
+            for (var i = 0; i < items.Count; i++) array[i] = Utf8(items[i]);
+            return array;
+        }
+
+        var argvBlock = Array(argv);
+        var envBlock = Array(environment.Select(kv => $"{kv.Key}={kv.Value}").ToList());
+        try
+        {
+            posix_spawn_file_actions_init(actions);
+            if (slavePath is not null)
+            {
+                posix_spawn_file_actions_addopen(actions, 0, Utf8(slavePath), TerminalCalls.O_RDWR, 0);
+                posix_spawn_file_actions_adddup2(actions, 0, 1);
+                posix_spawn_file_actions_adddup2(actions, 0, 2);
+            }
+
+            posix_spawnattr_init(attributes);
+            sigfillset(allSignals);
+            sigemptyset(noSignals);
+            posix_spawnattr_setsigdefault(attributes, allSignals);
+            posix_spawnattr_setsigmask(attributes, noSignals);
+            posix_spawnattr_setflags(attributes, (short)(POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK));
+
+            int pid;
+            var error = posix_spawn(&pid, Utf8(executable), actions, attributes, argvBlock, envBlock);
+            if (error != 0) throw SandboxErrors.ShellNotStarted(executable, ErrorText(error));
+            return pid;
+        }
+        finally
+        {
+            posix_spawn_file_actions_destroy(actions);
+            posix_spawnattr_destroy(attributes);
+            NativeMemory.Free(actions);
+            NativeMemory.Free(attributes);
+            NativeMemory.Free(allSignals);
+            NativeMemory.Free(noSignals);
+            NativeMemory.Free(argvBlock);
+            NativeMemory.Free(envBlock);
+            foreach (var block in strings) Marshal.FreeCoTaskMem(block);
+        }
     }
 }

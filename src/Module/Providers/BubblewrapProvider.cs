@@ -91,8 +91,9 @@ public sealed class BubblewrapProvider : ISandboxProvider
         argv.AddRange(new[] { "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try" });
         if (sandbox.Network == NetworkMode.None) argv.Add("--unshare-net");
         argv.Add("--die-with-parent");
-        // setsid keeps a sandboxed command from pushing keystrokes into our terminal (TIOCSTI), but
-        // an interactive shell needs that terminal as its controlling one.
+        // setsid keeps a sandboxed command from pushing keystrokes into our terminal (TIOCSTI). An
+        // interactive shell keeps its session: it is already the leader of one whose controlling
+        // terminal is a pty of its own (InteractiveProcessRunner), and needs it for job control.
         if (!interactive) argv.Add("--new-session");
         // The command runs as PID 1 of its namespace, as in a container without --init. bwrap's own
         // reaper would report the command's exit through a pipe and exit without waiting for it,

@@ -165,7 +165,8 @@ public sealed partial class NspawnProvider : ISandboxProvider
         var account = PasswdFile.For(command, OverlayLayer.Of(sandbox).Reader);
         var argv = NspawnArgv(sandbox, CommandDroppedCapabilities, cgroup);
         argv.Add("--as-pid2");
-        argv.Add(interactive ? "--console=interactive" : "--console=pipe");
+        // Piped stdin is read as a script (see InteractiveProcessRunner): nspawn's own pty would not end with it.
+        argv.Add(interactive && InteractiveProcessRunner.StdInIsTerminal ? "--console=interactive" : "--console=pipe");
         foreach (var (key, value) in CommandEnvironment.Compose(sandbox, command, account.Home))
             argv.Add($"--setenv={key}={value}");
         argv.Add($"--chdir={command.WorkingDirectory ?? (interactive ? account.Home : "/")}");

@@ -8,8 +8,18 @@ public sealed class TmuxSession : IDisposable
 {
     private readonly string _name = $"sandbox-test-{Guid.NewGuid():N}"[..24];
 
+    /// <summary>The window's size at start: 120 columns, 30 rows.</summary>
+    public const int Columns = 120, Rows = 30;
+
     public TmuxSession(string shellCommand) =>
-        RunAsRoot.Command("tmux", "new-session", "-d", "-s", _name, "-x", "120", "-y", "30", shellCommand);
+        RunAsRoot.Command("tmux", "new-session", "-d", "-s", _name, "-x", Columns.ToString(), "-y", Rows.ToString(), shellCommand);
+
+    /// <summary>
+    /// An interactive bash with job control on the terminal, as a user's login shell: after a
+    /// program ends it takes the terminal back and runs whatever is in its input queue. No rc
+    /// files, and no history file left behind.
+    /// </summary>
+    public static TmuxSession WithBash() => new("exec env HISTFILE= bash --norc --noprofile -i");
 
     public bool IsRunning
     {
@@ -32,6 +42,10 @@ public sealed class TmuxSession : IDisposable
 
     /// <summary>Types <paramref name="keys"/> (tmux key names such as "Enter" or "C-d" included).</summary>
     public void SendKeys(params string[] keys) => RunAsRoot.Command("tmux", new[] { "send-keys", "-t", _name }.Concat(keys).ToArray());
+
+    /// <summary>Resizes the window, as a user dragging the terminal's corner: the pane's terminal gets SIGWINCH.</summary>
+    public void Resize(int columns, int rows) =>
+        RunAsRoot.Command("tmux", "resize-window", "-t", _name, "-x", columns.ToString(), "-y", rows.ToString());
 
     /// <summary>True once the screen satisfies <paramref name="condition"/>; false after 30 s.</summary>
     public bool WaitForScreen(Func<string, bool> condition) => Poll.Until(() => condition(Screen), TimeSpan.FromSeconds(30));
