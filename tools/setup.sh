@@ -17,6 +17,7 @@ packages=(
   busybox-static      # the tiny image the fast tests use
   passwd              # useradd, for the tests' unprivileged user
   tmux                # drives the interactive-shell test through a terminal
+  gcc libc6-dev       # builds the static keystroke injector the TIOCSTI tests plant in a sandbox
   tar zstd gzip ca-certificates
 )
 as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
