@@ -41,6 +41,9 @@ public static unsafe class NativeProcessRunner
             close(stderrPipe.Write);
         }
 
+        // The caller's record of the running process (RunningCommands), removed once it is reaped.
+        using var started = spec.Started?.Invoke(pid);
+
         var stdoutBytes = spec.BinaryStdOut ? Task.Run(() => ReadBytes(stdoutPipe.Read)) : null;
         var stdoutTask = spec.BinaryStdOut ? Task.FromResult("") : Task.Run(() => ReadAll(stdoutPipe.Read, onStdOutLine));
         var stderrTask = Task.Run(() => ReadAll(stderrPipe.Read, onStdErrLine));

@@ -14,4 +14,10 @@ public sealed class ProcessSpec
 
     /// <summary>Keep stdout as bytes (a tar stream, say) instead of decoding it as text.</summary>
     public bool BinaryStdOut { get; init; }
+
+    /// <summary>
+    /// Called with the pid right after the spawn, before any wait; what it returns is disposed once
+    /// the process was reaped (so a record of the running process lives exactly as long as it).
+    /// </summary>
+    public Func<int, IDisposable>? Started { get; init; }
 }

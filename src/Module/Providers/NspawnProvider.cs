@@ -39,6 +39,9 @@ public sealed partial class NspawnProvider : ISandboxProvider
 
     public ProviderName Name => ProviderName.Nspawn;
 
+    /// <summary>Each command mounts its own overlay over the sandbox's upper directory: commands are queued.</summary>
+    public bool CommandsRunConcurrently => false;
+
     public SandboxProviderInfo Probe() => CachedProbe.Value;
 
     /// <summary>Whether PID 1 is systemd (sd_booted's test), so machined registration is possible.</summary>

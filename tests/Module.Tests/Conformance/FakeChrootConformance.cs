@@ -54,7 +54,7 @@ public sealed class FakeChrootAsUnprivilegedUser(FakeChrootHarnessFixture fixtur
 
         Assert.Contains(sandbox.Name, reaper.ReapOrphans());
         Assert.Empty(HostProcesses.StillRunningAfter(TimeSpan.FromSeconds(5), "sleep", seconds));
-        Assert.Empty(Processes.ProcessTree.Mentioning(Harness.StateFolder(sandbox.Id)));
+        Assert.Empty(HostProcesses.Mentioning(Harness.StateFolder(sandbox.Id)));
         Assert.False(Directory.Exists(Harness.StateFolder(sandbox.Id)));
     }
 
