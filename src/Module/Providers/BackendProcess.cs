@@ -7,6 +7,13 @@ namespace Sandbox.Providers;
 /// command line logged shell-quoted at verbose level, then either run to completion with the
 /// kernel's accounting (peak memory measured by time(1), see PeakMemoryMeter) or handed the
 /// caller's terminal.
+/// The chain from us to the backend dies with us: each link that would otherwise survive its
+/// parent (time, and the backend below time) starts under <c>setpriv --pdeathsig KILL</c>, so a
+/// kill -9 of the engine kills time, whose death kills the backend (bwrap then takes its pid
+/// namespace with it; nspawn its container). The kernel sends the parent-death signal when the
+/// spawning THREAD ends: NativeProcessRunner spawns and waits on the caller's thread, which lives
+/// until the backend is reaped. The spawned pid is recorded for the sandbox (RunningCommands) while
+/// it runs, so removal from any process finds it by its identity.
 /// </summary>
 internal static class BackendProcess
 {
@@ -25,7 +32,8 @@ internal static class BackendProcess
         using var meter = new PeakMemoryMeter();
         var outcome = NativeProcessRunner.Run(new ProcessSpec
         {
-            Argv = meter.Wrap(argv),
+            Argv = DiesWithParent(meter.Wrap(DiesWithParent(argv))),
+            Started = RunningCommands.Started,
             Environment = environment,
             StandardInput = command.StandardInput,
             Timeout = command.Timeout,
@@ -37,6 +45,13 @@ internal static class BackendProcess
     public static int RunInteractive(IEngineLog log, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment)
     {
         log.Verbose(ShellQuote.Join(argv));
-        return InteractiveProcessRunner.Run(argv, environment);
+        return InteractiveProcessRunner.Run(DiesWithParent(argv), environment);
     }
+
+    /// <summary>
+    /// <paramref name="argv"/> killed (SIGKILL) when its parent dies. setpriv comes with util-linux,
+    /// which every provider needs anyway; without it the chain runs as before.
+    /// </summary>
+    private static IReadOnlyList<string> DiesWithParent(IReadOnlyList<string> argv) =>
+        ToolLocator.Find("setpriv") is { } setpriv ? new[] { setpriv, "--pdeathsig", "KILL", "--" }.Concat(argv).ToList() : argv;
 }
