@@ -1,3 +1,4 @@
+using Sandbox.Native;
 using Sandbox.Processes;
 
 namespace Sandbox.Providers;
@@ -32,7 +33,7 @@ internal static class BackendProcess
         using var meter = new PeakMemoryMeter();
         var outcome = NativeProcessRunner.Run(new ProcessSpec
         {
-            Argv = DiesWithParent(meter.Wrap(DiesWithParent(argv))),
+            Argv = DiesWithParent(meter.Wrap(DiesWithParent(InNamespaceThatDiesWithParent(argv)))),
             Started = RunningCommands.Started,
             Environment = environment,
             StandardInput = command.StandardInput,
@@ -47,6 +48,18 @@ internal static class BackendProcess
         log.Verbose(ShellQuote.Join(argv));
         return InteractiveProcessRunner.Run(DiesWithParent(argv), environment);
     }
+
+    /// <summary>
+    /// As root, <paramref name="argv"/> as the first process of a pid namespace of its own that is
+    /// killed when its parent dies (unshare --kill-child). The kernel then ends every process in
+    /// it, containers nested below included: systemd-nspawn does not take its container down when
+    /// it is SIGKILLed, and no link between us and the container can. Rootless it is not needed:
+    /// bwrap's --die-with-parent ends its own pid namespace, and FakeChroot has none to make.
+    /// </summary>
+    private static IReadOnlyList<string> InNamespaceThatDiesWithParent(IReadOnlyList<string> argv) =>
+        UserIdentity.IsRoot && ToolLocator.Find("unshare") is { } unshare
+            ? new[] { unshare, "--pid", "--fork", "--kill-child=KILL", "--" }.Concat(argv).ToList()
+            : argv;
 
     /// <summary>
     /// <paramref name="argv"/> killed (SIGKILL) when its parent dies. setpriv comes with util-linux,
