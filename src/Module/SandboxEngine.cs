@@ -128,7 +128,10 @@ public sealed class SandboxEngine
         var lockFile = Path.Combine(sandbox.StatePath, "commands.lock");
         if (!Directory.Exists(sandbox.StatePath)) throw SandboxErrors.SandboxNotFound(sandbox.Name);
         _log.Verbose($"Waiting for the sandbox '{sandbox.Name}' to finish any command it is running ({provider.Name} runs one at a time).");
-        return FileLock.Acquire(lockFile, cancellation);
+        var held = FileLock.Acquire(lockFile, cancellation);
+        if (Directory.Exists(sandbox.StatePath)) return held;
+        held.Dispose(); // removed while this command waited its turn
+        throw SandboxErrors.SandboxNotFound(sandbox.Name);
     }
 
     /// <summary>

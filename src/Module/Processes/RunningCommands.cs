@@ -26,6 +26,9 @@ public static class RunningCommands
     public static IDisposable Track(SandboxInfo sandbox)
     {
         var previous = Target.Value;
+        // Never recreate the state folder of a sandbox removed meanwhile (a command that waited in
+        // the queue while another session removed it): that would leave a stray folder behind.
+        if (!Directory.Exists(sandbox.StatePath)) throw SandboxErrors.SandboxNotFound(sandbox.Name);
         Directory.CreateDirectory(Folder(sandbox));
         Target.Value = Folder(sandbox);
         return new Scope(() => Target.Value = previous);

@@ -26,14 +26,19 @@ internal static class BackendProcess
         ["TERM"] = Environment.GetEnvironmentVariable("TERM") ?? "dumb",
     };
 
+    /// <param name="ownPidNamespace">
+    /// As root, run the backend as the first process of a pid namespace that dies with its parent:
+    /// for a backend that leaves processes behind when SIGKILLed (systemd-nspawn keeps its
+    /// container running), so that nothing of the command outlives the engine.
+    /// </param>
     public static ProcessOutcome Run(IEngineLog log, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment,
-        SandboxCommand command, OutputLines lines, CancellationToken cancellation)
+        SandboxCommand command, OutputLines lines, CancellationToken cancellation, bool ownPidNamespace = false)
     {
         log.Verbose(ShellQuote.Join(argv));
         using var meter = new PeakMemoryMeter();
         var outcome = NativeProcessRunner.Run(new ProcessSpec
         {
-            Argv = DiesWithParent(meter.Wrap(DiesWithParent(InNamespaceThatDiesWithParent(argv)))),
+            Argv = DiesWithParent(meter.Wrap(DiesWithParent(ownPidNamespace ? InNamespaceThatDiesWithParent(argv) : argv))),
             Started = RunningCommands.Started,
             Environment = environment,
             StandardInput = command.StandardInput,
@@ -52,9 +57,9 @@ internal static class BackendProcess
     /// <summary>
     /// As root, <paramref name="argv"/> as the first process of a pid namespace of its own that is
     /// killed when its parent dies (unshare --kill-child). The kernel then ends every process in
-    /// it, containers nested below included: systemd-nspawn does not take its container down when
-    /// it is SIGKILLed, and no link between us and the container can. Rootless it is not needed:
-    /// bwrap's --die-with-parent ends its own pid namespace, and FakeChroot has none to make.
+    /// it, containers nested below included, which no link between us and a container can do.
+    /// Bubblewrap does not need it (--die-with-parent ends its own pid namespace); rootless it
+    /// could not be made without a user namespace.
     /// </summary>
     private static IReadOnlyList<string> InNamespaceThatDiesWithParent(IReadOnlyList<string> argv) =>
         UserIdentity.IsRoot && ToolLocator.Find("unshare") is { } unshare

@@ -57,7 +57,8 @@ public sealed partial class NspawnProvider : ISandboxProvider
         CancellationToken cancellation)
     {
         var (argv, environment) = CommandLine(sandbox, command, interactive: false);
-        var outcome = BackendProcess.Run(_log, argv, environment, command, lines, cancellation);
+        // Not for -Boot: nsenter cannot join the machine's pid namespace from a sibling one.
+        var outcome = BackendProcess.Run(_log, argv, environment, command, lines, cancellation, ownPidNamespace: !sandbox.Boot);
 
         if (!outcome.TimedOut && !outcome.Cancelled) ThrowIfNotStarted(sandbox, command, outcome);
         return outcome;

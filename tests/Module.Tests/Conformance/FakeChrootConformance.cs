@@ -87,7 +87,9 @@ public sealed class FakeChrootAsUnprivilegedUser(FakeChrootHarnessFixture fixtur
         }
         finally
         {
-            foreach (var pid in HostProcesses.WithCommandLine("sleep", hostSeconds).Concat(HostProcesses.WithCommandLine("tail", "-f", Path.Combine(copy, "etc/hostname"))))
+            // Ours, and the daemon too should removal have missed it (a failing test leaves nothing running).
+            foreach (var pid in HostProcesses.WithCommandLine("sleep", hostSeconds).Concat(HostProcesses.WithCommandLine("tail", "-f", Path.Combine(copy, "etc/hostname")))
+                         .Concat(HostProcesses.WithCommandLine("sleep", seconds)))
                 RunAsRoot.Command("kill", "-9", pid.ToString());
             tail.WaitForExit();
             worker.WaitForExit();

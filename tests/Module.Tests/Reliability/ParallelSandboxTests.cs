@@ -84,13 +84,15 @@ public sealed class ParallelSandboxTests
             var hosts = others.Prepend(owner).ToList();
             var results = hosts.AsParallel().WithDegreeOfParallelism(commands).Select((host, i) => host.Invoke(sandbox.Id, new SandboxCommand
             {
-                Argv = new[] { "sh", "-c", $"mkdir /root/d{i} && echo {i} > /root/d{i}/f && echo {i} >> /root/log && sleep 1 && cat /root/d{i}/f" },
+                // Each looks the image's file up before any of them writes it, then appends to it: with
+                // an overlay per command at once, each copied it up on its own and the last copy won.
+                Argv = new[] { "sh", "-c", $"cat /data/file.txt >/dev/null && mkdir /root/d{i} && echo {i} > /root/d{i}/f && sleep 2 && echo line-{i} >> /data/file.txt && cat /root/d{i}/f" },
             })).ToList();
 
             Assert.All(results, r => Assert.Equal(0, r.ExitCode));
             Assert.Equal(Enumerable.Range(0, commands).Select(i => $"{i}\n").Order(), results.Select(r => r.StdOut).Order());
-            var after = owner.Invoke(sandbox.Id, new SandboxCommand { Argv = new[] { "sh", "-c", "ls /root | grep '^d' | tr '\\n' ' '; sort /root/log | tr '\\n' ' '" } });
-            Assert.Equal("d0 d1 d2 d3 0 1 2 3 ", after.StdOut);
+            var after = owner.Invoke(sandbox.Id, new SandboxCommand { Argv = new[] { "sh", "-c", "ls /root | grep '^d' | tr '\\n' ' '; grep '^line-' /data/file.txt | sort | tr '\\n' ' '" } });
+            Assert.Equal("d0 d1 d2 d3 line-0 line-1 line-2 line-3 ", after.StdOut);
         }
         finally
         {

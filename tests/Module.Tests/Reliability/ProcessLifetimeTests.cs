@@ -62,6 +62,7 @@ public sealed class ProcessLifetimeTests
         using var temporary = new TemporaryFolder("owner-killed-tmp");
         File.SetUnixFileMode(temporary.Path, (UnixFileMode)0b111_111_111 | UnixFileMode.StickyBit);
         var owner = new RemoteHarness(asRoot, environment: new Dictionary<string, string> { ["TMPDIR"] = temporary.Path });
+        var killed = false;
         try
         {
             owner.Import(HarnessFixture.ImageName, BusyboxTree.Create(Path.Combine(tree.Path, "rootfs")));
@@ -70,9 +71,9 @@ public sealed class ProcessLifetimeTests
             // A double-forked daemon too: with Bubblewrap and Nspawn it is in the command's pid namespace.
             owner.StartInvoke(sandbox.Id, new SandboxCommand { Argv = new[] { "sh", "-c", $"(sleep {seconds} &) ; sleep {seconds}" } });
             Assert.True(Poll.Until(() => HostProcesses.WithCommandLine("sleep", seconds).Count == 2, TimeSpan.FromSeconds(20)), "the command is running");
-            Assert.NotEmpty(Directory.GetFiles(Path.Combine(owner.StoreRoot, "sandboxes", sandbox.Id, "running")));
 
             owner.KillHost();
+            killed = true;
 
             // No reaping here: the command must die with its owner, not wait for the next import.
             Assert.Empty(HostProcesses.StillRunningAfter(TimeSpan.FromSeconds(30), "sleep", seconds));
@@ -83,6 +84,8 @@ public sealed class ProcessLifetimeTests
         }
         finally
         {
+            // A host still running a command would never answer Dispose's questions.
+            if (!killed) owner.KillHost();
             owner.Dispose();
         }
     }
