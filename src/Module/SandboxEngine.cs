@@ -127,7 +127,6 @@ public sealed class SandboxEngine
         if (provider.CommandsRunConcurrently) return null;
         var lockFile = Path.Combine(sandbox.StatePath, "commands.lock");
         if (!Directory.Exists(sandbox.StatePath)) throw SandboxErrors.SandboxNotFound(sandbox.Name);
-        _log.Verbose($"Waiting for the sandbox '{sandbox.Name}' to finish any command it is running ({provider.Name} runs one at a time).");
         var held = FileLock.Acquire(lockFile, cancellation);
         if (Directory.Exists(sandbox.StatePath)) return held;
         held.Dispose(); // removed while this command waited its turn

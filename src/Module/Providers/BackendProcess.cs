@@ -58,12 +58,14 @@ internal static class BackendProcess
     /// As root, <paramref name="argv"/> as the first process of a pid namespace of its own that is
     /// killed when its parent dies (unshare --kill-child). The kernel then ends every process in
     /// it, containers nested below included, which no link between us and a container can do.
+    /// It gets a /proc of its own (--mount-proc, in a private mount namespace): nspawn reads its
+    /// own entries there by the pid it sees ("Failed to open parent network namespace" otherwise).
     /// Bubblewrap does not need it (--die-with-parent ends its own pid namespace); rootless it
     /// could not be made without a user namespace.
     /// </summary>
     private static IReadOnlyList<string> InNamespaceThatDiesWithParent(IReadOnlyList<string> argv) =>
         UserIdentity.IsRoot && ToolLocator.Find("unshare") is { } unshare
-            ? new[] { unshare, "--pid", "--fork", "--kill-child=KILL", "--" }.Concat(argv).ToList()
+            ? new[] { unshare, "--pid", "--fork", "--mount-proc", "--kill-child=KILL", "--" }.Concat(argv).ToList()
             : argv;
 
     /// <summary>
