@@ -47,8 +47,13 @@ Describe 'Sandbox process lifetime' -Skip:([bool]$script:skipReason) {
         $sb = Enter-Sandbox -Image lifetime -Provider Bubblewrap
         (Invoke-SandboxCommand -Sandbox $sb -Command sh, -c, 'echo started > /root/app.log').ExitCode | Should -Be 0
         $log = Join-Path $script:store "sandboxes/$($sb.Id)/merged/root/app.log"
-        $tail = Start-Process -FilePath tail -ArgumentList '-f', $log -PassThru -RedirectStandardOutput (Join-Path $script:store 'tail.out')
+        $out = Join-Path $script:store 'tail.out'
+        $tail = Start-Process -FilePath tail -ArgumentList '-f', $log -PassThru -RedirectStandardOutput $out
         try {
+            # Wait until tail has the file open (it printed the line), however loaded the machine is.
+            $deadline = [DateTime]::UtcNow.AddSeconds(30)
+            while (-not ((Test-Path $out) -and (Get-Content $out -Raw) -match 'started') -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 50 }
+            Get-Content $out -Raw | Should -Match 'started'
             $sb | Remove-Sandbox -Confirm:$false
             # Old versions SIGKILLed it inside Remove-Sandbox: it would have exited already.
             $tail.WaitForExit(2000) | Should -BeFalse
