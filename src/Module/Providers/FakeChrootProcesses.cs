@@ -12,7 +12,8 @@ namespace Sandbox.Providers;
 /// belong to no other sandbox; a host process that merely has a file of the copy open, or works in
 /// it without fakechroot (a `tail -f` of a log in the copy), is not one of them.
 /// Limits (FakeChroot is not a security boundary): a process that left through a static binary or a
-/// direct system call, with executable and working folder outside the copy, is not found.
+/// direct system call, with executable and working folder outside the copy, is not found; nor is one
+/// that made itself non-dumpable (prctl), whose /proc links only root may read.
 /// Costs one pass over /proc, at removal only.
 /// </summary>
 internal static class FakeChrootProcesses
