@@ -42,8 +42,7 @@ public sealed class SandboxEngine
         if (options.Name is not null) NameRules.RequireValid("sandbox", options.Name);
         foreach (var key in options.Environment.Keys) RequireVariableName(key);
         var provider = Providers.Get(options.Boot && options.Provider == ProviderName.Auto ? ProviderName.Nspawn : options.Provider);
-        // Without namespaces there is no network to take away: say so in the sandbox, do not pretend.
-        var network = provider.Name == ProviderName.FakeChroot ? NetworkMode.Host : options.Network;
+        var network = NetworkFor(provider.Name, options.Network);
         if (options.Boot && provider.Name != ProviderName.Nspawn) throw SandboxErrors.NotSupported(provider.Name.ToString(), "-Boot");
 
         var id = SandboxStore.NewId();
@@ -81,7 +80,11 @@ public sealed class SandboxEngine
     {
         Validate(command);
         RequireBindSources(sandbox);
-        var outcome = Providers.For(sandbox).Run(sandbox, command, lines ?? OutputLines.None, cancellation);
+        var provider = Providers.For(sandbox);
+        ProcessOutcome outcome;
+        using (QueueBehindRunningCommand(provider, sandbox, cancellation))
+        using (RunningCommands.Track(sandbox))
+            outcome = provider.Run(sandbox, command, lines ?? OutputLines.None, cancellation);
         Sandboxes.RecordCommand(sandbox, outcome);
         // Ctrl-C: the command's tree is dead; the sandbox stays as the command left it, usable.
         if (outcome.Cancelled) throw new OperationCanceledException("The command was cancelled; its processes were killed.", cancellation);
@@ -113,7 +116,38 @@ public sealed class SandboxEngine
         command ??= new SandboxCommand { Argv = new[] { DefaultShell(sandbox) } };
         Validate(command);
         RequireBindSources(sandbox);
-        return Providers.For(sandbox).RunInteractive(sandbox, command);
+        var provider = Providers.For(sandbox);
+        using (QueueBehindRunningCommand(provider, sandbox, CancellationToken.None))
+            return provider.RunInteractive(sandbox, command);
+    }
+
+    /// <summary>
+    /// For a provider whose commands cannot share the sandbox's layer (see
+    /// <see cref="ISandboxProvider.CommandsRunConcurrently"/>), the sandbox's command lock: held
+    /// until the command ended, by whichever process runs it. A lock file in the state folder goes
+    /// with the sandbox. Nothing to hold for the others.
+    /// </summary>
+    private IDisposable? QueueBehindRunningCommand(ISandboxProvider provider, SandboxInfo sandbox, CancellationToken cancellation)
+    {
+        if (provider.CommandsRunConcurrently) return null;
+        var lockFile = Path.Combine(sandbox.StatePath, "commands.lock");
+        if (!Directory.Exists(sandbox.StatePath)) throw SandboxErrors.SandboxNotFound(sandbox.Name);
+        var held = FileLock.Acquire(lockFile, cancellation);
+        if (Directory.Exists(sandbox.StatePath)) return held;
+        held.Dispose(); // removed while this command waited its turn
+        throw SandboxErrors.SandboxNotFound(sandbox.Name);
+    }
+
+    /// <summary>
+    /// The network a new sandbox gets: the one asked for, or the provider's default when none was
+    /// (None; Host for FakeChroot, which has no namespace to take the network away and refuses to
+    /// pretend it did).
+    /// </summary>
+    private static NetworkMode NetworkFor(ProviderName provider, NetworkMode? asked)
+    {
+        if (provider != ProviderName.FakeChroot) return asked ?? NetworkMode.None;
+        if (asked == NetworkMode.None) throw SandboxErrors.NetworkIsolationUnsupported(provider.ToString());
+        return NetworkMode.Host;
     }
 
     public IReadOnlyList<SandboxInfo> GetSandboxes() => Sandboxes.List();
@@ -121,21 +155,24 @@ public sealed class SandboxEngine
     public SandboxInfo GetSandbox(string nameOrId) => Sandboxes.Get(nameOrId);
 
     /// <summary>
-    /// Tears down the sandbox: the provider's own teardown (a booted machine is powered off), then
-    /// every process still running on its state folder, whoever started it (a command of an owner
-    /// that was killed, say), then its state folder.
+    /// Tears down the sandbox: every process of it still running is killed first, whoever started
+    /// it (a command of an owner that was killed, or of another session): the trees of its running
+    /// commands' backends, found by the identities they recorded (RunningCommands), and what the
+    /// provider knows left those trees (FakeChroot's daemons). Never a process found by text, so a
+    /// host `tail -f` of a file in the sandbox is left alone. Then the provider's own teardown (a
+    /// booted machine is powered off, an overlay unmounted), then the state folder.
     /// </summary>
     public void RemoveSandbox(SandboxInfo sandbox)
     {
-        Providers.For(sandbox).Destroy(sandbox);
-        // Every backend's command line names the sandbox's root: the overlay mount point or the copy.
-        var leftovers = ProcessTree.Mentioning(Path.Combine(sandbox.StatePath, "merged"), Path.Combine(sandbox.StatePath, "root"));
-        if (leftovers.Count > 0)
+        var provider = Providers.For(sandbox);
+        var running = RunningCommands.Of(sandbox).Concat(provider.Stragglers(sandbox)).Distinct().ToList();
+        if (running.Count > 0)
         {
-            _log.Verbose($"Killing {leftovers.Count} process(es) left in sandbox '{sandbox.Name}': {string.Join(", ", leftovers)}");
-            ProcessTree.KillTrees(leftovers);
-            ProcessTree.WaitUntilExited(leftovers, TimeSpan.FromSeconds(10));
+            _log.Verbose($"Killing the process trees of {running.Count} process(es) still running in sandbox '{sandbox.Name}': {string.Join(", ", running)}");
+            var killed = ProcessTree.KillTrees(running);
+            ProcessTree.WaitUntilExited(killed, TimeSpan.FromSeconds(10));
         }
+        provider.Destroy(sandbox);
         Sandboxes.Delete(sandbox.StatePath);
         _log.Verbose($"Removed sandbox '{sandbox.Name}'.");
     }

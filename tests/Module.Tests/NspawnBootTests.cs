@@ -57,7 +57,7 @@ public sealed class NspawnBootTests : IClassFixture<NspawnBootTests.SystemdImage
 
         Assert.False(machine.Leader.IsAlive, "the machine's init is gone");
         Assert.False(machine.Nspawn.IsAlive, "systemd-nspawn is gone");
-        Assert.Empty(Processes.ProcessTree.Mentioning(sandbox.StatePath));
+        Assert.Empty(HostProcesses.Mentioning(sandbox.StatePath));
         Assert.DoesNotContain(sandbox.StatePath, File.ReadAllText("/proc/self/mountinfo"));
         Assert.False(Directory.Exists(sandbox.StatePath));
         Assert.False(File.Exists(Path.Combine(_image.Engine.Images.Get(SystemdImage.Name).RootFs, "root/mark")));

@@ -69,7 +69,7 @@ public sealed class EnterSandboxCommand : SandboxCmdlet
             Provider = Provider,
             Name = Name,
             Mounts = Parameters.Mounts(Bind, ReadOnlyBind),
-            Network = Network,
+            Network = MyInvocation.BoundParameters.ContainsKey(nameof(Network)) ? Network : null, // unset: the provider's default
             Environment = Parameters.Environment(Environment),
             Keep = Keep,
             Boot = Boot,

@@ -104,7 +104,8 @@ public sealed class InvokeSandboxCommandCommand : SandboxCmdlet
             }
             var oneShot = OrThrow(() => Engine.CreateSandbox(new SandboxCreateOptions
             {
-                Image = Image, Provider = Provider, Mounts = Parameters.Mounts(Bind, ReadOnlyBind), Network = Network,
+                Image = Image, Provider = Provider, Mounts = Parameters.Mounts(Bind, ReadOnlyBind),
+                Network = MyInvocation.BoundParameters.ContainsKey(nameof(Network)) ? Network : null, // unset: the provider's default
             }));
             try { Run(oneShot, command); }
             finally { Try(() => Engine.RemoveSandbox(oneShot)); }

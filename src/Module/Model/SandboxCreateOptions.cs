@@ -10,7 +10,11 @@ public sealed class SandboxCreateOptions
     public string? Name { get; init; }
 
     public IReadOnlyList<BindMount> Mounts { get; init; } = Array.Empty<BindMount>();
-    public NetworkMode Network { get; init; } = NetworkMode.None;
+    /// <summary>
+    /// None or Host; null is the provider's default: None where it has namespaces, Host for
+    /// FakeChroot (which refuses an explicit None: it has no network to take away).
+    /// </summary>
+    public NetworkMode? Network { get; init; }
 
     /// <summary>Variables every command of this sandbox gets (a command's own win).</summary>
     public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();

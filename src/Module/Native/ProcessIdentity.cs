@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 
 namespace Sandbox.Native;
 
@@ -32,4 +33,31 @@ public readonly record struct ProcessIdentity(int Pid, ulong StartTicks)
     }
 
     public bool IsAlive => Of(Pid) is { } now && now.StartTicks == StartTicks;
+
+    /// <summary>
+    /// Sends <paramref name="signal"/> to this very process and never to a later one that got its
+    /// pid: a pidfd pins the process first, then its start time is checked, and the signal goes
+    /// through the pidfd. False when it is gone (or was never ours to signal).
+    /// </summary>
+    public bool Signal(int signal)
+    {
+        var pidfd = pidfd_open(Pid, 0);
+        if (pidfd < 0) return false;
+        try
+        {
+            return IsAlive && pidfd_send_signal(pidfd, signal, 0, 0) == 0;
+        }
+        finally
+        {
+            LibC.close(pidfd);
+        }
+    }
+
+    public override string ToString() => $"{Pid}@{StartTicks}";
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int pidfd_open(int pid, uint flags);
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int pidfd_send_signal(int pidfd, int signal, nint info, uint flags);
 }

@@ -57,6 +57,9 @@ public static unsafe class NativeProcessRunner
             close(stderrPipe.Write);
         }
 
+        // The caller's record of the running process (RunningCommands), removed once it is reaped.
+        using var started = spec.Started?.Invoke(pid);
+
         var pump = new PipePump(stdinPipe?.Write ?? -1, spec.StandardInput, stdoutPipe.Read, stdoutCapture, stderrPipe.Read, stderrCapture);
         pump.Start();
 

@@ -1,5 +1,8 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
+
+using Sandbox.Native;
 
 namespace Sandbox.Processes;
 
@@ -10,24 +13,40 @@ namespace Sandbox.Processes;
 /// showed the ~100 MB of the PowerShell host. time's child is forked from a process of a few MB, so
 /// the maximum it reports is the command's. CPU times stay the ones wait4 gives us (exact, and
 /// not inflated). Without time installed the kernel's figure is kept, with the inflation.
+/// time's report goes to a memfd of ours (close-on-exec, so no other child inherits it) that time
+/// opens through /proc/OUR_PID/fd/N: the report never has a name on any file system, so nothing is
+/// left in /tmp when we are killed, and nobody can plant a link where it is written. time leaves
+/// the descriptor it opened to its child, so a small sh closes descriptors 3 to 9 before the
+/// backend starts: the sandbox can neither forge the figure nor hold our file.
 /// </summary>
 internal sealed partial class PeakMemoryMeter : IDisposable
 {
+    private const uint MFD_CLOEXEC = 1;
+
+    // time opens its output before it forks, so the descriptor (the lowest free one, 3: everything
+    // else we hold is close-on-exec) is inherited by its child; this link closes it.
+    private const string CloseReportDescriptor =
+        "exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- \"$@\"";
+
     private readonly string? _time = ToolLocator.Find("time");
-    private readonly string? _report;
+    private readonly int _report = -1;
 
     public PeakMemoryMeter()
     {
         if (_time is null) return;
-        // Created here, exclusively, under a random name: time then writes into our file and never
-        // through a link someone planted in /tmp.
-        _report = Path.Combine(Path.GetTempPath(), $"sandbox-peak-memory-{Guid.NewGuid():N}");
-        using (File.Open(_report, FileMode.CreateNew, FileAccess.Write)) { }
+        _report = memfd_create("sandbox-peak-memory", MFD_CLOEXEC);
+        if (_report < 0) throw new IOException($"memfd_create failed: {LibC.ErrorText(Marshal.GetLastPInvokeError())}");
     }
 
     /// <summary><paramref name="argv"/> run under time, which writes the peak (in KiB) into our report.</summary>
     public IReadOnlyList<string> Wrap(IReadOnlyList<string> argv) =>
-        _report is null ? argv : new[] { _time!, "--format=%M", $"--output={_report}" }.Concat(argv).ToList();
+        _report < 0
+            ? argv
+            : new[]
+            {
+                _time!, "--format=%M", $"--output=/proc/{Environment.ProcessId}/fd/{_report}", "--",
+                ToolLocator.Require("sh", "dash"), "-c", CloseReportDescriptor, "sandbox-backend",
+            }.Concat(argv).ToList();
 
     /// <summary>
     /// <paramref name="outcome"/> with the measured peak memory, and with the backend's own signal
@@ -35,9 +54,9 @@ internal sealed partial class PeakMemoryMeter : IDisposable
     /// </summary>
     public ProcessOutcome Correct(ProcessOutcome outcome)
     {
-        if (_report is null) return outcome;
+        if (_report < 0) return outcome;
         string[] lines;
-        try { lines = File.ReadAllLines(_report); }
+        try { lines = File.ReadAllLines($"/proc/self/fd/{_report}"); }
         catch (IOException) { return outcome; }
         // A killed time (timeout, cancellation) wrote nothing: the kernel's figure is all there is.
         if (lines.Length == 0 || !long.TryParse(lines[^1], NumberStyles.None, CultureInfo.InvariantCulture, out var kib))
@@ -52,9 +71,12 @@ internal sealed partial class PeakMemoryMeter : IDisposable
 
     public void Dispose()
     {
-        if (_report is not null) File.Delete(_report);
+        if (_report >= 0) LibC.close(_report);
     }
 
     [GeneratedRegex(@"^Command terminated by signal (\d+)$")]
     private static partial Regex TerminatedBySignal();
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int memfd_create([MarshalAs(UnmanagedType.LPUTF8Str)] string name, uint flags);
 }

@@ -30,4 +30,10 @@ public sealed class ProcessSpec
 
     internal long StdOutLimit => StdOutLimitBytes ?? (BinaryStdOut ? Array.MaxLength : DefaultOutputLimit);
     internal long StdErrLimit => StdErrLimitBytes ?? DefaultOutputLimit;
+
+    /// <summary>
+    /// Called with the pid right after the spawn, before any wait; what it returns is disposed once
+    /// the process was reaped (so a record of the running process lives exactly as long as it).
+    /// </summary>
+    public Func<int, IDisposable>? Started { get; init; }
 }

@@ -1,3 +1,4 @@
+using Sandbox.Native;
 using Sandbox.Processes;
 
 namespace Sandbox.Providers;
@@ -7,6 +8,13 @@ namespace Sandbox.Providers;
 /// command line logged shell-quoted at verbose level, then either run to completion with the
 /// kernel's accounting (peak memory measured by time(1), see PeakMemoryMeter) or handed the
 /// caller's terminal.
+/// The chain from us to the backend dies with us: each link that would otherwise survive its
+/// parent (time, and the backend below time) starts under <c>setpriv --pdeathsig KILL</c>, so a
+/// kill -9 of the engine kills time, whose death kills the backend (bwrap then takes its pid
+/// namespace with it; nspawn its container). The kernel sends the parent-death signal when the
+/// spawning THREAD ends: NativeProcessRunner spawns and waits on the caller's thread, which lives
+/// until the backend is reaped. The spawned pid is recorded for the sandbox (RunningCommands) while
+/// it runs, so removal from any process finds it by its identity.
 /// </summary>
 internal static class BackendProcess
 {
@@ -18,14 +26,20 @@ internal static class BackendProcess
         ["TERM"] = Environment.GetEnvironmentVariable("TERM") ?? "dumb",
     };
 
+    /// <param name="ownPidNamespace">
+    /// As root, run the backend as the first process of a pid namespace that dies with its parent:
+    /// for a backend that leaves processes behind when SIGKILLed (systemd-nspawn keeps its
+    /// container running), so that nothing of the command outlives the engine.
+    /// </param>
     public static ProcessOutcome Run(IEngineLog log, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment,
-        SandboxCommand command, OutputLines lines, CancellationToken cancellation)
+        SandboxCommand command, OutputLines lines, CancellationToken cancellation, bool ownPidNamespace = false)
     {
         log.Verbose(ShellQuote.Join(argv));
         using var meter = new PeakMemoryMeter();
         var outcome = NativeProcessRunner.Run(new ProcessSpec
         {
-            Argv = meter.Wrap(argv),
+            Argv = DiesWithParent(meter.Wrap(DiesWithParent(ownPidNamespace ? InNamespaceThatDiesWithParent(argv) : argv))),
+            Started = RunningCommands.Started,
             Environment = environment,
             StandardInput = command.StandardInput,
             Timeout = command.Timeout,
@@ -37,6 +51,27 @@ internal static class BackendProcess
     public static int RunInteractive(IEngineLog log, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment)
     {
         log.Verbose(ShellQuote.Join(argv));
-        return InteractiveProcessRunner.Run(argv, environment);
+        return InteractiveProcessRunner.Run(DiesWithParent(argv), environment);
     }
+
+    /// <summary>
+    /// As root, <paramref name="argv"/> as the first process of a pid namespace of its own that is
+    /// killed when its parent dies (unshare --kill-child). The kernel then ends every process in
+    /// it, containers nested below included, which no link between us and a container can do.
+    /// It gets a /proc of its own (--mount-proc, in a private mount namespace): nspawn reads its
+    /// own entries there by the pid it sees ("Failed to open parent network namespace" otherwise).
+    /// Bubblewrap does not need it (--die-with-parent ends its own pid namespace); rootless it
+    /// could not be made without a user namespace.
+    /// </summary>
+    private static IReadOnlyList<string> InNamespaceThatDiesWithParent(IReadOnlyList<string> argv) =>
+        UserIdentity.IsRoot && ToolLocator.Find("unshare") is { } unshare
+            ? new[] { unshare, "--pid", "--fork", "--mount-proc", "--kill-child=KILL", "--" }.Concat(argv).ToList()
+            : argv;
+
+    /// <summary>
+    /// <paramref name="argv"/> killed (SIGKILL) when its parent dies. setpriv comes with util-linux,
+    /// which every provider needs anyway; without it the chain runs as before.
+    /// </summary>
+    private static IReadOnlyList<string> DiesWithParent(IReadOnlyList<string> argv) =>
+        ToolLocator.Find("setpriv") is { } setpriv ? new[] { setpriv, "--pdeathsig", "KILL", "--" }.Concat(argv).ToList() : argv;
 }

@@ -41,6 +41,13 @@ public sealed class BubblewrapProvider : ISandboxProvider
 
     public ProviderName Name => ProviderName.Bubblewrap;
 
+    /// <summary>
+    /// As root the overlay is mounted once on the host and every command binds it: commands run
+    /// together. Rootless, each command mounts its own overlay over the same upper directory, which
+    /// the kernel does not allow to be shared: commands are queued.
+    /// </summary>
+    public bool CommandsRunConcurrently => !MountNamespace.InUserNamespace;
+
     public SandboxProviderInfo Probe() => CachedProbe.Value;
 
     public void Create(SandboxInfo sandbox) => OverlayLayer.Of(sandbox).Create();

@@ -35,6 +35,9 @@ public sealed class FakeChrootProvider : ISandboxProvider
 
     public ProviderName Name => ProviderName.FakeChroot;
 
+    /// <summary>The copy is a plain folder and faked serializes ownership changes: commands run together.</summary>
+    public bool CommandsRunConcurrently => true;
+
     public SandboxProviderInfo Probe() => CachedProbe.Value;
 
     public static string Farm(SandboxInfo sandbox) => Path.Combine(sandbox.StatePath, "root");
@@ -74,6 +77,9 @@ public sealed class FakeChrootProvider : ISandboxProvider
     }
 
     public void Destroy(SandboxInfo sandbox) => FakedDaemon.Stop(sandbox);
+
+    /// <summary>Daemons a command left behind (setsid, double fork): see FakeChrootProcesses for how they are told.</summary>
+    public IReadOnlyList<ProcessIdentity> Stragglers(SandboxInfo sandbox) => FakeChrootProcesses.In(Farm(sandbox));
 
     /// <summary>The sandbox's own bytes are what it added or modified; the copy of the rest is the image's.</summary>
     public LayerMeasurement Measure(SandboxInfo sandbox)

@@ -36,7 +36,7 @@ public sealed class FarmPool
             }
             else
             {
-                Copy(image.RootFs, target);
+                Copy(image, target);
             }
         }
         Task.Run(() => Refill(image));
@@ -56,7 +56,7 @@ public sealed class FarmPool
             while (Directory.EnumerateDirectories(pool, "ready-*").Count() < ReadyCopies)
             {
                 var filling = Path.Combine(pool, $".filling-{Guid.NewGuid():N}");
-                Copy(image.RootFs, filling);
+                Copy(image, filling);
                 Directory.Move(filling, Path.Combine(pool, $"ready-{Guid.NewGuid():N}"));
             }
         }
@@ -68,15 +68,21 @@ public sealed class FarmPool
 
     private string PoolFolder(SandboxImage image) => Path.Combine(_layout.ImageFolder(image.Name), ".farms");
 
-    private void Copy(string rootFs, string target)
+    private void Copy(SandboxImage image, string target)
     {
         var outcome = HostCommand.Run(_log, new[]
         {
-            ToolLocator.Require("cp", "coreutils"), "-a", "--reflink=auto", "--no-target-directory", rootFs, target,
+            ToolLocator.Require("cp", "coreutils"), "-a", "--reflink=auto", "--no-target-directory", image.RootFs, target,
         });
         if (outcome.ExitCode != 0)
+        {
+            // An image made as root (mmdebstrap's root or unshare mode, an import as root) has files
+            // only root may read (/etc/shadow, /root): not a disk problem, and no retry will help.
+            if (outcome.StdErr.Contains("Permission denied", StringComparison.Ordinal))
+                throw SandboxErrors.ImageNotCopyable(image.Name, outcome.StdErr);
             throw new SandboxException("CopyFailed", SandboxErrorKind.InvalidOperation,
                 $"Copying the image to {target} failed: {outcome.StdErr.Trim()}", "Check free disk space.", target);
+        }
         AbsoluteSymlinks.MakeRelative(target);
     }
 }

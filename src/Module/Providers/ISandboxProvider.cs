@@ -11,6 +11,14 @@ public interface ISandboxProvider
 {
     ProviderName Name { get; }
 
+    /// <summary>
+    /// Whether several commands may run in one sandbox at once. False when each command mounts its
+    /// own view of the sandbox's layer (two overlays over one upper directory are undefined
+    /// behaviour in the kernel): the engine then queues the sandbox's commands behind a lock in its
+    /// state folder (flock, so across processes too), in the order they come.
+    /// </summary>
+    bool CommandsRunConcurrently { get; }
+
     /// <summary>Whether this provider can run here for this user, and if not why and what to install.</summary>
     SandboxProviderInfo Probe();
 
@@ -30,6 +38,13 @@ public interface ISandboxProvider
 
     /// <summary>Stops whatever of the sandbox still runs and undoes its mounts.</summary>
     void Destroy(SandboxInfo sandbox);
+
+    /// <summary>
+    /// Processes of the sandbox that left the trees of its commands' backends (which the engine
+    /// kills from their records), found by kernel facts about them, never by text. None for the
+    /// namespace providers: a command's pid namespace dies with its backend.
+    /// </summary>
+    IReadOnlyList<Native.ProcessIdentity> Stragglers(SandboxInfo sandbox) => Array.Empty<Native.ProcessIdentity>();
 
     /// <summary>Bytes in the sandbox's own layer and the paths it added, modified or deleted.</summary>
     LayerMeasurement Measure(SandboxInfo sandbox);

@@ -41,6 +41,9 @@ public sealed partial class NspawnProvider : ISandboxProvider
 
     public ProviderName Name => ProviderName.Nspawn;
 
+    /// <summary>Each command mounts its own overlay over the sandbox's upper directory: commands are queued.</summary>
+    public bool CommandsRunConcurrently => false;
+
     public SandboxProviderInfo Probe() => CachedProbe.Value;
 
     /// <summary>Whether PID 1 is systemd (sd_booted's test), so machined registration is possible.</summary>
@@ -68,7 +71,8 @@ public sealed partial class NspawnProvider : ISandboxProvider
         var (argv, environment, cgroup) = CommandLine(sandbox, command, interactive: false);
         try
         {
-            var outcome = BackendProcess.Run(_log, argv, environment, command, lines, cancellation);
+            // Not for -Boot: nsenter cannot join the machine's pid namespace from a sibling one.
+            var outcome = BackendProcess.Run(_log, argv, environment, command, lines, cancellation, ownPidNamespace: !sandbox.Boot);
             if (!outcome.TimedOut && !outcome.Cancelled) ThrowIfNotStarted(sandbox, command, outcome);
             return outcome;
         }

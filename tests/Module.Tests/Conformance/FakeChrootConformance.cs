@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Sandbox.Tests.Support;
 using Xunit;
 
@@ -54,8 +55,61 @@ public sealed class FakeChrootAsUnprivilegedUser(FakeChrootHarnessFixture fixtur
 
         Assert.Contains(sandbox.Name, reaper.ReapOrphans());
         Assert.Empty(HostProcesses.StillRunningAfter(TimeSpan.FromSeconds(5), "sleep", seconds));
-        Assert.Empty(Processes.ProcessTree.Mentioning(Harness.StateFolder(sandbox.Id)));
+        Assert.Empty(HostProcesses.Mentioning(Harness.StateFolder(sandbox.Id)));
         Assert.False(Directory.Exists(Harness.StateFolder(sandbox.Id)));
+    }
+
+    [SkippableFact]
+    [Trait("Area", "Reliability")]
+    public void Removal_kills_a_setsid_daemon_of_the_sandbox_but_not_host_processes_of_the_user_that_use_its_copy()
+    {
+        var sandbox = NewSandbox();
+        var seconds = Random.Shared.Next(1000, 9999).ToString();
+        Assert.Equal(0, Sh(sandbox, $"setsid sleep {seconds} </dev/null >/dev/null 2>&1 &").ExitCode);
+        Assert.True(Poll.Until(() => HostProcesses.WithCommandLine("sleep", seconds).Count == 1, TimeSpan.FromSeconds(20)), "the daemon runs");
+
+        // The same user on the host, reading a file of the copy and working in it, without fakechroot.
+        var copy = Path.Combine(Harness.StateFolder(sandbox.Id), "root");
+        var hostSeconds = (int.Parse(seconds) + 1).ToString();
+        using var tail = Process.Start(new ProcessStartInfo("runuser", new[] { "-u", UnprivilegedUser.Name, "--", "tail", "-f", Path.Combine(copy, "etc/hostname") })
+            { RedirectStandardOutput = true })!;
+        using var worker = Process.Start(new ProcessStartInfo("runuser", new[] { "-u", UnprivilegedUser.Name, "--", "sh", "-c", "cd \"$1\" && exec sleep \"$2\"", "host-worker", copy, hostSeconds }))!;
+        try
+        {
+            Assert.True(Poll.Until(() => HostProcesses.WithCommandLine("sleep", hostSeconds).Count == 1
+                && HostProcesses.WithCommandLine("tail", "-f", Path.Combine(copy, "etc/hostname")).Count == 1, TimeSpan.FromSeconds(20)), "the host processes run");
+
+            Harness.Remove(sandbox.Id);
+
+            Assert.Empty(HostProcesses.StillRunningAfter(TimeSpan.FromSeconds(10), "sleep", seconds));
+            Assert.Single(HostProcesses.WithCommandLine("sleep", hostSeconds));
+            Assert.Single(HostProcesses.WithCommandLine("tail", "-f", Path.Combine(copy, "etc/hostname")));
+        }
+        finally
+        {
+            // Ours, and the daemon too should removal have missed it (a failing test leaves nothing running).
+            foreach (var pid in HostProcesses.WithCommandLine("sleep", hostSeconds).Concat(HostProcesses.WithCommandLine("tail", "-f", Path.Combine(copy, "etc/hostname")))
+                         .Concat(HostProcesses.WithCommandLine("sleep", seconds)))
+                RunAsRoot.Command("kill", "-9", pid.ToString());
+            tail.WaitForExit();
+            worker.WaitForExit();
+        }
+    }
+
+    [SkippableFact]
+    public void An_image_this_user_cannot_read_is_refused_with_how_to_make_one_for_FakeChroot()
+    {
+        using var tree = new TemporaryFolder("unreadable-image");
+        Harness.Import("unreadable", BusyboxTree.Create(Path.Combine(tree.Path, "rootfs")));
+        // What an image made as root holds: a file only root may read.
+        RunAsRoot.Command("install", "-m", "600", "-o", "root", "/dev/null", Path.Combine(Harness.ImageRootFs("unreadable"), "etc", "shadow-of-root"));
+
+        var error = Assert.Throws<SandboxException>(() => Harness.Create(new SandboxCreateOptions { Image = "unreadable", Provider = ProviderName.FakeChroot }));
+
+        Assert.Equal("ImageNotCopyable", error.ErrorId);
+        Assert.Contains("-Mode Fakechroot", error.Message);
+        Assert.DoesNotContain("disk space", error.Message);
+        Assert.DoesNotContain(Harness.List(), s => s.Image == "unreadable");
     }
 
     [SkippableFact]

@@ -35,7 +35,7 @@ public abstract class ProviderConformance<TFixture> : IClassFixture<TFixture> wh
         }
     }
 
-    protected SandboxInfo NewSandbox(IReadOnlyList<BindMount>? mounts = null, NetworkMode network = NetworkMode.None,
+    protected SandboxInfo NewSandbox(IReadOnlyList<BindMount>? mounts = null, NetworkMode? network = null,
         Dictionary<string, string>? environment = null) =>
         Harness.Create(new SandboxCreateOptions
         {
@@ -264,8 +264,12 @@ public abstract class ProviderConformance<TFixture> : IClassFixture<TFixture> wh
         var hostInterfaces = File.ReadAllLines("/proc/net/dev").Skip(2).Count();
         if (!IsolatesSystem)
         {
-            // No namespaces, no network isolation: the sandbox says so rather than pretending.
-            var open = NewSandbox(network: NetworkMode.None);
+            // No namespaces, no network isolation: an explicit None is refused rather than pretended,
+            // and the provider's default is the host's network, which the sandbox says it has.
+            var refused = Assert.Throws<SandboxException>(() => NewSandbox(network: NetworkMode.None));
+            Assert.Equal("NetworkIsolationUnsupported", refused.ErrorId);
+            Assert.Contains("-Network Host", refused.Message);
+            var open = NewSandbox();
             Assert.Equal(NetworkMode.Host, Harness.List().Single(s => s.Id == open.Id).Network);
             Assert.Equal(hostInterfaces.ToString(), Sh(open, "tail -n +3 /proc/net/dev | wc -l").StdOut.Trim());
             Harness.Remove(open.Id);

@@ -35,7 +35,7 @@ public sealed class OwnerKilledTests
         Assert.Contains(sandbox.Name, reaped);
         Assert.Empty(HostProcesses.StillRunningAfter(TimeSpan.FromSeconds(5), "sleep", seconds));
         var statePath = Path.Combine(store, "sandboxes", sandbox.Id);
-        Assert.Empty(Processes.ProcessTree.Mentioning(statePath));
+        Assert.Empty(HostProcesses.Mentioning(statePath));
         Assert.DoesNotContain(statePath, RunAsRoot.Command("findmnt", "--list", "--noheadings", "--output", "TARGET"));
         Assert.False(Directory.Exists(statePath));
         Assert.Empty(engine.GetSandboxes());

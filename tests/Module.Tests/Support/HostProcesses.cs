@@ -20,6 +20,27 @@ public static class HostProcesses
         return found;
     }
 
+    /// <summary>
+    /// Processes whose command line contains <paramref name="text"/> (a sandbox's state folder, say).
+    /// Good enough for a test to prove nothing was left; the engine itself never finds processes by
+    /// text, which any process can show.
+    /// </summary>
+    public static IReadOnlyList<int> Mentioning(string text)
+    {
+        var found = new List<int>();
+        foreach (var folder in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(folder), out var pid) || pid == Environment.ProcessId) continue;
+            try
+            {
+                if (File.ReadAllText(Path.Combine(folder, "cmdline")).Contains(text, StringComparison.Ordinal)) found.Add(pid);
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+        return found;
+    }
+
     /// <summary>Waits a little for processes to be gone: a SIGKILLed tree is reaped asynchronously.</summary>
     public static IReadOnlyList<int> StillRunningAfter(TimeSpan grace, params string[] argv)
     {
