@@ -44,7 +44,7 @@ Describe 'Nspawn provider' -Skip:([bool]$script:skipReason) {
 
     It 'runs four commands of one sandbox at once' {
         $sb = Enter-Sandbox -Image pester-nspawn -Provider Nspawn
-        $module = (Get-Module Sandbox).Path
+        $module = Join-Path (Get-Module Sandbox).ModuleBase 'Sandbox.psd1' # the manifest: Sandbox.psm1 alone lacks the cmdlets
         $jobs = 1..4 | ForEach-Object {
             Start-ThreadJob -ArgumentList $sb, $_, $module -ScriptBlock {
                 param($sandbox, $n, $module)
