@@ -158,6 +158,7 @@ public sealed class SandboxEngine
             Sandboxes.Delete(incomplete);
             reaped.Add(Path.GetFileName(incomplete));
         }
+        Images.SweepAbandoned(); // staging and trash folders of image builds and removals that died
         return reaped;
     }
 

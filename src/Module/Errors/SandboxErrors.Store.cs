@@ -12,7 +12,7 @@ public static partial class SandboxErrors
     public static SandboxException ExportFormatUnknown(string path) => new(
         "ExportFormatUnknown", SandboxErrorKind.InvalidArgument,
         $"'{path}' does not end in a tarball extension this module writes.",
-        "End -Path in .tar, .tar.gz (or .tgz) or .tar.zst.", path);
+        "End -Path in .tar, .tar.gz (or .tgz), .tar.zst or .tar.xz.", path);
 
     public static SandboxException ImageSourceEmpty(string path, string why) => new(
         "ImageSourceEmpty", SandboxErrorKind.InvalidArgument,
