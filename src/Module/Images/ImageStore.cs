@@ -49,8 +49,13 @@ public sealed class ImageStore
         return image;
     }
 
-    public SandboxImage Get(string name) =>
-        TryGet(NameRules.RequireValid("image", name)) ?? throw SandboxErrors.ImageNotFound(name);
+    /// <summary>An image to make sandboxes from or export: it must have been made by this kind of user (see <see cref="ImageOwners"/>).</summary>
+    public SandboxImage Get(string name)
+    {
+        var image = TryGet(NameRules.RequireValid("image", name)) ?? throw SandboxErrors.ImageNotFound(name);
+        ImageOwners.RequireUsable(image, UserIdentity.EffectiveUid, SudoCaller.Current);
+        return image;
+    }
 
     /// <summary>Imports a folder or tarball; the same source again returns the cached image.</summary>
     public SandboxImage Import(string name, string sourcePath, bool force, CancellationToken cancellation = default)
@@ -202,6 +207,7 @@ public sealed class ImageStore
             var image = new SandboxImage
             {
                 Name = name, Source = source, Created = DateTimeOffset.Now, Parameters = parameters,
+                BuilderUid = UserIdentity.EffectiveUid,
             };
             StoreSpace.Write(_layout, () => File.WriteAllText(Path.Combine(staging, ManifestFile), JsonSerializer.Serialize(image, Json)));
             StoreLayout.HandOver(staging);
