@@ -39,7 +39,8 @@ public sealed class ImageStoreTests
             owner.KillHost();
             owner.Dispose();
             Assert.ThrowsAny<Exception>(() => import.GetAwaiter().GetResult());
-            foreach (var pid in Copiers(staging)) LibC.kill(pid, 18 /* SIGCONT: an orphan would write on */);
+            // The copy died with its owner (even stopped: SIGKILL needs no scheduling).
+            Assert.True(Poll.Until(() => Copiers(staging).Count == 0, TimeSpan.FromSeconds(10)), "no cp outlives the killed owner");
 
             var image = new SandboxEngine(new StoreLayout(storeRoot)).Images.Import("big", tree, force: false);
 
@@ -50,6 +51,35 @@ public sealed class ImageStoreTests
         finally
         {
             foreach (var pid in Copiers(staging)) LibC.kill(pid, LibC.SIGKILL);
+        }
+    }
+
+    [SkippableFact]
+    public void A_retry_kills_what_still_writes_into_a_dead_owners_staging_and_succeeds()
+    {
+        Skip.If(Environment.UserName != "root", "this test runs the engine as root; run the tests as root (CI does).");
+        using var store = new BusyboxStore("retry-writer");
+        var tree = Path.Combine(store.Engine.Layout.ImagesFolder, HarnessFixture.ImageName, "rootfs");
+        using var gone = Process.Start("true")!;
+        gone.WaitForExit();
+        var staging = Path.Combine(store.Engine.Layout.ImagesFolder, $".staging-again-{gone.Id}-1-0123abcd");
+        Directory.CreateDirectory(Path.Combine(staging, "rootfs"));
+        // An orphaned writer, as a cp of an older version would be: it keeps filling the folder.
+        using var writer = Process.Start(new ProcessStartInfo("sh")
+        {
+            ArgumentList = { "-c", "while :; do mkdir -p \"$0/rootfs/w$$\" && touch \"$0/rootfs/w$$/f\"; done", staging },
+        })!;
+        try
+        {
+            var image = new SandboxEngine(store.Engine.Layout).Images.Import("again", tree, force: false);
+
+            Assert.True(File.Exists(Path.Combine(image.RootFs, "bin", "busybox")));
+            Assert.True(writer.WaitForExit(10_000), "the leftover writer was killed");
+            Assert.False(Directory.Exists(staging));
+        }
+        finally
+        {
+            if (!writer.HasExited) writer.Kill();
         }
     }
 

@@ -64,7 +64,8 @@ public static partial class AbandonedFolders
     public static void Delete(string folder, string imagesFolder, IEngineLog log)
     {
         log.Verbose($"Removing the leftover of an interrupted build or removal: {folder}");
-        var writers = ProcessTree.Mentioning(folder + "/");
+        // The folder as a whole argument (arguments end in NUL in /proc/PID/cmdline) or a path below it.
+        var writers = ProcessTree.Mentioning(folder + "/", folder + "\0");
         if (writers.Count > 0)
         {
             log.Verbose($"Killing {writers.Count} process(es) still writing into it: {string.Join(", ", writers)}");
