@@ -31,9 +31,12 @@ public sealed class OverlayLayer
 
     public void Create()
     {
-        // 0700 like the state folder they are in (see Storage.PrivateFiles); the mode of / inside the
-        // sandbox comes from the image, not from these.
-        Directory.CreateDirectory(Upper, PrivateFiles.FolderMode);
+        // The upper folder's own mode is the mode of / inside the sandbox (overlayfs takes a merged
+        // folder's attributes from its upper copy): the image's, so that users inside can enter /.
+        // Other host users are kept out by the 0700 state folder around it (see Storage.PrivateFiles).
+        var rootMode = FileStatus.Of(Lower) is { IsDirectory: true } image ? (UnixFileMode)image.Permissions : (UnixFileMode)0b111_101_101;
+        Directory.CreateDirectory(Upper);
+        File.SetUnixFileMode(Upper, rootMode);
         Directory.CreateDirectory(Work, PrivateFiles.FolderMode);
         Directory.CreateDirectory(Merged, PrivateFiles.FolderMode);
         foreach (var folder in ScratchFolders) CreateScratchFolder(folder);

@@ -31,7 +31,7 @@ public sealed class FileLock : IDisposable
     public static FileLock? TryAcquire(string path, bool wait, CancellationToken cancellation = default)
     {
         var folder = Path.GetDirectoryName(path)!;
-        if (!Directory.Exists(folder)) Directory.CreateDirectory(folder, PrivateFiles.FolderMode);
+        PrivateFiles.EnsureFolder(folder);
         while (true)
         {
             // A raw descriptor: .NET's FileStream takes flock locks of its own, which would collide.

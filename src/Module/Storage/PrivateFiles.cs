@@ -20,11 +20,26 @@ public static class PrivateFiles
     {
         if (FileStatus.Of(folder) is not { } status)
         {
+            // Missing parents (~/.local/share under sudo, say) get the usual mode and, under sudo,
+            // the caller as owner: only the store's own folders are private.
+            var parent = Path.GetDirectoryName(folder);
+            if (parent is not null && FileStatus.Of(parent) is null)
+            {
+                EnsureParent(parent);
+            }
             Directory.CreateDirectory(folder, FolderMode);
             StoreLayout.HandOver(folder);
             return;
         }
         Tighten(folder, status);
+    }
+
+    private static void EnsureParent(string folder)
+    {
+        if (FileStatus.Of(folder) is not null) return;
+        if (Path.GetDirectoryName(folder) is { } parent) EnsureParent(parent);
+        Directory.CreateDirectory(folder);
+        StoreLayout.HandOver(folder);
     }
 
     /// <summary>Takes group and other access away from an existing folder or file (never through a link).</summary>

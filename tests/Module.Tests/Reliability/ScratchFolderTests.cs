@@ -37,8 +37,8 @@ public sealed class ScratchFolderTests
         harness.Import(HarnessFixture.ImageName, tree);
         var sandbox = harness.Create(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
 
-        var modes = harness.Invoke(sandbox.Id, new SandboxCommand { Argv = new[] { "stat", "-c", "%a %U", "/tmp", "/var/tmp" } });
-        Assert.Equal("1777 root\n1777 root\n", modes.StdOut);
+        var modes = harness.Invoke(sandbox.Id, new SandboxCommand { Argv = new[] { "stat", "-c", "%a %U", "/", "/var", "/tmp", "/var/tmp" } });
+        Assert.Equal("755 root\n755 root\n1777 root\n1777 root\n", modes.StdOut);
 
         // A non-root user inside can write there too, and what is written stays for the next command.
         var write = harness.Invoke(sandbox.Id, new SandboxCommand

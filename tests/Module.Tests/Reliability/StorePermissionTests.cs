@@ -106,8 +106,8 @@ public sealed class StorePermissionTests
 
     private static void AssertPrivate(string storeRoot, string stateFolder)
     {
-        foreach (var folder in new[] { storeRoot, Path.Combine(storeRoot, "images"), Path.Combine(storeRoot, "sandboxes"), stateFolder,
-                     Path.Combine(stateFolder, "upper") })
+        // (upper/ keeps the image's mode: it is / inside the sandbox; the state folder around it is private.)
+        foreach (var folder in new[] { storeRoot, Path.Combine(storeRoot, "images"), Path.Combine(storeRoot, "sandboxes"), stateFolder })
             Assert.True(FileStatus.Of(folder)!.Value.Permissions == Private, $"{folder} is 0700 (is {Convert.ToString(FileStatus.Of(folder)!.Value.Permissions, 8)})");
         Assert.Equal(PrivateFile, FileStatus.Of(Path.Combine(stateFolder, "state.json"))!.Value.Permissions);
     }
