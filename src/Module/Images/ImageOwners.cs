@@ -16,11 +16,7 @@ public static class ImageOwners
     {
         var maker = image.BuilderUid ?? Guess(image.RootFs, effectiveUid, sudo);
         if (maker is not { } uid || uid == effectiveUid) return;
-        var problem = uid == 0
-            ? $"Image '{image.Name}' was made by root (sudo), so its files belong to ids that this user's namespace cannot show."
-            : $"Image '{image.Name}' was made without root by user id {uid} (its root's files belong to that user), so as root its owners would show as UNKNOWN {uid}.";
-        throw new SandboxException("ImageOwnerMismatch", SandboxErrorKind.InvalidOperation, problem,
-            $"Use it as the user who made it, or make it again as this user: New-SandboxImage -Name {image.Name} ... -Force.", image.Name);
+        throw SandboxErrors.ImageOwnerMismatch(image.Name, uid);
     }
 
     /// <summary>
