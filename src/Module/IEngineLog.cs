@@ -9,6 +9,10 @@ public interface IEngineLog
 {
     void Verbose(string message);
     void Progress(string activity, string status, int? percent);
+
+    /// <summary>Something went wrong that the user should hear of, though the operation succeeded.
+    /// Logs that cannot warn (or do not override this) get it as a verbose line.</summary>
+    void Warning(string message) => Verbose("WARNING: " + message);
 }
 
 /// <summary>A log that drops everything.</summary>

@@ -85,7 +85,13 @@ public sealed class SandboxEngine
         using (QueueBehindRunningCommand(provider, sandbox, cancellation))
         using (RunningCommands.Track(sandbox))
             outcome = provider.Run(sandbox, command, lines ?? OutputLines.None, cancellation);
-        Sandboxes.RecordCommand(sandbox, outcome);
+        // The command ran: its result is returned even when the store is too full to add it to the
+        // sandbox's totals (the command itself may well have filled it).
+        try { Sandboxes.RecordCommand(sandbox, outcome); }
+        catch (SandboxException e) when (e.ErrorId == "StoreFull")
+        {
+            _log.Warning($"The command's figures were not added to sandbox '{sandbox.Name}': {e.Message}");
+        }
         // Ctrl-C: the command's tree is dead; the sandbox stays as the command left it, usable.
         if (outcome.Cancelled) throw new OperationCanceledException("The command was cancelled; its processes were killed.", cancellation);
         return new SandboxCommandResult
@@ -194,6 +200,7 @@ public sealed class SandboxEngine
             Sandboxes.Delete(incomplete);
             reaped.Add(Path.GetFileName(incomplete));
         }
+        Images.SweepAbandoned(); // staging and trash folders of image builds and removals that died
         return reaped;
     }
 

@@ -68,4 +68,64 @@ public sealed class SudoTests
         Assert.Equal(0u, FileStatus.Of(Path.Combine(root.ImageRootFs(HarnessFixture.ImageName), "etc/passwd"))!.Value.Uid);
         root.Remove(sandbox.Id);
     }
+
+    private static Dictionary<string, string> SudoEnvironment()
+    {
+        UnprivilegedUser.Ensure();
+        var uid = RunAsRoot.Command("id", "-u", UnprivilegedUser.Name).Trim();
+        var gid = RunAsRoot.Command("id", "-g", UnprivilegedUser.Name).Trim();
+        return new Dictionary<string, string> { ["SUDO_UID"] = uid, ["SUDO_GID"] = gid, ["SUDO_USER"] = UnprivilegedUser.Name };
+    }
+
+    /// <summary>
+    /// Inside root sandboxes made under sudo the image's files are root's, on the host too, even after
+    /// copying out a folder in which the sandbox planted a link to the image's root filesystem.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(ProviderName.Bubblewrap)]
+    [InlineData(ProviderName.Nspawn)]
+    public void Under_sudo_image_files_keep_root_as_owner(ProviderName provider)
+    {
+        Skip.IfNot(UnprivilegedUser.CanCreate, UnprivilegedUser.SkipReason);
+        using var folder = new TemporaryFolder("sudo-owners");
+        var store = Path.Combine(folder.Path, "store");
+        var outFolder = Directory.CreateDirectory(Path.Combine(folder.Path, "out")).FullName;
+        using var remote = new RemoteHarness(asRoot: true, sharedStore: store, environment: SudoEnvironment());
+        ISandboxHarness root = remote;
+        root.Import(HarnessFixture.ImageName, BusyboxTree.Create(Path.Combine(folder.Path, "tree")));
+        var rootfs = root.ImageRootFs(HarnessFixture.ImageName);
+        var sandbox = root.Create(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = provider });
+
+        var plant = root.Invoke(sandbox.Id, new SandboxCommand { Argv = new[] { "sh", "-c", "mkdir /out && echo r > /out/report && ln -s \"$1\" /out/image", "sh", rootfs } });
+        Assert.True(plant.ExitCode == 0, plant.StdErr);
+        root.CopyOutOf(sandbox.Id, "/out", outFolder);
+        var inside = root.Invoke(sandbox.Id, new SandboxCommand { Argv = new[] { "stat", "-c", "%u %U", "/bin/busybox", "/root", "/etc/passwd" } });
+
+        Assert.Equal("0 root\n0 root\n0 root\n", inside.StdOut);
+        foreach (var path in new[] { rootfs, Path.Combine(rootfs, "bin", "busybox"), Path.Combine(rootfs, "root"), Path.Combine(rootfs, "etc", "passwd") })
+            Assert.True(FileStatus.Of(path)!.Value.Uid == 0, $"{path} is still root's");
+        var sudoUid = uint.Parse(SudoEnvironment()["SUDO_UID"]);
+        Assert.Equal(sudoUid, FileStatus.Of(Path.Combine(outFolder, "out", "report"))!.Value.Uid); // what was copied out is the user's
+        root.Remove(sandbox.Id);
+    }
+
+    /// <summary>
+    /// The user's store can hold an image the user made rootless (its root's files belong to the
+    /// user): under sudo it would show "UNKNOWN 1001" owners, so it is refused with a clear error.
+    /// </summary>
+    [SkippableFact]
+    public void Under_sudo_an_image_the_user_made_rootless_is_refused_not_shown_with_wrong_owners()
+    {
+        Skip.IfNot(UnprivilegedUser.CanCreate, UnprivilegedUser.SkipReason);
+        using var folder = new TemporaryFolder("sudo-rootless-image");
+        using var user = new RemoteHarness();
+        ((ISandboxHarness)user).Import(HarnessFixture.ImageName, BusyboxTree.Create(Path.Combine(folder.Path, "tree")));
+        using var sudo = new RemoteHarness(asRoot: true, sharedStore: user.StoreRoot, environment: SudoEnvironment());
+
+        var error = Assert.Throws<SandboxException>(() =>
+            ((ISandboxHarness)sudo).Create(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap }));
+
+        Assert.Equal("ImageOwnerMismatch", error.ErrorId);
+        Assert.Contains("New-SandboxImage", error.Message);
+    }
 }

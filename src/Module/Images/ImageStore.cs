@@ -7,14 +7,16 @@ namespace Sandbox.Images;
 /// <summary>
 /// The images of one store. Every build or import runs under a per-name lock (so two processes
 /// building one name build once), fills a hidden staging folder, and is published by a rename: an
-/// interrupted build leaves only a staging folder, which no reader mistakes for an image and the
-/// next build of that name clears away.
+/// interrupted build leaves only a staging folder, which no reader mistakes for an image, and which
+/// the next build of that name, or the next reap of any name, clears away (<see cref="AbandonedFolders"/>).
+/// A name's lock file exists only while its image exists or is being built.
 /// </summary>
 public sealed class ImageStore
 {
     private const string ManifestFile = "image.json";
     private const string RootFsFolder = "rootfs";
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+    private static readonly string[] ExportSuffixes = { ".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.xz" };
 
     private readonly StoreLayout _layout;
     private readonly IEngineLog _log;
@@ -47,8 +49,13 @@ public sealed class ImageStore
         return image;
     }
 
-    public SandboxImage Get(string name) =>
-        TryGet(NameRules.RequireValid("image", name)) ?? throw SandboxErrors.ImageNotFound(name);
+    /// <summary>An image to make sandboxes from or export: it must have been made by this kind of user (see <see cref="ImageOwners"/>).</summary>
+    public SandboxImage Get(string name)
+    {
+        var image = TryGet(NameRules.RequireValid("image", name)) ?? throw SandboxErrors.ImageNotFound(name);
+        ImageOwners.RequireUsable(image, UserIdentity.EffectiveUid, SudoCaller.Current);
+        return image;
+    }
 
     /// <summary>Imports a folder or tarball; the same source again returns the cached image.</summary>
     public SandboxImage Import(string name, string sourcePath, bool force, CancellationToken cancellation = default)
@@ -76,8 +83,11 @@ public sealed class ImageStore
     /// </summary>
     public FileInfo Export(string name, string path, bool force, CancellationToken cancellation = default)
     {
-        var image = Get(name);
         var target = Path.GetFullPath(path);
+        // tar picks the compressor by suffix and silently writes a plain tar for any other name.
+        if (!ExportSuffixes.Any(suffix => target.EndsWith(suffix, StringComparison.Ordinal)))
+            throw SandboxErrors.ExportFormatUnknown(path);
+        var image = Get(name);
         if (File.Exists(target) && !force)
             throw new SandboxException("ExportTargetExists", SandboxErrorKind.ResourceBusy,
                 $"'{target}' already exists.", "Add -Force to overwrite it, or choose another -Path.", target);
@@ -109,13 +119,51 @@ public sealed class ImageStore
     /// <summary>Deletes an image. The caller has checked that no sandbox uses it (or was told -Force).</summary>
     public void Remove(string name)
     {
-        using var imageLock = FileLock.Acquire(_layout.LockFile("image", NameRules.RequireValid("image", name)));
-        var folder = _layout.ImageFolder(name);
-        if (!Directory.Exists(folder)) throw SandboxErrors.ImageNotFound(name);
-        // Rename first so the image vanishes at once, even if deleting a large tree takes a while.
-        var trash = HiddenSibling("trash", name);
-        Directory.Move(folder, trash);
-        SafeTreeRemover.Remove(trash, _layout.ImagesFolder);
+        var imageLock = FileLock.Acquire(_layout.LockFile("image", NameRules.RequireValid("image", name)));
+        try
+        {
+            var folder = _layout.ImageFolder(name);
+            if (!Directory.Exists(folder)) throw SandboxErrors.ImageNotFound(name);
+            // Rename first so the image vanishes at once, even if deleting a large tree takes a while.
+            var trash = HiddenSibling("trash", name);
+            Directory.Move(folder, trash);
+            SafeTreeRemover.Remove(trash, _layout.ImagesFolder);
+        }
+        finally
+        {
+            ReleaseLock(imageLock, name);
+        }
+    }
+
+    /// <summary>
+    /// Deletes the hidden folders of builds, imports and removals whose process died, whatever their
+    /// image name (what reaping does). A name whose lock is held is being built right now: skipped.
+    /// </summary>
+    public IReadOnlyList<string> SweepAbandoned()
+    {
+        var swept = new List<string>();
+        foreach (var (folder, image) in AbandonedFolders.All(_layout.ImagesFolder))
+        {
+            if (FileLock.TryAcquire(_layout.LockFile("image", image), wait: false) is not { } imageLock) continue;
+            try
+            {
+                if (!Directory.Exists(folder)) continue;
+                AbandonedFolders.Delete(folder, _layout.ImagesFolder, _log);
+                swept.Add(Path.GetFileName(folder));
+            }
+            finally
+            {
+                ReleaseLock(imageLock, image);
+            }
+        }
+        return swept;
+    }
+
+    /// <summary>Releases a name's lock, deleting its file when the name has no image (nor a build under way, which would hold it).</summary>
+    private void ReleaseLock(FileLock imageLock, string name)
+    {
+        if (Directory.Exists(_layout.ImageFolder(name))) imageLock.Dispose();
+        else imageLock.DisposeAndDelete();
     }
 
     /// <summary>Fills a staging folder with <paramref name="fillRootFs"/> (which returns how it made the
@@ -125,8 +173,20 @@ public sealed class ImageStore
     {
         NameRules.RequireValid("image", name);
         _layout.EnsureCreated();
-        using var imageLock = FileLock.Acquire(_layout.LockFile("image", name), cancellation);
+        var imageLock = FileLock.Acquire(_layout.LockFile("image", name), cancellation);
+        try
+        {
+            return PublishLocked(name, parameters, force, cancellation, fillRootFs);
+        }
+        finally
+        {
+            ReleaseLock(imageLock, name);
+        }
+    }
 
+    private SandboxImage PublishLocked(string name, Dictionary<string, string> parameters, bool force,
+        CancellationToken cancellation, Func<string, string> fillRootFs)
+    {
         var existing = TryGet(name);
         if (existing is not null && !force)
         {
@@ -142,13 +202,14 @@ public sealed class ImageStore
         var staging = HiddenSibling("staging", name);
         try
         {
-            Directory.CreateDirectory(staging);
+            Directory.CreateDirectory(staging, PrivateFiles.FolderMode);
             var source = fillRootFs(Path.Combine(staging, RootFsFolder));
             var image = new SandboxImage
             {
                 Name = name, Source = source, Created = DateTimeOffset.Now, Parameters = parameters,
+                BuilderUid = UserIdentity.EffectiveUid,
             };
-            File.WriteAllText(Path.Combine(staging, ManifestFile), JsonSerializer.Serialize(image, Json));
+            StoreSpace.Write(_layout, () => File.WriteAllText(Path.Combine(staging, ManifestFile), JsonSerializer.Serialize(image, Json)));
             StoreLayout.HandOver(staging);
             StoreLayout.HandOver(Path.Combine(staging, ManifestFile));
 
@@ -170,18 +231,18 @@ public sealed class ImageStore
         }
     }
 
-    /// <summary>We hold the name's lock, so any staging folder of that name is from a build that died.</summary>
+    /// <summary>
+    /// We hold the name's lock, so any staging or trash folder of that name is from a process that
+    /// died (or an older version's): kill what still writes into it and delete it.
+    /// </summary>
     private void ClearLeftoverStaging(string name)
     {
-        foreach (var leftover in Directory.EnumerateDirectories(_layout.ImagesFolder, $".staging-{name}-*"))
-        {
-            _log.Verbose($"Removing the leftover of an interrupted build: {leftover}");
-            SafeTreeRemover.Remove(leftover, _layout.ImagesFolder);
-        }
+        foreach (var leftover in AbandonedFolders.Of(_layout.ImagesFolder, name))
+            AbandonedFolders.Delete(leftover, _layout.ImagesFolder, _log);
     }
 
     private string HiddenSibling(string kind, string name) =>
-        Path.Combine(_layout.ImagesFolder, $".{kind}-{name}-{Guid.NewGuid():N}");
+        Path.Combine(_layout.ImagesFolder, AbandonedFolders.NewName(kind, name));
 
     private static bool SameParameters(Dictionary<string, string> a, Dictionary<string, string> b) =>
         a.Count == b.Count && a.All(kv => b.TryGetValue(kv.Key, out var v) && v == kv.Value);

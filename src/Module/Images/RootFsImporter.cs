@@ -24,6 +24,22 @@ public static class RootFsImporter
         throw SandboxErrors.ImageSourceNotFound(path);
     }
 
+    /// <summary>
+    /// An empty folder, or a tarball of something else, is no image: a root filesystem has /bin (a
+    /// folder with programs, or the usrmerge link to usr/bin). Checked on what was copied, so folders
+    /// and tarballs are judged alike.
+    /// </summary>
+    public static void RequireRootFileSystem(string source, string rootfs)
+    {
+        var bin = Path.Combine(rootfs, "bin");
+        var status = Native.FileStatus.Of(bin);
+        if (status is null)
+            throw SandboxErrors.ImageSourceEmpty(source, Directory.EnumerateFileSystemEntries(rootfs).Any()
+                ? "it has no /bin." : "it has no files.");
+        if (status.Value.IsDirectory && !Directory.EnumerateFileSystemEntries(bin).Any())
+            throw SandboxErrors.ImageSourceEmpty(source, "its /bin is empty.");
+    }
+
     public static void Import(string imageName, string source, string targetRootFs, IEngineLog log, CancellationToken cancellation)
     {
         var full = Path.GetFullPath(source);
@@ -33,13 +49,17 @@ public static class RootFsImporter
         Directory.CreateDirectory(targetRootFs);
         if (Directory.Exists(full))
         {
-            argv = new[] { ToolLocator.Require("cp", "coreutils"), "-a", "--reflink=auto", "--no-target-directory", full + "/.", targetRootFs };
+            argv = AbandonedFolders.DieWithUs().Concat(new[]
+            {
+                ToolLocator.Require("cp", "coreutils"), "-a", "--reflink=auto", "--no-target-directory", full + "/.", targetRootFs,
+            }).ToList();
         }
         else
         {
             // Rootless, tar runs as root of the user's namespace, so the tarball's owners land on
             // the ids that namespace maps them to: root on the user, others on subordinate ids.
-            var tar = MountNamespace.InUserNamespace ? MountNamespace.UnsharePrefix() : new List<string>();
+            var tar = AbandonedFolders.DieWithUs().ToList();
+            if (MountNamespace.InUserNamespace) tar.AddRange(MountNamespace.UnsharePrefix());
             tar.AddRange(new[]
             {
                 ToolLocator.Require("tar", "tar"), "--extract", "--file", full, "--directory", targetRootFs,
@@ -53,6 +73,7 @@ public static class RootFsImporter
         if (outcome.Cancelled) throw new OperationCanceledException(cancellation);
         if (outcome.ExitCode != 0)
             throw SandboxErrors.ImageBuildFailed(imageName, argv[0], outcome.ExitCode, outcome.StdErr);
+        RequireRootFileSystem(source, targetRootFs);
         log.Progress(activity, "done", 100);
     }
 }

@@ -16,6 +16,13 @@ public sealed class SandboxImage
     /// <summary>The parameters it was built or imported with; the same ones return the cached image.</summary>
     public Dictionary<string, string> Parameters { get; init; } = new();
 
+    /// <summary>
+    /// Who made it: 0 for root (also under sudo), else the user id whose user namespace owns its files
+    /// (rootless, the image's root is that user and its other owners are subordinate ids). Null for
+    /// images of older versions. Sandboxes need the same kind of user (see ImageOwners).
+    /// </summary>
+    public uint? BuilderUid { get; init; }
+
     /// <summary>The image's root filesystem on the host (filled in when read from the store).</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public string RootFs { get; set; } = "";

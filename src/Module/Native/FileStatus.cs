@@ -27,21 +27,29 @@ public readonly record struct FileStatus(
     public uint Permissions => Mode & 0xFFF;
 
     public static FileStatus? Of(string path) => StatX.Read(path);
+
+    /// <summary>The facts of an open file descriptor (fstat).</summary>
+    public static FileStatus? OfDescriptor(int fd) => StatX.Read(fd);
 }
 
 internal static unsafe partial class StatX
 {
     private const int AT_FDCWD = -100;
     private const int AT_SYMLINK_NOFOLLOW = 0x100;
+    private const int AT_EMPTY_PATH = 0x1000;
     private const uint STATX_BASIC_STATS = 0x7ff;
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int statx(int dirFd, string path, int flags, uint mask, byte* buffer);
 
-    public static FileStatus? Read(string path)
+    public static FileStatus? Read(string path) => Read(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW);
+
+    public static FileStatus? Read(int fd) => Read(fd, "", AT_EMPTY_PATH);
+
+    private static FileStatus? Read(int dirFd, string path, int flags)
     {
         var buffer = stackalloc byte[256];
-        if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buffer) != 0) return null;
+        if (statx(dirFd, path, flags, STATX_BASIC_STATS, buffer) != 0) return null;
         // struct statx offsets (linux/stat.h): nlink 16, uid 20, gid 24, mode 28 (u16), ino 32,
         // size 40, blocks 48, rdev_major 128, rdev_minor 132, dev_major 136, dev_minor 140.
         return new FileStatus(

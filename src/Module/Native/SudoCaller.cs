@@ -28,12 +28,16 @@ public sealed record SudoCaller(string Name, int Uid, int Gid, string Home)
     /// <summary>Gives one path (not what a link points to) to the caller.</summary>
     public void HandOver(string path) => LibC.lchown(path, Uid, Gid);
 
-    /// <summary>Gives a copied-out file or folder, and everything in it, to the caller.</summary>
+    /// <summary>
+    /// Gives a copied-out file or folder, and everything in it, to the caller. The walk never follows
+    /// a link (a sandbox may have planted one to / or into an image): only what is really below
+    /// <paramref name="path"/> changes owner. Never used on images or sandbox layers.
+    /// </summary>
     public void HandOverTree(string path)
     {
         HandOver(path);
-        if (!Directory.Exists(path) || new DirectoryInfo(path).LinkTarget is not null) return;
-        foreach (var entry in Directory.EnumerateFileSystemEntries(path, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }))
-            HandOver(entry);
+        if (FileStatus.Of(path) is not { IsDirectory: true }) return;
+        foreach (var (relative, _) in Storage.TreeWalker.Walk(path))
+            HandOver(Path.Combine(path, relative));
     }
 }

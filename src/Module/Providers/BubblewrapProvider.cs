@@ -13,7 +13,7 @@ namespace Sandbox.Providers;
 /// the mount never exists on the host. Binds are always made by bwrap inside the command's own
 /// namespace, so removal never finds a bind mount to walk into. The sandbox's writes persist in its
 /// upper layer from one command to the next.
-/// Inside: private /dev (null, zero, full, random, urandom, tty), /proc, tmpfs /tmp and /run, every
+/// Inside: private /dev (null, zero, full, random, urandom, tty), /proc, tmpfs /run, every
 /// namespace unshared (network shared only with -Network Host), --die-with-parent, --new-session.
 /// </summary>
 public sealed class BubblewrapProvider : ISandboxProvider
@@ -111,7 +111,7 @@ public sealed class BubblewrapProvider : ISandboxProvider
         argv.AddRange(new[] { "--bind", layer.Merged, "/" });
         // /proc/sys is the host's kernel settings: read-only, or root inside could rewrite core_pattern.
         argv.AddRange(new[] { "--dev", "/dev", "--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys" });
-        argv.AddRange(new[] { "--tmpfs", "/tmp", "--tmpfs", "/run" });
+        argv.AddRange(new[] { "--tmpfs", "/run" }); // /tmp and /var/tmp are in the layer (OverlayLayer.Create)
         // bwrap follows links on a bind's target: refuse to run if the sandbox planted one there.
         Sandboxes.BindTargetGuard.Check(sandbox, layer, overlayMountedOnHost: !MountNamespace.InUserNamespace);
         foreach (var mount in sandbox.Mounts)

@@ -220,10 +220,13 @@ public sealed partial class NspawnProvider : ISandboxProvider
         environment["SYSTEMD_PAGER"] = "";
         environment["SYSTEMD_COLORS"] = "0";
         // nspawn locks the directory it runs (.#merged.lck beside it), so a second command of the
-        // same sandbox failed with "Directory tree ... is currently busy". Each command has its own
-        // overlay mount in its own mount namespace and its own /run/systemd/nspawn, so concurrent
-        // commands share only what concurrent writers to one file system always share.
+        // same sandbox failed with "Directory tree ... is currently busy". The engine queues the
+        // commands of one sandbox (each mounts its own overlay over the same upper layer); the lock
+        // file beside merged/ would only outlive a killed nspawn.
         environment["SYSTEMD_NSPAWN_LOCK"] = "0";
+        // /tmp is part of the sandbox's layer (1777, see OverlayLayer.Create) and persists from one
+        // command to the next, as in a container, instead of a tmpfs emptied by every command.
+        environment["SYSTEMD_NSPAWN_TMPFS_TMP"] = "0";
         return environment;
     }
 

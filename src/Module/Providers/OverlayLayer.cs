@@ -26,11 +26,43 @@ public sealed class OverlayLayer
 
     public static OverlayLayer Of(SandboxInfo sandbox) => new(sandbox.StatePath, sandbox.ImageRootFs);
 
+    /// <summary>The scratch folders every program expects to be world-writable with the sticky bit.</summary>
+    private static readonly string[] ScratchFolders = { "tmp", "var/tmp" };
+
     public void Create()
     {
+        // The upper folder's own mode is the mode of / inside the sandbox (overlayfs takes a merged
+        // folder's attributes from its upper copy): the image's, so that users inside can enter /.
+        // Other host users are kept out by the 0700 state folder around it (see Storage.PrivateFiles).
+        var rootMode = FileStatus.Of(Lower) is { IsDirectory: true } image ? (UnixFileMode)image.Permissions : (UnixFileMode)0b111_101_101;
         Directory.CreateDirectory(Upper);
-        Directory.CreateDirectory(Work);
-        Directory.CreateDirectory(Merged);
+        File.SetUnixFileMode(Upper, rootMode);
+        Directory.CreateDirectory(Work, PrivateFiles.FolderMode);
+        Directory.CreateDirectory(Merged, PrivateFiles.FolderMode);
+        foreach (var folder in ScratchFolders) CreateScratchFolder(folder);
+    }
+
+    /// <summary>
+    /// /tmp and /var/tmp are part of the sandbox's layer, as in a container: they persist from one
+    /// command to the next and go with the sandbox. Made in the upper layer with mode 1777 even when
+    /// the image lacks them or has them with another mode; an image whose scratch folder is a link
+    /// (/var/tmp -> /tmp) keeps its link.
+    /// </summary>
+    private void CreateScratchFolder(string relative)
+    {
+        if (FileStatus.Of(Path.Combine(Lower, relative)) is { IsDirectory: false }) return;
+        var parent = Path.GetDirectoryName(relative)!;
+        if (parent.Length > 0 && !Directory.Exists(Path.Combine(Upper, parent)))
+        {
+            if (FileStatus.Of(Path.Combine(Lower, parent)) is { } lowerParent && !lowerParent.IsDirectory) return;
+            // The parent shows the image's mode (its owner is root inside the sandbox, as in the image).
+            var mode = FileStatus.Of(Path.Combine(Lower, parent)) is { } image ? (UnixFileMode)image.Permissions : (UnixFileMode)0b111_101_101;
+            Directory.CreateDirectory(Path.Combine(Upper, parent));
+            File.SetUnixFileMode(Path.Combine(Upper, parent), mode);
+        }
+        var folder = Path.Combine(Upper, relative);
+        Directory.CreateDirectory(folder);
+        File.SetUnixFileMode(folder, (UnixFileMode)0b1_111_111_111); // sticky, rwx for all (umask does not apply to chmod)
     }
 
     /// <summary>

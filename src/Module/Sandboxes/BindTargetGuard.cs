@@ -15,13 +15,13 @@ namespace Sandbox.Sandboxes;
 /// is missing bwrap creates as plain folders below real ones. The view is the mounted overlay (root),
 /// else its upper layer over the image (rootless: the overlay exists only in the command's
 /// namespace); a target inside an earlier bind's target is looked up in that bind's host folder,
-/// which the sandbox can change too. Targets under the fresh tmpfs /tmp and /run need nothing.
+/// which the sandbox can change too. Targets under the fresh tmpfs /run need nothing (/tmp is part of the layer, so it is checked).
 /// Left: a process of the same sandbox that runs during the check could still swap a folder for a
 /// link between the check and bwrap's mount.
 /// </summary>
 public static class BindTargetGuard
 {
-    private static readonly string[] FreshEveryCommand = { "/tmp", "/run" };
+    private static readonly string[] FreshEveryCommand = { "/run" };
     private const ulong NoLinks = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
 
     public static void Check(SandboxInfo sandbox, OverlayLayer layer, bool overlayMountedOnHost)

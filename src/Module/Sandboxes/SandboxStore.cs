@@ -22,7 +22,12 @@ public sealed class SandboxStore
 
     private readonly StoreLayout _layout;
 
-    public SandboxStore(StoreLayout layout) => _layout = layout;
+    /// <summary>Opening a store tightens the folders an older version left world-readable.</summary>
+    public SandboxStore(StoreLayout layout)
+    {
+        _layout = layout;
+        _layout.TightenIfPresent();
+    }
 
     public static string NewId() => Convert.ToHexString(RandomNumberGenerator.GetBytes(6)).ToLowerInvariant();
 
@@ -33,9 +38,17 @@ public sealed class SandboxStore
         using var namesLock = FileLock.Acquire(_layout.LockFile("sandbox", "names"));
         if (List().Any(other => other.Name == sandbox.Name)) throw SandboxErrors.SandboxNameTaken(sandbox.Name);
         var folder = _layout.SandboxFolder(sandbox.Id);
-        Directory.CreateDirectory(folder);
-        StoreLayout.HandOver(folder);
-        Save(sandbox, folder);
+        // 0700: the layer below holds whatever the sandbox wrote (setuid files too), state.json its secrets.
+        PrivateFiles.EnsureFolder(folder);
+        try
+        {
+            Save(sandbox, folder);
+        }
+        catch (SandboxException)
+        {
+            SafeTreeRemover.Remove(folder, _layout.SandboxesFolder); // a full store: leave no half-made sandbox
+            throw;
+        }
         return Load(folder)!;
     }
 
@@ -104,10 +117,22 @@ public sealed class SandboxStore
         return sandbox;
     }
 
-    private static void Save(SandboxInfo sandbox, string folder)
+    /// <summary>
+    /// Writes state.json (0600: it holds the sandbox's environment values) by rename; a full
+    /// filesystem is StoreFull, and the previous state.json stays whole.
+    /// </summary>
+    private void Save(SandboxInfo sandbox, string folder)
     {
         var temporary = Path.Combine(folder, StateFile + ".tmp");
-        File.WriteAllText(temporary, JsonSerializer.Serialize(sandbox, Json));
+        try
+        {
+            PrivateFiles.WriteNew(temporary, JsonSerializer.Serialize(sandbox, Json));
+        }
+        catch (IOException e) when (StoreSpace.IsOutOfSpace(e))
+        {
+            try { File.Delete(temporary); } catch (IOException) { }
+            throw SandboxErrors.StoreFull(_layout.Root, e);
+        }
         StoreLayout.HandOver(temporary);
         File.Move(temporary, Path.Combine(folder, StateFile), overwrite: true);
     }

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Sandbox.Native;
 using static Sandbox.Native.LibC;
 
 namespace Sandbox.Storage;
@@ -6,39 +7,85 @@ namespace Sandbox.Storage;
 /// <summary>
 /// An exclusive advisory lock (flock) on a file, held across processes until disposed. Waiting polls
 /// with LOCK_NB so that it can be cancelled; the kernel drops the lock if the holder dies.
+/// A holder may delete the lock file (<see cref="DisposeAndDelete"/>), so that locks of names that
+/// are gone do not pile up: a waiter that then gets the lock on the unlinked file notices that the
+/// path no longer names the file it locked, and starts again on the new one.
 /// </summary>
 public sealed class FileLock : IDisposable
 {
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
     private readonly int _fd;
+    private readonly string _path;
+    private bool _disposed;
 
-    private FileLock(int fd) => _fd = fd;
-
-    public static FileLock Acquire(string path, CancellationToken cancellation = default)
+    private FileLock(int fd, string path)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        // A raw descriptor: .NET's FileStream takes flock locks of its own, which would collide.
-        var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0b110_100_100);
-        if (fd < 0) throw new IOException($"open({path}) failed: {ErrorText(Marshal.GetLastPInvokeError())}");
-        StoreLayout.HandOver(path);
-        try
+        _fd = fd;
+        _path = path;
+    }
+
+    public static FileLock Acquire(string path, CancellationToken cancellation = default) =>
+        TryAcquire(path, wait: true, cancellation)!;
+
+    /// <summary>The lock, or null at once when another process holds it (with <paramref name="wait"/> false).</summary>
+    public static FileLock? TryAcquire(string path, bool wait, CancellationToken cancellation = default)
+    {
+        var folder = Path.GetDirectoryName(path)!;
+        PrivateFiles.EnsureFolder(folder);
+        while (true)
         {
-            while (flock(fd, LOCK_EX | LOCK_NB) != 0)
+            // A raw descriptor: .NET's FileStream takes flock locks of its own, which would collide.
+            var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0b110_000_000);
+            if (fd < 0)
             {
-                var errno = Marshal.GetLastPInvokeError();
-                if (errno != EWOULDBLOCK && errno != EINTR)
-                    throw new IOException($"flock({path}) failed: {ErrorText(errno)}");
-                cancellation.WaitHandle.WaitOne(PollInterval);
-                cancellation.ThrowIfCancellationRequested();
+                var error = Marshal.GetLastPInvokeError();
+                var failure = new IOException($"open({path}) failed: {ErrorText(error)}", error);
+                if (StoreSpace.IsOutOfSpace(failure)) throw SandboxErrors.StoreFull(Path.GetDirectoryName(folder)!, failure);
+                throw failure;
             }
-            return new FileLock(fd);
-        }
-        catch
-        {
-            close(fd);
-            throw;
+            StoreLayout.HandOver(path);
+            try
+            {
+                while (flock(fd, LOCK_EX | LOCK_NB) != 0)
+                {
+                    var errno = Marshal.GetLastPInvokeError();
+                    if (errno != EWOULDBLOCK && errno != EINTR)
+                        throw new IOException($"flock({path}) failed: {ErrorText(errno)}");
+                    if (!wait)
+                    {
+                        close(fd);
+                        return null;
+                    }
+                    cancellation.WaitHandle.WaitOne(PollInterval);
+                    cancellation.ThrowIfCancellationRequested();
+                }
+            }
+            catch
+            {
+                close(fd);
+                throw;
+            }
+            if (StillNamesLockedFile(fd, path)) return new FileLock(fd, path);
+            close(fd); // its holder deleted it meanwhile: lock the file that has the name now
         }
     }
 
-    public void Dispose() => close(_fd); // closing the descriptor releases the flock
+    private static bool StillNamesLockedFile(int fd, string path) =>
+        FileStatus.OfDescriptor(fd) is { } locked && FileStatus.Of(path) is { } named
+        && locked.Inode == named.Inode && (locked.DeviceMajor, locked.DeviceMinor) == (named.DeviceMajor, named.DeviceMinor);
+
+    /// <summary>Deletes the lock file while still holding it, then releases it.</summary>
+    public void DisposeAndDelete()
+    {
+        if (_disposed) return;
+        try { File.Delete(_path); }
+        finally { Dispose(); }
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        close(_fd); // closing the descriptor releases the flock
+    }
 }

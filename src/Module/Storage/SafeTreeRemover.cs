@@ -7,8 +7,8 @@ namespace Sandbox.Storage;
 /// <summary>
 /// Deletes a folder of the store and nothing else: it refuses paths outside the given store folder,
 /// unmounts what is mounted below first (and refuses if something stays mounted, so a bound host
-/// folder can never be emptied), never follows a symbolic link, and makes read-only folders made
-/// inside a sandbox writable before emptying them.
+/// folder can never be emptied), never follows a symbolic link, and removes any tree a sandbox can
+/// make (see <see cref="Remove"/>).
 /// </summary>
 public static class SafeTreeRemover
 {
@@ -29,41 +29,39 @@ public static class SafeTreeRemover
         if (stillMounted.Count > 0)
             throw SandboxErrors.StoreUnsafe(target, $"'{stillMounted[0]}' is still mounted.");
 
-        if (MountNamespace.InUserNamespace && UserNamespaces.Available)
-        {
-            DeleteAsNamespaceRoot(target);
-            return;
-        }
+        // As root, the common small tree goes in this process, without starting rm.
+        if (UserIdentity.IsRoot && TryDeleteTree(new DirectoryInfo(target))) return;
+
+        // rm works on descriptors (openat/unlinkat), so a tree a sandbox made is removed whatever it
+        // holds: 5000 nested folders (paths far beyond PATH_MAX), names with newlines or bytes that
+        // are not UTF-8, folders of mode 000 or without x. Root, and root of the user's namespace
+        // (for the subordinate-id files of rootless layers), override the modes; a user without
+        // namespaces opens them up first.
+        var argv = new List<string>();
+        if (MountNamespace.InUserNamespace && UserNamespaces.Available) argv.AddRange(MountNamespace.UnsharePrefix());
+        else if (!UserIdentity.IsRoot) Run(target, new[] { ToolLocator.Require("chmod", "coreutils"), "-R", "u+rwx", "--", target }, mayFail: true);
+        argv.AddRange(new[] { ToolLocator.Require("rm", "coreutils"), "-rf", "--one-file-system", "--", target });
+        Run(target, argv, mayFail: false);
+    }
+
+    /// <summary>False when the tree has what only rm handles (too deep for a path, names .NET cannot spell).</summary>
+    private static bool TryDeleteTree(DirectoryInfo folder)
+    {
         try
         {
-            DeleteTree(new DirectoryInfo(target));
+            DeleteTree(folder, depth: 0);
+            return true;
         }
-        catch (UnauthorizedAccessException e)
-        {
-            throw new SandboxException("RemovalDenied", SandboxErrorKind.PermissionDenied,
-                $"Could not delete '{target}': {e.Message}",
-                "Remove it as the user who created it (or as root).", target, e);
-        }
+        catch (IOException) { return false; }
+        catch (UnauthorizedAccessException) { return false; }
     }
 
-    /// <summary>
-    /// Rootless stores hold files of the user's subordinate ids (images built with mmdebstrap,
-    /// sandbox layers), which only root of the user's namespace may delete; rm --one-file-system
-    /// does it there, in a fresh mount namespace where nothing is mounted below the target.
-    /// </summary>
-    private static void DeleteAsNamespaceRoot(string target)
-    {
-        var argv = MountNamespace.UnsharePrefix();
-        argv.AddRange(new[] { ToolLocator.Require("rm", "coreutils"), "-rf", "--one-file-system", "--", target });
-        var outcome = HostCommand.Run(NullEngineLog.Instance, argv);
-        if (outcome.ExitCode != 0)
-            throw new SandboxException("RemovalDenied", SandboxErrorKind.PermissionDenied,
-                $"Could not delete '{target}': {outcome.StdErr.Trim()}",
-                "Remove it as the user who created it (or as root).", target);
-    }
+    // Deeper trees go to rm: recursing further could overflow a thread's stack, which no catch survives.
+    private const int MaxDepthInProcess = 64;
 
-    private static void DeleteTree(DirectoryInfo folder)
+    private static void DeleteTree(DirectoryInfo folder, int depth)
     {
+        if (depth > MaxDepthInProcess) throw new IOException("too deep to remove in process");
         // Folders made read-only (or mode 000, like overlayfs's work/work) must be opened up first.
         const UnixFileMode ownerAll = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
         if ((folder.UnixFileMode & ownerAll) != ownerAll)
@@ -72,10 +70,19 @@ public static class SafeTreeRemover
         foreach (var child in folder.EnumerateFileSystemInfos())
         {
             if (child is DirectoryInfo subfolder && child.LinkTarget is null)
-                DeleteTree(subfolder);
+                DeleteTree(subfolder, depth + 1);
             else
                 File.Delete(child.FullName); // unlink: a link goes, its target stays
         }
         folder.Delete();
+    }
+
+    private static void Run(string target, IReadOnlyList<string> argv, bool mayFail)
+    {
+        var outcome = HostCommand.Run(NullEngineLog.Instance, argv);
+        if (outcome.ExitCode != 0 && !mayFail)
+            throw new SandboxException("RemovalDenied", SandboxErrorKind.PermissionDenied,
+                $"Could not delete '{target}': {outcome.StdErr.Trim()}",
+                "Remove it as the user who created it (or as root).", target);
     }
 }

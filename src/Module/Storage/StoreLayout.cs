@@ -45,20 +45,27 @@ public sealed class StoreLayout
         return Path.Combine(home, ".local", "share", "sandbox");
     }
 
-    /// <summary>Creates the folders on first use (the sudo caller's, under sudo); cheap afterwards.</summary>
+    /// <summary>
+    /// Creates the folders on first use (the sudo caller's, under sudo), all 0700 (see
+    /// <see cref="PrivateFiles"/>); a store an older version made world-readable is tightened.
+    /// Cheap afterwards: a few stat calls.
+    /// </summary>
     public StoreLayout EnsureCreated()
     {
+        foreach (var folder in new[] { Root, ImagesFolder, SandboxesFolder, LocksFolder })
+            PrivateFiles.EnsureFolder(folder);
         var tag = Path.Combine(Root, "CACHEDIR.TAG");
         if (File.Exists(tag)) return this;
-        foreach (var folder in new[] { Root, ImagesFolder, SandboxesFolder, LocksFolder })
-        {
-            var existed = Directory.Exists(folder);
-            Directory.CreateDirectory(folder);
-            if (!existed) HandOver(folder);
-        }
-        File.WriteAllText(tag, CacheDirTag);
+        StoreSpace.Write(this, () => File.WriteAllText(tag, CacheDirTag));
         HandOver(tag);
         return this;
+    }
+
+    /// <summary>Tightens an existing store's folders without creating anything: what opening a store does.</summary>
+    public void TightenIfPresent()
+    {
+        foreach (var folder in new[] { Root, ImagesFolder, SandboxesFolder, LocksFolder })
+            PrivateFiles.Tighten(folder);
     }
 
     /// <summary>Under sudo, gives a bookkeeping file or folder of the store to the calling user.</summary>

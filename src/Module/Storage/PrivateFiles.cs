@@ -1,0 +1,70 @@
+using Sandbox.Native;
+
+namespace Sandbox.Storage;
+
+/// <summary>
+/// The store's permissions: every folder 0700 and every record 0600, owned by the store's owner.
+/// Whatever a sandbox writes (a setuid copy of a shell, say) and whatever an image holds (Debian's
+/// own setuid binaries) then sits below a folder no other host user can enter, as root and rootless,
+/// whatever the modes inside. This is the one mechanism: the overlay mounted on the host for root
+/// Bubblewrap stays without nosuid, so setuid programs keep working inside the sandbox itself.
+/// </summary>
+public static class PrivateFiles
+{
+    public const UnixFileMode FolderMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+    public const UnixFileMode FileMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+    private const uint GroupAndOthers = 0b000_111_111;
+
+    /// <summary>Makes the folder 0700 (its parents too when missing), or tightens it if an older version left it open.</summary>
+    public static void EnsureFolder(string folder)
+    {
+        if (FileStatus.Of(folder) is not { } status)
+        {
+            // Missing parents (~/.local/share under sudo, say) get the usual mode and, under sudo,
+            // the caller as owner: only the store's own folders are private.
+            var parent = Path.GetDirectoryName(folder);
+            if (parent is not null && FileStatus.Of(parent) is null)
+            {
+                EnsureParent(parent);
+            }
+            Directory.CreateDirectory(folder, FolderMode);
+            StoreLayout.HandOver(folder);
+            return;
+        }
+        Tighten(folder, status);
+    }
+
+    private static void EnsureParent(string folder)
+    {
+        if (FileStatus.Of(folder) is not null) return;
+        if (Path.GetDirectoryName(folder) is { } parent) EnsureParent(parent);
+        Directory.CreateDirectory(folder);
+        StoreLayout.HandOver(folder);
+    }
+
+    /// <summary>Takes group and other access away from an existing folder or file (never through a link).</summary>
+    public static void Tighten(string path)
+    {
+        if (FileStatus.Of(path) is { } status) Tighten(path, status);
+    }
+
+    private static void Tighten(string path, FileStatus status)
+    {
+        if (status.IsSymbolicLink || (status.Permissions & GroupAndOthers) == 0) return;
+        // Someone else's store cannot be changed by us; it stays as its owner left it.
+        try { File.SetUnixFileMode(path, (UnixFileMode)(status.Permissions & ~GroupAndOthers)); }
+        catch (UnauthorizedAccessException) { }
+    }
+
+    /// <summary>Writes a whole record as a fresh 0600 file (a leftover of that name is replaced, not reused with its mode).</summary>
+    public static void WriteNew(string path, string text)
+    {
+        File.Delete(path);
+        using var stream = new FileStream(path, new FileStreamOptions
+        {
+            Mode = System.IO.FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = FileMode,
+        });
+        using var writer = new StreamWriter(stream);
+        writer.Write(text);
+    }
+}

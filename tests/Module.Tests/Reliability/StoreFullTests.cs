@@ -1,0 +1,59 @@
+using Sandbox.Storage;
+using Sandbox.Tests.Support;
+using Xunit;
+
+namespace Sandbox.Tests.Reliability;
+
+/// <summary>
+/// A sandbox that fills the store's filesystem: the command that did it (and every later one) still
+/// returns its result, only its figures are not recorded (with a warning); a new sandbox fails with
+/// StoreFull naming the store, not with a raw IOException. The store is on an 8 MiB tmpfs.
+/// </summary>
+[Trait("Area", "Reliability")]
+[Trait("User", "Root")]
+public sealed class StoreFullTests
+{
+    [SkippableFact]
+    public void A_full_store_keeps_command_results_and_refuses_new_sandboxes_with_StoreFull()
+    {
+        Skip.If(Environment.UserName != "root", "mounting a small tmpfs needs root; run the tests as root (CI does).");
+        using var folder = new TemporaryFolder("store-full");
+        var mountPoint = Path.Combine(folder.Path, "small");
+        Directory.CreateDirectory(mountPoint);
+        RunAsRoot.Command("mount", "-t", "tmpfs", "-o", "size=8m", "sandbox-test-full", mountPoint);
+        try
+        {
+            var log = new RecordingLog();
+            var engine = new SandboxEngine(new StoreLayout(Path.Combine(mountPoint, "store")), log);
+            engine.Images.Import(HarnessFixture.ImageName, BusyboxTree.Create(Path.Combine(folder.Path, "tree")), force: false);
+            var sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
+
+            var fill = engine.Invoke(sandbox, new SandboxCommand
+            {
+                Argv = new[] { "sh", "-c", "dd if=/dev/zero of=/fill bs=64k 2>/dev/null; echo filled" },
+            });
+            Assert.Equal("filled\n", fill.StdOut);
+            Assert.Equal(0, fill.ExitCode);
+            var later = engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "echo", "still here" } });
+            Assert.Equal("still here\n", later.StdOut);
+            Assert.Contains(log.Lines, line => line.StartsWith("WARNING:", StringComparison.Ordinal) && line.Contains("is full", StringComparison.Ordinal));
+
+            var error = Assert.Throws<SandboxException>(() =>
+                engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap }));
+            Assert.Equal("StoreFull", error.ErrorId);
+            Assert.Contains(engine.Layout.Root, error.Message);
+            Assert.NotNull(error.Fix);
+            Assert.Single(Directory.GetDirectories(engine.Layout.SandboxesFolder)); // no half-made sandbox left
+
+            // Freeing the space (removing the sandbox) makes the store usable again.
+            engine.RemoveSandbox(engine.GetSandbox(sandbox.Id));
+            var next = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
+            Assert.Equal("ok\n", engine.Invoke(next, new SandboxCommand { Argv = new[] { "echo", "ok" } }).StdOut);
+            engine.RemoveSandbox(next);
+        }
+        finally
+        {
+            RunAsRoot.Command("umount", "--recursive", "--lazy", mountPoint);
+        }
+    }
+}

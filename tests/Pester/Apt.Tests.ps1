@@ -1,0 +1,81 @@
+# apt-get update in a real bookworm minbase, the first thing a provisioning script does: it needs a
+# writable, sticky /tmp (mode 1777) and a network. As root (Bubblewrap, -Network Host) on an image
+# built once for this run in a store of its own, and rootless as the user sandbox-test in a store of
+# that user's, importing the root-built tree as a tarball (so the mirror is asked once per run).
+
+BeforeDiscovery {
+    $script:skipReason = $null
+    if (-not $IsLinux) { $script:skipReason = 'Sandbox runs on Linux only.' }
+    elseif ((id -u) -ne '0') { $script:skipReason = 'building the image and switching to the test user needs root (CI runs as root).' }
+    elseif (-not (Get-Command bwrap -ErrorAction SilentlyContinue)) { $script:skipReason = 'bubblewrap is not installed (bash tools/setup.sh installs it).' }
+    elseif (-not (Get-Command mmdebstrap -ErrorAction SilentlyContinue) -and -not (Get-Command debootstrap -ErrorAction SilentlyContinue)) {
+        $script:skipReason = 'neither mmdebstrap nor debootstrap is installed (bash tools/setup.sh installs them).'
+    }
+    if ($script:skipReason) { Write-Host "SKIPPED: Apt.Tests.ps1: $script:skipReason" }
+}
+
+BeforeAll {
+    $script:modulePath = (Resolve-Path (Join-Path $PSScriptRoot '../../out/Sandbox/Sandbox.psd1')).Path
+    Import-Module $script:modulePath -Force
+    # One folder for the run, traversable by the test user; the stores inside are 0700 each.
+    $script:run = Join-Path ([IO.Path]::GetTempPath()) "sandbox-apt-$([guid]::NewGuid().ToString('N'))"
+    $null = New-Item -ItemType Directory -Path $script:run
+    chmod 755 $script:run
+    $script:previousHome = $env:SANDBOX_HOME
+    $env:SANDBOX_HOME = Join-Path $script:run 'root-store'
+    $script:image = New-SandboxImage -Name apt-bookworm -Suite bookworm -Variant minbase
+}
+
+AfterAll {
+    Get-Sandbox -ErrorAction SilentlyContinue | Remove-Sandbox -Confirm:$false -ErrorAction SilentlyContinue
+    Get-SandboxImage -ErrorAction SilentlyContinue | Remove-SandboxImage -Force -Confirm:$false -ErrorAction SilentlyContinue
+    $env:SANDBOX_HOME = $script:previousHome
+    Remove-Module Sandbox -ErrorAction SilentlyContinue
+    # The user's store holds files of their subordinate ids: rm as root removes everything.
+    if ($script:run -and (Test-Path $script:run)) { rm -rf --one-file-system -- $script:run }
+}
+
+Describe 'apt-get update in a Bubblewrap sandbox' -Skip:([bool]$script:skipReason) {
+    It 'works as root, with /tmp and /var/tmp sticky and world-writable' {
+        $sandbox = Enter-Sandbox -Image apt-bookworm -Provider Bubblewrap -Network Host
+        try {
+            (Invoke-SandboxCommand -Sandbox $sandbox -Command stat, -c, '%a', /tmp, /var/tmp).StdOut | Should -Be "1777`n1777`n"
+            $update = Invoke-SandboxCommand -Sandbox $sandbox -Command apt-get, update
+            $update.StdErr | Should -Not -Match "Couldn't create temporary file"
+            $update.ExitCode | Should -Be 0 -Because $update.StdErr
+        }
+        finally { $sandbox | Remove-Sandbox -Confirm:$false }
+    }
+
+    It 'works rootless, as the user sandbox-test in a store of their own' {
+        $user = 'sandbox-test'
+        id -u $user *> $null
+        if ($LASTEXITCODE -ne 0) { useradd --create-home --shell /bin/sh --comment 'Sandbox module tests' $user }
+        $tarball = Join-Path $script:run 'apt-bookworm.tar.zst'
+        $null = Export-SandboxImage -Name apt-bookworm -Path $tarball
+        chmod 644 $tarball
+        $script = Join-Path $script:run 'rootless.ps1'
+        Set-Content -Path $script -Value @'
+param($ModulePath, $Store, $Tarball)
+$ErrorActionPreference = 'Stop'
+$env:SANDBOX_HOME = $Store
+Import-Module $ModulePath
+$null = New-SandboxImage -Name apt-bookworm -Path $Tarball
+$sandbox = Enter-Sandbox -Image apt-bookworm -Provider Bubblewrap -Network Host
+$modes = (Invoke-SandboxCommand -Sandbox $sandbox -Command stat, -c, '%a', /tmp, /var/tmp).StdOut
+$update = Invoke-SandboxCommand -Sandbox $sandbox -Command apt-get, update
+$sandbox | Remove-Sandbox -Confirm:$false
+[pscustomobject]@{ Modes = $modes; ExitCode = $update.ExitCode; StdErr = $update.StdErr } | ConvertTo-Json -Compress
+'@
+        chmod 644 $script
+        $userStore = Join-Path $script:run 'user-store'
+        $null = New-Item -ItemType Directory -Path $userStore
+        chown "${user}:" $userStore
+        $output = runuser -u $user -- env "HOME=/home/$user" pwsh -NoProfile -NonInteractive -File $script $script:modulePath $userStore $tarball
+        $LASTEXITCODE | Should -Be 0 -Because ($output -join "`n")
+        $result = ($output | Select-Object -Last 1) | ConvertFrom-Json
+        $result.Modes | Should -Be "1777`n1777`n"
+        $result.StdErr | Should -Not -Match "Couldn't create temporary file"
+        $result.ExitCode | Should -Be 0 -Because $result.StdErr
+    }
+}
