@@ -64,6 +64,9 @@ public sealed class SandboxEngine
         });
         try
         {
+            // Where running commands are recorded (RunningCommands); made now, so that a command
+            // refused before it starts leaves the sandbox exactly as it was.
+            Directory.CreateDirectory(RunningCommands.Folder(sandbox));
             provider.Create(sandbox);
         }
         catch

@@ -64,10 +64,11 @@ public sealed class ImageStoreTests
         gone.WaitForExit();
         var staging = Path.Combine(store.Engine.Layout.ImagesFolder, $".staging-again-{gone.Id}-1-0123abcd");
         Directory.CreateDirectory(Path.Combine(staging, "rootfs"));
-        // An orphaned writer, as a cp of an older version would be: it keeps filling the folder.
+        // An orphaned writer, as a tar -C or cp of an older version would be: it works in the folder
+        // (and holds a file open there) and keeps filling it. Found by what it holds, not its text.
         using var writer = Process.Start(new ProcessStartInfo("sh")
         {
-            ArgumentList = { "-c", "while :; do mkdir -p \"$0/rootfs/w$$\" && touch \"$0/rootfs/w$$/f\"; done", staging },
+            ArgumentList = { "-c", "cd \"$0/rootfs\" && exec 3>held && while :; do mkdir -p \"w$$\" && touch \"w$$/f\"; done", staging },
         })!;
         try
         {

@@ -29,7 +29,6 @@ public static class RunningCommands
         // Never recreate the state folder of a sandbox removed meanwhile (a command that waited in
         // the queue while another session removed it): that would leave a stray folder behind.
         if (!Directory.Exists(sandbox.StatePath)) throw SandboxErrors.SandboxNotFound(sandbox.Name);
-        Directory.CreateDirectory(Folder(sandbox));
         Target.Value = Folder(sandbox);
         return new Scope(() => Target.Value = previous);
     }
@@ -39,6 +38,11 @@ public static class RunningCommands
     {
         if (Target.Value is not { } folder || ProcessIdentity.Of(pid) is not { } process) return new Scope(() => { });
         var record = Path.Combine(folder, $"{process.Pid}-{process.StartTicks.ToString(CultureInfo.InvariantCulture)}");
+        // Made with the sandbox; here only for sandboxes made by an older version, and by mkdir
+        // alone: never recreates the state folder of a sandbox removed meanwhile.
+        if (OpenAt2.mkdirat(-100 /* AT_FDCWD */, folder, 0b111_000_000) != 0
+            && System.Runtime.InteropServices.Marshal.GetLastPInvokeError() != 17 /* EEXIST */)
+            return new Scope(() => { });
         try { File.WriteAllBytes(record, Array.Empty<byte>()); }
         catch (IOException) { return new Scope(() => { }); } // the sandbox is being removed under us
         catch (UnauthorizedAccessException) { return new Scope(() => { }); }
