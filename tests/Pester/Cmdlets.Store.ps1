@@ -14,12 +14,8 @@ function New-CmdletsTestStore {
     $script:previousHome = $env:SANDBOX_HOME
     $env:SANDBOX_HOME = $script:store
     $script:tree = Join-Path $script:store 'tree'
-    foreach ($folder in 'bin', 'etc', 'tmp', 'root', 'data') { $null = New-Item -ItemType Directory -Force -Path (Join-Path $script:tree $folder) }
-    Copy-Item /bin/busybox (Join-Path $script:tree 'bin/busybox')
-    foreach ($applet in (& /bin/busybox --list)) {
-        if ($applet -ne 'busybox') { $null = New-Item -ItemType SymbolicLink -Path (Join-Path $script:tree "bin/$applet") -Target busybox }
-    }
-    Set-Content -Path (Join-Path $script:tree 'etc/passwd') -Value 'root:x:0:0:root:/root:/bin/sh'
+    . (Join-Path $PSScriptRoot 'BusyboxTree.ps1')
+    New-BusyboxTree -Path $script:tree -Folder 'data'
     Set-Content -Path (Join-Path $script:tree 'etc/os-release') -Value 'PRETTY_NAME="Busybox test image"'
     Set-Content -Path (Join-Path $script:tree 'data/file.txt') -Value 'original'
     $null = New-SandboxImage -Name pester-busybox -Path $script:tree

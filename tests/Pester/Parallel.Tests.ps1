@@ -18,12 +18,8 @@ BeforeAll {
     $env:SANDBOX_HOME = $script:store
 
     $tree = Join-Path $script:store 'tree'
-    foreach ($folder in 'bin', 'etc', 'tmp', 'root') { $null = New-Item -ItemType Directory -Force -Path (Join-Path $tree $folder) }
-    Copy-Item /bin/busybox (Join-Path $tree 'bin/busybox')
-    foreach ($applet in (& /bin/busybox --list)) {
-        if ($applet -ne 'busybox') { $null = New-Item -ItemType SymbolicLink -Path (Join-Path $tree "bin/$applet") -Target busybox }
-    }
-    Set-Content -Path (Join-Path $tree 'etc/passwd') -Value 'root:x:0:0:root:/root:/bin/sh'
+    . (Join-Path $PSScriptRoot 'BusyboxTree.ps1')
+    New-BusyboxTree -Path $tree
     $null = New-SandboxImage -Name parallel-busybox -Path $tree
 
     # What `seq 1 20000` prints: 108894 bytes.

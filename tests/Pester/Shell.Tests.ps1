@@ -28,12 +28,8 @@ BeforeAll {
     # A busybox root filesystem, with "inject WORD..." (types each word and Enter into the terminal
     # on its stdin with TIOCSTI) when gcc can build it statically.
     $tree = Join-Path $script:store 'tree'
-    foreach ($folder in 'bin', 'etc', 'tmp', 'root') { $null = New-Item -ItemType Directory -Force -Path (Join-Path $tree $folder) }
-    Copy-Item /bin/busybox (Join-Path $tree 'bin/busybox')
-    foreach ($applet in (& /bin/busybox --list)) {
-        if ($applet -ne 'busybox') { $null = New-Item -ItemType SymbolicLink -Path (Join-Path $tree "bin/$applet") -Target busybox }
-    }
-    Set-Content -Path (Join-Path $tree 'etc/passwd') -Value 'root:x:0:0:root:/root:/bin/sh'
+    . (Join-Path $PSScriptRoot 'BusyboxTree.ps1')
+    New-BusyboxTree -Path $tree
     if (-not $script:noInjector) {
         $source = Join-Path $script:store 'inject.c'
         Set-Content -Path $source -Value @'
