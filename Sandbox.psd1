@@ -1,9 +1,12 @@
+# The template of the manifest the build ships (out/Sandbox/Sandbox.psd1): the build writes the
+# version of Directory.Build.props over ModuleVersion and fills PSData from its properties
+# (build/ModuleManifest.targets), so the version is written in one place. Import the built one.
 @{
     RootModule           = 'Sandbox.psm1'
     NestedModules        = @('Sandbox.Cmdlets.dll')
     # Loaded before TypesToProcess, whose SizeBytes property names a method in it.
     RequiredAssemblies   = @('Sandbox.Cmdlets.dll')
-    ModuleVersion        = '0.1.0'
+    ModuleVersion        = '0.0.0'
     GUID                 = '5d0f5a7e-3c0b-4b8e-9a55-6e0d2b9a7c11'
     Author               = 'Sandbox developers'
     CompanyName          = 'Sandbox'
@@ -30,9 +33,6 @@
     AliasesToExport      = @()
     VariablesToExport    = @()
     PrivateData          = @{
-        PSData = @{
-            Tags       = @('Linux', 'Sandbox', 'Container', 'Bubblewrap', 'Nspawn', 'Fakechroot', 'Testing', 'Pester')
-            ProjectUri = ''
-        }
+        PSData = @{}
     }
 }

@@ -126,7 +126,7 @@ public sealed class ImageStoreTests
         Assert.Equal(new[] { "image-testimage.lock" }, LockFiles(engine.Layout).Where(f => f.StartsWith("image-")));
 
         engine.RemoveImage(HarnessFixture.ImageName, force: false);
-        Assert.Empty(LockFiles(engine.Layout).Where(f => f.StartsWith("image-")));
+        Assert.DoesNotContain(LockFiles(engine.Layout), f => f.StartsWith("image-"));
     }
 
     private static IEnumerable<string> LockFiles(StoreLayout layout) =>
