@@ -7,6 +7,11 @@
     Otherwise builds the solution, which lays out the importable module folder out/Sandbox.
     -Test runs every test (tools/test.sh: xunit against the real tools, then this Pester suite).
     -Bench runs the benchmark (bench/run.sh, as root).
+    -Package makes out/Sandbox.<version>.nupkg, the PowerShell Gallery package, with PSResourceGet's
+    Compress-PSResource: the file Publish-PSResource would publish (without pwsh:
+    dotnet pack build/Package.csproj -c Release). The version is Directory.Build.props's.
+.EXAMPLE
+    ./build.ps1 -Package; Publish-PSResource -NupkgPath ./out/Sandbox.0.2.0.nupkg -Repository PSGallery -ApiKey $key
 .EXAMPLE
     ./build.ps1 -InstallDependencies -Test
 .EXAMPLE
@@ -16,7 +21,8 @@
 param(
     [switch] $InstallDependencies,
     [switch] $Test,
-    [switch] $Bench
+    [switch] $Bench,
+    [switch] $Package
 )
 $ErrorActionPreference = 'Stop'
 Set-Location $PSScriptRoot
@@ -32,6 +38,20 @@ if ($InstallDependencies) {
 } else {
     # Release, as tools/test.sh tests the Release build.
     Invoke-Step 'Build' { dotnet build Sandbox.sln -c Release }
+}
+if ($Package) {
+    Write-Host '==> Package'
+    $moduleFolder = Join-Path $PSScriptRoot 'out/Sandbox'
+    $manifest = Import-PowerShellDataFile (Join-Path $moduleFolder 'Sandbox.psd1')
+    $version = $manifest.ModuleVersion
+    if ($manifest.PrivateData.PSData.Prerelease) { $version += "-$($manifest.PrivateData.PSData.Prerelease)" }
+    $nupkg = Join-Path $PSScriptRoot "out/Sandbox.$version.nupkg"
+    # Compress-PSResource refuses to overwrite: a rebuild of the same version replaces the old file.
+    if (Test-Path $nupkg) { Remove-Item $nupkg }
+    Import-Module Microsoft.PowerShell.PSResourceGet -MinimumVersion 1.1.0
+    Compress-PSResource -Path $moduleFolder -DestinationPath (Join-Path $PSScriptRoot 'out')
+    if (-not (Test-Path $nupkg)) { throw "Compress-PSResource did not make $nupkg." }
+    Write-Host "Package: $nupkg"
 }
 if ($Test) { Invoke-Step 'Test' { bash tools/test.sh } }
 if ($Bench) { Invoke-Step 'Bench' { bash bench/run.sh } }
