@@ -17,6 +17,8 @@
 .EXAMPLE
     ./build.ps1; Import-Module ./out/Sandbox
 #>
+[Diagnostics.CodeAnalysis.SuppressMessageAttribute('PSAvoidUsingWriteHost', '',
+    Justification = 'A build script reports its steps to the console, like make; they must not mix into the pipeline.')]
 [CmdletBinding()]
 param(
     [switch] $InstallDependencies,

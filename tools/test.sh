@@ -38,8 +38,24 @@ else
   echo "SKIPPED: the Pester suite (tests/Pester), because pwsh is not on PATH."
 fi
 
+# Lint: PSScriptAnalyzer over the manifest, build.ps1 and the Pester scripts (build/Invoke-ScriptAnalysis.ps1);
+# any finding fails the run, reported on its own line below.
+# It counts as one check in the closing line.
+lint="skipped"; lint_passed=0; lint_failed=0; lint_skipped=0
+if command -v pwsh >/dev/null; then
+  if pwsh -NoLogo -NoProfile -File build/Invoke-ScriptAnalysis.ps1; then lint="passed"; lint_passed=1
+  else lint="FAILED"; lint_failed=1; status=1; fi
+elif [ -n "${CI:-}" ]; then
+  echo "FAILED: PSScriptAnalyzer cannot run in CI because pwsh is not on PATH." >&2
+  lint="FAILED"; lint_failed=1; status=1
+else
+  echo "SKIPPED: PSScriptAnalyzer, because pwsh is not on PATH."
+  lint_skipped=1
+fi
+
 echo "xunit: ${total_passed} passed, ${total_failed} failed, ${total_skipped} skipped"
 echo "pester: ${pester_passed} passed, ${pester_failed} failed, ${pester_skipped} skipped"
-# The closing line counts both runners together.
-echo "total: $((total_passed + pester_passed)) passed, $((total_failed + pester_failed)) failed, $((total_skipped + pester_skipped)) skipped"
+echo "lint: ${lint} (PSScriptAnalyzer, default rules)"
+# The closing line counts both runners and the lint check together.
+echo "total: $((total_passed + pester_passed + lint_passed)) passed, $((total_failed + pester_failed + lint_failed)) failed, $((total_skipped + pester_skipped + lint_skipped)) skipped"
 exit $status

@@ -84,7 +84,7 @@ Get-SandboxImage | Remove-SandboxImage -Force -Confirm:$false
 } | ConvertTo-Json -Compress
 '@
 
-    function Get-NuspecMetadata([string] $Nupkg) {
+    function Get-NuspecField([string] $Nupkg) {
         Add-Type -AssemblyName System.IO.Compression.FileSystem
         $zip = [IO.Compression.ZipFile]::OpenRead($Nupkg)
         try {
@@ -162,7 +162,7 @@ Unregister-PSResourceRepository -Name PublishTarget
         $compressed = Join-Path $root 'compressed'
         $null = New-Item -ItemType Directory -Path $compressed
         Compress-PSResource -Path $script:moduleFolder -DestinationPath $compressed
-        Get-NuspecMetadata $nupkg | Should -Be @(Get-NuspecMetadata (Join-Path $compressed "Sandbox.$script:propsVersion.nupkg"))
+        Get-NuspecField $nupkg | Should -Be @(Get-NuspecField (Join-Path $compressed "Sandbox.$script:propsVersion.nupkg"))
 
         $script = "`$repository = '$repository'; `$tree = '$(Join-Path $script:work 'tree')'`n" + $script:installAndRun
         $run = Invoke-IsolatedPwsh -Root $root -Script $script
