@@ -172,3 +172,56 @@ Unregister-PSResourceRepository -Name PublishTarget
         $run.StdOut | Should -Be "installed from the package`n"
     }
 }
+
+Describe 'The manifest stamp (build/ModuleManifest.targets)' -Skip:([bool]$script:skipReason -or -not (Get-Command dotnet -ErrorAction SilentlyContinue)) {
+    BeforeAll {
+        # The stamp target alone, over the repository's template, writing to a temporary folder.
+        $script:stampRoot = Join-Path $script:work 'stamp'
+        $null = New-Item -ItemType Directory -Force -Path $script:stampRoot
+        $script:stampProject = Join-Path $script:stampRoot 'stamp.proj'
+        Set-Content -Path $script:stampProject -Value @"
+<Project>
+  <PropertyGroup><RepoRoot>$script:repoRoot/</RepoRoot></PropertyGroup>
+  <Import Project="$script:repoRoot/build/ModuleManifest.targets" />
+  <Target Name="Build" />
+  <Target Name="LayoutModuleFolder" />
+</Project>
+"@
+        function Invoke-Stamp([string] $Name, [string[]] $Property) {
+            $out = Join-Path $script:stampRoot "$Name/"
+            $log = & dotnet msbuild $script:stampProject -nologo -t:StampModuleManifest "-p:OutDir=$out" @($Property | ForEach-Object { "-p:$_" }) 2>&1
+            [pscustomobject]@{ ExitCode = $LASTEXITCODE; Log = ($log | Out-String); Manifest = Join-Path $out 'Sandbox.psd1' }
+        }
+    }
+
+    It 'writes the version, prerelease, set URIs and release notes with quotes of every kind intact' {
+        $notes = "- Quotes: it's, it" + [char]0x2019 + "s, " + [char]0x2018 + "x" + [char]0x201B + "`n- Not code: `$(Get-Date) @' '@ `"`"`n- Last line"
+        $changelog = Join-Path $script:stampRoot 'CHANGELOG.md'
+        Set-Content -Path $changelog -Value "# Changes`n`n## [1.2.3-beta1] - soon`n`n$notes`n`n## 1.2.2`n`n- older`n"
+        $run = Invoke-Stamp 'quotes' 'VersionPrefix=1.2.3', 'VersionSuffix=beta1', "SandboxReleaseNotesFile=$changelog",
+            'SandboxProjectUri=https://example.invalid/sandbox', 'SandboxTags=One%3BTwo'
+        $run.ExitCode | Should -Be 0 -Because $run.Log
+        $manifest = Import-PowerShellDataFile $run.Manifest
+        $manifest.ModuleVersion | Should -Be '1.2.3'
+        $manifest.PrivateData.PSData.Prerelease | Should -Be 'beta1'
+        $manifest.PrivateData.PSData.ReleaseNotes | Should -BeExactly $notes
+        $manifest.PrivateData.PSData.ProjectUri | Should -Be 'https://example.invalid/sandbox'
+        $manifest.PrivateData.PSData.Tags | Should -Be @('One', 'Two')
+        $manifest.PrivateData.PSData.ContainsKey('LicenseUri') | Should -BeFalse
+        $manifest.CmdletsToExport | Should -Contain 'Invoke-SandboxCommand'
+    }
+
+    It 'fails the build when the changelog has no section for the version' {
+        $changelog = Join-Path $script:stampRoot 'CHANGELOG-old.md'
+        Set-Content -Path $changelog -Value "## 1.0.0`n`n- old`n"
+        $run = Invoke-Stamp 'nosection' 'VersionPrefix=9.9.9', "SandboxReleaseNotesFile=$changelog"
+        $run.ExitCode | Should -Not -Be 0
+        $run.Log | Should -Match "SBXBUILD1.*has no section '## 9\.9\.9'"
+        Test-Path $run.Manifest | Should -BeFalse
+    }
+
+    It 'refuses a version the Gallery would refuse' {
+        (Invoke-Stamp 'badprefix' 'VersionPrefix=1.2').Log | Should -Match 'SBXBUILD1.*MAJOR\.MINOR\.PATCH'
+        (Invoke-Stamp 'badsuffix' 'VersionPrefix=1.2.3', 'VersionSuffix=beta.1').Log | Should -Match 'SBXBUILD1.*letters and digits only'
+    }
+}
