@@ -37,7 +37,7 @@ BeforeAll {
     # different size is reported as such (and its items are then not compared one by one).
     function Get-HelpDrift($Real, $Documented) {
         $binding = '^CommandHelp\.(Syntax\b|Parameters\b(?!\.(Description|DefaultValue|HelpMessage)\b)|Inputs\b(?!\.Description)|Outputs\b(?!\.Description)|Title\b|ModuleName\b)'
-        @(Compare-CommandHelp -Reference $Real -Difference $Documented |
+        @(Compare-CommandHelp -ReferenceCommandHelp $Real -DifferenceCommandHelp $Documented |
             ForEach-Object { "$_".Trim() } |
             Where-Object { $_ -match '^D\s' } |
             ForEach-Object { ($_ -replace '^D\s+', '') } |
