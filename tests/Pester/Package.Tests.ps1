@@ -30,35 +30,20 @@ BeforeAll {
     $script:propsVersion = @($props.Project.PropertyGroup.VersionPrefix | Where-Object { $_ })[0]
 
     # Runs $Script in a child pwsh whose home is under $Root; returns the JSON object it writes last.
-    function Invoke-IsolatedPwsh([string] $Root, [string] $Script) {
-        $names = 'HOME', 'XDG_DATA_HOME', 'XDG_CONFIG_HOME', 'XDG_CACHE_HOME', 'SANDBOX_HOME', 'PSModulePath'
-        $saved = @{}
-        foreach ($name in $names) { $saved[$name] = [Environment]::GetEnvironmentVariable($name) }
+    # The child's environment is set by env(1): this process's own environment is never changed.
+    function Invoke-IsolatedPwsh([string] $Root, [string] $Script, [string[]] $Variable = @()) {
         $scriptFile = Join-Path $Root 'run.ps1'
         Set-Content -Path $scriptFile -Value $Script
-        try {
-            # HOME alone decides: PSResourceGet installs CurrentUser under $HOME/.local/share even when
-            # XDG_DATA_HOME says otherwise, while pwsh's module path follows XDG_DATA_HOME.
-            $env:HOME = Join-Path $Root 'home'
-            $env:XDG_DATA_HOME = $null
-            $env:XDG_CONFIG_HOME = $null
-            $env:XDG_CACHE_HOME = $null
-            $env:SANDBOX_HOME = Join-Path $Root 'store'
-            # Only pwsh's own modules: the child finds Sandbox in its CurrentUser scope or not at all.
-            $env:PSModulePath = $null
-            $null = New-Item -ItemType Directory -Force -Path $env:HOME
-            $output = & (Join-Path $PSHOME 'pwsh') -NoLogo -NoProfile -NonInteractive -File $scriptFile 2>&1
-            $exitCode = $LASTEXITCODE
-        } finally {
-            # Not [Environment]::SetEnvironmentVariable: PowerShell passes $null to it as '', and an
-            # empty XDG_CONFIG_HOME makes dotnet write NuGet/NuGet.Config into the working folder.
-            foreach ($name in $names) {
-                if ($null -eq $saved[$name]) { Remove-Item -LiteralPath "Env:$name" -ErrorAction Ignore }
-                else { Set-Item -LiteralPath "Env:$name" -Value $saved[$name] }
-            }
-        }
-        $text = ($output | Out-String)
-        if ($exitCode -ne 0) { throw "The child pwsh failed ($exitCode):`n$text" }
+        $home_ = Join-Path $Root 'home'
+        $null = New-Item -ItemType Directory -Force -Path $home_
+        # HOME alone decides (XDG_* unset): PSResourceGet installs CurrentUser under $HOME/.local/share
+        # even when XDG_DATA_HOME says otherwise, while pwsh's module path follows XDG_DATA_HOME.
+        # PSModulePath unset: only pwsh's own modules, so Sandbox is found in that scope or not at all.
+        $output = & env -u XDG_DATA_HOME -u XDG_CONFIG_HOME -u XDG_CACHE_HOME -u PSModulePath "HOME=$home_" `
+            "SANDBOX_HOME=$(Join-Path $Root 'store')" @Variable `
+            (Join-Path $PSHOME 'pwsh') -NoLogo -NoProfile -NonInteractive -File $scriptFile 2>&1
+        $exitCode = $LASTEXITCODE
+        if ($exitCode -ne 0) { throw "The child pwsh failed ($exitCode):`n$($output | Out-String)" }
         ($output | Where-Object { "$_".StartsWith('{') } | Select-Object -Last 1 | ForEach-Object { "$_" }) | ConvertFrom-Json
     }
 
@@ -136,8 +121,7 @@ Register-PSResourceRepository -Name PublishTarget -Uri $repository -Trusted
 Publish-PSResource -Path $env:SANDBOX_MODULE_FOLDER -Repository PublishTarget
 Unregister-PSResourceRepository -Name PublishTarget
 '@ + "`n" + $script:installAndRun
-        $env:SANDBOX_MODULE_FOLDER = $script:moduleFolder
-        try { $run = Invoke-IsolatedPwsh -Root $root -Script $script } finally { Remove-Item Env:SANDBOX_MODULE_FOLDER }
+        $run = Invoke-IsolatedPwsh -Root $root -Script $script -Variable "SANDBOX_MODULE_FOLDER=$script:moduleFolder"
 
         @(Get-ChildItem $repository -Filter '*.nupkg').Name | Should -Be "Sandbox.$script:propsVersion.nupkg"
         $run.ModuleBase | Should -BeLike "$root/home/.local/share/powershell/Modules/Sandbox/*"
