@@ -39,10 +39,14 @@ BeforeAll {
         # HOME alone decides (XDG_* unset): PSResourceGet installs CurrentUser under $HOME/.local/share
         # even when XDG_DATA_HOME says otherwise, while pwsh's module path follows XDG_DATA_HOME.
         # PSModulePath unset: only pwsh's own modules, so Sandbox is found in that scope or not at all.
-        $output = & env -u XDG_DATA_HOME -u XDG_CONFIG_HOME -u XDG_CACHE_HOME -u PSModulePath "HOME=$home_" `
-            "SANDBOX_HOME=$(Join-Path $Root 'store')" @Variable `
-            (Join-Path $PSHOME 'pwsh') -NoLogo -NoProfile -NonInteractive -File $scriptFile 2>&1
-        $exitCode = $LASTEXITCODE
+        # Its working folder is $Root too: whatever the tools write relative to it goes with $Root.
+        Push-Location $Root
+        try {
+            $output = & env -u XDG_DATA_HOME -u XDG_CONFIG_HOME -u XDG_CACHE_HOME -u PSModulePath "HOME=$home_" `
+                "SANDBOX_HOME=$(Join-Path $Root 'store')" @Variable `
+                (Join-Path $PSHOME 'pwsh') -NoLogo -NoProfile -NonInteractive -File $scriptFile 2>&1
+            $exitCode = $LASTEXITCODE
+        } finally { Pop-Location }
         if ($exitCode -ne 0) { throw "The child pwsh failed ($exitCode):`n$($output | Out-String)" }
         ($output | Where-Object { "$_".StartsWith('{') } | Select-Object -Last 1 | ForEach-Object { "$_" }) | ConvertFrom-Json
     }
@@ -137,15 +141,22 @@ Unregister-PSResourceRepository -Name PublishTarget
         $root = Join-Path $script:work 'packed'
         $repository = Join-Path $root 'repository'
         $null = New-Item -ItemType Directory -Force -Path $repository
-        $packLog = & dotnet pack (Join-Path $script:repoRoot 'build/Package.csproj') -c Release -o $repository 2>&1
-        $LASTEXITCODE | Should -Be 0 -Because ($packLog | Out-String)
+        # dotnet and PSResourceGet (NuGet inside) run from the temporary folder: NuGet has been seen
+        # writing NuGet/NuGet.Config into its working folder, which must not be the repository.
+        Push-Location $root
+        try {
+            $packLog = & dotnet pack (Join-Path $script:repoRoot 'build/Package.csproj') -c Release -o $repository 2>&1
+            $packExit = $LASTEXITCODE
+        } finally { Pop-Location }
+        $packExit | Should -Be 0 -Because ($packLog | Out-String)
         $nupkg = Join-Path $repository "Sandbox.$script:propsVersion.nupkg"
         Test-Path $nupkg | Should -BeTrue
 
         # What PSResourceGet itself would pack from the same folder: the same metadata.
         $compressed = Join-Path $root 'compressed'
         $null = New-Item -ItemType Directory -Path $compressed
-        Compress-PSResource -Path $script:moduleFolder -DestinationPath $compressed
+        Push-Location $root
+        try { Compress-PSResource -Path $script:moduleFolder -DestinationPath $compressed } finally { Pop-Location }
         Get-NuspecField $nupkg | Should -Be @(Get-NuspecField (Join-Path $compressed "Sandbox.$script:propsVersion.nupkg"))
 
         $script = "`$repository = '$repository'; `$tree = '$(Join-Path $script:work 'tree')'`n" + $script:installAndRun
@@ -173,8 +184,12 @@ Describe 'The manifest stamp (build/ModuleManifest.targets)' -Skip:([bool]$scrip
 "@
         function Invoke-Stamp([string] $Name, [string[]] $Property) {
             $out = Join-Path $script:stampRoot "$Name/"
-            $log = & dotnet msbuild $script:stampProject -nologo -t:StampModuleManifest "-p:OutDir=$out" @($Property | ForEach-Object { "-p:$_" }) 2>&1
-            [pscustomobject]@{ ExitCode = $LASTEXITCODE; Log = ($log | Out-String); Manifest = Join-Path $out 'Sandbox.psd1' }
+            Push-Location $script:stampRoot
+            try {
+                $log = & dotnet msbuild $script:stampProject -nologo -t:StampModuleManifest "-p:OutDir=$out" @($Property | ForEach-Object { "-p:$_" }) 2>&1
+                $exitCode = $LASTEXITCODE
+            } finally { Pop-Location }
+            [pscustomobject]@{ ExitCode = $exitCode; Log = ($log | Out-String); Manifest = Join-Path $out 'Sandbox.psd1' }
         }
     }
 
