@@ -13,15 +13,16 @@ namespace Sandbox.Storage;
 ///
 /// So, walking the path as the kernel resolves it (links on the way are followed, each one read
 /// from a folder already found safe, so nobody else can swap it): every folder from / down must be
-/// owned by the store's owner or root and not writable by group or others unless sticky; the store
-/// root itself must not be a link, must be owned by the store's owner (or root, when the engine is
-/// root) and writable by nobody else, sticky or not. Once every folder on the way is safe, nobody
+/// owned by the store's owner or root and not writable by others (nor by a group anyone else is in)
+/// unless sticky; the store root itself must not be a link, must be owned by the store's owner (or
+/// root, when the engine is root) and writable by nobody else, sticky or not. Once every folder on the way is safe, nobody
 /// but root and the owner can change what the path names, so the checked path stays the used path.
 /// A part of the path that does not exist yet is fine: only the owner or root can make it there.
 /// </summary>
 public static partial class StoreRootGuard
 {
-    private const uint GroupOrOtherWrite = 0b000_010_010;
+    private const uint GroupWrite = 0b000_010_000;
+    private const uint OtherWrite = 0b000_000_010;
     private const uint Sticky = 0b001_000_000_000;
     private const int MaxLinks = 40; // the kernel's own limit on links in one lookup
 
@@ -40,7 +41,7 @@ public static partial class StoreRootGuard
         if (resolved is null) return; // not made yet: it will be made inside a folder found safe
         var status = OpenedStatus(root, resolved);
         RequireOwned(root, root, status, owner, engineIsRoot);
-        if ((status.Permissions & GroupOrOtherWrite) != 0)
+        if ((status.Permissions & OtherWrite) != 0 || ((status.Permissions & GroupWrite) != 0 && !PrivateGroup(status.Gid, owner)))
             throw SandboxErrors.StoreNotOwned(root, $"is writable by users other than its owner (mode {Octal(status.Permissions)})",
                 OwnerName(owner));
         // What is inside was made by the owner, unless the root was once open: check the store's own folders too.
@@ -90,9 +91,33 @@ public static partial class StoreRootGuard
         if (FileStatus.Of(folder) is not { } status) return;
         if (status.Uid != 0 && status.Uid != owner)
             throw SandboxErrors.StorePathUnsafe(root, folder, $"belongs to {UserName(status.Uid)}", OwnerName(owner));
-        if ((status.Permissions & GroupOrOtherWrite) != 0 && (status.Permissions & Sticky) == 0)
+        if ((status.Permissions & Sticky) != 0) return;
+        if ((status.Permissions & OtherWrite) != 0 || ((status.Permissions & GroupWrite) != 0 && !PrivateGroup(status.Gid, owner)))
             throw SandboxErrors.StorePathUnsafe(root, folder,
                 $"may be written by users other than its owner (mode {Octal(status.Permissions)}, no sticky bit)", OwnerName(owner));
+    }
+
+    /// <summary>
+    /// A group nobody but the store's owner (and root) is in: a user private group, whose group write
+    /// bit umask 002 sets on folders like ~/.local (Ubuntu) without letting anyone else in. Only local
+    /// groups count (/etc/group and the primary groups of /etc/passwd); a group listed nowhere there
+    /// (from LDAP, say) may have members we cannot see, so it is not private.
+    /// </summary>
+    private static bool PrivateGroup(uint gid, uint owner)
+    {
+        try
+        {
+            var id = gid.ToString(CultureInfo.InvariantCulture);
+            var users = File.ReadLines("/etc/passwd").Select(line => line.Split(':')).Where(f => f.Length > 3).ToList();
+            bool Trusted(string uid) => uid == "0" || uid == owner.ToString(CultureInfo.InvariantCulture);
+            if (users.Any(f => f[3] == id && !Trusted(f[2]))) return false;
+            var group = File.ReadLines("/etc/group").Select(line => line.Split(':')).FirstOrDefault(f => f.Length > 3 && f[2] == id);
+            if (group is null) return false;
+            return group[3].Split(',', StringSplitOptions.RemoveEmptyEntries)
+                .All(member => users.FirstOrDefault(f => f[0] == member) is { } user && Trusted(user[2]));
+        }
+        catch (IOException) { return false; }
+        catch (UnauthorizedAccessException) { return false; }
     }
 
     private static void RequireOwned(string root, string path, FileStatus status, uint owner, bool engineIsRoot)

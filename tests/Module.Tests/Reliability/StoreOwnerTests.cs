@@ -94,6 +94,46 @@ public sealed class StoreOwnerTests
     }
 
     [SkippableFact]
+    public void A_folder_above_the_store_writable_by_a_group_another_user_is_in_is_refused()
+    {
+        Skip.IfNot(UnprivilegedUser.CanCreate, UnprivilegedUser.SkipReason);
+        UnprivilegedUser.Ensure();
+        UnprivilegedUser.Ensure(UnprivilegedUser.OtherName);
+        using var planted = new TmpPaths();
+        var folder = planted.Name("group-writable");
+        Directory.CreateDirectory(folder);
+        RunAsRoot.Command("chown", $"{UnprivilegedUser.Name}:{UnprivilegedUser.OtherName}", folder);
+        File.SetUnixFileMode(folder, (UnixFileMode)0b111_111_101); // 0775, and sandbox-test2 is in that group
+        var store = Path.Combine(folder, "store");
+
+        var error = VictimImports(store, planted);
+
+        Assert.Equal("StorePathUnsafe", error.Id);
+        Assert.Contains("0775", error.Message);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(folder));
+    }
+
+    [SkippableFact]
+    public void A_folder_writable_only_by_the_owners_private_group_is_accepted()
+    {
+        // umask 002 (Ubuntu's user private groups) leaves ~/.local and ~/.local/share 0775: that group
+        // holds nobody but the owner, so the default store below them must keep working.
+        Skip.IfNot(UnprivilegedUser.CanCreate, UnprivilegedUser.SkipReason);
+        UnprivilegedUser.Ensure();
+        using var planted = new TmpPaths();
+        var folder = planted.Name("private-group");
+        Directory.CreateDirectory(folder);
+        RunAsRoot.Command("chown", $"{UnprivilegedUser.Name}:{UnprivilegedUser.Name}", folder);
+        File.SetUnixFileMode(folder, (UnixFileMode)0b111_111_101);
+        var store = Path.Combine(folder, "store");
+
+        var answer = EngineHost(UnprivilegedUser.Name, store, new Dictionary<string, string>(), ImportRequest(planted));
+
+        Assert.True(answer.Ok, answer.Message);
+        Assert.Equal(0b111_000_000u, FileStatus.Of(store)!.Value.Permissions);
+    }
+
+    [SkippableFact]
     public void Root_refuses_a_store_owned_by_an_unprivileged_user()
     {
         Skip.IfNot(UnprivilegedUser.CanCreate, UnprivilegedUser.SkipReason);
