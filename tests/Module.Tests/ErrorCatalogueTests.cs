@@ -74,6 +74,23 @@ public sealed class ErrorCatalogueTests
         Assert.True(repeated.Count == 0, "an id written twice means two errors share it: " + string.Join("; ", repeated));
     }
 
+    [Fact]
+    public void A_lock_that_cannot_be_taken_is_a_catalogue_error_not_a_bare_IOException()
+    {
+        var folder = Directory.CreateTempSubdirectory("sandbox-test-lock-").FullName;
+        try
+        {
+            var lockFile = Path.Combine(folder, "sandbox-names.lock");
+            Directory.CreateDirectory(lockFile); // open(O_RDWR) of a folder fails with EISDIR
+
+            var error = Assert.Throws<SandboxException>(() => Storage.FileLock.Acquire(lockFile));
+
+            Assert.Equal("LockFailed", error.ErrorId);
+            Assert.Contains(lockFile, error.Message);
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
+
     /// <summary>The catalogue's factories: public static methods of SandboxErrors returning a SandboxException.</summary>
     private static IEnumerable<MethodInfo> FactoryMethods() =>
         typeof(SandboxErrors).GetMethods(BindingFlags.Public | BindingFlags.Static)

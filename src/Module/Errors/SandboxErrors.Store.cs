@@ -54,4 +54,11 @@ public static partial class SandboxErrors
         $"Keep the store ($env:SANDBOX_HOME) below folders only you ({owner}) and root can change, such as your " +
         $"home (the default, ~/.local/share/sandbox); or, if {folder} is yours, remove group and other write " +
         "access from it (chmod go-w), or make it sticky like /tmp (chmod +t).", storeRoot);
+
+    /// <summary>A lock file of the store could not be opened or locked (not a full disk: that is StoreFull).</summary>
+    public static SandboxException LockFailed(string lockFile, string detail, Exception? inner = null) => new(
+        "LockFailed", SandboxErrorKind.InvalidOperation,
+        $"Could not take the store's lock {lockFile}: {detail}",
+        "The store needs a local file system with flock (some network file systems refuse it): move it there with " +
+        "$env:SANDBOX_HOME; if something other than a lock file has that name, remove it.", lockFile, inner);
 }
