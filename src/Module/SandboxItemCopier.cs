@@ -93,6 +93,5 @@ public sealed class SandboxItemCopier
             throw SandboxErrors.InvalidPath("The sandbox path", path, "it must be absolute inside the sandbox.");
     }
 
-    private static SandboxException CopyFailed(string path, string detail) => new("CopyFailed", SandboxErrorKind.InvalidOperation,
-        $"Copying '{path}' failed: {detail.Trim()}", "Check the path; the image needs tar and sh.", path);
+    private static SandboxException CopyFailed(string path, string detail) => SandboxErrors.CopyFailed(path, detail);
 }

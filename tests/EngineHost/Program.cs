@@ -9,7 +9,13 @@ using Sandbox.Storage;
 //   EngineHost shell <store> <image> [K=V..] create a sandbox, run its shell on this terminal, remove it
 //                                            (provider: $ENGINEHOST_PROVIDER, else Auto; booted if $ENGINEHOST_BOOT=1)
 var json = new JsonSerializerOptions { Converters = { new JsonStringEnumConverter() } };
-var engine = new SandboxEngine(new StoreLayout(args[1]));
+SandboxEngine engine;
+try { engine = new SandboxEngine(new StoreLayout(args[1])); }
+catch (SandboxException e) // a store refused at open: one error line, as for any request, then exit
+{
+    Console.WriteLine(new JsonObject { ["ok"] = false, ["errorId"] = e.ErrorId, ["kind"] = e.Kind.ToString(), ["message"] = e.Message }.ToJsonString());
+    return 3;
+}
 
 if (args[0] == "shell")
 {

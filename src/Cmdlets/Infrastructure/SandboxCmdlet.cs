@@ -14,7 +14,7 @@ public abstract class SandboxCmdlet : PSCmdlet
 
     internal PipelineBridge Bridge => _bridge ??= new PipelineBridge(this);
 
-    protected SandboxEngine Engine => _engine ??= SandboxEngine.Open(Bridge);
+    protected SandboxEngine Engine => _engine ??= OrThrow(() => SandboxEngine.Open(Bridge)); // a refused store is a proper error record
 
     protected override void StopProcessing() => _bridge?.Stop();
 

@@ -32,4 +32,15 @@ public static partial class SandboxErrors
         $"'{pathInSandbox}' is not copied out of the sandbox: {why}.",
         "Only regular files, folders and links that lead down into the copied folder come out; copy the file a link points to instead.",
         pathInSandbox);
+
+    /// <summary>
+    /// Copy-SandboxItem could not copy: tar failed on either side, or what the sandbox sent was
+    /// refused as a whole (too many entries, too deep, a write failed). Never the FakeChroot pool's
+    /// image copy, which is <see cref="ImageCopyFailed"/>.
+    /// </summary>
+    public static SandboxException CopyFailed(string path, string detail) => new(
+        "CopyFailed", SandboxErrorKind.InvalidOperation,
+        $"Copying '{path}' failed: {detail.Trim()}",
+        "Check the path and that the image has tar and sh; if the sandbox holds a tree too large or deep to copy safely, copy a smaller part of it.",
+        path);
 }

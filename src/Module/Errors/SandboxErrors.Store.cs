@@ -25,4 +25,40 @@ public static partial class SandboxErrors
             ? $"Image '{image}' was made by root (sudo), so its files belong to ids that this user's namespace cannot show."
             : $"Image '{image}' was made without root by user id {makerUid} (its root's files belong to that user), so as root its owners would show as UNKNOWN {makerUid}.",
         $"Use it as the user who made it, or make it again as this user: New-SandboxImage -Name {image} ... -Force.", image);
+
+    public static SandboxException ExportTargetExists(string target) => new(
+        "ExportTargetExists", SandboxErrorKind.ResourceBusy,
+        $"'{target}' already exists.",
+        "Add -Force to overwrite it, or choose another -Path.", target);
+
+    /// <summary>rm could not delete a sandbox's or image's folder (files of another user, say).</summary>
+    public static SandboxException RemovalDenied(string target, string detail) => new(
+        "RemovalDenied", SandboxErrorKind.PermissionDenied,
+        $"Could not delete '{target}': {detail.Trim()}",
+        "Remove it as the user who created it (or as root).", target);
+
+    /// <summary>The store root itself is not the caller's alone: another user's, a link, open to writing, not a folder.</summary>
+    public static SandboxException StoreNotOwned(string storeRoot, string problem, string owner) => new(
+        "StoreNotOwned", SandboxErrorKind.PermissionDenied,
+        $"Refusing the sandbox store {storeRoot}: it {problem}. Whoever controls it could plant images, " +
+        "sandbox records and links there, and read what the sandboxes write.",
+        $"Point $env:SANDBOX_HOME at a folder of your own ({owner}) that nobody else can write, or leave it unset " +
+        $"for the default (~/.local/share/sandbox; root: /var/lib/sandbox). If {storeRoot} is really yours, check what " +
+        $"it holds, then make it a plain folder owned by you with mode 0700 (chown, chmod 700).", storeRoot);
+
+    /// <summary>A folder above the store root can be changed by someone other than the caller and root.</summary>
+    public static SandboxException StorePathUnsafe(string storeRoot, string folder, string problem, string owner) => new(
+        "StorePathUnsafe", SandboxErrorKind.PermissionDenied,
+        $"Refusing the sandbox store {storeRoot}: the folder {folder} on its path {problem}, so another user " +
+        "could rename the store away and put one of their own in its place.",
+        $"Keep the store ($env:SANDBOX_HOME) below folders only you ({owner}) and root can change, such as your " +
+        $"home (the default, ~/.local/share/sandbox); or, if {folder} is yours, remove group and other write " +
+        "access from it (chmod go-w), or make it sticky like /tmp (chmod +t).", storeRoot);
+
+    /// <summary>A lock file of the store could not be opened or locked (not a full disk: that is StoreFull).</summary>
+    public static SandboxException LockFailed(string lockFile, string detail, Exception? inner = null) => new(
+        "LockFailed", SandboxErrorKind.InvalidOperation,
+        $"Could not take the store's lock {lockFile}: {detail}",
+        "The store needs a local file system with flock (some network file systems refuse it): move it there with " +
+        "$env:SANDBOX_HOME; if something other than a lock file has that name, remove it.", lockFile, inner);
 }

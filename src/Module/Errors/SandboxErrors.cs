@@ -11,6 +11,20 @@ public static partial class SandboxErrors
         $"'{name}' is not a valid {what} name.",
         "Use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit (no '/', no '..').", name);
 
+    /// <summary>
+    /// -User names nobody in the image's /etc/passwd. Nspawn needs a name there (it takes no bare uid);
+    /// the other providers also take a numeric uid, so the fix differs.
+    /// </summary>
+    public static SandboxException UserNotFound(string user, bool numericUidAllowed) => new(
+        "UserNotFound", SandboxErrorKind.ObjectNotFound,
+        numericUidAllowed
+            ? $"There is no user '{user}' in the image's /etc/passwd."
+            : $"The Nspawn provider can only run as a user of the image's /etc/passwd, and '{user}' is not one.",
+        numericUidAllowed
+            ? "Give a numeric uid, or create the user in the sandbox first (useradd)."
+            : "Create the user in the sandbox first (useradd), or use -Provider Bubblewrap, which takes any numeric uid.",
+        user);
+
     public static SandboxException ImageNotFound(string name) => new(
         "ImageNotFound", SandboxErrorKind.ObjectNotFound,
         $"There is no image named '{name}'.",

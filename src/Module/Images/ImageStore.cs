@@ -89,8 +89,7 @@ public sealed class ImageStore
             throw SandboxErrors.ExportFormatUnknown(path);
         var image = Get(name);
         if (File.Exists(target) && !force)
-            throw new SandboxException("ExportTargetExists", SandboxErrorKind.ResourceBusy,
-                $"'{target}' already exists.", "Add -Force to overwrite it, or choose another -Path.", target);
+            throw SandboxErrors.ExportTargetExists(target);
         var folder = Path.GetDirectoryName(target)!;
         if (!Directory.Exists(folder))
             throw SandboxErrors.InvalidPath("-Path", path, $"the folder {folder} does not exist.");

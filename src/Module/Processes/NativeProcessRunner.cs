@@ -160,8 +160,7 @@ public static unsafe class NativeProcessRunner
     private static int Spawn(ProcessSpec spec, int stdinFd, int stdoutFd, int stderrFd)
     {
         var executable = ToolLocator.Find(spec.Argv[0])
-            ?? throw new SandboxException("ExecutableNotFound", SandboxErrorKind.NotInstalled,
-                $"'{spec.Argv[0]}' was not found on this host.", "Install it or check PATH.", spec.Argv[0]);
+            ?? throw SandboxErrors.ExecutableNotFound(spec.Argv[0]);
 
         var actions = NativeMemory.AllocZeroed(SpawnFileActionsSize);
         var attributes = NativeMemory.AllocZeroed(SpawnAttrSize);
@@ -190,8 +189,7 @@ public static unsafe class NativeProcessRunner
             int pid;
             var error = posix_spawn(&pid, strings.Add(executable), actions, attributes, argv, envp);
             if (error != 0)
-                throw new SandboxException("SpawnFailed", SandboxErrorKind.InvalidOperation,
-                    $"Could not start '{executable}': {ErrorText(error)}.", "Check that it is executable.", executable);
+                throw SandboxErrors.SpawnFailed(executable, ErrorText(error));
             return pid;
         }
         finally

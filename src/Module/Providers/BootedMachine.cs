@@ -122,8 +122,7 @@ public sealed class BootedMachine
         IReadOnlyCollection<string> droppedCapabilities, SandboxCgroup? cgroup, IReadOnlyList<string> programPaths)
     {
         if (!Leader.IsAlive)
-            throw new SandboxException("MachineNotRunning", SandboxErrorKind.InvalidOperation,
-                "The booted machine of this sandbox is no longer running.", "Remove the sandbox and enter a new one with -Boot.");
+            throw SandboxErrors.MachineNotRunning(sandbox.Name);
         if (!ConfineHelper.Supported)
             throw SandboxErrors.NotSupported("Nspawn", "-Boot commands on this processor (the confinement helper is x86-64 only)");
 

@@ -80,8 +80,7 @@ public sealed class FarmPool
             // only root may read (/etc/shadow, /root): not a disk problem, and no retry will help.
             if (outcome.StdErr.Contains("Permission denied", StringComparison.Ordinal))
                 throw SandboxErrors.ImageNotCopyable(image.Name, outcome.StdErr);
-            throw new SandboxException("CopyFailed", SandboxErrorKind.InvalidOperation,
-                $"Copying the image to {target} failed: {outcome.StdErr.Trim()}", "Check free disk space.", target);
+            throw SandboxErrors.ImageCopyFailed(target, outcome.StdErr);
         }
         AbsoluteSymlinks.MakeRelative(target);
     }

@@ -182,9 +182,7 @@ public sealed partial class NspawnProvider : ISandboxProvider
         return argv;
     }
 
-    private static SandboxException NoSuchUser(string user) => new("UserNotFound", SandboxErrorKind.ObjectNotFound,
-        $"The Nspawn provider can only run as a user of the image's /etc/passwd, and '{user}' is not one.",
-        "Create the user in the sandbox first (useradd), or use -Provider Bubblewrap, which takes any numeric uid.", user);
+    private static SandboxException NoSuchUser(string user) => SandboxErrors.UserNotFound(user, numericUidAllowed: false);
 
     private static string EscapeColons(string path) => path.Replace(":", "\\:");
 

@@ -39,8 +39,6 @@ public static class PasswdFile
         }
         if (uint.TryParse(user, NumberStyles.None, CultureInfo.InvariantCulture, out var uid))
             return new Account(uid, uid, "/", null);
-        throw new SandboxException("UserNotFound", SandboxErrorKind.ObjectNotFound,
-            $"There is no user '{user}' in the image's /etc/passwd.",
-            "Give a numeric uid, or create the user in the sandbox first (useradd).", user);
+        throw SandboxErrors.UserNotFound(user, numericUidAllowed: true);
     }
 }

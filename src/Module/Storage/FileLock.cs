@@ -41,7 +41,7 @@ public sealed class FileLock : IDisposable
                 var error = Marshal.GetLastPInvokeError();
                 var failure = new IOException($"open({path}) failed: {ErrorText(error)}", error);
                 if (StoreSpace.IsOutOfSpace(failure)) throw SandboxErrors.StoreFull(Path.GetDirectoryName(folder)!, failure);
-                throw failure;
+                throw SandboxErrors.LockFailed(path, failure.Message, failure);
             }
             StoreLayout.HandOver(path);
             try
@@ -50,7 +50,7 @@ public sealed class FileLock : IDisposable
                 {
                     var errno = Marshal.GetLastPInvokeError();
                     if (errno != EWOULDBLOCK && errno != EINTR)
-                        throw new IOException($"flock({path}) failed: {ErrorText(errno)}");
+                        throw SandboxErrors.LockFailed(path, $"flock({path}) failed: {ErrorText(errno)}");
                     if (!wait)
                     {
                         close(fd);

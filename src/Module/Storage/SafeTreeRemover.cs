@@ -81,8 +81,6 @@ public static class SafeTreeRemover
     {
         var outcome = HostCommand.Run(NullEngineLog.Instance, argv);
         if (outcome.ExitCode != 0 && !mayFail)
-            throw new SandboxException("RemovalDenied", SandboxErrorKind.PermissionDenied,
-                $"Could not delete '{target}': {outcome.StdErr.Trim()}",
-                "Remove it as the user who created it (or as root).", target);
+            throw SandboxErrors.RemovalDenied(target, outcome.StdErr);
     }
 }

@@ -48,10 +48,11 @@ public sealed class StoreLayout
     /// <summary>
     /// Creates the folders on first use (the sudo caller's, under sudo), all 0700 (see
     /// <see cref="PrivateFiles"/>); a store an older version made world-readable is tightened.
-    /// Cheap afterwards: a few stat calls.
+    /// Refuses a store someone else controls first. Cheap afterwards: a few stat calls per folder of its path.
     /// </summary>
     public StoreLayout EnsureCreated()
     {
+        StoreRootGuard.Verify(this); // never create in, or tighten, a store someone else controls
         foreach (var folder in new[] { Root, ImagesFolder, SandboxesFolder, LocksFolder })
             PrivateFiles.EnsureFolder(folder);
         var tag = Path.Combine(Root, "CACHEDIR.TAG");
@@ -61,9 +62,13 @@ public sealed class StoreLayout
         return this;
     }
 
-    /// <summary>Tightens an existing store's folders without creating anything: what opening a store does.</summary>
+    /// <summary>
+    /// What opening a store does: refuses a store someone else controls (see <see cref="StoreRootGuard"/>),
+    /// then tightens its folders without creating anything.
+    /// </summary>
     public void TightenIfPresent()
     {
+        StoreRootGuard.Verify(this);
         foreach (var folder in new[] { Root, ImagesFolder, SandboxesFolder, LocksFolder })
             PrivateFiles.Tighten(folder);
     }

@@ -211,7 +211,5 @@ public sealed class UntrustedTarExtractor
 
     private static string Shorten(string name) => name.Length <= 200 ? name : name[..200] + "...";
 
-    private SandboxException Failed(string problem) => new("CopyFailed", SandboxErrorKind.InvalidOperation,
-        $"Copying out of the sandbox into '{_destinationPath}' failed: {problem}.",
-        "What the sandbox produced is not a tree that can be copied safely; copy a smaller or simpler part of it.", _destinationPath);
+    private SandboxException Failed(string problem) => SandboxErrors.CopyFailed(_destinationPath, $"what the sandbox sent is refused: {problem}.");
 }

@@ -1,0 +1,188 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Sandbox.Native;
+
+namespace Sandbox.Storage;
+
+/// <summary>
+/// Refuses a store that someone else could control, before anything is read from it or written to it
+/// (the "safe path" check of ssh's StrictModes and sudo). A store root made by another user (a
+/// folder in /tmp, a planted ~/.local/share/sandbox) lets that user plant images, state.json and
+/// links that steer where the engine, maybe as root, creates, chowns and deletes; a folder on the
+/// way to it that others may write lets them rename the store away and put theirs in its place.
+///
+/// So, walking the path as the kernel resolves it (links on the way are followed, each one read
+/// from a folder already found safe, so nobody else can swap it): every folder from / down must be
+/// owned by the store's owner or root and not writable by others (nor by a group anyone else is in)
+/// unless sticky; the store root itself must not be a link, must be owned by the store's owner (or
+/// root, when the engine is root) and writable by nobody else, sticky or not. Once every folder on the way is safe, nobody
+/// but root and the owner can change what the path names, so the checked path stays the used path.
+/// A part of the path that does not exist yet is fine: only the owner or root can make it there.
+/// </summary>
+public static partial class StoreRootGuard
+{
+    private const uint GroupWrite = 0b000_010_000;
+    private const uint OtherWrite = 0b000_000_010;
+    private const uint Sticky = 0b001_000_000_000;
+    private const int MaxLinks = 40; // the kernel's own limit on links in one lookup
+
+    /// <summary>
+    /// The user whose store it is: the sudo caller under sudo, else the effective user. Root is
+    /// trusted too (it owns / and can do anything anyway).
+    /// </summary>
+    public static uint StoreOwner => SudoCaller.Current is { } sudo ? (uint)sudo.Uid : UserIdentity.EffectiveUid;
+
+    /// <summary>Throws StoreNotOwned or StorePathUnsafe unless only the store's owner (and root) can change the store.</summary>
+    public static void Verify(StoreLayout layout) => Verify(layout.Root, StoreOwner, UserIdentity.IsRoot);
+
+    public static void Verify(string root, uint owner, bool engineIsRoot)
+    {
+        var resolved = FolderOnTheWay(root, owner);
+        if (resolved is null) return; // not made yet: it will be made inside a folder found safe
+        var status = OpenedStatus(root, resolved);
+        RequireOwned(root, root, status, owner, engineIsRoot);
+        if ((status.Permissions & OtherWrite) != 0 || ((status.Permissions & GroupWrite) != 0 && !PrivateGroup(status.Gid, owner)))
+            throw SandboxErrors.StoreNotOwned(root, $"is writable by users other than its owner (mode {Octal(status.Permissions)})",
+                OwnerName(owner));
+        // What is inside was made by the owner, unless the root was once open: check the store's own folders too.
+        foreach (var folder in new[] { "images", "sandboxes", "locks" })
+        {
+            if (FileStatus.Of(Path.Combine(resolved, folder)) is not { } inner) continue;
+            if (inner.IsSymbolicLink)
+                throw SandboxErrors.StoreNotOwned(root, $"holds a link {folder} -> {LinkTarget(Path.Combine(resolved, folder))}", OwnerName(owner));
+            RequireOwned(root, Path.Combine(root, folder), inner, owner, engineIsRoot);
+        }
+    }
+
+    /// <summary>
+    /// Walks the folders above the store root, following links as the kernel would, and checks each.
+    /// Returns where the store root really is, or null when some folder on the way does not exist.
+    /// </summary>
+    private static string? FolderOnTheWay(string root, uint owner)
+    {
+        var pending = new Stack<string>(Segments(root).Reverse());
+        var current = "/";
+        RequireSafeParent(root, current, owner);
+        var links = 0;
+        while (pending.Count > 0)
+        {
+            var name = pending.Pop();
+            if (name == ".") continue;
+            if (name == "..") { current = Path.GetDirectoryName(current) ?? "/"; continue; } // already checked
+            var next = Path.Join(current, name);
+            if (pending.Count == 0) return FileStatus.Of(next) is null ? null : next; // the root: checked by its caller
+            if (FileStatus.Of(next) is not { } status) return null;
+            if (status.IsSymbolicLink)
+            {
+                if (++links > MaxLinks) throw SandboxErrors.StorePathUnsafe(root, next, "leads through too many links", OwnerName(owner));
+                var target = LinkTarget(next);
+                if (target.StartsWith('/')) current = "/";
+                foreach (var segment in Segments(target).Reverse()) pending.Push(segment);
+                continue;
+            }
+            RequireSafeParent(root, next, owner);
+            current = next;
+        }
+        return null; // "/" itself as the store: StoreLayout never gets here (it needs a name)
+    }
+
+    private static void RequireSafeParent(string root, string folder, uint owner)
+    {
+        if (FileStatus.Of(folder) is not { } status) return;
+        if (status.Uid != 0 && status.Uid != owner)
+            throw SandboxErrors.StorePathUnsafe(root, folder, $"belongs to {UserName(status.Uid)}", OwnerName(owner));
+        if ((status.Permissions & Sticky) != 0) return;
+        if ((status.Permissions & OtherWrite) != 0 || ((status.Permissions & GroupWrite) != 0 && !PrivateGroup(status.Gid, owner)))
+            throw SandboxErrors.StorePathUnsafe(root, folder,
+                $"may be written by users other than its owner (mode {Octal(status.Permissions)}, no sticky bit)", OwnerName(owner));
+    }
+
+    /// <summary>
+    /// A group nobody but the store's owner (and root) is in: a user private group, whose group write
+    /// bit umask 002 sets on folders like ~/.local (Ubuntu) without letting anyone else in. Only local
+    /// groups count (/etc/group and the primary groups of /etc/passwd); a group listed nowhere there
+    /// (from LDAP, say) may have members we cannot see, so it is not private.
+    /// </summary>
+    private static bool PrivateGroup(uint gid, uint owner)
+    {
+        try
+        {
+            var id = gid.ToString(CultureInfo.InvariantCulture);
+            var users = File.ReadLines("/etc/passwd").Select(line => line.Split(':')).Where(f => f.Length > 3).ToList();
+            bool Trusted(string uid) => uid == "0" || uid == owner.ToString(CultureInfo.InvariantCulture);
+            if (users.Any(f => f[3] == id && !Trusted(f[2]))) return false;
+            var group = File.ReadLines("/etc/group").Select(line => line.Split(':')).FirstOrDefault(f => f.Length > 3 && f[2] == id);
+            if (group is null) return false;
+            return group[3].Split(',', StringSplitOptions.RemoveEmptyEntries)
+                .All(member => users.FirstOrDefault(f => f[0] == member) is { } user && Trusted(user[2]));
+        }
+        catch (IOException) { return false; }
+        catch (UnauthorizedAccessException) { return false; }
+    }
+
+    private static void RequireOwned(string root, string path, FileStatus status, uint owner, bool engineIsRoot)
+    {
+        if (status.Uid == owner || (engineIsRoot && status.Uid == 0)) return;
+        var what = path == root ? "belongs to" : $"holds {Path.GetFileName(path)}/, which belongs to";
+        throw SandboxErrors.StoreNotOwned(root, $"{what} {UserName(status.Uid)}", OwnerName(owner));
+    }
+
+    /// <summary>The store root opened without following a link (O_NOFOLLOW|O_DIRECTORY), and its fstat.</summary>
+    private static FileStatus OpenedStatus(string root, string resolved)
+    {
+        var fd = open(resolved, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno == ELOOP)
+                throw SandboxErrors.StoreNotOwned(root, $"is a link (to {LinkTarget(resolved)}), which its folder's owner can point anywhere", OwnerName(StoreOwner));
+            if (errno == ENOTDIR) throw SandboxErrors.StoreNotOwned(root, "is not a folder", OwnerName(StoreOwner));
+            // Not openable for another reason (no permission): whoever owns it, it is not ours to use.
+            var status = FileStatus.Of(resolved);
+            throw SandboxErrors.StoreNotOwned(root,
+                status is { } s ? $"belongs to {UserName(s.Uid)} and cannot be opened ({LibC.ErrorText(errno)})" : $"cannot be opened ({LibC.ErrorText(errno)})",
+                OwnerName(StoreOwner));
+        }
+        try { return FileStatus.OfDescriptor(fd) ?? throw SandboxErrors.StoreNotOwned(root, "cannot be examined (fstat failed)", OwnerName(StoreOwner)); }
+        finally { close(fd); }
+    }
+
+    private static IEnumerable<string> Segments(string path) => path.Split('/', StringSplitOptions.RemoveEmptyEntries);
+
+    private static string LinkTarget(string link)
+    {
+        try { return new FileInfo(link).LinkTarget ?? "?"; }
+        catch (IOException) { return "?"; }
+    }
+
+    private static string Octal(uint permissions) => "0" + Convert.ToString(permissions & 0xFFF, 8);
+
+    private static string OwnerName(uint uid) => UserName(uid);
+
+    /// <summary>"user NAME (uid N)", from /etc/passwd; only used to word an error.</summary>
+    public static string UserName(uint uid)
+    {
+        var id = uid.ToString(CultureInfo.InvariantCulture);
+        try
+        {
+            var name = File.ReadLines("/etc/passwd").Select(line => line.Split(':'))
+                .FirstOrDefault(fields => fields.Length > 2 && fields[2] == id)?[0];
+            return name is null ? $"uid {id}" : $"user {name} (uid {id})";
+        }
+        catch (IOException) { return $"uid {id}"; }
+        catch (UnauthorizedAccessException) { return $"uid {id}"; }
+    }
+
+    private const int O_RDONLY = 0;
+    private const int O_DIRECTORY = 0x10000;
+    private const int O_NOFOLLOW = 0x20000;
+    private const int O_CLOEXEC = 0x80000;
+    private const int ELOOP = 40;
+    private const int ENOTDIR = 20;
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int open(string path, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int close(int fd);
+}
