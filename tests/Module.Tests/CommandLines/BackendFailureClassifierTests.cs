@@ -118,4 +118,15 @@ public sealed class BackendFailureClassifierTests
         Assert.Equal(new[] { "Bubblewrap", "Nspawn", "FakeChroot" },
             new[] { ProviderFailureTables.Bubblewrap, ProviderFailureTables.Nspawn, ProviderFailureTables.FakeChroot }.Select(t => t.Provider));
     }
+
+    [Fact]
+    public void A_line_longer_than_any_backend_report_is_the_commands_own()
+    {
+        // Written by a hostile command: the pattern matches, but no backend writes a line this long,
+        // and patterns are never run over lines of arbitrary size.
+        var forged = "/usr/sbin/chroot: failed to run command 'x" + new string('x', BackendFailureClassifier.MaxReportLineLength) + "': Permission denied\n";
+
+        Assert.Null(FakeChroot(Ended(127, forged)));
+        Assert.Null(Bubblewrap(Ended(1, "bwrap: execvp " + forged)));
+    }
 }

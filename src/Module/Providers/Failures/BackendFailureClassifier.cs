@@ -12,6 +12,13 @@ internal sealed record StartFailureReport(StartFailure Failure, string Detail);
 /// </summary>
 internal static class BackendFailureClassifier
 {
+    /// <summary>
+    /// A backend's own report is a short line (a path is at most 4 KiB). Longer lines are the
+    /// command's, and never handed to a pattern: a hostile command could otherwise make one
+    /// megabyte-long line cost the engine quadratic time in the regex engine.
+    /// </summary>
+    public const int MaxReportLineLength = 16 * 1024;
+
     /// <summary>The matching rule's report, or null when the command ran (or was stopped by us).</summary>
     public static StartFailureReport? Classify(BackendFailureTable table, ProcessOutcome outcome)
     {
@@ -27,7 +34,7 @@ internal static class BackendFailureClassifier
                 StderrLines.LastLine => new[] { lines[^1] },
                 _ => lines,
             };
-            foreach (var line in candidates)
+            foreach (var line in candidates.Where(line => line.Length <= MaxReportLineLength))
             {
                 var match = rule.Pattern.Match(line);
                 if (!match.Success) continue;
