@@ -3,7 +3,7 @@ using Sandbox.Processes;
 namespace Sandbox.Bench;
 
 /// <summary>Runs a raw tool the way the engine runs its backends (posix_spawn, clean environment).</summary>
-public static class ToolRun
+internal static class ToolRun
 {
     public static ProcessOutcome Run(IReadOnlyList<string> argv, IReadOnlyDictionary<string, string>? extra = null)
     {

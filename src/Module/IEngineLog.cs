@@ -16,7 +16,7 @@ public interface IEngineLog
 }
 
 /// <summary>A log that drops everything.</summary>
-public sealed class NullEngineLog : IEngineLog
+internal sealed class NullEngineLog : IEngineLog
 {
     public static readonly NullEngineLog Instance = new();
     public void Verbose(string message) { }

@@ -17,7 +17,7 @@ public sealed class SandboxEngine
 
     private readonly IEngineLog _log;
 
-    public SandboxEngine(StoreLayout layout, IEngineLog? log = null)
+    internal SandboxEngine(StoreLayout layout, IEngineLog? log = null)
     {
         _log = log ?? NullEngineLog.Instance;
         Layout = layout;
@@ -29,10 +29,10 @@ public sealed class SandboxEngine
     /// <summary>An engine over the store this user would get by default (see <see cref="StoreLayout.Resolve"/>).</summary>
     public static SandboxEngine Open(IEngineLog? log = null) => new(StoreLayout.Resolve(), log);
 
-    public StoreLayout Layout { get; }
+    internal StoreLayout Layout { get; }
     public ImageStore Images { get; }
-    public SandboxStore Sandboxes { get; }
-    public ProviderCatalog Providers { get; }
+    internal SandboxStore Sandboxes { get; }
+    internal ProviderCatalog Providers { get; }
 
     public IReadOnlyList<SandboxProviderInfo> GetProviders() => Providers.All.Select(p => p.Probe()).ToList();
 

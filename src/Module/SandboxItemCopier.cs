@@ -17,7 +17,7 @@ public sealed class SandboxItemCopier
     private readonly SandboxEngine _engine;
     private readonly IEngineLog _log;
 
-    public SandboxItemCopier(SandboxEngine engine, IEngineLog log)
+    internal SandboxItemCopier(SandboxEngine engine, IEngineLog log)
     {
         _engine = engine;
         _log = log;

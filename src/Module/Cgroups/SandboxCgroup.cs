@@ -15,7 +15,7 @@ namespace Sandbox.Cgroups;
 /// the container's cgroup namespace then ends at that leaf's payload, and removing the sandbox
 /// kills and deletes the whole subtree, whatever was made inside.
 /// </summary>
-public sealed class SandboxCgroup
+internal sealed class SandboxCgroup
 {
     public const string Parent = "sandbox.slice";
 

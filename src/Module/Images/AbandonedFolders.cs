@@ -13,7 +13,7 @@ namespace Sandbox.Images;
 /// garbage, kill whatever still writes into it, and delete it. Folders of older versions
 /// (<c>.staging-NAME-GUID</c>) have no owner: they are garbage whenever nobody holds NAME's lock.
 /// </summary>
-public static partial class AbandonedFolders
+internal static partial class AbandonedFolders
 {
     public static string NewName(string kind, string name)
     {

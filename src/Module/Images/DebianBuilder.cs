@@ -8,7 +8,7 @@ namespace Sandbox.Images;
 /// Builds a Debian root filesystem with mmdebstrap when it is installed (faster, and rootless with
 /// --mode=unshare), else with debootstrap (root only). Turns the builder's output into progress.
 /// </summary>
-public static partial class DebianBuilder
+internal static partial class DebianBuilder
 {
     public static string Build(string imageName, ImageBuildOptions options, string targetRootFs, IEngineLog log, CancellationToken cancellation)
     {

@@ -10,7 +10,7 @@ namespace Sandbox.Images;
 /// kinds, and an image of the other kind would show the wrong owners inside a sandbox (root's files
 /// as "UNKNOWN 1001" as root, as "nobody" rootless): that is refused with a clear error instead.
 /// </summary>
-public static class ImageOwners
+internal static class ImageOwners
 {
     public static void RequireUsable(SandboxImage image, uint effectiveUid, SudoCaller? sudo)
     {

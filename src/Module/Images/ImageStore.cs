@@ -21,7 +21,7 @@ public sealed class ImageStore
     private readonly StoreLayout _layout;
     private readonly IEngineLog _log;
 
-    public ImageStore(StoreLayout layout, IEngineLog log)
+    internal ImageStore(StoreLayout layout, IEngineLog log)
     {
         _layout = layout;
         _log = log;

@@ -7,7 +7,7 @@ namespace Sandbox.Images;
 /// Copies an existing root filesystem (a folder, or a tarball that tar can unpack: .tar, .tar.gz,
 /// .tar.zst, ...) into a new image folder, keeping owners, modes, links and extended attributes.
 /// </summary>
-public static class RootFsImporter
+internal static class RootFsImporter
 {
     public static Dictionary<string, string> DescribeSource(string path)
     {

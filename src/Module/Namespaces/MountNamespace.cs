@@ -8,7 +8,7 @@ namespace Sandbox.Namespaces;
 /// other user also a user namespace in which they are root, with their subordinate ids mapped
 /// when they have some (and newuidmap is installed).
 /// </summary>
-public static class MountNamespace
+internal static class MountNamespace
 {
     public static bool InUserNamespace => !UserIdentity.IsRoot;
 

@@ -7,7 +7,7 @@ namespace Sandbox.Namespaces;
 /// sandbox hold files of many owners: root inside is the user, uids 1.. map onto the range, so a
 /// `chown 1234` in the sandbox works as it would for real root.
 /// </summary>
-public sealed record SubordinateIds(long UidStart, long GidStart, long Count)
+internal sealed record SubordinateIds(long UidStart, long GidStart, long Count)
 {
     public static SubordinateIds? ForCurrentUser()
     {

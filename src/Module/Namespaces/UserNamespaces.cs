@@ -6,7 +6,7 @@ namespace Sandbox.Namespaces;
 /// Whether this user may create user namespaces and mount an overlay in one, checked by doing it
 /// once (sysctls and AppArmor policies differ between distributions; trying is the only sure test).
 /// </summary>
-public static class UserNamespaces
+internal static class UserNamespaces
 {
     public const string Hint =
         "Enable unprivileged user namespaces: sysctl kernel.unprivileged_userns_clone=1, and on Ubuntu " +

@@ -7,7 +7,7 @@ namespace Sandbox.Native;
 /// count), read with statx because its struct layout is the same on every architecture.
 /// Never follows a final symbolic link.
 /// </summary>
-public readonly record struct FileStatus(
+internal readonly record struct FileStatus(
     uint Mode, uint Uid, uint Gid, ulong Size, ulong Blocks, uint LinkCount,
     uint DeviceMajor, uint DeviceMinor, uint RDevMajor, uint RDevMinor, ulong Inode)
 {

@@ -8,7 +8,7 @@ namespace Sandbox.Native;
 /// time (field 22 of /proc/pid/stat, clock ticks since boot). State files record both, so a sandbox
 /// whose owner died is recognised even after the pid was handed out again.
 /// </summary>
-public readonly record struct ProcessIdentity(int Pid, ulong StartTicks)
+internal readonly record struct ProcessIdentity(int Pid, ulong StartTicks)
 {
     public static ProcessIdentity Current { get; } = Of(Environment.ProcessId)
         ?? new ProcessIdentity(Environment.ProcessId, 0);

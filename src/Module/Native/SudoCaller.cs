@@ -7,7 +7,7 @@ namespace Sandbox.Native;
 /// that user outside any sandbox (their store's folders and records, exported tarballs, copied-out
 /// files) is handed to them, so they can use and delete it without root afterwards.
 /// </summary>
-public sealed record SudoCaller(string Name, int Uid, int Gid, string Home)
+internal sealed record SudoCaller(string Name, int Uid, int Gid, string Home)
 {
     /// <summary>The sudo caller, when running as root under sudo on behalf of a non-root user.</summary>
     public static SudoCaller? Current { get; } = Detect(Environment.GetEnvironmentVariable, UserIdentity.IsRoot, "/etc/passwd");

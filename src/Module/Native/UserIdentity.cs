@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Sandbox.Native;
 
 /// <summary>Who the engine runs as: root gets host mounts and the root-only providers.</summary>
-public static class UserIdentity
+internal static class UserIdentity
 {
     public static bool IsRoot => LibC.geteuid() == 0;
 

@@ -6,7 +6,7 @@ namespace Sandbox.Processes;
 /// process can make name anything. Used only on rare paths (the leftover of a killed build), as it
 /// reads every process's descriptors.
 /// </summary>
-public static class FolderUsers
+internal static class FolderUsers
 {
     public static IReadOnlyList<int> Of(string folder)
     {

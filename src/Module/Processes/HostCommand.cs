@@ -4,7 +4,7 @@ namespace Sandbox.Processes;
 /// Runs a host tool (tar, cp, a builder) to completion with a clean environment, logging its command
 /// line; a non-zero exit becomes the caller's error.
 /// </summary>
-public static class HostCommand
+internal static class HostCommand
 {
     public static ProcessOutcome Run(IEngineLog log, IReadOnlyList<string> argv, Action<string>? onOutputLine = null,
         CancellationToken cancellation = default, IReadOnlyDictionary<string, string>? extraEnvironment = null,

@@ -26,7 +26,7 @@ namespace Sandbox.Processes;
 /// the caller's controlling terminal) fails even on a stdout that is a terminal.
 /// </para>
 /// </summary>
-public static unsafe class InteractiveProcessRunner
+internal static unsafe class InteractiveProcessRunner
 {
     /// <summary>How long a hung-up backend gets to exit on its SIGHUP before it is killed.</summary>
     private static readonly TimeSpan HangUpGrace = TimeSpan.FromSeconds(10);

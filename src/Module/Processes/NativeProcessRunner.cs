@@ -14,7 +14,7 @@ namespace Sandbox.Processes;
 /// (<see cref="PipePump"/>); each output stream is kept up to a limit, as bytes, and can also be
 /// streamed line by line. A result never comes back silently incomplete: it says what it dropped.
 /// </summary>
-public static unsafe class NativeProcessRunner
+internal static unsafe class NativeProcessRunner
 {
     /// <summary>
     /// How long the pipes may stay open, with nothing moving, after the process ended before we call

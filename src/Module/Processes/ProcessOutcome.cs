@@ -1,7 +1,7 @@
 namespace Sandbox.Processes;
 
 /// <summary>How a host process ended, with the kernel's own accounting from wait4.</summary>
-public sealed record ProcessOutcome
+internal sealed record ProcessOutcome
 {
     /// <summary>The exit code, or null when a signal ended the process.</summary>
     public int? ExitCode { get; init; }

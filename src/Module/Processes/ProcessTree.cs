@@ -6,7 +6,7 @@ namespace Sandbox.Processes;
 /// A process's descendants, found through the kernel's parent links (never by command-line text),
 /// and killing whole trees without letting a fork slip between listing and killing.
 /// </summary>
-public static class ProcessTree
+internal static class ProcessTree
 {
     private const int SIGSTOP = 19;
 

@@ -12,7 +12,7 @@ namespace Sandbox.Processes;
 /// namespace below its backend, so the tree holds every process the command started, however it
 /// forked.
 /// </summary>
-public static class RunningCommands
+internal static class RunningCommands
 {
     private static readonly AsyncLocal<string?> Target = new();
 

@@ -6,7 +6,7 @@ namespace Sandbox.Processes;
 /// Shell quoting for display only: verbose logs show every backend command line so a user can paste
 /// it into a shell. Commands themselves are always run from argv arrays.
 /// </summary>
-public static class ShellQuote
+internal static class ShellQuote
 {
     public static string Join(IEnumerable<string> argv) => string.Join(' ', argv.Select(Quote));
 

@@ -1,7 +1,7 @@
 namespace Sandbox.Processes;
 
 /// <summary>Linux signal numbers as the names people know them by.</summary>
-public static class SignalNames
+internal static class SignalNames
 {
     private static readonly string[] Names =
     {

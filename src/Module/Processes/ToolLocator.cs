@@ -4,7 +4,7 @@ namespace Sandbox.Processes;
 /// Finds backend tools on the host. The search path is fixed to the system folders plus the caller's
 /// PATH, so a tool is found both from pwsh (whose PATH may lack /usr/sbin) and from tests.
 /// </summary>
-public static class ToolLocator
+internal static class ToolLocator
 {
     public const string SystemPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 

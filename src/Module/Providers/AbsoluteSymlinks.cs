@@ -6,7 +6,7 @@ namespace Sandbox.Providers;
 /// write through such a link would land on the host). Rewriting them as relative links keeps every
 /// resolution inside the tree.
 /// </summary>
-public static class AbsoluteSymlinks
+internal static class AbsoluteSymlinks
 {
     public static int MakeRelative(string root) => Rewrite(root, (link, target) =>
         target.StartsWith('/')

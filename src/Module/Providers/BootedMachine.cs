@@ -16,7 +16,7 @@ namespace Sandbox.Providers;
 /// leader's pid to our socket), takes later commands through nsenter into the leader's namespaces,
 /// and is powered off on removal. boot.json in the state folder names both processes.
 /// </summary>
-public sealed class BootedMachine
+internal sealed class BootedMachine
 {
     private static readonly TimeSpan BootTimeout = TimeSpan.FromSeconds(90);
     private static readonly TimeSpan PowerOffTimeout = TimeSpan.FromSeconds(30);

@@ -17,7 +17,7 @@ namespace Sandbox.Providers;
 /// could not be found. A copy shares no inode with the image, so nothing the sandbox does reaches
 /// it; the pool makes taking one a rename.
 /// </summary>
-public sealed class FakeChrootProvider : ISandboxProvider
+internal sealed class FakeChrootProvider : ISandboxProvider
 {
     private const string FakerootLibraries = "/usr/lib/x86_64-linux-gnu/libfakeroot:/usr/lib64/libfakeroot:/usr/lib/libfakeroot";
 
@@ -66,7 +66,7 @@ public sealed class FakeChrootProvider : ISandboxProvider
     {
         var (argv, environment) = CommandLine(sandbox, command);
         var outcome = BackendProcess.Run(_log, argv, environment, command, lines, cancellation);
-        if (!outcome.TimedOut && !outcome.Cancelled) ThrowIfNotStarted(command, outcome);
+        Failures.BackendFailureClassifier.ThrowIfNotStarted(Failures.ProviderFailureTables.FakeChroot, outcome, sandbox.Name, command.Argv[0]);
         return outcome;
     }
 
@@ -133,15 +133,6 @@ public sealed class FakeChrootProvider : ISandboxProvider
             argv.AddRange(new[] { "/bin/sh", "-c", "cd \"$1\" && shift && exec \"$@\"", "sandbox-chdir", folder });
         argv.AddRange(command.Argv);
         return (argv, environment);
-    }
-
-    /// <summary>chroot reports a command it cannot run as its only stderr line, with exit code 126 or 127.</summary>
-    private static void ThrowIfNotStarted(SandboxCommand command, ProcessOutcome outcome)
-    {
-        var lines = outcome.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        if (outcome.ExitCode is 126 or 127 && outcome.StdOut.Length == 0 && lines is [var only]
-            && only.Contains("chroot: failed to run command", StringComparison.Ordinal))
-            throw SandboxErrors.CommandNotFound(command.Argv[0], only[(only.LastIndexOf(": ", StringComparison.Ordinal) + 2)..]);
     }
 
     private static void RefuseRoot()

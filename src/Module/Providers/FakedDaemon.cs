@@ -10,7 +10,7 @@ namespace Sandbox.Providers;
 /// lifetime, saves its table to <c>fakeroot.db</c> when stopped and loads it when (re)started, and is
 /// killed when the sandbox is removed, so it never outlives the sandbox.
 /// </summary>
-public sealed class FakedDaemon
+internal sealed class FakedDaemon
 {
     private FakedDaemon(string key, ProcessIdentity process)
     {

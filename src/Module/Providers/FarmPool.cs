@@ -10,7 +10,7 @@ namespace Sandbox.Providers;
 /// could not be made to break those links safely. Each image keeps one ready copy in
 /// <c>images/&lt;name&gt;/.farms</c>, refilled in the background after every take.
 /// </summary>
-public sealed class FarmPool
+internal sealed class FarmPool
 {
     private const int ReadyCopies = 1;
     private readonly StoreLayout _layout;

@@ -7,7 +7,7 @@ namespace Sandbox.Providers;
 /// folder and state.json; a provider owns what it keeps inside that folder and every process and
 /// mount it makes, and must leave nothing behind after <see cref="Destroy"/>.
 /// </summary>
-public interface ISandboxProvider
+internal interface ISandboxProvider
 {
     ProviderName Name { get; }
 
@@ -51,4 +51,4 @@ public interface ISandboxProvider
 }
 
 /// <summary>How far a sandbox has drifted from its image, measured in one pass.</summary>
-public sealed record LayerMeasurement(long Bytes, IReadOnlyList<SandboxChange> Changes);
+internal sealed record LayerMeasurement(long Bytes, IReadOnlyList<SandboxChange> Changes);

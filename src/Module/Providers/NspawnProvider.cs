@@ -1,9 +1,10 @@
 using Sandbox.Cgroups;
 using Sandbox.Namespaces;
-using System.Text.RegularExpressions;
 using Sandbox.Native;
 using Sandbox.Processes;
 using Sandbox.Providers.Confinement;
+using Sandbox.Providers.CommandLines;
+using Sandbox.Providers.Failures;
 
 namespace Sandbox.Providers;
 
@@ -15,24 +16,11 @@ namespace Sandbox.Providers;
 /// Inside: the command runs as PID 2 under nspawn's stub init, with nspawn's own private /dev,
 /// /proc, /sys, /tmp and /run, and no network unless -Network Host.
 /// </summary>
-public sealed partial class NspawnProvider : ISandboxProvider
+internal sealed partial class NspawnProvider : ISandboxProvider
 {
-    // nspawn keeps bookkeeping under /run/systemd/nspawn; on a host whose /run is not a tmpfs it
-    // complains on every exit when cleaning it, so each command gets a private, empty one.
-    private const string NspawnRuntimeFolder = "/run/systemd/nspawn";
-
-    /// <summary>
-    /// nspawn's default set is meant for a whole OS. Without a device cgroup (no systemd to set one
-    /// up here) CAP_MKNOD would let root inside make a node for the host's disk, so it always goes;
-    /// a plain command also loses mounting, tracing, rebooting and raw resource control. A booted
-    /// init keeps CAP_SYS_ADMIN, which systemd needs for its own mounts.
-    /// </summary>
-    private static readonly string[] BootDroppedCapabilities = { "CAP_MKNOD", "CAP_SYS_RAWIO", "CAP_SYS_MODULE" };
-
-    private static readonly string[] CommandDroppedCapabilities = BootDroppedCapabilities.Concat(new[]
-    {
-        "CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "CAP_SYS_BOOT", "CAP_SYS_RESOURCE", "CAP_SYS_TTY_CONFIG", "CAP_LINUX_IMMUTABLE", "CAP_NET_RAW",
-    }).ToArray();
+    // What a booted init and a plain command may not do: see NspawnCommandLine.
+    private static readonly string[] BootDroppedCapabilities = NspawnCommandLine.BootDroppedCapabilities;
+    private static readonly string[] CommandDroppedCapabilities = NspawnCommandLine.CommandDroppedCapabilities;
 
     private static readonly Lazy<SandboxProviderInfo> CachedProbe = new(ProbeOnce);
     private readonly IEngineLog _log;
@@ -73,7 +61,7 @@ public sealed partial class NspawnProvider : ISandboxProvider
         {
             // Not for -Boot: nsenter cannot join the machine's pid namespace from a sibling one.
             var outcome = BackendProcess.Run(_log, argv, environment, command, lines, cancellation, ownPidNamespace: !sandbox.Boot);
-            if (!outcome.TimedOut && !outcome.Cancelled) ThrowIfNotStarted(sandbox, command, outcome);
+            BackendFailureClassifier.ThrowIfNotStarted(ProviderFailureTables.Nspawn, outcome, sandbox.Name, command.Argv[0]);
             return outcome;
         }
         finally
@@ -141,25 +129,18 @@ public sealed partial class NspawnProvider : ISandboxProvider
         return argv;
     }
 
-    /// <summary>
-    /// What every nspawn of this sandbox gets: its cgroup, the overlay launcher, its root, name,
-    /// hostname, registration, network and binds. No journal link (the host has no journald to
-    /// link to, and concurrent commands raced to make /var/log/journal).
-    /// </summary>
-    private static List<string> NspawnArgv(SandboxInfo sandbox, IEnumerable<string> droppedCapabilities, SandboxCgroup? cgroup)
+    /// <summary>What every nspawn of this sandbox gets (NspawnCommandLine.ForContainer), from the host's state now.</summary>
+    private static List<string> NspawnArgv(SandboxInfo sandbox, IEnumerable<string> droppedCapabilities, SandboxCgroup? cgroup) =>
+        NspawnCommandLine.ForContainer(View(sandbox), Host(cgroup), droppedCapabilities).Argv;
+
+    private static SandboxView View(SandboxInfo sandbox) =>
+        CommandLineInputs.View(sandbox, OverlayLayer.Of(sandbox), isRoot: true, ToolLocator.Require("systemd-nspawn", "systemd-container"));
+
+    private static NspawnHost Host(SandboxCgroup? cgroup) => new()
     {
-        var layer = OverlayLayer.Of(sandbox);
-        var argv = cgroup?.JoinPrefix() ?? new List<string>();
-        argv.AddRange(OverlayLauncher.Prefix(layer, NspawnRuntimeFolder));
-        argv.Add(ToolLocator.Require("systemd-nspawn", "systemd-container"));
-        argv.AddRange(new[] { "--quiet", $"--directory={layer.Merged}", $"--machine={sandbox.Name}", $"--hostname={sandbox.Name}", "--link-journal=no" });
-        argv.Add($"--drop-capability={string.Join(',', droppedCapabilities)}");
-        argv.AddRange(HostRunsSystemd ? new[] { "--register=yes" } : new[] { "--register=no", "--keep-unit" });
-        if (sandbox.Network == NetworkMode.None) argv.Add("--private-network");
-        foreach (var mount in sandbox.Mounts)
-            argv.Add($"{(mount.ReadOnly ? "--bind-ro" : "--bind")}={EscapeColons(mount.HostPath)}:{EscapeColons(mount.SandboxPath)}");
-        return argv;
-    }
+        RegistersWithMachined = HostRunsSystemd,
+        CgroupJoin = cgroup?.JoinPrefix() ?? new List<string>(),
+    };
 
     public LayerMeasurement Measure(SandboxInfo sandbox) => OverlayLayer.Of(sandbox).Measure(sandbox.Name);
 
@@ -167,48 +148,7 @@ public sealed partial class NspawnProvider : ISandboxProvider
     {
         if (!UserIdentity.IsRoot) throw SandboxErrors.ProviderUnavailable("Nspawn", "systemd-nspawn needs root.", "Run pwsh as root (sudo pwsh), or use -Provider Bubblewrap.");
         var account = PasswdFile.For(command, OverlayLayer.Of(sandbox).Reader);
-        var argv = NspawnArgv(sandbox, CommandDroppedCapabilities, cgroup);
-        argv.Add("--as-pid2");
-        // Piped stdin is read as a script (see InteractiveProcessRunner): nspawn's own pty would not end with it.
-        argv.Add(interactive && InteractiveProcessRunner.StdInIsTerminal ? "--console=interactive" : "--console=pipe");
-        foreach (var (key, value) in CommandEnvironment.Compose(sandbox, command, account.Home))
-            argv.Add($"--setenv={key}={value}");
-        argv.Add($"--chdir={command.WorkingDirectory ?? (interactive ? account.Home : "/")}");
-        // nspawn resolves the user with getent inside the image (every Debian image has it), so
-        // the user must exist there; we looked it up already and pass its name.
-        if (account.Uid != 0) argv.Add($"--user={account.Name ?? throw NoSuchUser(command.User!)}");
-        argv.Add("--");
-        argv.AddRange(command.Argv);
-        return argv;
-    }
-
-    private static SandboxException NoSuchUser(string user) => SandboxErrors.UserNotFound(user, numericUidAllowed: false);
-
-    private static string EscapeColons(string path) => path.Replace(":", "\\:");
-
-    [GeneratedRegex(@"^execv\w*\((?<command>.*)\) failed: (?<reason>.*)$")]
-    private static partial Regex ExecFailure();
-
-    /// <summary>
-    /// Tells a command that never started from one that ran and failed: nspawn reports a failed
-    /// exec as "execv(CMD) failed: REASON", and its own failures as its last stderr line, both with
-    /// exit code 1 and nothing on stdout.
-    /// </summary>
-    private static void ThrowIfNotStarted(SandboxInfo sandbox, SandboxCommand command, ProcessOutcome outcome)
-    {
-        if (OverlayLauncher.IsSetupFailure(outcome))
-            throw SandboxErrors.SetupFailed("Nspawn", sandbox.Name, outcome.StdErr);
-        var lines = outcome.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        // In a booted machine commands are executed by the confinement helper, which exits 127 when it cannot.
-        if (outcome.ExitCode == ConfineHelper.ExecFailureExitCode && outcome.StdOut.Length == 0 && lines is [ConfineHelper.ExecFailure])
-            throw SandboxErrors.CommandNotFound(command.Argv[0], "not found or not executable in the booted machine");
-        if (outcome.ExitCode != 1 || outcome.StdOut.Length > 0) return;
-        if (lines.Length == 0) return;
-        if (lines.Select(line => ExecFailure().Match(line)).FirstOrDefault(m => m.Success) is { } exec && lines.Length <= 2)
-            throw SandboxErrors.CommandNotFound(command.Argv[0], exec.Groups["reason"].Value);
-        if (lines[^1] is "Child died too early." || lines[^1].StartsWith("Failed to ", StringComparison.Ordinal)
-            || lines[^1].Contains("Refusing", StringComparison.Ordinal))
-            throw SandboxErrors.SetupFailed("Nspawn", sandbox.Name, outcome.StdErr);
+        return NspawnCommandLine.ForCommand(View(sandbox), Host(cgroup), CommandLineInputs.Invocation(sandbox, command, account, interactive)).Argv;
     }
 
     private static Dictionary<string, string> HostEnvironment()

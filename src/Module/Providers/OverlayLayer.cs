@@ -9,7 +9,7 @@ namespace Sandbox.Providers;
 /// <c>work/</c> is overlayfs's scratch folder, <c>merged/</c> the mount point of the combined view.
 /// The image is only ever the lower layer, so nothing a sandbox does can reach it.
 /// </summary>
-public sealed class OverlayLayer
+internal sealed class OverlayLayer
 {
     public OverlayLayer(string stateFolder, string lowerFolder)
     {

@@ -5,7 +5,7 @@ using Sandbox.Storage;
 namespace Sandbox.Providers;
 
 /// <summary>Looks a user up in an image's /etc/passwd, for -User.</summary>
-public static class PasswdFile
+internal static class PasswdFile
 {
     /// <summary>A user; <see cref="Name"/> is null for a numeric uid the image does not list.</summary>
     public sealed record Account(uint Uid, uint Gid, string Home, string? Name);

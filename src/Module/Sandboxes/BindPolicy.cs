@@ -13,7 +13,7 @@ namespace Sandbox.Sandboxes;
 /// targets over the sandbox's own /proc, /sys or /dev are refused for the same reason. The bind keeps
 /// the resolved host path, so what was checked is what gets bound.
 /// </summary>
-public static class BindPolicy
+internal static class BindPolicy
 {
     private static readonly string[] KernelInterfaces = { "/proc", "/sys", "/dev" };
 

@@ -19,7 +19,7 @@ namespace Sandbox.Sandboxes;
 /// Left: a process of the same sandbox that runs during the check could still swap a folder for a
 /// link between the check and bwrap's mount.
 /// </summary>
-public static class BindTargetGuard
+internal static class BindTargetGuard
 {
     private static readonly string[] FreshEveryCommand = { "/run" };
     private const ulong NoLinks = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;

@@ -11,7 +11,7 @@ namespace Sandbox.Sandboxes;
 /// there. state.json is written by rename so a reader never sees half a file, and a folder without
 /// it is a creation that died half-way (never listed, reaped with the orphans).
 /// </summary>
-public sealed class SandboxStore
+internal sealed class SandboxStore
 {
     private const string StateFile = "state.json";
     private static readonly JsonSerializerOptions Json = new()

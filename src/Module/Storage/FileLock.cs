@@ -11,7 +11,7 @@ namespace Sandbox.Storage;
 /// are gone do not pile up: a waiter that then gets the lock on the unlinked file notices that the
 /// path no longer names the file it locked, and starts again on the new one.
 /// </summary>
-public sealed class FileLock : IDisposable
+internal sealed class FileLock : IDisposable
 {
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
     private readonly int _fd;

@@ -3,7 +3,7 @@ using System.Text;
 namespace Sandbox.Storage;
 
 /// <summary>Reads this process's mount table (/proc/self/mountinfo) to find mounts under a folder.</summary>
-public static class MountTable
+internal static class MountTable
 {
     public static IReadOnlyList<string> MountPointsUnder(string folder)
     {

@@ -6,7 +6,7 @@ namespace Sandbox.Storage;
 /// Names of images and sandboxes become folder names, so they are restricted to a safe alphabet:
 /// no separators, no '..', nothing that a shell or an overlay option string would read specially.
 /// </summary>
-public static partial class NameRules
+internal static partial class NameRules
 {
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     private static partial Regex SafeName();

@@ -9,7 +9,7 @@ namespace Sandbox.Storage;
 /// whatever the modes inside. This is the one mechanism: the overlay mounted on the host for root
 /// Bubblewrap stays without nosuid, so setuid programs keep working inside the sandbox itself.
 /// </summary>
-public static class PrivateFiles
+internal static class PrivateFiles
 {
     public const UnixFileMode FolderMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
     public const UnixFileMode FileMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;

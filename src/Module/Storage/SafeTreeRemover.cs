@@ -10,7 +10,7 @@ namespace Sandbox.Storage;
 /// folder can never be emptied), never follows a symbolic link, and removes any tree a sandbox can
 /// make (see <see cref="Remove"/>).
 /// </summary>
-public static class SafeTreeRemover
+internal static class SafeTreeRemover
 {
     public static void Remove(string path, string storeFolder)
     {

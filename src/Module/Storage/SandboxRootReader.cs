@@ -15,7 +15,7 @@ namespace Sandbox.Storage;
 /// looked at, so a lower file the sandbox hid that way can still be found: that file is the image's,
 /// never the host's.
 /// </summary>
-public sealed class SandboxRootReader
+internal sealed class SandboxRootReader
 {
     private readonly string[] _layers;
 

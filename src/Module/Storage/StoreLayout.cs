@@ -9,7 +9,7 @@ namespace Sandbox.Storage;
 /// Root resolution: $SANDBOX_HOME, else $XDG_DATA_HOME/sandbox, else ~/.local/share/sandbox;
 /// root's default is /var/lib/sandbox.
 /// </summary>
-public sealed class StoreLayout
+internal sealed class StoreLayout
 {
     private const string CacheDirTag =
         "Signature: 8a477f597d28d172789f06886806bc55\n" +

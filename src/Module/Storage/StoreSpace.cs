@@ -4,7 +4,7 @@ namespace Sandbox.Storage;
 /// Tells "the store's filesystem is full" apart from other I/O failures, so a full disk becomes the
 /// StoreFull error that names the store and says how to free it, never a raw IOException.
 /// </summary>
-public static class StoreSpace
+internal static class StoreSpace
 {
     private const int ENOSPC = 28;
     private const int EDQUOT = 122;

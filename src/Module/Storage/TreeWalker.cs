@@ -3,7 +3,7 @@ using Sandbox.Native;
 namespace Sandbox.Storage;
 
 /// <summary>Every entry below a folder with its lstat facts, never following links; unreadable folders are skipped.</summary>
-public static class TreeWalker
+internal static class TreeWalker
 {
     public static IEnumerable<(string Relative, FileStatus Status)> Walk(string root)
     {

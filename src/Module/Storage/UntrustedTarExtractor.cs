@@ -16,7 +16,7 @@ namespace Sandbox.Storage;
 /// RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS and files with O_CREAT|O_EXCL|O_NOFOLLOW: no entry can write
 /// through a link an earlier entry (or anyone else) put in the destination.
 /// </summary>
-public sealed class UntrustedTarExtractor
+internal sealed class UntrustedTarExtractor
 {
     /// <summary>Deeper trees are refused: a path of thousands of folders is an attack, not data.</summary>
     public const int MaxDepth = 256;

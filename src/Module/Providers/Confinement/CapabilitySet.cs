@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Sandbox.Providers.Confinement;
 
 /// <summary>Capability names and numbers (linux/capability.h), and bounding sets read from /proc.</summary>
-public static class CapabilitySet
+internal static class CapabilitySet
 {
     private static readonly string[] Names =
     {

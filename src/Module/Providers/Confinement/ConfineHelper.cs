@@ -17,7 +17,7 @@ namespace Sandbox.Providers.Confinement;
 /// installs a seccomp filter. So it has no loader, no libc and no path: it is executed through a
 /// descriptor opened on the host (/proc/self/fd/N).
 /// </summary>
-public static class ConfineHelper
+internal static class ConfineHelper
 {
     /// <summary>What the helper prints (with the exit code) when it cannot execute the command.</summary>
     public const string ExecFailure = "sandbox-confine: could not execute the command: not found or not executable";

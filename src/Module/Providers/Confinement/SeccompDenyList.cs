@@ -8,7 +8,7 @@ namespace Sandbox.Providers.Confinement;
 /// Any other architecture (an i386 or x32 entry into the same kernel) is killed, so the list
 /// cannot be sidestepped with another syscall table.
 /// </summary>
-public static class SeccompDenyList
+internal static class SeccompDenyList
 {
     public const uint AuditArchX86_64 = 0xC000003E;
     private const uint X32Bit = 0x40000000;

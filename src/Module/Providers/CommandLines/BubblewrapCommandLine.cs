@@ -1,0 +1,90 @@
+using System.Globalization;
+
+namespace Sandbox.Providers.CommandLines;
+
+/// <summary>
+/// The bwrap command line for one command, as a pure function of its inputs. As root the overlay is
+/// already mounted on the host at merged/ (the provider did it) and bwrap binds it; rootless the
+/// command line starts with the per-command mount namespace that mounts it (OverlayMountCommandLine).
+/// </summary>
+internal static class BubblewrapCommandLine
+{
+    public const string Backend = "backend";
+    public const string Namespaces = "namespaces";
+    public const string Network = "network";
+    public const string Lifetime = "lifetime";
+    public const string Hostname = "hostname";
+    public const string FileSystem = "file system";
+    public const string Binds = "binds";
+    public const string Privileges = "privileges";
+    public const string Environment = "environment";
+    public const string WorkingFolder = "working folder";
+    public const string Command = "command";
+
+    /// <summary>
+    /// What root inside a sandbox may do: own, chmod and read any file, switch users, chroot, bind
+    /// low ports. Not: mount, mknod, load modules, trace, change the clock or raw network access
+    /// (Docker's default set without CAP_MKNOD and CAP_NET_RAW).
+    /// </summary>
+    public static readonly IReadOnlyList<string> RootCapabilities = new[]
+    {
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID",
+        "CAP_SETFCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_AUDIT_WRITE",
+    };
+
+    public static LabelledArgv Build(SandboxView view, CommandInvocation command)
+    {
+        var blocks = new List<ArgvBlock>();
+        if (!view.IsRoot) blocks.AddRange(OverlayMountCommandLine.Blocks(view));
+        blocks.Add(ArgvBlock.Of(Backend, view.Tools.Backend));
+
+        // Every namespace but the user one: we are already root in a user namespace (rootless) or
+        // real root, and a nested one made by bwrap would map only uid 0, hiding the image's other
+        // owners. Root's power is cut down to a container's usual capabilities instead (Privileges).
+        blocks.Add(ArgvBlock.Of(Namespaces, "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"));
+        // Own network namespace (loopback only) unless the host's network was asked for.
+        blocks.Add(view.Network == NetworkMode.None ? ArgvBlock.Of(Network, "--unshare-net") : ArgvBlock.Of(Network));
+
+        var lifetime = new List<string> { "--die-with-parent" };
+        // setsid keeps a sandboxed command from pushing keystrokes into our terminal (TIOCSTI). An
+        // interactive shell keeps its session: it is already the leader of one whose controlling
+        // terminal is a pty of its own (InteractiveProcessRunner), and needs it for job control.
+        if (!command.Interactive) lifetime.Add("--new-session");
+        // The command runs as PID 1 of its namespace, as in a container without --init. bwrap's own
+        // reaper would report the command's exit through a pipe and exit without waiting for it,
+        // and the kernel would then never add the command's CPU time and memory to ours (Get-
+        // SandboxStat showed 0 s CPU for a busy loop). A shell keeps its reaper.
+        if (!command.Interactive) lifetime.Add("--as-pid-1");
+        blocks.Add(ArgvBlock.Of(Lifetime, lifetime));
+
+        blocks.Add(ArgvBlock.Of(Hostname, "--hostname", view.Name));
+        blocks.Add(ArgvBlock.Of(FileSystem,
+            "--bind", view.Overlay.Merged, "/",
+            // Private /dev with only the harmless nodes, and a /proc of the sandbox's pid namespace.
+            "--dev", "/dev", "--proc", "/proc",
+            // /proc/sys is the host's kernel settings: read-only, or root inside could rewrite core_pattern.
+            "--ro-bind", "/proc/sys", "/proc/sys",
+            // /tmp and /var/tmp are in the layer (OverlayLayer.Create); /run is empty at every start.
+            "--tmpfs", "/run"));
+
+        // The provider has checked each target is not a link planted by the sandbox (BindTargetGuard):
+        // bwrap follows links on a bind's target.
+        blocks.Add(ArgvBlock.Of(Binds, view.Binds.SelectMany(mount =>
+            new[] { mount.ReadOnly ? "--ro-bind" : "--bind", mount.HostPath, mount.SandboxPath })));
+
+        blocks.Add(ArgvBlock.Of(Privileges, command.User.Uid != 0
+            // A user namespace of its own maps the chosen uid; bwrap drops every capability for it.
+            ? new[] { "--unshare-user", "--uid", Text(command.User.Uid), "--gid", Text(command.User.Gid) }
+            : new[] { "--cap-drop", "ALL" }.Concat(RootCapabilities.SelectMany(c => new[] { "--cap-add", c }))));
+
+        // Nothing of the caller's environment leaks in: only the composed one.
+        blocks.Add(ArgvBlock.Of(Environment, new[] { "--clearenv" }.Concat(
+            command.Environment.SelectMany(variable => new[] { "--setenv", variable.Key, variable.Value }))));
+        blocks.Add(ArgvBlock.Of(WorkingFolder, "--chdir", command.WorkingDirectory));
+        // "--" so that a command whose name starts with "-" is never taken for an option of bwrap.
+        blocks.Add(ArgvBlock.Of(Command, new[] { "--" }.Concat(command.Argv)));
+        return new LabelledArgv(blocks);
+    }
+
+    private static string Text(uint id) => id.ToString(CultureInfo.InvariantCulture);
+}

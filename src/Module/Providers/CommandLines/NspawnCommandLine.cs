@@ -1,0 +1,96 @@
+namespace Sandbox.Providers.CommandLines;
+
+/// <summary>What an nspawn command line depends on beyond the sandbox: facts about the host, read by the provider.</summary>
+internal sealed record NspawnHost
+{
+    /// <summary>PID 1 is systemd, so machined can register the container (else --register=no --keep-unit).</summary>
+    public required bool RegistersWithMachined { get; init; }
+
+    /// <summary>The prefix that moves the command into a cgroup of its own (SandboxCgroup.JoinPrefix), or empty.</summary>
+    public IReadOnlyList<string> CgroupJoin { get; init; } = Array.Empty<string>();
+}
+
+/// <summary>
+/// The systemd-nspawn command line for a sandbox, as a pure function of its inputs: the container
+/// part every nspawn of a sandbox shares (plain commands and the booted machine), then what a plain
+/// command adds. nspawn runs over the overlay mounted in a private mount namespace per command
+/// (never --ephemeral, which copies the whole tree). Root only.
+/// </summary>
+internal static class NspawnCommandLine
+{
+    public const string Cgroup = "cgroup";
+    public const string Backend = "backend";
+    public const string Container = "container";
+    public const string Capabilities = "capabilities";
+    public const string Registration = "registration";
+    public const string Network = "network";
+    public const string Binds = "binds";
+    public const string Process = "process";
+    public const string Environment = "environment";
+    public const string WorkingFolder = "working folder";
+    public const string User = "user";
+    public const string Command = "command";
+
+    /// <summary>
+    /// nspawn keeps bookkeeping under /run/systemd/nspawn; on a host whose /run is not a tmpfs it
+    /// complains on every exit when cleaning it, so each command gets a private, empty one.
+    /// </summary>
+    public const string RuntimeFolder = "/run/systemd/nspawn";
+
+    /// <summary>
+    /// nspawn's default set is meant for a whole OS. Without a device cgroup (no systemd to set one
+    /// up here) CAP_MKNOD would let root inside make a node for the host's disk, so it always goes;
+    /// a plain command also loses mounting, tracing, rebooting and raw resource control. A booted
+    /// init keeps CAP_SYS_ADMIN, which systemd needs for its own mounts.
+    /// </summary>
+    public static readonly string[] BootDroppedCapabilities = { "CAP_MKNOD", "CAP_SYS_RAWIO", "CAP_SYS_MODULE" };
+
+    public static readonly string[] CommandDroppedCapabilities = BootDroppedCapabilities.Concat(new[]
+    {
+        "CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "CAP_SYS_BOOT", "CAP_SYS_RESOURCE", "CAP_SYS_TTY_CONFIG", "CAP_LINUX_IMMUTABLE", "CAP_NET_RAW",
+    }).ToArray();
+
+    /// <summary>
+    /// What every nspawn of this sandbox gets: its cgroup, the overlay launcher, its root, name,
+    /// hostname, registration, network and binds. No journal link (the host has no journald to
+    /// link to, and concurrent commands raced to make /var/log/journal).
+    /// </summary>
+    public static LabelledArgv ForContainer(SandboxView view, NspawnHost host, IEnumerable<string> droppedCapabilities)
+    {
+        var blocks = new List<ArgvBlock> { ArgvBlock.Of(Cgroup, host.CgroupJoin) };
+        blocks.AddRange(OverlayMountCommandLine.Blocks(view, RuntimeFolder));
+        blocks.Add(ArgvBlock.Of(Backend, view.Tools.Backend));
+        blocks.Add(ArgvBlock.Of(Container, "--quiet", $"--directory={view.Overlay.Merged}", $"--machine={view.Name}",
+            $"--hostname={view.Name}", "--link-journal=no"));
+        blocks.Add(ArgvBlock.Of(Capabilities, $"--drop-capability={string.Join(',', droppedCapabilities)}"));
+        blocks.Add(host.RegistersWithMachined
+            ? ArgvBlock.Of(Registration, "--register=yes")
+            // No machined to register with: nspawn stays in the cgroup it was started in.
+            : ArgvBlock.Of(Registration, "--register=no", "--keep-unit"));
+        blocks.Add(view.Network == NetworkMode.None ? ArgvBlock.Of(Network, "--private-network") : ArgvBlock.Of(Network));
+        // nspawn resolves a bind's target inside the container's root, so a planted link cannot
+        // redirect it; ':' separates the sides in its syntax and is escaped in paths.
+        blocks.Add(ArgvBlock.Of(Binds, view.Binds.Select(mount =>
+            $"{(mount.ReadOnly ? "--bind-ro" : "--bind")}={EscapeColons(mount.HostPath)}:{EscapeColons(mount.SandboxPath)}")));
+        return new LabelledArgv(blocks);
+    }
+
+    /// <summary>A plain command: its own container, with the command as PID 2 under nspawn's stub init.</summary>
+    public static LabelledArgv ForCommand(SandboxView view, NspawnHost host, CommandInvocation command)
+    {
+        var blocks = ForContainer(view, host, CommandDroppedCapabilities).Blocks.ToList();
+        // Piped stdin is read as a script (see InteractiveProcessRunner): nspawn's own pty would not end with it.
+        blocks.Add(ArgvBlock.Of(Process, "--as-pid2",
+            command.Interactive && command.StdInIsTerminal ? "--console=interactive" : "--console=pipe"));
+        blocks.Add(ArgvBlock.Of(Environment, command.Environment.Select(variable => $"--setenv={variable.Key}={variable.Value}")));
+        blocks.Add(ArgvBlock.Of(WorkingFolder, $"--chdir={command.WorkingDirectory}"));
+        // nspawn resolves the user with getent inside the image (every Debian image has it), so the
+        // user must exist there; the provider looked it up already and we pass its name.
+        blocks.Add(command.User.Uid == 0 ? ArgvBlock.Of(User)
+            : ArgvBlock.Of(User, $"--user={command.User.Name ?? throw SandboxErrors.UserNotFound(command.User.Uid.ToString(System.Globalization.CultureInfo.InvariantCulture), numericUidAllowed: false)}"));
+        blocks.Add(ArgvBlock.Of(Command, new[] { "--" }.Concat(command.Argv)));
+        return new LabelledArgv(blocks);
+    }
+
+    private static string EscapeColons(string path) => path.Replace(":", "\\:");
+}

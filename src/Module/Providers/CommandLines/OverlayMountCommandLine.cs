@@ -1,0 +1,56 @@
+namespace Sandbox.Providers.CommandLines;
+
+/// <summary>
+/// The prefix shared by the namespace providers' per-command overlays: enter a private mount
+/// namespace (rootless: inside a user namespace where the user is root), mount the sandbox's overlay
+/// there, mount fresh tmpfs folders the backend needs private, then exec the backend. Mounts made
+/// this way never exist on the host, so a killed command cannot leak one and removal never meets a
+/// bind mount. Its own failures exit <see cref="OverlayLauncher.SetupExitCode"/> with
+/// <see cref="OverlayLauncher.SetupMarker"/> on stderr (see ProviderFailureTables).
+/// </summary>
+internal static class OverlayMountCommandLine
+{
+    public const string NamespaceLabel = "mount namespace";
+    public const string OverlayLabel = "overlay";
+
+    // $1 = overlay options, $2 = mount point, then tmpfs mount points up to "--", then the backend.
+    // Arguments travel as positional parameters, never pasted into the script.
+    private const string MountThenExec =
+        "fail() { echo \"" + OverlayLauncher.SetupMarker + " $1\" >&2; exit 125; }; " +
+        "mount -t overlay sandbox-overlay -o \"$1\" \"$2\" || fail \"could not mount the overlay on $2\"; shift 2; " +
+        "while [ \"$1\" != -- ]; do mkdir -p \"$1\" && mount -t tmpfs sandbox-tmpfs \"$1\" || fail \"could not mount a tmpfs on $1\"; shift; done; " +
+        "shift; exec \"$@\"";
+
+    public static IEnumerable<ArgvBlock> Blocks(SandboxView view, params string[] privateTmpfs)
+    {
+        yield return UnshareBlock(view);
+        var overlay = new List<string> { view.Tools.Sh, "-c", MountThenExec, "sandbox-overlay" };
+        // Rootless, overlayfs keeps its metadata in user.* xattrs: trusted.* needs real root.
+        overlay.Add(view.Overlay.MountOptions(inUserNamespace: !view.IsRoot));
+        overlay.Add(view.Overlay.Merged);
+        overlay.AddRange(privateTmpfs);
+        overlay.Add("--");
+        yield return ArgvBlock.Of(OverlayLabel, overlay);
+    }
+
+    /// <summary>
+    /// A private mount namespace; rootless also a user namespace where the user is root, with their
+    /// subordinate ids mapped onto uids 1.. so the image's other owners keep their files.
+    /// </summary>
+    private static ArgvBlock UnshareBlock(SandboxView view)
+    {
+        var argv = new List<string> { view.Tools.Unshare };
+        if (!view.IsRoot)
+        {
+            argv.Add("--map-root-user");
+            if (view.SubordinateIds is { } ids)
+            {
+                argv.Add($"--map-users={ids.UidStart},1,{ids.Count}");
+                argv.Add($"--map-groups={ids.GidStart},1,{ids.Count}");
+            }
+        }
+        // private: the overlay must not propagate back to the host's mount namespace.
+        argv.AddRange(new[] { "--mount", "--propagation", "private", "--" });
+        return ArgvBlock.Of(NamespaceLabel, argv);
+    }
+}

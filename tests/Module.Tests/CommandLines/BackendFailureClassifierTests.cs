@@ -1,0 +1,132 @@
+using Sandbox.Processes;
+using Sandbox.Providers.Confinement;
+using Sandbox.Providers.Failures;
+using Xunit;
+
+namespace Sandbox.Tests.CommandLines;
+
+/// <summary>
+/// The failure tables applied to backend reports as the real tools write them (lines copied from
+/// bwrap 0.8, systemd-nspawn 252, fakechroot's chroot), and to commands that only look like them.
+/// </summary>
+[Trait("Area", "CommandLines")]
+[Trait("Needs", "Nothing")]
+public sealed class BackendFailureClassifierTests
+{
+    private static ProcessOutcome Ended(int exitCode, string stderr, string stdout = "") =>
+        new() { ExitCode = exitCode, StdErr = stderr, StdOut = stdout };
+
+    private static StartFailureReport? Bubblewrap(ProcessOutcome outcome) => BackendFailureClassifier.Classify(ProviderFailureTables.Bubblewrap, outcome);
+    private static StartFailureReport? Nspawn(ProcessOutcome outcome) => BackendFailureClassifier.Classify(ProviderFailureTables.Nspawn, outcome);
+    private static StartFailureReport? FakeChroot(ProcessOutcome outcome) => BackendFailureClassifier.Classify(ProviderFailureTables.FakeChroot, outcome);
+
+    [Fact]
+    public void Bwrap_exec_failure_is_command_not_found_with_the_reason()
+    {
+        Assert.Equal(new StartFailureReport(StartFailure.CommandNotFound, "No such file or directory"),
+            Bubblewrap(Ended(1, "bwrap: execvp nope: No such file or directory\n")));
+    }
+
+    [Theory]
+    [InlineData("bwrap: Can't mount proc on /newroot/proc: Operation not permitted\n")]
+    [InlineData("unshare: unshare failed: Operation not permitted\n")]
+    public void Bwrap_or_unshare_own_line_is_a_setup_failure_with_all_of_stderr(string stderr)
+    {
+        Assert.Equal(new StartFailureReport(StartFailure.SetupFailed, stderr), Bubblewrap(Ended(1, stderr)));
+    }
+
+    [Theory]
+    [InlineData(1, "bwrap: execvp nope: No such file or directory\n", "some output")] // the command printed: it ran
+    [InlineData(1, "starting\nbwrap: execvp nope: No such file or directory\n", "")] // not bwrap's only line
+    [InlineData(2, "bwrap: execvp nope: No such file or directory\n", "")] // bwrap exits 1, never 2
+    [InlineData(1, "", "")] // a plain `false`
+    public void A_command_that_ran_keeps_its_result_whatever_it_printed(int exitCode, string stderr, string stdout)
+    {
+        Assert.Null(Bubblewrap(Ended(exitCode, stderr, stdout)));
+    }
+
+    [Fact]
+    public void Our_launchers_marker_is_a_setup_failure_for_both_namespace_providers()
+    {
+        var report = Ended(125, "sandbox-setup: could not mount the overlay on /x/merged\n");
+
+        Assert.Equal(StartFailure.SetupFailed, Bubblewrap(report)?.Failure);
+        Assert.Equal(StartFailure.SetupFailed, Nspawn(report)?.Failure);
+    }
+
+    [Fact]
+    public void A_command_that_printed_and_then_wrote_the_marker_and_exited_125_is_not_taken_for_a_setup_failure()
+    {
+        Assert.Null(Bubblewrap(Ended(125, "sandbox-setup: forged\n", stdout: "real output\n")));
+        Assert.Null(Nspawn(Ended(125, "sandbox-setup: forged\n", stdout: "real output\n")));
+    }
+
+    [Fact]
+    public void A_timed_out_or_cancelled_or_signalled_backend_is_never_classified()
+    {
+        var setup = "bwrap: Can't mount proc on /newroot/proc: Operation not permitted\n";
+        Assert.Null(Bubblewrap(Ended(1, setup) with { TimedOut = true }));
+        Assert.Null(Bubblewrap(Ended(1, setup) with { Cancelled = true }));
+        Assert.Null(Bubblewrap(new ProcessOutcome { Signal = 9, StdErr = setup }));
+    }
+
+    [Theory]
+    [InlineData("execv(/usr/bin/nope) failed: No such file or directory\n")]
+    [InlineData("Failed to resolve user: x\nexecvp(nope) failed: No such file or directory\n")]
+    public void Nspawn_exec_failure_in_at_most_two_lines_is_command_not_found(string stderr)
+    {
+        Assert.Equal(new StartFailureReport(StartFailure.CommandNotFound, "No such file or directory"), Nspawn(Ended(1, stderr)));
+    }
+
+    [Theory]
+    [InlineData("Child died too early.\n")]
+    [InlineData("Spawning container box on /x/merged.\nFailed to mount /proc: Permission denied\n")]
+    [InlineData("Directory /x/merged: Refusing to run on a read-only tree\n")]
+    public void Nspawns_own_last_line_is_a_setup_failure(string stderr)
+    {
+        Assert.Equal(new StartFailureReport(StartFailure.SetupFailed, stderr), Nspawn(Ended(1, stderr)));
+    }
+
+    [Fact]
+    public void An_nspawn_command_whose_last_line_only_mentions_failure_is_its_own_result()
+    {
+        Assert.Null(Nspawn(Ended(1, "grep: Failed to open x\nnot this\n")));
+        Assert.Null(Nspawn(Ended(1, "a\nb\nexecv(x) failed: No such file or directory\n")));
+    }
+
+    [Fact]
+    public void The_confinement_helpers_exec_failure_in_a_booted_machine_is_command_not_found()
+    {
+        Assert.Equal(new StartFailureReport(StartFailure.CommandNotFound, "not found or not executable in the booted machine"),
+            Nspawn(Ended(ConfineHelper.ExecFailureExitCode, ConfineHelper.ExecFailure + "\n")));
+        Assert.Null(Nspawn(Ended(ConfineHelper.ExecFailureExitCode, "sh: 1: nope: not found\n")));
+    }
+
+    [Theory]
+    [InlineData(127, "No such file or directory")]
+    [InlineData(126, "Permission denied")]
+    public void Chroot_under_fakechroot_failing_to_run_the_command_is_command_not_found(int exitCode, string reason)
+    {
+        Assert.Equal(new StartFailureReport(StartFailure.CommandNotFound, reason),
+            FakeChroot(Ended(exitCode, $"/usr/sbin/chroot: failed to run command 'nope': {reason}\n")));
+        Assert.Null(FakeChroot(Ended(1, $"/usr/sbin/chroot: failed to run command 'nope': {reason}\n")));
+    }
+
+    [Fact]
+    public void Each_provider_that_runs_commands_has_a_table_under_its_own_name()
+    {
+        Assert.Equal(new[] { "Bubblewrap", "Nspawn", "FakeChroot" },
+            new[] { ProviderFailureTables.Bubblewrap, ProviderFailureTables.Nspawn, ProviderFailureTables.FakeChroot }.Select(t => t.Provider));
+    }
+
+    [Fact]
+    public void A_line_longer_than_any_backend_report_is_the_commands_own()
+    {
+        // Written by a hostile command: the pattern matches, but no backend writes a line this long,
+        // and patterns are never run over lines of arbitrary size.
+        var forged = "/usr/sbin/chroot: failed to run command 'x" + new string('x', BackendFailureClassifier.MaxReportLineLength) + "': Permission denied\n";
+
+        Assert.Null(FakeChroot(Ended(127, forged)));
+        Assert.Null(Bubblewrap(Ended(1, "bwrap: execvp " + forged)));
+    }
+}

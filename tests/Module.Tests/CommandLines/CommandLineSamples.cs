@@ -1,0 +1,38 @@
+using Sandbox.Providers;
+using Sandbox.Providers.CommandLines;
+
+namespace Sandbox.Tests.CommandLines;
+
+/// <summary>
+/// Plain-data inputs for the command-line builders: paths that need not exist, tools that need not
+/// be installed. Nothing here touches the host.
+/// </summary>
+internal static class CommandLineSamples
+{
+    public const string State = "/store/sandboxes/0a1b2c";
+    public const string Image = "/store/images/bookworm/rootfs";
+    public const string Merged = State + "/merged";
+    public const string OverlayOptions = "lowerdir=" + Image + ",upperdir=" + State + "/upper,workdir=" + State + "/work";
+
+    public static BackendTools Tools(string backend) => new("/usr/bin/unshare", "/bin/sh", backend);
+
+    public static SandboxView View(string backend, bool isRoot, NetworkMode network = NetworkMode.None,
+        Namespaces.SubordinateIds? ids = null, params BindMount[] binds) => new()
+    {
+        IsRoot = isRoot,
+        Tools = Tools(backend),
+        Name = "box",
+        Overlay = new OverlayLayer(State, Image),
+        SubordinateIds = ids,
+        Binds = binds,
+        Network = network,
+    };
+
+    public static CommandInvocation Invocation(params string[] argv) => new()
+    {
+        User = PasswdFile.Root,
+        Environment = new Dictionary<string, string> { ["PATH"] = "/usr/bin:/bin", ["HOME"] = "/root" }.ToList(),
+        WorkingDirectory = "/",
+        Argv = argv,
+    };
+}
