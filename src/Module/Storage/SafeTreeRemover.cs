@@ -58,7 +58,7 @@ public static class SafeTreeRemover
 
     // A sandbox still running may keep adding names or turning a folder into a file; each time costs a
     // second look, and past this many the removal is left to rm rather than racing for ever.
-    private const int MaxSecondLooks = 1000;
+    private const int MaxSecondLooks = 10_000;
 
     /// <summary>
     /// Empties and deletes <paramref name="target"/> with unlinkat relative to each folder's

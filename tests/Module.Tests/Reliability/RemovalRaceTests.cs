@@ -27,6 +27,7 @@ public sealed class RemovalRaceTests
     private static extern int renameat2(int oldDirFd, string oldPath, int newDirFd, string newPath, uint flags);
 
     private const int AtFdCwd = -100;
+    private const UnixFileMode HostMode = UnixFileMode.UserRead | UnixFileMode.UserExecute;
     private const uint RenameExchange = 2;
 
     [SkippableFact]
@@ -38,10 +39,12 @@ public sealed class RemovalRaceTests
         harness.Import(HarnessFixture.ImageName, BusyboxTree.Create(Path.Combine(scratch.Path, "rootfs")));
         var host = Path.Combine(scratch.Path, "host");
         Directory.CreateDirectory(host);
-        File.SetUnixFileMode(host, (UnixFileMode)0b111_000_000);
         for (var i = 0; i < 10; i++) File.WriteAllText(Path.Combine(host, $"canary-{i}"), "precious\n");
+        // r-x: the old removal "opened up" a folder without owner write by chmod through the path, so through the link too.
+        File.SetUnixFileMode(host, HostMode);
 
         var exchanges = 0L;
+        var failures = new List<string>();
         for (var trial = 0; trial < 8; trial++)
         {
             var sandbox = harness.Create(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
@@ -69,18 +72,24 @@ public sealed class RemovalRaceTests
                         if (renameat2(AtFdCwd, Path.Combine(race, $"d{i}"), AtFdCwd, Path.Combine(race, $"l{i}"), RenameExchange) == 0) count++;
                 return count;
             });
+            SandboxException? failed = null;
             try { harness.Remove(sandbox.Id); }
+            catch (SandboxException e) { failed = e; }
             finally
             {
                 stop.Cancel();
                 exchanges += swapper.Result;
             }
 
-            Assert.False(Directory.Exists(harness.StateFolder(sandbox.Id)), "the sandbox's folder is gone");
+            // The host folder after every removal: that is the harm. A removal that gave up is a lesser
+            // defect, counted and asserted at the end (the harness removes the leftover once the swapper stopped).
             Assert.Equal(10, Directory.GetFiles(host).Length);
-            Assert.Equal((UnixFileMode)0b111_000_000, File.GetUnixFileMode(host));
+            Assert.Equal(HostMode, File.GetUnixFileMode(host));
+            if (failed is not null) failures.Add(failed.Message.Split('\n')[0]);
+            else Assert.False(Directory.Exists(harness.StateFolder(sandbox.Id)), "the sandbox's folder is gone");
         }
-        _output.WriteLine($"{exchanges} exchanges of a folder and a link happened during the removals");
+        _output.WriteLine($"{exchanges} exchanges of a folder and a link happened during the removals; {failures.Count} removals failed");
         Assert.True(exchanges > 0, "the swapper raced the removals");
+        Assert.True(failures.Count == 0, $"removals failed: {string.Join(" | ", failures)}");
     }
 }
