@@ -53,6 +53,7 @@ while (Console.ReadLine() is { } line)
             "copyin" => CopyIn(Sandbox(), arguments!["host"]!.GetValue<string>(), arguments["inside"]!.GetValue<string>()),
             "copyout" => engine.Items.CopyOutOf(Sandbox(), arguments!["inside"]!.GetValue<string>(), arguments["host"]!.GetValue<string>()).FullName,
             "stat" => engine.GetStat(Sandbox()),
+            "changes" => engine.GetChanges(Sandbox()).ToList(),
             "list" => engine.GetSandboxes(),
             "whoami" => Environment.UserName,
             "reap" => engine.ReapOrphans(),

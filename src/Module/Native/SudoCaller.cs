@@ -37,7 +37,9 @@ internal sealed record SudoCaller(string Name, int Uid, int Gid, string Home)
     {
         HandOver(path);
         if (FileStatus.Of(path) is not { IsDirectory: true }) return;
-        foreach (var (relative, _) in Storage.TreeWalker.Walk(path))
-            HandOver(Path.Combine(path, relative));
+        // Each entry is re-owned relative to its folder's descriptor (fchownat, AT_SYMLINK_NOFOLLOW): a
+        // folder swapped for a link during the walk has the link re-owned, never what it points to.
+        foreach (var entry in Storage.TreeWalker.Entries(path))
+            DirectoryCalls.ChangeOwner(entry.FolderFd, entry.Name, Uid, Gid);
     }
 }

@@ -29,8 +29,8 @@ internal static class SafeTreeRemover
         if (stillMounted.Count > 0)
             throw SandboxErrors.StoreUnsafe(target, $"'{stillMounted[0]}' is still mounted.");
 
-        // As root, the common small tree goes in this process, without starting rm.
-        if (UserIdentity.IsRoot && TryDeleteTree(new DirectoryInfo(target))) return;
+        // As root, the tree goes in this process, by descriptors (see DeleteTree); rm is the fallback.
+        if (UserIdentity.IsRoot && TryDeleteTree(target)) return;
 
         // rm works on descriptors (openat/unlinkat), so a tree a sandbox made is removed whatever it
         // holds: 5000 nested folders (paths far beyond PATH_MAX), names with newlines or bytes that
@@ -44,37 +44,84 @@ internal static class SafeTreeRemover
         Run(target, argv, mayFail: false);
     }
 
-    /// <summary>False when the tree has what only rm handles (too deep for a path, names .NET cannot spell).</summary>
-    private static bool TryDeleteTree(DirectoryInfo folder)
+    /// <summary>False when something here is beyond root in this process (root of a user namespace meeting unmapped ids): rm then finishes.</summary>
+    private static bool TryDeleteTree(string target)
     {
         try
         {
-            DeleteTree(folder, depth: 0);
+            DeleteTree(target);
             return true;
         }
         catch (IOException) { return false; }
         catch (UnauthorizedAccessException) { return false; }
     }
 
-    // Deeper trees go to rm: recursing further could overflow a thread's stack, which no catch survives.
-    private const int MaxDepthInProcess = 64;
+    // A sandbox still running may keep adding names or turning a folder into a file; each time costs a
+    // second look, and past this many the removal is left to rm rather than racing for ever.
+    private const int MaxSecondLooks = 10_000;
 
-    private static void DeleteTree(DirectoryInfo folder, int depth)
+    /// <summary>
+    /// Empties and deletes <paramref name="target"/> with unlinkat relative to each folder's
+    /// descriptor (<see cref="DirectoryDescent"/>): a folder swapped for a link between its lstat and
+    /// its opening is unlinked as the link it has become, never followed, so nothing outside the
+    /// tree is ever deleted. Root needs no chmod for folders of mode 000, so no mode changes either.
+    /// The depth is bounded only by the file system (the stack is explicit). Never crosses into another
+    /// file system, which would be a mount: the caller already refused those.
+    /// </summary>
+    private static void DeleteTree(string target)
     {
-        if (depth > MaxDepthInProcess) throw new IOException("too deep to remove in process");
-        // Folders made read-only (or mode 000, like overlayfs's work/work) must be opened up first.
-        const UnixFileMode ownerAll = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
-        if ((folder.UnixFileMode & ownerAll) != ownerAll)
-            folder.UnixFileMode |= ownerAll;
-
-        foreach (var child in folder.EnumerateFileSystemInfos())
+        using (var descent = DirectoryDescent.Open(target) ?? throw new IOException($"'{target}' is not a folder"))
         {
-            if (child is DirectoryInfo subfolder && child.LinkTarget is null)
-                DeleteTree(subfolder, depth + 1);
-            else
-                File.Delete(child.FullName); // unlink: a link goes, its target stays
+            var device = (descent.RootStatus.DeviceMajor, descent.RootStatus.DeviceMinor);
+            var secondLooks = 0;
+            while (true)
+            {
+                var name = descent.NextName();
+                if (name is null)
+                {
+                    if (descent.Depth == 0) break;
+                    var emptied = descent.NameInParent!;
+                    descent.Leave();
+                    RemoveName(descent, emptied, DirectoryCalls.AT_REMOVEDIR, ref secondLooks);
+                    continue;
+                }
+                if (DirectoryCalls.StatName(descent.Fd, name) is not { } status) continue; // gone meanwhile
+                if (status.IsDirectory)
+                {
+                    var entered = descent.Enter(name);
+                    if (entered == 0)
+                    {
+                        if ((descent.CurrentStatus.DeviceMajor, descent.CurrentStatus.DeviceMinor) != device)
+                            throw SandboxErrors.StoreUnsafe(target, $"'{descent.Relative}' below it is another file system (a mount).");
+                        continue;
+                    }
+                    // ELOOP/ENOTDIR: no longer a folder (swapped for a link or a file): unlinked below as what it is now.
+                    if (entered != -DirectoryCalls.ELOOP && entered != -DirectoryCalls.ENOTDIR)
+                        throw new IOException($"cannot open '{descent.RelativeOf(name)}': {LibC.ErrorText(-entered)}");
+                }
+                RemoveName(descent, name, 0, ref secondLooks);
+            }
         }
-        folder.Delete();
+        if (DirectoryCalls.Unlink(DirectoryCalls.AT_FDCWD, DirectoryCalls.Bytes(target), DirectoryCalls.AT_REMOVEDIR) is var removed
+            && removed != 0 && removed != -DirectoryCalls.ENOENT)
+            throw new IOException($"cannot delete '{target}': {LibC.ErrorText(-removed)}");
+    }
+
+    /// <summary>
+    /// unlinkat of one name in the current folder. When it changed kind since it was looked at (a file
+    /// that is now a folder, a folder that is now a link or has new entries) it is looked at again.
+    /// </summary>
+    private static void RemoveName(DirectoryDescent descent, byte[] name, int flags, ref int secondLooks)
+    {
+        var result = DirectoryCalls.Unlink(descent.Fd, name, flags);
+        if (result == 0 || result == -DirectoryCalls.ENOENT) return;
+        var changed = result is -DirectoryCalls.EISDIR or -DirectoryCalls.ENOTDIR or -DirectoryCalls.ENOTEMPTY or -DirectoryCalls.EEXIST;
+        if (changed && secondLooks++ < MaxSecondLooks)
+        {
+            descent.LookAgain(name);
+            return;
+        }
+        throw new IOException($"cannot delete '{descent.RelativeOf(name)}': {LibC.ErrorText(-result)}");
     }
 
     private static void Run(string target, IReadOnlyList<string> argv, bool mayFail)

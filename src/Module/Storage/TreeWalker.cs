@@ -2,25 +2,46 @@ using Sandbox.Native;
 
 namespace Sandbox.Storage;
 
-/// <summary>Every entry below a folder with its lstat facts, never following links; unreadable folders are skipped.</summary>
+/// <summary>
+/// Every entry below a folder with its lstat facts, walked by descriptors (see
+/// <see cref="DirectoryDescent"/>): a folder the tree's owner swaps for a link while the walk runs is
+/// never followed, so the walk never lists or measures anything outside the tree. A folder that
+/// cannot be opened (unreadable, or no longer a folder) is reported but not listed.
+/// </summary>
 internal static class TreeWalker
 {
-    public static IEnumerable<(string Relative, FileStatus Status)> Walk(string root)
+    public static IEnumerable<(string Relative, FileStatus Status)> Walk(string root) =>
+        Entries(root).Select(entry => (entry.Relative, entry.Status));
+
+    /// <summary>
+    /// One entry of a walk, with the descriptor of its folder and its name there, valid only until
+    /// the walk moves on: for acting on exactly that entry (fchownat, unlinkat) and nothing a link leads to.
+    /// </summary>
+    internal readonly record struct Entry(string Relative, FileStatus Status, int FolderFd, byte[] Name);
+
+    internal static IEnumerable<Entry> Entries(string root)
     {
-        if (!Directory.Exists(root)) yield break;
-        var pending = new Stack<string>();
-        pending.Push(root);
-        while (pending.Count > 0)
+        using var descent = DirectoryDescent.Open(root);
+        if (descent is null) yield break;
+        while (true)
         {
-            IEnumerable<string> children;
-            try { children = Directory.EnumerateFileSystemEntries(pending.Pop()).ToList(); }
-            catch (UnauthorizedAccessException) { continue; }
-            foreach (var child in children)
+            var name = descent.NextName();
+            if (name is null)
             {
-                if (FileStatus.Of(child) is not { } status) continue;
-                yield return (Path.GetRelativePath(root, child), status);
-                if (status.IsDirectory) pending.Push(child);
+                if (descent.Depth == 0 || !TryLeave(descent)) yield break;
+                continue;
             }
+            if (DirectoryCalls.StatName(descent.Fd, name) is not { } status) continue; // gone meanwhile
+            yield return new Entry(descent.RelativeOf(name), status, descent.Fd, name);
+            // A folder swapped for a link or a file since the lstat gives ELOOP/ENOTDIR: not followed.
+            if (status.IsDirectory) descent.Enter(name);
         }
+    }
+
+    /// <summary>False when the tree was moved under the walk: it ends there rather than go where it cannot check.</summary>
+    private static bool TryLeave(DirectoryDescent descent)
+    {
+        try { descent.Leave(); return true; }
+        catch (IOException) { return false; }
     }
 }

@@ -106,6 +106,9 @@ public sealed class RemoteHarness : ISandboxHarness
 
     public SandboxStat Stat(string sandbox) => Call<SandboxStat>("stat", new JsonObject { ["sandbox"] = sandbox });
 
+    /// <summary>What Get-SandboxStat -Changes lists: the engine's GetChanges.</summary>
+    public IReadOnlyList<SandboxChange> Changes(string sandbox) => Call<List<SandboxChange>>("changes", new JsonObject { ["sandbox"] = sandbox });
+
     public IReadOnlyList<SandboxInfo> List() => Call<List<SandboxInfo>>("list", new JsonObject());
 
     public void CopyInto(string sandbox, string hostPath, string sandboxFolder) =>

@@ -1,0 +1,39 @@
+using Sandbox.Native;
+
+namespace Sandbox.Storage;
+
+/// <summary>
+/// lstat of a relative path inside a folder, following no link anywhere on the way: the parent is
+/// opened with openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS from the folder's descriptor, the last name
+/// is looked at with AT_SYMLINK_NOFOLLOW. For comparing a sandbox's names with its image: a name the
+/// sandbox chose must not lead through an image's absolute link (/var/run -> /run) to a host path,
+/// and overlayfs does not merge through a lower link either.
+/// </summary>
+internal sealed class TreeLookup : IDisposable
+{
+    private readonly int _rootFd;
+
+    private TreeLookup(int rootFd) => _rootFd = rootFd;
+
+    /// <summary>Null when <paramref name="root"/> is not a folder.</summary>
+    public static TreeLookup? Open(string root)
+    {
+        var fd = OpenAt2.Open(DirectoryCalls.AT_FDCWD, root, OpenAt2.O_PATH | OpenAt2.O_DIRECTORY | OpenAt2.O_NOFOLLOW, 0);
+        return fd < 0 ? null : new TreeLookup(fd);
+    }
+
+    /// <summary>The facts of <paramref name="relative"/> (no leading '/'), or null when it is not there without following a link.</summary>
+    public FileStatus? Status(string relative)
+    {
+        var slash = relative.LastIndexOf('/');
+        var name = DirectoryCalls.Bytes(slash < 0 ? relative : relative[(slash + 1)..]);
+        if (slash < 0) return DirectoryCalls.StatName(_rootFd, name);
+        var parent = OpenAt2.Open(_rootFd, relative[..slash], OpenAt2.O_PATH | OpenAt2.O_DIRECTORY,
+            OpenAt2.RESOLVE_BENEATH | OpenAt2.RESOLVE_NO_SYMLINKS | OpenAt2.RESOLVE_NO_MAGICLINKS);
+        if (parent < 0) return null;
+        try { return DirectoryCalls.StatName(parent, name); }
+        finally { DirectoryCalls.close(parent); }
+    }
+
+    public void Dispose() => DirectoryCalls.close(_rootFd);
+}

@@ -1,0 +1,73 @@
+using Sandbox.Native;
+using Sandbox.Storage;
+using Sandbox.Tests.Support;
+using Xunit;
+
+namespace Sandbox.Tests.Reliability;
+
+/// <summary>The descriptor walk on plain trees: deeper than the descriptors it keeps open, links, and re-owning.</summary>
+[Trait("Area", "Reliability")]
+public sealed class TreeWalkerTests
+{
+    /// <summary>300 levels: more than the 64 folders the walk keeps open, so it reopens ancestors as "..".</summary>
+    [Fact]
+    public void Walks_a_tree_deeper_than_the_descriptors_it_keeps_open()
+    {
+        using var folder = new TemporaryFolder("walk-deep");
+        var path = folder.Path;
+        for (var i = 0; i < 300; i++) path = Path.Combine(path, "d");
+        Directory.CreateDirectory(path);
+        File.WriteAllText(Path.Combine(path, "bottom"), "x");
+        File.WriteAllText(Path.Combine(folder.Path, "d", "top"), "x");
+
+        var entries = TreeWalker.Walk(folder.Path).ToDictionary(e => e.Relative, e => e.Status);
+
+        Assert.Equal(302, entries.Count);
+        Assert.True(entries[string.Join('/', Enumerable.Repeat("d", 300)) + "/bottom"].IsRegularFile);
+        Assert.True(entries["d/top"].IsRegularFile);
+        Assert.True(entries[string.Join('/', Enumerable.Repeat("d", 150))].IsDirectory);
+    }
+
+    [Fact]
+    public void Reports_links_as_links_and_never_lists_what_they_point_to()
+    {
+        using var folder = new TemporaryFolder("walk-links");
+        var tree = Path.Combine(folder.Path, "tree");
+        var host = Path.Combine(folder.Path, "host");
+        Directory.CreateDirectory(tree);
+        Directory.CreateDirectory(host);
+        File.WriteAllText(Path.Combine(host, "secret"), "x");
+        File.CreateSymbolicLink(Path.Combine(tree, "to-host"), host);
+        var linkedRoot = Path.Combine(folder.Path, "linked-root");
+        File.CreateSymbolicLink(linkedRoot, host);
+
+        var entries = TreeWalker.Walk(tree).ToList();
+
+        Assert.Equal("to-host", Assert.Single(entries).Relative);
+        Assert.True(entries[0].Status.IsSymbolicLink);
+        Assert.Empty(TreeWalker.Walk(linkedRoot)); // a root that is a link is not walked either
+    }
+
+    [SkippableFact]
+    [Trait("User", "Root")]
+    public void Handing_a_tree_over_re_owns_links_not_their_targets()
+    {
+        Skip.If(Environment.UserName != "root", "changing owners needs root; run the tests as root (CI does).");
+        UnprivilegedUser.Ensure();
+        var uid = int.Parse(RunAsRoot.Command("id", "-u", UnprivilegedUser.Name).Trim());
+        var gid = int.Parse(RunAsRoot.Command("id", "-g", UnprivilegedUser.Name).Trim());
+        using var folder = new TemporaryFolder("walk-handover");
+        var tree = Path.Combine(folder.Path, "copied");
+        var hostFile = Path.Combine(folder.Path, "host-file");
+        Directory.CreateDirectory(Path.Combine(tree, "sub"));
+        File.WriteAllText(Path.Combine(tree, "sub", "f"), "x");
+        File.WriteAllText(hostFile, "x");
+        File.CreateSymbolicLink(Path.Combine(tree, "sub", "to-host"), hostFile);
+
+        new SudoCaller(UnprivilegedUser.Name, uid, gid, "/nonexistent").HandOverTree(tree);
+
+        foreach (var path in new[] { tree, Path.Combine(tree, "sub"), Path.Combine(tree, "sub", "f"), Path.Combine(tree, "sub", "to-host") })
+            Assert.Equal((uint)uid, FileStatus.Of(path)!.Value.Uid);
+        Assert.Equal(0u, FileStatus.Of(hostFile)!.Value.Uid);
+    }
+}
