@@ -15,25 +15,39 @@ namespace Sandbox.Storage;
 /// caller, relative to the destination folder's descriptor, folder by folder with openat2
 /// RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS and files with O_CREAT|O_EXCL|O_NOFOLLOW: no entry can write
 /// through a link an earlier entry (or anyone else) put in the destination.
+/// The stream is read as it arrives, through one fixed buffer: file contents go to their file in
+/// chunks, never whole into memory, and what is accepted is bounded (<see cref="CopyOutLimits"/>:
+/// bytes read, bytes written, entries). A bound crossed, a malformed stream, or one that ends before
+/// the archive does, is an error that says what was written so far; it is left in place, incomplete,
+/// and nothing that was in the destination before is removed beyond what the old copy semantics
+/// replace (an entry of the same name).
 /// </summary>
 public sealed class UntrustedTarExtractor
 {
     /// <summary>Deeper trees are refused: a path of thousands of folders is an attack, not data.</summary>
     public const int MaxDepth = 256;
-    public const int MaxEntries = 1_000_000;
 
     private const ulong Beneath = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
     private readonly int _destination;
     private readonly string _destinationPath;
     private readonly string _item;
+    private readonly CopyOutLimits _limits;
     private readonly List<(string[] Segments, uint Mode)> _createdFolders = new();
+    private BoundedStream? _stream;
 
-    private UntrustedTarExtractor(int destination, string destinationPath, string item)
+    private UntrustedTarExtractor(int destination, string destinationPath, string item, CopyOutLimits limits)
     {
         _destination = destination;
         _destinationPath = destinationPath;
         _item = item;
+        _limits = limits;
     }
+
+    /// <summary>Entries taken from the stream so far (skipped ones included).</summary>
+    public long Entries { get; private set; }
+
+    /// <summary>Bytes written into files so far.</summary>
+    public long BytesWritten { get; private set; }
 
     /// <summary>What was left out, each with why: for the log, and to tell the caller if it was the item itself.</summary>
     public List<(string Name, string Reason)> Skipped { get; } = new();
@@ -43,15 +57,17 @@ public sealed class UntrustedTarExtractor
 
     /// <summary>
     /// Unpacks <paramref name="tar"/> into <paramref name="destinationFolder"/>; only entries named
-    /// <paramref name="item"/> or under it are taken.
+    /// <paramref name="item"/> or under it are taken. <paramref name="tar"/> is read to its end
+    /// (a pipe: the writer must not be left blocked), within <paramref name="limits"/> (by default
+    /// <see cref="CopyOutLimits.For"/> the destination).
     /// </summary>
-    public static UntrustedTarExtractor Extract(Stream tar, string destinationFolder, string item)
+    public static UntrustedTarExtractor Extract(Stream tar, string destinationFolder, string item, CopyOutLimits? limits = null)
     {
         var destination = Open(-100, destinationFolder, O_PATH | O_DIRECTORY, 0);
         if (destination < 0) throw SandboxErrors.InvalidPath("-Destination", destinationFolder, $"it cannot be opened ({ErrorText(-destination)}).");
         try
         {
-            var extractor = new UntrustedTarExtractor(destination, destinationFolder, item);
+            var extractor = new UntrustedTarExtractor(destination, destinationFolder, item, limits ?? CopyOutLimits.For(destinationFolder));
             extractor.Run(tar);
             return extractor;
         }
@@ -60,12 +76,27 @@ public sealed class UntrustedTarExtractor
 
     private void Run(Stream tar)
     {
-        using var reader = new TarReader(tar, leaveOpen: true);
-        var count = 0;
-        while (reader.GetNextEntry(copyData: false) is { } entry)
+        _stream = new BoundedStream(tar, _limits.MaxBytes, () => TooLarge(_limits.DescribeBytes()));
+        try
         {
-            if (++count > MaxEntries) throw Failed($"the stream has more than {MaxEntries} entries");
-            Take(entry);
+            using (var reader = new TarReader(_stream, leaveOpen: true))
+            {
+                while (reader.GetNextEntry(copyData: false) is { } entry)
+                {
+                    if (++Entries > _limits.MaxEntries) throw TooLarge($"{_limits.MaxEntries} entries");
+                    // A size the bound cannot hold is refused before a byte of it is written.
+                    if (entry.Length > _limits.MaxBytes - _stream.Consumed)
+                        throw TooLarge($"{_limits.DescribeBytes()}: '{Shorten(entry.Name)}' announces {entry.Length} bytes");
+                    Take(entry);
+                }
+            }
+            ReadTrailingPadding();
+        }
+        catch (Exception e) when (e is InvalidDataException or FormatException or ArgumentException or EndOfStreamException
+                                      or InvalidOperationException or NotSupportedException or OverflowException or IOException)
+        {
+            // TarReader's word for a malformed or cut stream; a pipe cut before its end is one too.
+            throw Damaged(e is EndOfStreamException ? "ends before the archive does" : $"is malformed ({e.Message})");
         }
         // Folders get their own permissions last, so a read-only folder could still be filled.
         foreach (var (segments, mode) in Enumerable.Reverse(_createdFolders))
@@ -74,6 +105,25 @@ public sealed class UntrustedTarExtractor
             if (folder < 0) continue;
             fchmod(folder, mode);
             close(folder);
+        }
+    }
+
+    /// <summary>
+    /// After the end marker only tar's zero padding may follow, and not much of it: the stream is
+    /// read to its end (so the sandbox's tar can exit) but never for ever.
+    /// </summary>
+    private void ReadTrailingPadding()
+    {
+        var buffer = new byte[64 * 1024];
+        long trailing = 0;
+        int n;
+        while ((n = _stream!.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            trailing += n;
+            if (buffer.AsSpan(0, n).ContainsAnyExcept((byte)0))
+                throw Damaged("has data after the end of the archive");
+            if (trailing > CopyOutLimits.MaxTrailingBytes)
+                throw Damaged($"goes on for more than {CopyOutLimits.MaxTrailingBytes} bytes after the end of the archive");
         }
     }
 
@@ -140,6 +190,8 @@ public sealed class UntrustedTarExtractor
                     int n;
                     while ((n = data.Read(buffer, 0, buffer.Length)) > 0)
                     {
+                        BytesWritten += n;
+                        if (BytesWritten > _limits.MaxBytes) throw TooLarge($"{_limits.DescribeBytes()} written");
                         fixed (byte* p = buffer)
                         {
                             for (var done = 0; done < n;)
@@ -210,6 +262,17 @@ public sealed class UntrustedTarExtractor
     private void Skip(string name, string reason) => Skipped.Add((Shorten(name), reason));
 
     private static string Shorten(string name) => name.Length <= 200 ? name : name[..200] + "...";
+
+    private string ItemPath => Path.Combine(_destinationPath, _item);
+
+    /// <summary>What this copy has put into the destination so far, for an error.</summary>
+    public string DescribeWritten() => Entries == 0 && BytesWritten == 0
+        ? "Nothing was written."
+        : $"{Entries} entries and {BytesWritten} bytes of file contents had been taken into '{ItemPath}': they are left there, incomplete; remove them if you do not want them.";
+
+    private SandboxException TooLarge(string limit) => SandboxErrors.CopyOutTooLarge(ItemPath, limit, DescribeWritten());
+
+    private SandboxException Damaged(string problem) => SandboxErrors.CopyOutDamaged(ItemPath, problem, DescribeWritten());
 
     private SandboxException Failed(string problem) => new("CopyFailed", SandboxErrorKind.InvalidOperation,
         $"Copying out of the sandbox into '{_destinationPath}' failed: {problem}.",
