@@ -34,6 +34,7 @@ public sealed class UntrustedTarExtractor
     private readonly CopyOutLimits _limits;
     private readonly List<(string[] Segments, uint Mode)> _createdFolders = new();
     private BoundedStream? _stream;
+    private readonly byte[] _chunk = new byte[128 * 1024];
 
     private UntrustedTarExtractor(int destination, string destinationPath, string item, CopyOutLimits limits)
     {
@@ -45,6 +46,9 @@ public sealed class UntrustedTarExtractor
 
     /// <summary>Entries taken from the stream so far (skipped ones included).</summary>
     public long Entries { get; private set; }
+
+    /// <summary>Files, folders and links this copy made so far.</summary>
+    public long Created { get; private set; }
 
     /// <summary>Bytes written into files so far.</summary>
     public long BytesWritten { get; private set; }
@@ -79,24 +83,25 @@ public sealed class UntrustedTarExtractor
         _stream = new BoundedStream(tar, _limits.MaxBytes, () => TooLarge(_limits.DescribeBytes()));
         try
         {
-            using (var reader = new TarReader(_stream, leaveOpen: true))
+            var reader = new TarStreamReader(_stream);
+            while (reader.Next() is { } entry)
             {
-                while (reader.GetNextEntry(copyData: false) is { } entry)
-                {
-                    if (++Entries > _limits.MaxEntries) throw TooLarge($"{_limits.MaxEntries} entries");
-                    // A size the bound cannot hold is refused before a byte of it is written.
-                    if (entry.Length > _limits.MaxBytes - _stream.Consumed)
-                        throw TooLarge($"{_limits.DescribeBytes()}: '{Shorten(entry.Name)}' announces {entry.Length} bytes");
-                    Take(entry);
-                }
+                if (++Entries > _limits.MaxEntries) throw TooLarge($"{_limits.MaxEntries} entries");
+                // A size the bound cannot hold is refused before a byte of it is written.
+                if (entry.Size > _limits.MaxBytes - _stream.Consumed)
+                    throw TooLarge($"{_limits.DescribeBytes()}: '{Shorten(entry.Name)}' announces {entry.Size} bytes");
+                Take(entry, reader);
             }
             ReadTrailingPadding();
         }
-        catch (Exception e) when (e is InvalidDataException or FormatException or ArgumentException or EndOfStreamException
-                                      or InvalidOperationException or NotSupportedException or OverflowException or IOException)
+        catch (EndOfStreamException e)
         {
-            // TarReader's word for a malformed or cut stream; a pipe cut before its end is one too.
-            throw Damaged(e is EndOfStreamException ? "ends before the archive does" : $"is malformed ({e.Message})");
+            throw Damaged($"ends before the archive does ({e.Message})");
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException)
+        {
+            // A malformed stream, or a pipe cut before its end.
+            throw Damaged($"is malformed ({e.Message})");
         }
         // Folders get their own permissions last, so a read-only folder could still be filled.
         foreach (var (segments, mode) in Enumerable.Reverse(_createdFolders))
@@ -127,7 +132,7 @@ public sealed class UntrustedTarExtractor
         }
     }
 
-    private void Take(TarEntry entry)
+    private void Take(TarStreamEntry entry, TarStreamReader reader)
     {
         var name = entry.Name;
         var segments = name.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(s => s != ".").ToArray();
@@ -140,13 +145,13 @@ public sealed class UntrustedTarExtractor
         var isItem = segments.Length == 1;
         var permissions = (uint)entry.Mode & 0x1FF; // rwxrwxrwx only: never setuid, setgid or sticky
 
-        switch (entry.EntryType)
+        switch (entry.Type)
         {
             case TarEntryType.Directory:
                 if (MakeFolder(name, segments, permissions | 0x1C0 /* u+rwx: the caller can always clean up */) && isItem) ItemCreated = true;
                 break;
             case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
-                if (WriteFile(name, segments, permissions, entry.DataStream) && isItem) ItemCreated = true;
+                if (WriteFile(name, segments, permissions, reader) && isItem) ItemCreated = true;
                 break;
             case TarEntryType.SymbolicLink:
                 if (isItem) Skip(name, "it is a symbolic link, whose target would be looked up on the host, next to it");
@@ -154,7 +159,7 @@ public sealed class UntrustedTarExtractor
                 else Skip(name, $"it is a symbolic link to '{entry.LinkName}', which is absolute or climbs with '..'");
                 break;
             default:
-                Skip(name, $"it is a {entry.EntryType} entry; only files, folders and links come out of a sandbox");
+                Skip(name, $"it is a {entry.Type} entry; only files, folders and links come out of a sandbox");
                 break;
         }
     }
@@ -168,10 +173,11 @@ public sealed class UntrustedTarExtractor
         var fd = OpenFolder(segments, create: true, O_PATH | O_DIRECTORY, createdMode: mode);
         if (fd < 0) { Skip(name, $"a folder on its path is a link or a file ({ErrorText(-fd)})"); return false; }
         close(fd);
+        Created++;
         return true;
     }
 
-    private unsafe bool WriteFile(string name, string[] segments, uint mode, Stream? data)
+    private unsafe bool WriteFile(string name, string[] segments, uint mode, TarStreamReader data)
     {
         var parent = OpenFolder(segments[..^1], create: true, O_PATH | O_DIRECTORY);
         if (parent < 0) { Skip(name, $"a folder on its path is a link or a file ({ErrorText(-parent)})"); return false; }
@@ -182,13 +188,13 @@ public sealed class UntrustedTarExtractor
             if (fd < 0 && Marshal.GetLastPInvokeError() == EEXIST && unlinkat(parent, leaf, 0) == 0)
                 fd = openat(parent, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0x180);
             if (fd < 0) { Skip(name, $"it cannot be created ({ErrorText(Marshal.GetLastPInvokeError())})"); return false; }
+            Created++;
             try
             {
-                if (data is not null)
                 {
-                    var buffer = new byte[128 * 1024];
+                    var buffer = _chunk;
                     int n;
-                    while ((n = data.Read(buffer, 0, buffer.Length)) > 0)
+                    while ((n = data.ReadData(buffer)) > 0)
                     {
                         BytesWritten += n;
                         if (BytesWritten > _limits.MaxBytes) throw TooLarge($"{_limits.DescribeBytes()} written");
@@ -222,6 +228,7 @@ public sealed class UntrustedTarExtractor
             if (made != 0 && Marshal.GetLastPInvokeError() == EEXIST && unlinkat(parent, leaf, 0) == 0)
                 made = symlinkat(target, parent, leaf);
             if (made != 0) { Skip(name, $"it cannot be created ({ErrorText(Marshal.GetLastPInvokeError())})"); return false; }
+            Created++;
             return true;
         }
         finally { close(parent); }
@@ -266,9 +273,9 @@ public sealed class UntrustedTarExtractor
     private string ItemPath => Path.Combine(_destinationPath, _item);
 
     /// <summary>What this copy has put into the destination so far, for an error.</summary>
-    public string DescribeWritten() => Entries == 0 && BytesWritten == 0
+    public string DescribeWritten() => Created == 0
         ? "Nothing was written."
-        : $"{Entries} entries and {BytesWritten} bytes of file contents had been taken into '{ItemPath}': they are left there, incomplete; remove them if you do not want them.";
+        : $"{Created} files, folders and links ({BytesWritten} bytes of file contents) had been written under '{ItemPath}': they are left there, incomplete; remove them if you do not want them.";
 
     private SandboxException TooLarge(string limit) => SandboxErrors.CopyOutTooLarge(ItemPath, limit, DescribeWritten());
 
