@@ -20,6 +20,12 @@ internal sealed class TarStreamReader(Stream stream)
     /// <summary>The most a long name, long link or pax header may hold: names are at most PATH_MAX (4096) anyway.</summary>
     public const int MaxMetadataBytes = 64 * 1024;
 
+    /// <summary>
+    /// Metadata headers before one entry: an honest tar writes at most a long name, a long link and a
+    /// pax header; an endless run of them would otherwise never count as an entry.
+    /// </summary>
+    public const int MaxMetadataHeaders = 8;
+
     private const int Block = 512;
     private readonly byte[] _header = new byte[Block];
     private readonly byte[] _skip = new byte[64 * 1024];
@@ -31,8 +37,10 @@ internal sealed class TarStreamReader(Stream stream)
         SkipRest();
         string? longName = null, longLink = null;
         Dictionary<string, string>? pax = null;
-        while (true)
+        for (var headers = 1; ; headers++)
         {
+            if (headers > MaxMetadataHeaders + 1)
+                throw new InvalidDataException($"more than {MaxMetadataHeaders} metadata headers come before one entry");
             if (!ReadBlock(_header, atBoundary: true)) throw new EndOfStreamException("the stream ends without the archive's end marker");
             if (!_header.AsSpan().ContainsAnyExcept((byte)0)) return null;
             VerifyChecksum(_header);

@@ -100,7 +100,7 @@ public abstract class CopyOutStreamingTests<TFixture> : IClassFixture<TFixture> 
         using var host = OutFolder(out var outFolder);
         var sandbox = NewSandbox();
         // The marker is written only if the garbage was all taken: it must not be.
-        PlantTar(sandbox, $"yes | head -c {StreamBytes}; touch /root/sent-everything");
+        PlantTar(sandbox, $"echo planted-tar-was-here >&2; yes | head -c {StreamBytes}; touch /root/sent-everything");
         ResetPeakMemory();
 
         var error = Assert.Throws<SandboxException>(() => harness.CopyOutOf(sandbox.Id, "/item", outFolder));
@@ -108,6 +108,7 @@ public abstract class CopyOutStreamingTests<TFixture> : IClassFixture<TFixture> 
         var peak = PeakMemoryMiB();
         Assert.Equal("CopyOutDamaged", error.ErrorId);
         Assert.Contains("Nothing was written", error.Message);
+        Assert.Contains("The sandbox's tar said: planted-tar-was-here", error.Message);
         Assert.Empty(Directory.EnumerateFileSystemEntries(outFolder));
         Assert.True(peak < MemoryBoundMiB, $"the engine peaked at {peak} MiB for a stream of garbage");
         Sh(sandbox, "test ! -e /root/sent-everything");

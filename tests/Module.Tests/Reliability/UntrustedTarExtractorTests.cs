@@ -219,4 +219,18 @@ public sealed class UntrustedTarExtractorTests
         Assert.True(allocated < 16 * 1024 * 1024, $"a crafted long name made the extractor allocate {allocated} bytes");
         Assert.Empty(Directory.EnumerateFileSystemEntries(destination));
     }
+
+    [Fact]
+    public void An_endless_run_of_metadata_headers_is_refused_early()
+    {
+        using var scratch = new TemporaryFolder("untar");
+        var destination = NewDestination(scratch);
+        var stream = new MemoryStream(Enumerable.Range(0, 1000).SelectMany(_ => CraftedTar.Header("pax_global_header", 0, type: 'g')).ToArray());
+
+        var (error, _) = FailsWith(stream, destination, Generous);
+
+        Assert.Equal("CopyOutDamaged", error.ErrorId);
+        Assert.Contains("metadata headers", error.Message);
+        Assert.True(stream.Position < 100 * 512, $"{stream.Position / 512} metadata headers were read");
+    }
 }
