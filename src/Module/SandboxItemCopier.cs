@@ -10,7 +10,8 @@ namespace Sandbox;
 /// host's, and links are copied as links, never followed. The host side only ever archives what the
 /// caller named, or unpacks into the folder the caller named. Needs tar (and sh) in the image.
 /// Out of a sandbox, the tar stream is hostile (the sandbox may have replaced its tar): it is
-/// parsed here, never by a program, and only data comes out (see <see cref="UntrustedTarExtractor"/>).
+/// parsed here as it arrives from the pipe, never by a program and never held whole in memory,
+/// within bounds on bytes and entries, and only data comes out (see <see cref="UntrustedTarExtractor"/>).
 /// </summary>
 public sealed class SandboxItemCopier
 {
@@ -57,25 +58,35 @@ public sealed class SandboxItemCopier
         var parent = Path.GetDirectoryName(trimmed) is { Length: > 0 } folder ? folder : "/";
         var name = Path.GetFileName(trimmed);
 
-        var archive = _engine.Invoke(sandbox, new SandboxCommand
-        {
-            Argv = new[] { "tar", "-c", "-f", "-", "-C", parent, "--", name },
-            BinaryStdOut = true,
-        }, cancellation: cancellation);
-        if (archive.ExitCode != 0) throw CopyFailed(sandboxPath, archive.StdErr);
-
-        // The stream came from the sandbox's own tar binary: every byte of it is the sandbox's
-        // choice. No program unpacks it; only files, folders and downward links come out, as data.
-        UntrustedTarExtractor extracted;
+        // The stream comes from the sandbox's own tar binary: every byte of it is the sandbox's
+        // choice. It is parsed as it arrives, within bounds, and only files, folders and downward
+        // links come out, as data. A bound crossed or a damaged stream kills the sandbox's tar.
+        var limits = CopyOutLimits.For(target);
+        UntrustedTarExtractor? extracted = null;
+        SandboxCommandResult archive;
         try
         {
-            using var stream = new MemoryStream(archive.StdOutBytes ?? Array.Empty<byte>(), writable: false);
-            extracted = UntrustedTarExtractor.Extract(stream, target, name);
+            archive = _engine.Invoke(sandbox, new SandboxCommand
+            {
+                Argv = new[] { "tar", "-c", "-f", "-", "-C", parent, "--", name },
+                BinaryStdOut = true,
+                StdOutConsumer = stream => extracted = UntrustedTarExtractor.Extract(stream, target, name, limits),
+            }, cancellation: cancellation);
         }
-        catch (Exception e) when (e is InvalidDataException or FormatException or ArgumentException or EndOfStreamException)
+        catch (StdOutConsumerException e) when (e.InnerException is SandboxException error)
         {
-            throw CopyFailed(sandboxPath, $"the sandbox produced a damaged tar stream ({e.Message})");
+            // The extractor's own error (a bound, a damaged stream) says best what went wrong; tar's
+            // stderr may say why (the path does not exist), so it goes along.
+            throw SandboxErrors.WithTarStderr(error, e.StdErr);
         }
+        catch (StdOutConsumerException e)
+        {
+            throw CopyFailed(sandboxPath, $"reading the sandbox's tar stream failed ({e.InnerException!.Message}). {e.StdErr}");
+        }
+        if (archive.ExitCode != 0 || extracted is null)
+            throw CopyFailed(sandboxPath, (archive.TimedOut ? "the sandbox's tar did not finish within the timeout." : archive.StdErr.Trim())
+                + (extracted is null ? "" : " " + extracted.DescribeWritten()));
+
         foreach (var (entry, reason) in extracted.Skipped)
             _log.Verbose($"Copy-SandboxItem left out '{entry}': {reason}.");
 

@@ -21,4 +21,7 @@ public sealed class SandboxCommand
 
     /// <summary>The engine's own commands (Copy-SandboxItem's tar) read stdout as bytes.</summary>
     internal bool BinaryStdOut { get; init; }
+
+    /// <summary>The engine's own commands (Copy-SandboxItem's tar out of a sandbox) read stdout as a stream, as it arrives.</summary>
+    internal Action<Stream>? StdOutConsumer { get; init; }
 }

@@ -33,6 +33,7 @@ internal static unsafe class NativeProcessRunner
 
         var stdoutCapture = new OutputCapture(spec.StdOutLimit, onStdOutLine);
         var stderrCapture = new OutputCapture(spec.StdErrLimit, onStdErrLine);
+        var streaming = spec.StdOutConsumer is { } consumer ? new StreamingStdOut(consumer) : null;
         Pipe? stdinPipe = spec.StandardInput is null ? null : CreatePipe();
         var stdoutPipe = CreatePipe();
         var stderrPipe = CreatePipe();
@@ -60,10 +61,11 @@ internal static unsafe class NativeProcessRunner
         // The caller's record of the running process (RunningCommands), removed once it is reaped.
         using var started = spec.Started?.Invoke(pid);
 
-        var pump = new PipePump(stdinPipe?.Write ?? -1, spec.StandardInput, stdoutPipe.Read, stdoutCapture, stderrPipe.Read, stderrCapture);
+        var pump = new PipePump(stdinPipe?.Write ?? -1, spec.StandardInput, stdoutPipe.Read, stdoutCapture, stderrPipe.Read, stderrCapture, streaming);
+        var group = new ProcessGroup(pid);
+        streaming?.Start(stop: () => group.Kill(timedOut: false));
         pump.Start();
 
-        var group = new ProcessGroup(pid);
         using var timer = spec.Timeout is { } t
             ? new Timer(_ => group.Kill(timedOut: true), null, t, Timeout.InfiniteTimeSpan)
             : null;
@@ -72,8 +74,13 @@ internal static unsafe class NativeProcessRunner
         group.WaitForExit();
         stopwatch.Stop();
         var leftoverKilled = DrainOutput(pump, group, stdoutCapture, stderrCapture);
+        streaming?.Join();
         var (status, usage) = group.Reap();
         pump.ThrowIfFailed();
+        // The consumer's failure is the answer, with what the command said on stderr; unless the
+        // caller cancelled or the timeout struck, which cut the stream and are reported as such.
+        if (streaming?.Failure is { } failure && !cancellation.IsCancellationRequested && !group.TimedOut)
+            throw new StdOutConsumerException(failure, stderrCapture.Text(), (status & 0x7f) != 0 ? null : (status >> 8) & 0xff);
 
         var signalled = (status & 0x7f) != 0;
         return new ProcessOutcome
@@ -81,11 +88,11 @@ internal static unsafe class NativeProcessRunner
             ExitCode = signalled ? null : (status >> 8) & 0xff,
             Signal = signalled ? status & 0x7f : null,
             TimedOut = group.TimedOut,
-            Cancelled = group.Cancelled,
+            Cancelled = group.Cancelled && (streaming is null || cancellation.IsCancellationRequested),
             StdOut = spec.BinaryStdOut ? "" : stdoutCapture.Text(),
             StdErr = stderrCapture.Text(),
             StdOutBytes = stdoutCapture.Bytes(),
-            StdOutLength = stdoutCapture.Seen,
+            StdOutLength = streaming?.Seen ?? stdoutCapture.Seen,
             StdErrLength = stderrCapture.Seen,
             StdOutTruncated = stdoutCapture.Truncated,
             StdErrTruncated = stderrCapture.Truncated,

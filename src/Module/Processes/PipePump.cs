@@ -36,6 +36,7 @@ internal sealed unsafe partial class PipePump
 
     private readonly OutputCapture _stdout;
     private readonly OutputCapture _stderr;
+    private readonly StreamingStdOut? _stdoutConsumer;
     private readonly byte[]? _input;
     private int _stdinFd, _stdoutFd, _stderrFd;
     private readonly int _wakeRead, _wakeWrite;
@@ -45,9 +46,12 @@ internal sealed unsafe partial class PipePump
     private readonly ManualResetEventSlim _done = new();
     private Exception? _failure;
 
-    public PipePump(int stdinFd, byte[]? input, int stdoutFd, OutputCapture stdout, int stderrFd, OutputCapture stderr)
+    /// <param name="stdoutConsumer">When given, stdout goes to it as it arrives instead of into <paramref name="stdout"/>.</param>
+    public PipePump(int stdinFd, byte[]? input, int stdoutFd, OutputCapture stdout, int stderrFd, OutputCapture stderr,
+        StreamingStdOut? stdoutConsumer = null)
     {
         (_stdinFd, _input, _stdoutFd, _stdout, _stderrFd, _stderr) = (stdinFd, input, stdoutFd, stdout, stderrFd, stderr);
+        _stdoutConsumer = stdoutConsumer;
         int* fds = stackalloc int[2];
         if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0)
             throw new IOException($"pipe2 failed: {ErrorText(Marshal.GetLastPInvokeError())}");
@@ -145,8 +149,8 @@ internal sealed unsafe partial class PipePump
                 {
                     if (fds[i].Revents == 0) continue;
                     if (fds[i].Fd == _stdinFd) WriteInput(fds[i].Revents);
-                    else if (fds[i].Fd == _stdoutFd) ReadOutput(ref _stdoutFd, _stdout, buffer);
-                    else if (fds[i].Fd == _stderrFd) ReadOutput(ref _stderrFd, _stderr, buffer);
+                    else if (fds[i].Fd == _stdoutFd) ReadOutput(ref _stdoutFd, _stdout, buffer, _stdoutConsumer);
+                    else if (fds[i].Fd == _stderrFd) ReadOutput(ref _stderrFd, _stderr, buffer, null);
                 }
             }
         }
@@ -156,7 +160,7 @@ internal sealed unsafe partial class PipePump
         }
         finally
         {
-            if (_stdoutFd >= 0) { _stdout.CutOff = true; _stdout.Complete(); CloseFd(ref _stdoutFd); }
+            if (_stdoutFd >= 0) { _stdout.CutOff = true; _stdout.Complete(); _stdoutConsumer?.Complete(cutOff: true); CloseFd(ref _stdoutFd); }
             if (_stderrFd >= 0) { _stderr.CutOff = true; _stderr.Complete(); CloseFd(ref _stderrFd); }
             CloseFd(ref _stdinFd);
             close(_wakeRead);
@@ -192,7 +196,7 @@ internal sealed unsafe partial class PipePump
         CloseFd(ref _stdinFd); // all written: the command sees end of input
     }
 
-    private void ReadOutput(ref int fd, OutputCapture capture, byte[] buffer)
+    private void ReadOutput(ref int fd, OutputCapture capture, byte[] buffer, StreamingStdOut? consumer)
     {
         fixed (byte* data = buffer)
         {
@@ -205,11 +209,13 @@ internal sealed unsafe partial class PipePump
             if (got == 0)
             {
                 capture.Complete();
+                consumer?.Complete();
                 CloseFd(ref fd);
                 return;
             }
             Interlocked.Add(ref _bytesRead, got);
-            capture.Write(buffer.AsSpan(0, (int)got));
+            if (consumer is not null) consumer.Write(buffer.AsSpan(0, (int)got)); // blocks until taken: back-pressure
+            else capture.Write(buffer.AsSpan(0, (int)got));
         }
     }
 

@@ -25,6 +25,14 @@ public sealed class ProcessSpec
     /// </summary>
     public long? StdOutLimitBytes { get; init; }
 
+    /// <summary>
+    /// When set, stdout is not kept: this runs on a thread of its own with a stream of stdout's bytes
+    /// as they arrive (see <see cref="StreamingStdOut"/>), blocking the command while it does not
+    /// read. It must read to the end; if it throws, the command's tree is killed and
+    /// <see cref="NativeProcessRunner.Run"/> rethrows what it threw (see <see cref="StdOutConsumerException"/>).
+    /// </summary>
+    public Action<Stream>? StdOutConsumer { get; init; }
+
     /// <summary>Bytes of stderr kept in the outcome (see <see cref="StdOutLimitBytes"/>).</summary>
     public long? StdErrLimitBytes { get; init; }
 

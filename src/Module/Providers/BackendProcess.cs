@@ -44,6 +44,7 @@ internal static class BackendProcess
             StandardInput = command.StandardInput,
             Timeout = command.Timeout,
             BinaryStdOut = command.BinaryStdOut,
+            StdOutConsumer = command.StdOutConsumer,
         }, lines.StdOut, cancellation, lines.StdErr);
         return meter.Correct(outcome);
     }

@@ -15,25 +15,43 @@ namespace Sandbox.Storage;
 /// caller, relative to the destination folder's descriptor, folder by folder with openat2
 /// RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS and files with O_CREAT|O_EXCL|O_NOFOLLOW: no entry can write
 /// through a link an earlier entry (or anyone else) put in the destination.
+/// The stream is read as it arrives, through one fixed buffer: file contents go to their file in
+/// chunks, never whole into memory, and what is accepted is bounded (<see cref="CopyOutLimits"/>:
+/// bytes read, bytes written, entries). A bound crossed, a malformed stream, or one that ends before
+/// the archive does, is an error that says what was written so far; it is left in place, incomplete,
+/// and nothing that was in the destination before is removed beyond what the old copy semantics
+/// replace (an entry of the same name).
 /// </summary>
 internal sealed class UntrustedTarExtractor
 {
     /// <summary>Deeper trees are refused: a path of thousands of folders is an attack, not data.</summary>
     public const int MaxDepth = 256;
-    public const int MaxEntries = 1_000_000;
 
     private const ulong Beneath = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
     private readonly int _destination;
     private readonly string _destinationPath;
     private readonly string _item;
+    private readonly CopyOutLimits _limits;
     private readonly List<(string[] Segments, uint Mode)> _createdFolders = new();
+    private BoundedStream? _stream;
+    private readonly byte[] _chunk = new byte[128 * 1024];
 
-    private UntrustedTarExtractor(int destination, string destinationPath, string item)
+    private UntrustedTarExtractor(int destination, string destinationPath, string item, CopyOutLimits limits)
     {
         _destination = destination;
         _destinationPath = destinationPath;
         _item = item;
+        _limits = limits;
     }
+
+    /// <summary>Entries taken from the stream so far (skipped ones included).</summary>
+    public long Entries { get; private set; }
+
+    /// <summary>Files, folders and links this copy made so far.</summary>
+    public long Created { get; private set; }
+
+    /// <summary>Bytes written into files so far.</summary>
+    public long BytesWritten { get; private set; }
 
     /// <summary>What was left out, each with why: for the log, and to tell the caller if it was the item itself.</summary>
     public List<(string Name, string Reason)> Skipped { get; } = new();
@@ -43,15 +61,17 @@ internal sealed class UntrustedTarExtractor
 
     /// <summary>
     /// Unpacks <paramref name="tar"/> into <paramref name="destinationFolder"/>; only entries named
-    /// <paramref name="item"/> or under it are taken.
+    /// <paramref name="item"/> or under it are taken. <paramref name="tar"/> is read to its end
+    /// (a pipe: the writer must not be left blocked), within <paramref name="limits"/> (by default
+    /// <see cref="CopyOutLimits.For"/> the destination).
     /// </summary>
-    public static UntrustedTarExtractor Extract(Stream tar, string destinationFolder, string item)
+    public static UntrustedTarExtractor Extract(Stream tar, string destinationFolder, string item, CopyOutLimits? limits = null)
     {
         var destination = Open(-100, destinationFolder, O_PATH | O_DIRECTORY, 0);
         if (destination < 0) throw SandboxErrors.InvalidPath("-Destination", destinationFolder, $"it cannot be opened ({ErrorText(-destination)}).");
         try
         {
-            var extractor = new UntrustedTarExtractor(destination, destinationFolder, item);
+            var extractor = new UntrustedTarExtractor(destination, destinationFolder, item, limits ?? CopyOutLimits.For(destinationFolder));
             extractor.Run(tar);
             return extractor;
         }
@@ -60,12 +80,28 @@ internal sealed class UntrustedTarExtractor
 
     private void Run(Stream tar)
     {
-        using var reader = new TarReader(tar, leaveOpen: true);
-        var count = 0;
-        while (reader.GetNextEntry(copyData: false) is { } entry)
+        _stream = new BoundedStream(tar, _limits.MaxBytes, () => TooLarge(_limits.DescribeBytes()));
+        try
         {
-            if (++count > MaxEntries) throw Failed($"the stream has more than {MaxEntries} entries");
-            Take(entry);
+            var reader = new TarStreamReader(_stream);
+            while (reader.Next() is { } entry)
+            {
+                if (++Entries > _limits.MaxEntries) throw TooLarge($"{_limits.MaxEntries} entries");
+                // A size the bound cannot hold is refused before a byte of it is written.
+                if (entry.Size > _limits.MaxBytes - _stream.Consumed)
+                    throw TooLarge($"{_limits.DescribeBytes()}: '{Shorten(entry.Name)}' announces {entry.Size} bytes");
+                Take(entry, reader);
+            }
+            ReadTrailingPadding();
+        }
+        catch (EndOfStreamException e)
+        {
+            throw Damaged($"ends before the archive does ({e.Message})");
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException)
+        {
+            // A malformed stream, or a pipe cut before its end.
+            throw Damaged($"is malformed ({e.Message})");
         }
         // Folders get their own permissions last, so a read-only folder could still be filled.
         foreach (var (segments, mode) in Enumerable.Reverse(_createdFolders))
@@ -77,7 +113,26 @@ internal sealed class UntrustedTarExtractor
         }
     }
 
-    private void Take(TarEntry entry)
+    /// <summary>
+    /// After the end marker only tar's zero padding may follow, and not much of it: the stream is
+    /// read to its end (so the sandbox's tar can exit) but never for ever.
+    /// </summary>
+    private void ReadTrailingPadding()
+    {
+        var buffer = new byte[64 * 1024];
+        long trailing = 0;
+        int n;
+        while ((n = _stream!.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            trailing += n;
+            if (buffer.AsSpan(0, n).ContainsAnyExcept((byte)0))
+                throw Damaged("has data after the end of the archive");
+            if (trailing > CopyOutLimits.MaxTrailingBytes)
+                throw Damaged($"goes on for more than {CopyOutLimits.MaxTrailingBytes} bytes after the end of the archive");
+        }
+    }
+
+    private void Take(TarStreamEntry entry, TarStreamReader reader)
     {
         var name = entry.Name;
         var segments = name.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(s => s != ".").ToArray();
@@ -90,13 +145,13 @@ internal sealed class UntrustedTarExtractor
         var isItem = segments.Length == 1;
         var permissions = (uint)entry.Mode & 0x1FF; // rwxrwxrwx only: never setuid, setgid or sticky
 
-        switch (entry.EntryType)
+        switch (entry.Type)
         {
             case TarEntryType.Directory:
                 if (MakeFolder(name, segments, permissions | 0x1C0 /* u+rwx: the caller can always clean up */) && isItem) ItemCreated = true;
                 break;
             case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
-                if (WriteFile(name, segments, permissions, entry.DataStream) && isItem) ItemCreated = true;
+                if (WriteFile(name, segments, permissions, reader) && isItem) ItemCreated = true;
                 break;
             case TarEntryType.SymbolicLink:
                 if (isItem) Skip(name, "it is a symbolic link, whose target would be looked up on the host, next to it");
@@ -104,7 +159,7 @@ internal sealed class UntrustedTarExtractor
                 else Skip(name, $"it is a symbolic link to '{entry.LinkName}', which is absolute or climbs with '..'");
                 break;
             default:
-                Skip(name, $"it is a {entry.EntryType} entry; only files, folders and links come out of a sandbox");
+                Skip(name, $"it is a {entry.Type} entry; only files, folders and links come out of a sandbox");
                 break;
         }
     }
@@ -118,10 +173,11 @@ internal sealed class UntrustedTarExtractor
         var fd = OpenFolder(segments, create: true, O_PATH | O_DIRECTORY, createdMode: mode);
         if (fd < 0) { Skip(name, $"a folder on its path is a link or a file ({ErrorText(-fd)})"); return false; }
         close(fd);
+        Created++;
         return true;
     }
 
-    private unsafe bool WriteFile(string name, string[] segments, uint mode, Stream? data)
+    private unsafe bool WriteFile(string name, string[] segments, uint mode, TarStreamReader data)
     {
         var parent = OpenFolder(segments[..^1], create: true, O_PATH | O_DIRECTORY);
         if (parent < 0) { Skip(name, $"a folder on its path is a link or a file ({ErrorText(-parent)})"); return false; }
@@ -132,14 +188,16 @@ internal sealed class UntrustedTarExtractor
             if (fd < 0 && Marshal.GetLastPInvokeError() == EEXIST && unlinkat(parent, leaf, 0) == 0)
                 fd = openat(parent, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0x180);
             if (fd < 0) { Skip(name, $"it cannot be created ({ErrorText(Marshal.GetLastPInvokeError())})"); return false; }
+            Created++;
             try
             {
-                if (data is not null)
                 {
-                    var buffer = new byte[128 * 1024];
+                    var buffer = _chunk;
                     int n;
-                    while ((n = data.Read(buffer, 0, buffer.Length)) > 0)
+                    while ((n = data.ReadData(buffer)) > 0)
                     {
+                        BytesWritten += n;
+                        if (BytesWritten > _limits.MaxBytes) throw TooLarge($"{_limits.DescribeBytes()} written");
                         fixed (byte* p = buffer)
                         {
                             for (var done = 0; done < n;)
@@ -170,6 +228,7 @@ internal sealed class UntrustedTarExtractor
             if (made != 0 && Marshal.GetLastPInvokeError() == EEXIST && unlinkat(parent, leaf, 0) == 0)
                 made = symlinkat(target, parent, leaf);
             if (made != 0) { Skip(name, $"it cannot be created ({ErrorText(Marshal.GetLastPInvokeError())})"); return false; }
+            Created++;
             return true;
         }
         finally { close(parent); }
@@ -210,6 +269,17 @@ internal sealed class UntrustedTarExtractor
     private void Skip(string name, string reason) => Skipped.Add((Shorten(name), reason));
 
     private static string Shorten(string name) => name.Length <= 200 ? name : name[..200] + "...";
+
+    private string ItemPath => Path.Combine(_destinationPath, _item);
+
+    /// <summary>What this copy has put into the destination so far, for an error.</summary>
+    public string DescribeWritten() => Created == 0
+        ? "Nothing was written."
+        : $"{Created} files, folders and links ({BytesWritten} bytes of file contents) had been written under '{ItemPath}': they are left there, incomplete; remove them if you do not want them.";
+
+    private SandboxException TooLarge(string limit) => SandboxErrors.CopyOutTooLarge(ItemPath, limit, DescribeWritten());
+
+    private SandboxException Damaged(string problem) => SandboxErrors.CopyOutDamaged(ItemPath, problem, DescribeWritten());
 
     private SandboxException Failed(string problem) => SandboxErrors.CopyFailed(_destinationPath, $"what the sandbox sent is refused: {problem}.");
 }

@@ -68,4 +68,169 @@ public sealed class UntrustedTarExtractorTests
 
         Assert.Equal("CopyFailed", error.ErrorId);
     }
+
+    private static readonly CopyOutLimits Generous = new(long.MaxValue, CopyOutLimits.DefaultMaxEntries);
+
+    private static string NewDestination(TemporaryFolder scratch) => Directory.CreateDirectory(Path.Combine(scratch.Path, "out")).FullName;
+
+    /// <summary>Runs the extractor on the current thread and says how much it allocated: a bound on its memory.</summary>
+    private static (SandboxException Error, long AllocatedBytes) FailsWith(Stream tar, string destination, CopyOutLimits limits)
+    {
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var error = Assert.Throws<SandboxException>(() => UntrustedTarExtractor.Extract(tar, destination, "item", limits));
+        return (error, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    private static GnuTarEntry Folder(string name) => new(TarEntryType.Directory, name) { Mode = (UnixFileMode)0x1ED };
+
+    [Fact]
+    public void More_entries_than_the_bound_stop_the_copy_with_an_error_naming_the_bound()
+    {
+        using var scratch = new TemporaryFolder("untar");
+        var destination = NewDestination(scratch);
+        var entries = new List<TarEntry> { Folder("item/") };
+        for (var i = 0; i < 20; i++) entries.Add(File($"item/f{i}", "x"));
+
+        var (error, _) = FailsWith(Tar(entries.ToArray()), destination, new CopyOutLimits(long.MaxValue, 10));
+
+        Assert.Equal("CopyOutTooLarge", error.ErrorId);
+        Assert.Contains("10 entries", error.Message);
+        Assert.Contains("left there, incomplete", error.Message);
+        Assert.True(Directory.GetFiles(Path.Combine(destination, "item")).Length < 10);
+    }
+
+    [Fact]
+    public void More_bytes_than_the_bound_stop_the_copy_with_an_error_naming_the_bound()
+    {
+        using var scratch = new TemporaryFolder("untar");
+        var destination = NewDestination(scratch);
+        var entries = new List<TarEntry> { Folder("item/") };
+        for (var i = 0; i < 40; i++) entries.Add(File($"item/f{i}", new string('x', 4000)));
+
+        var (error, _) = FailsWith(Tar(entries.ToArray()), destination, new CopyOutLimits(64 * 1024, 1000, "a test's bound"));
+
+        Assert.Equal("CopyOutTooLarge", error.ErrorId);
+        Assert.Contains("65536 bytes (a test's bound)", error.Message);
+        var written = Directory.GetFiles(Path.Combine(destination, "item")).Sum(f => new FileInfo(f).Length);
+        Assert.True(written <= 64 * 1024, $"{written} bytes were written past a bound of 64 KiB");
+    }
+
+    [Fact]
+    public void A_size_beyond_the_bound_is_refused_before_a_byte_is_written()
+    {
+        using var scratch = new TemporaryFolder("untar");
+        var destination = NewDestination(scratch);
+        var stream = new MemoryStream(CraftedTar.Header("item", 1L << 62).Concat(new byte[64 * 1024]).ToArray());
+
+        var (error, _) = FailsWith(stream, destination, new CopyOutLimits(1L << 40, 1000));
+
+        Assert.Equal("CopyOutTooLarge", error.ErrorId);
+        Assert.Contains($"announces {1L << 62} bytes", error.Message);
+        Assert.Contains("Nothing was written", error.Message);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(destination));
+    }
+
+    [Fact]
+    public void A_stream_cut_in_the_middle_of_a_file_is_an_error_that_says_what_was_written()
+    {
+        using var scratch = new TemporaryFolder("untar");
+        var destination = NewDestination(scratch);
+        var whole = Tar(Folder("item/"), File("item/a", "first"), File("item/b", new string('b', 100_000))).ToArray();
+        var cut = new MemoryStream(whole[..(whole.Length / 2)]);
+
+        var (error, _) = FailsWith(cut, destination, Generous);
+
+        Assert.Equal("CopyOutDamaged", error.ErrorId);
+        Assert.Contains("ends before the archive does", error.Message);
+        Assert.Contains($"had been written under '{Path.Combine(destination, "item")}'", error.Message);
+        Assert.Equal("first", System.IO.File.ReadAllText(Path.Combine(destination, "item", "a")));
+    }
+
+    [Fact]
+    public void Data_after_the_end_of_the_archive_is_an_error_not_ignored()
+    {
+        using var scratch = new TemporaryFolder("untar");
+        var destination = NewDestination(scratch);
+        var archive = Tar(File("item", "data")).ToArray();
+        var stream = new MemoryStream(archive.Concat(new byte[4096]).Concat("more entries a reader would skip"u8.ToArray()).ToArray());
+
+        var (error, _) = FailsWith(stream, destination, Generous);
+
+        Assert.Equal("CopyOutDamaged", error.ErrorId);
+        Assert.Contains("after the end of the archive", error.Message);
+    }
+
+    [Fact]
+    public void Tar_padding_after_the_end_of_the_archive_is_accepted()
+    {
+        using var scratch = new TemporaryFolder("untar");
+        var destination = NewDestination(scratch);
+        var archive = Tar(File("item", "data")).ToArray();
+
+        var result = UntrustedTarExtractor.Extract(new MemoryStream(archive.Concat(new byte[10240]).ToArray()), destination, "item", Generous);
+
+        Assert.True(result.ItemCreated);
+        Assert.Equal("data", System.IO.File.ReadAllText(Path.Combine(destination, "item")));
+    }
+
+    [Fact]
+    public void Garbage_is_an_error_after_its_first_block()
+    {
+        using var scratch = new TemporaryFolder("untar");
+        var destination = NewDestination(scratch);
+        var garbage = new MemoryStream(Enumerable.Repeat("y\n"u8.ToArray(), 64 * 1024).SelectMany(b => b).ToArray());
+
+        var (error, _) = FailsWith(garbage, destination, Generous);
+
+        Assert.Equal("CopyOutDamaged", error.ErrorId);
+        Assert.True(garbage.Position <= 64 * 1024, $"{garbage.Position} bytes of garbage were read before it was refused");
+        Assert.Empty(Directory.EnumerateFileSystemEntries(destination));
+    }
+
+    [Fact]
+    public void A_huge_file_is_written_in_chunks_never_held_in_memory()
+    {
+        using var scratch = new TemporaryFolder("untar");
+        var destination = NewDestination(scratch);
+        const long size = 64L * 1024 * 1024;
+        var stream = new MemoryStream(Tar(new GnuTarEntry(TarEntryType.RegularFile, "item")
+        {
+            Mode = (UnixFileMode)0x1A4, DataStream = new MemoryStream(new byte[size]),
+        }).ToArray());
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        UntrustedTarExtractor.Extract(stream, destination, "item", Generous);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(size, new FileInfo(Path.Combine(destination, "item")).Length);
+        Assert.True(allocated < 4 * 1024 * 1024, $"copying {size} bytes allocated {allocated} bytes");
+    }
+
+    [Fact]
+    public void A_long_name_entry_announcing_a_gigabyte_is_refused_without_allocating_it()
+    {
+        using var scratch = new TemporaryFolder("untar");
+        var destination = NewDestination(scratch);
+        var stream = new MemoryStream(CraftedTar.Header("././@LongLink", 1L << 30, type: 'L').Concat(new byte[64 * 1024]).ToArray());
+
+        var (error, allocated) = FailsWith(stream, destination, Generous);
+
+        Assert.Equal("CopyOutDamaged", error.ErrorId);
+        Assert.True(allocated < 16 * 1024 * 1024, $"a crafted long name made the extractor allocate {allocated} bytes");
+        Assert.Empty(Directory.EnumerateFileSystemEntries(destination));
+    }
+
+    [Fact]
+    public void An_endless_run_of_metadata_headers_is_refused_early()
+    {
+        using var scratch = new TemporaryFolder("untar");
+        var destination = NewDestination(scratch);
+        var stream = new MemoryStream(Enumerable.Range(0, 1000).SelectMany(_ => CraftedTar.Header("pax_global_header", 0, type: 'g')).ToArray());
+
+        var (error, _) = FailsWith(stream, destination, Generous);
+
+        Assert.Equal("CopyOutDamaged", error.ErrorId);
+        Assert.Contains("metadata headers", error.Message);
+        Assert.True(stream.Position < 100 * 512, $"{stream.Position / 512} metadata headers were read");
+    }
 }
