@@ -46,13 +46,33 @@ public sealed class FakedDaemon
         return ProcessIdentity.Of(pid) is { } identity ? new FakedDaemon(parts[0], identity) : null;
     }
 
-    public static void Stop(SandboxInfo sandbox)
+    /// <summary>Stops the daemon and waits until it has exited (see <see cref="BeginStop"/>).</summary>
+    public static void Stop(SandboxInfo sandbox) => BeginStop(sandbox)?.Invoke();
+
+    /// <summary>
+    /// Sends SIGTERM (faked then removes its SysV message queues and semaphore and saves its table)
+    /// and returns what waits until it has exited, SIGKILLing it after 5 s; null if it was not
+    /// running. Split so that removal need not wait: once the state folder is moved away, what
+    /// faked writes on its way out (fakeroot.db, by its old path) lands nowhere.
+    /// Exited means dead, not reaped: faked was detached, so its reaper is init, which may take
+    /// seconds to come (1.5 s on a machine whose PID 1 is not systemd: most of what Remove-Sandbox
+    /// took), so the wait is on a pidfd, which the kernel wakes at death.
+    /// </summary>
+    public static Action? BeginStop(SandboxInfo sandbox)
     {
-        if (Running(sandbox) is not { } daemon) return;
-        LibC.kill(daemon.Process.Pid, LibC.SIGTERM); // faked saves its table on SIGTERM
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
-        while (daemon.Process.IsAlive && DateTime.UtcNow < deadline) Thread.Sleep(10);
-        if (daemon.Process.IsAlive) LibC.kill(daemon.Process.Pid, LibC.SIGKILL);
+        if (Running(sandbox) is not { } daemon) return null;
+        var exit = ProcessExitWatch.Watch(daemon.Process);
+        if (exit is null) return null; // gone already
+        if (!daemon.Process.Signal(LibC.SIGTERM))
+        {
+            exit.Dispose();
+            return null;
+        }
+        return () =>
+        {
+            using (exit)
+                if (!exit.Wait(TimeSpan.FromSeconds(5))) daemon.Process.Signal(LibC.SIGKILL);
+        };
     }
 
     private static FakedDaemon Start(SandboxInfo sandbox, IEngineLog log)
