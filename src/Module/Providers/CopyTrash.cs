@@ -49,12 +49,10 @@ public sealed partial class CopyTrash
     public string Folder => _folder;
 
     /// <summary>
-    /// Moves <paramref name="copy"/> into the trash and deletes it in the background, after
-    /// <paramref name="first"/> (what must end before, such as waiting for a daemon to exit). False
-    /// (nothing moved, <paramref name="first"/> not run) when the rename is impossible (another
-    /// file system): the caller deletes it itself.
+    /// Moves <paramref name="copy"/> into the trash and deletes it in the background. False (nothing
+    /// moved) when the rename is impossible (another file system): the caller deletes it itself.
     /// </summary>
-    public bool Discard(string copy, string id, Action? first = null)
+    public bool Discard(string copy, string id)
     {
         if (!Path.Exists(copy)) return true;
         PrivateFiles.EnsureFolder(_folder);
@@ -66,14 +64,11 @@ public sealed partial class CopyTrash
         }
         if (_exiting)
         {
-            first?.Invoke();
             Delete(entry);
             return true;
         }
         Track(Task.Run(() =>
         {
-            try { first?.Invoke(); }
-            catch (Exception e) { _log.Verbose($"Before deleting {entry}: {e.Message}"); }
             Delete(entry);
             Sweep();
         }));

@@ -77,17 +77,17 @@ public sealed class FakeChrootProvider : ISandboxProvider
     }
 
     /// <summary>
-    /// Signals the sandbox's faked to stop, then moves the whole state folder (copy, faked's table,
-    /// state.json) to the store's trash in one rename: the sandbox is gone at once, and what is
-    /// left to do (wait for faked to exit, delete the copy's thousands of files) happens in the
-    /// background (CopyTrash). The engine has killed the sandbox's processes before, so nothing
-    /// writes into the copy any more; its own deletion of the state folder then finds it gone.
+    /// Stops the sandbox's faked (waiting for its death, not its reaping: FakedDaemon.Stop), then
+    /// moves the whole state folder (copy, faked's table, state.json) to the store's trash in one
+    /// rename: the sandbox is gone at once, and the deletion of the copy's thousands of files
+    /// happens in the background (CopyTrash). The engine has killed the sandbox's processes before,
+    /// so nothing writes into the copy any more; its own deletion of the state folder then finds it
+    /// gone (or, when the rename was impossible, deletes it as before).
     /// </summary>
     public void Destroy(SandboxInfo sandbox)
     {
-        var faked = FakedDaemon.BeginStop(sandbox);
-        if (!_trash.Discard(sandbox.StatePath, sandbox.Id, faked))
-            faked?.Invoke(); // not moved (another file system): faked must be gone before the folder is deleted
+        FakedDaemon.Stop(sandbox);
+        _trash.Discard(sandbox.StatePath, sandbox.Id);
     }
 
     /// <summary>Daemons a command left behind (setsid, double fork): see FakeChrootProcesses for how they are told.</summary>

@@ -46,33 +46,21 @@ public sealed class FakedDaemon
         return ProcessIdentity.Of(pid) is { } identity ? new FakedDaemon(parts[0], identity) : null;
     }
 
-    /// <summary>Stops the daemon and waits until it has exited (see <see cref="BeginStop"/>).</summary>
-    public static void Stop(SandboxInfo sandbox) => BeginStop(sandbox)?.Invoke();
-
     /// <summary>
     /// Sends SIGTERM (faked then removes its SysV message queues and semaphore and saves its table)
-    /// and returns what waits until it has exited, SIGKILLing it after 5 s; null if it was not
-    /// running. Split so that removal need not wait: once the state folder is moved away, what
-    /// faked writes on its way out (fakeroot.db, by its old path) lands nowhere.
+    /// and waits until it has exited, SIGKILLing it after 5 s: when removal returns, nothing of the
+    /// sandbox runs, and faked no longer writes into the state folder.
     /// Exited means dead, not reaped: faked was detached, so its reaper is init, which may take
     /// seconds to come (1.5 s on a machine whose PID 1 is not systemd: most of what Remove-Sandbox
-    /// took), so the wait is on a pidfd, which the kernel wakes at death.
+    /// took when this waited for /proc/PID to vanish), so the wait is on a pidfd, which the kernel
+    /// wakes at death.
     /// </summary>
-    public static Action? BeginStop(SandboxInfo sandbox)
+    public static void Stop(SandboxInfo sandbox)
     {
-        if (Running(sandbox) is not { } daemon) return null;
-        var exit = ProcessExitWatch.Watch(daemon.Process);
-        if (exit is null) return null; // gone already
-        if (!daemon.Process.Signal(LibC.SIGTERM))
-        {
-            exit.Dispose();
-            return null;
-        }
-        return () =>
-        {
-            using (exit)
-                if (!exit.Wait(TimeSpan.FromSeconds(5))) daemon.Process.Signal(LibC.SIGKILL);
-        };
+        if (Running(sandbox) is not { } daemon) return;
+        using var exit = ProcessExitWatch.Watch(daemon.Process);
+        if (exit is null || !daemon.Process.Signal(LibC.SIGTERM)) return; // gone already
+        if (!exit.Wait(TimeSpan.FromSeconds(5))) daemon.Process.Signal(LibC.SIGKILL);
     }
 
     private static FakedDaemon Start(SandboxInfo sandbox, IEngineLog log)
