@@ -19,17 +19,17 @@ namespace Sandbox.Providers;
 /// </summary>
 internal sealed class FakeChrootProvider : ISandboxProvider
 {
-    private const string FakerootLibraries = "/usr/lib/x86_64-linux-gnu/libfakeroot:/usr/lib64/libfakeroot:/usr/lib/libfakeroot";
-
     private static readonly Lazy<SandboxProviderInfo> CachedProbe = new(ProbeOnce);
     private readonly IEngineLog _log;
     private readonly FarmPool _pool;
     private readonly Func<string, SandboxImage> _images;
+    private readonly CopyTrash _trash;
 
     public FakeChrootProvider(IEngineLog log, StoreLayout layout, Func<string, SandboxImage> images)
     {
         _log = log;
-        _pool = new FarmPool(layout, log);
+        _trash = new CopyTrash(layout, log);
+        _pool = new FarmPool(layout, log, _trash);
         _images = images;
     }
 
@@ -76,7 +76,19 @@ internal sealed class FakeChrootProvider : ISandboxProvider
         return BackendProcess.RunInteractive(_log, argv, environment);
     }
 
-    public void Destroy(SandboxInfo sandbox) => FakedDaemon.Stop(sandbox);
+    /// <summary>
+    /// Stops the sandbox's faked (waiting for its death, not its reaping: FakedDaemon.Stop), then
+    /// moves the whole state folder (copy, faked's table, state.json) to the store's trash in one
+    /// rename: the sandbox is gone at once, and the deletion of the copy's thousands of files
+    /// happens in the background (CopyTrash). The engine has killed the sandbox's processes before,
+    /// so nothing writes into the copy any more; its own deletion of the state folder then finds it
+    /// gone (or, when the rename was impossible, deletes it as before).
+    /// </summary>
+    public void Destroy(SandboxInfo sandbox)
+    {
+        FakedDaemon.Stop(sandbox);
+        _trash.Discard(sandbox.StatePath, sandbox.Id);
+    }
 
     /// <summary>Daemons a command left behind (setsid, double fork): see FakeChrootProcesses for how they are told.</summary>
     public IReadOnlyList<ProcessIdentity> Stragglers(SandboxInfo sandbox) => FakeChrootProcesses.In(Farm(sandbox));
@@ -107,33 +119,41 @@ internal sealed class FakeChrootProvider : ISandboxProvider
             yield return new SandboxChange(sandbox.Name, "/" + relative, SandboxChangeKind.Deleted, 0);
     }
 
-    private (List<string>, Dictionary<string, string>) CommandLine(SandboxInfo sandbox, SandboxCommand command)
+    /// <summary>
+    /// The command line and environment of one command: the environment the wrapper scripts would
+    /// have made (FakeChrootEnvironment), set directly, and the host's chroot under the preload.
+    /// </summary>
+    private (IReadOnlyList<string>, IReadOnlyDictionary<string, string>) CommandLine(SandboxInfo sandbox, SandboxCommand command)
     {
         RefuseRoot();
         var farm = Farm(sandbox);
+        var copy = RealPath.Of(farm) ?? throw SandboxErrors.SandboxNotFound(sandbox.Name);
         var account = PasswdFile.For(command, new Storage.SandboxRootReader(farm));
         var daemon = FakedDaemon.Ensure(sandbox, _log);
-
-        var environment = CommandEnvironment.Compose(sandbox, command, account.Home);
-        environment["FAKEROOTKEY"] = daemon.Key;
-        environment["LD_LIBRARY_PATH"] = FakerootLibraries;
-        environment["LD_PRELOAD"] = "libfakeroot-sysv.so"; // the fakechroot script puts its own library first
-        environment["FAKECHROOT_EXCLUDE_PATH"] = "/dev:/proc:/sys";
-        foreach (var variable in new[] { "FAKEROOTUID", "FAKEROOTEUID", "FAKEROOTSUID", "FAKEROOTFUID" })
-            environment[variable] = account.Uid.ToString();
-        foreach (var variable in new[] { "FAKEROOTGID", "FAKEROOTEGID", "FAKEROOTSGID", "FAKEROOTFGID" })
-            environment[variable] = account.Gid.ToString();
-
-        var argv = new List<string>
-        {
-            ToolLocator.Require("fakechroot", "fakechroot"), ToolLocator.Require("chroot", "coreutils"), farm,
-        };
-        // chroot starts in "/"; the image's sh changes to the working directory first.
-        if (command.WorkingDirectory is { } folder && folder != "/")
-            argv.AddRange(new[] { "/bin/sh", "-c", "cd \"$1\" && shift && exec \"$@\"", "sandbox-chdir", folder });
-        argv.AddRange(command.Argv);
-        return (argv, environment);
+        var built = FakeChrootEnvironment.Build(HostTools.Value, CommandEnvironment.Compose(sandbox, command, account.Home),
+            command.Argv, command.WorkingDirectory, copy, daemon.Key, account.Uid, account.Gid,
+            LinkerFolders.Of(copy), LinkerFolders.ExtraOf(copy), OnHostPath);
+        return (built.CommandLine, built.Environment);
     }
+
+    /// <summary>The host tools the command line names, found once per process.</summary>
+    private static readonly Lazy<FakeChrootEnvironment.Tools> HostTools = new(() => new FakeChrootEnvironment.Tools(
+        ToolLocator.Require("env", "coreutils"), ToolLocator.Require("chroot", "coreutils"),
+        FakechrootVersion(ToolLocator.Require("fakechroot", "fakechroot"))));
+
+    /// <summary>The FAKECHROOT_VERSION the installed fakechroot script exports (its own line), read once.</summary>
+    internal static string FakechrootVersion(string script)
+    {
+        foreach (var line in File.ReadLines(script).Take(200))
+            if (line.StartsWith("FAKECHROOT_VERSION=", StringComparison.Ordinal))
+                return line["FAKECHROOT_VERSION=".Length..].Trim().Trim('"', '\'');
+        throw SandboxErrors.ProviderUnavailable("FakeChroot", $"{script} does not say its FAKECHROOT_VERSION.",
+            "Reinstall fakechroot: apt-get install --reinstall fakechroot");
+    }
+
+    /// <summary>`command -v NAME` with that PATH, on the host: what chroot.env asks of chroot.</summary>
+    private static bool OnHostPath(string name, string path) =>
+        path.Split(':', StringSplitOptions.RemoveEmptyEntries).Any(folder => File.Exists(Path.Combine(folder, name)));
 
     private static void RefuseRoot()
     {

@@ -46,13 +46,21 @@ internal sealed class FakedDaemon
         return ProcessIdentity.Of(pid) is { } identity ? new FakedDaemon(parts[0], identity) : null;
     }
 
+    /// <summary>
+    /// Sends SIGTERM (faked then removes its SysV message queues and semaphore and saves its table)
+    /// and waits until it has exited, SIGKILLing it after 5 s: when removal returns, nothing of the
+    /// sandbox runs, and faked no longer writes into the state folder.
+    /// Exited means dead, not reaped: faked was detached, so its reaper is init, which may take
+    /// seconds to come (1.5 s on a machine whose PID 1 is not systemd: most of what Remove-Sandbox
+    /// took when this waited for /proc/PID to vanish), so the wait is on a pidfd, which the kernel
+    /// wakes at death.
+    /// </summary>
     public static void Stop(SandboxInfo sandbox)
     {
         if (Running(sandbox) is not { } daemon) return;
-        LibC.kill(daemon.Process.Pid, LibC.SIGTERM); // faked saves its table on SIGTERM
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
-        while (daemon.Process.IsAlive && DateTime.UtcNow < deadline) Thread.Sleep(10);
-        if (daemon.Process.IsAlive) LibC.kill(daemon.Process.Pid, LibC.SIGKILL);
+        using var exit = ProcessExitWatch.Watch(daemon.Process);
+        if (exit is null || !daemon.Process.Signal(LibC.SIGTERM)) return; // gone already
+        if (!exit.Wait(TimeSpan.FromSeconds(5))) daemon.Process.Signal(LibC.SIGKILL);
     }
 
     private static FakedDaemon Start(SandboxInfo sandbox, IEngineLog log)

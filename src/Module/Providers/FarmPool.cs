@@ -15,11 +15,13 @@ internal sealed class FarmPool
     private const int ReadyCopies = 1;
     private readonly StoreLayout _layout;
     private readonly IEngineLog _log;
+    private readonly CopyTrash _trash;
 
-    public FarmPool(StoreLayout layout, IEngineLog log)
+    public FarmPool(StoreLayout layout, IEngineLog log, CopyTrash? trash = null)
     {
         _layout = layout;
         _log = log;
+        _trash = trash ?? new CopyTrash(layout, log);
     }
 
     /// <summary>Moves a ready copy of the image to <paramref name="target"/>, or makes one there now.</summary>
@@ -39,7 +41,11 @@ internal sealed class FarmPool
                 Copy(image, target);
             }
         }
-        Task.Run(() => Refill(image));
+        Task.Run(() =>
+        {
+            Refill(image);
+            _trash.Sweep(); // copies of removals whose process was killed before it deleted them
+        });
     }
 
     /// <summary>Tops the pool up to its size; a copy that dies half-way stays a hidden .filling folder.</summary>

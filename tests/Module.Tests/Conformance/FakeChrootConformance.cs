@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Sandbox.Providers;
 using Sandbox.Tests.Support;
 using Xunit;
 
@@ -110,6 +111,87 @@ public sealed class FakeChrootAsUnprivilegedUser(FakeChrootHarnessFixture fixtur
         Assert.Contains("-Mode Fakechroot", error.Message);
         Assert.DoesNotContain("disk space", error.Message);
         Assert.DoesNotContain(Harness.List(), s => s.Image == "unreadable");
+    }
+
+    /// <summary>
+    /// The same script through the engine and through `fakechroot chroot COPY` with the variables the
+    /// engine used to give the scripts (and the sandbox's own faked): the same identity, owners,
+    /// modes and environment (the shell's own, /proc/$$: a redirect from /proc/self is opened
+    /// before the exec and reads nothing after it). The scripts export the host's working folder
+    /// as PWD, which is left out, as is TERM (the engine passes on its caller's), and the host's own
+    /// /dev, /proc and /sys (their link counts change with the host's processes and devices).
+    /// </summary>
+    [SkippableFact]
+    public void Commands_see_exactly_what_they_saw_under_the_fakechroot_and_fakeroot_scripts()
+    {
+        var sandbox = NewSandbox();
+        Assert.Equal(0, Sh(sandbox, "chown 1234:42 /data/file.txt && chmod 640 /data/file.txt && mkdir /made && chown 7:8 /made").ExitCode);
+        const string script = "id; ls -ln --time-style=+ / | grep -v -e ' dev$' -e ' proc$' -e ' sys$'; stat -c '%u %g %a %n' /data/file.txt /made /etc/passwd; pwd; "
+                              + "cat /proc/$$/environ | tr '\\0' '\\n' | grep -v -e '^PWD=' -e '^TERM=' | sort";
+        var engine = Sh(sandbox, script);
+        Assert.Equal(0, engine.ExitCode);
+
+        var state = Harness.StateFolder(sandbox.Id);
+        var key = File.ReadAllText(Path.Combine(state, "faked.out")).Trim().Split(':')[0];
+        var wrapper = new List<string> { "-u", UnprivilegedUser.Name, "--", "env", "-i", "PATH=" + CommandEnvironment.SandboxPath, "HOME=/root",
+            "LANG=C.UTF-8", "TERM=dumb", "FAKEROOTKEY=" + key, "LD_LIBRARY_PATH=" + FakeChrootEnvironment.FakerootLibraries,
+            "LD_PRELOAD=libfakeroot-sysv.so", "FAKECHROOT_EXCLUDE_PATH=/dev:/proc:/sys" };
+        wrapper.AddRange(new[] { "FAKEROOTUID", "FAKEROOTEUID", "FAKEROOTSUID", "FAKEROOTFUID", "FAKEROOTGID", "FAKEROOTEGID", "FAKEROOTSGID", "FAKEROOTFGID" }
+            .Select(name => name + "=0"));
+        wrapper.AddRange(new[] { "fakechroot", "chroot", Path.Combine(state, "root"), "/bin/sh", "-c", script });
+        var expected = RunAsRoot.Command("runuser", wrapper.ToArray());
+
+        Assert.Contains("uid=0(root)", expected);
+        Assert.Contains("1234 42 640 /data/file.txt", expected);
+        Assert.Contains("FAKECHROOT_BASE=", expected);
+        Assert.Equal(expected, engine.StdOut);
+        Harness.Remove(sandbox.Id);
+    }
+
+    /// <summary>
+    /// The command's parent was the shell running chroot.fakechroot (which does not exec), below the
+    /// shell running fakechroot: about 40 processes per command. Now chroot is started directly.
+    /// </summary>
+    [SkippableFact]
+    public void A_command_is_started_without_the_wrapper_scripts_shells()
+    {
+        var sandbox = NewSandbox();
+        var parent = Sh(sandbox, "tr '\\0' ' ' </proc/$PPID/cmdline; echo; readlink /proc/$PPID/exe");
+        Assert.Equal(0, parent.ExitCode);
+        var lines = parent.StdOut.Split('\n');
+        Assert.DoesNotContain("/usr/sbin/chroot.fakechroot", lines[0].Split(' ').Take(3)); // was: /bin/sh /usr/sbin/chroot.fakechroot COPY ...
+        Assert.NotEqual("/usr/bin/dash", lines[1]);
+        Harness.Remove(sandbox.Id);
+    }
+
+    /// <summary>
+    /// A removal moves the sandbox to the store's trash and deletes it in the background; what a
+    /// killed remover left there (its process is gone) is swept by the next removal, which deletes
+    /// the entry without following the links in it.
+    /// </summary>
+    [SkippableFact]
+    [Trait("Area", "Reliability")]
+    public void Removal_empties_the_trash_and_sweeps_what_a_killed_remover_left_without_following_links()
+    {
+        using var host = new TemporaryFolder("trash-victim");
+        var victim = Path.Combine(host.Path, "keep.txt");
+        File.WriteAllText(victim, "host file\n");
+        RunAsRoot.Command("chown", "-R", $"{UnprivilegedUser.Name}:", host.Path);
+        var trash = Path.Combine(Harness.StoreRoot, "trash");
+        // pid 1 never started at tick 1: the owner of this entry is gone.
+        var left = Path.Combine(trash, "0123456789ab-1-1-deadbeef");
+        RunAsRoot.Command("runuser", "-u", UnprivilegedUser.Name, "--", "sh", "-c",
+            "mkdir -p \"$1/root/deep\" && echo x > \"$1/root/deep/file\" && ln -s \"$2\" \"$1/root/link-to-folder\" && ln -s \"$2/keep.txt\" \"$1/root/link-to-file\"",
+            "make-trash", left, host.Path);
+
+        var sandbox = NewSandbox();
+        Sh(sandbox, "chown 42 /data/file.txt");
+        Harness.Remove(sandbox.Id);
+
+        Assert.False(Directory.Exists(Harness.StateFolder(sandbox.Id)), "the sandbox is gone at once");
+        Assert.True(Poll.Until(() => !Directory.EnumerateFileSystemEntries(trash).Any(), TimeSpan.FromSeconds(60)),
+            "the removed copy and the leftover entry are deleted: " + string.Join(", ", Directory.EnumerateFileSystemEntries(trash)));
+        Assert.Equal("host file\n", File.ReadAllText(victim));
     }
 
     [SkippableFact]
