@@ -55,8 +55,9 @@ public sealed class BubblewrapProvider : ISandboxProvider
     public ProcessOutcome Run(SandboxInfo sandbox, SandboxCommand command, OutputLines lines,
         CancellationToken cancellation)
     {
+        // As root bwrap is exec'd directly and --die-with-parent makes it set its own parent-death signal.
         var outcome = BackendProcess.Run(_log, BuildArgv(sandbox, command, interactive: false),
-            BackendProcess.HostEnvironment(), command, lines, cancellation);
+            BackendProcess.HostEnvironment(), command, lines, cancellation, backendDiesWithParent: !MountNamespace.InUserNamespace);
 
         if (!outcome.TimedOut && !outcome.Cancelled) ThrowIfNotStarted(sandbox, command, outcome);
         return outcome;
