@@ -36,7 +36,7 @@ public static class BubblewrapBench
             engine.Invoke(reused, new SandboxCommand { Argv = new[] { "/bin/true" } })), raw);
         engine.RemoveSandbox(reused);
 
-        report.Note($"Bubblewrap: engine cycle / raw bwrap = {Report.Ratio(cycle, raw)} (goal: at most 3x)");
+        report.Note($"Bubblewrap: engine cycle / raw bwrap = {Report.Ratio(cycle, raw)} (goal: at most 1.5x)");
         var (podman, whyNot) = Podman.TryCreate(image.RootFs, work);
         if (podman is null)
         {

@@ -123,6 +123,11 @@ public sealed class InvokeSandboxCommandCommand : SandboxCmdlet
         Timeout = TimeoutSec > 0 ? TimeSpan.FromSeconds(TimeoutSec) : null,
     };
 
+    /// <summary>
+    /// Runs the command in <paramref name="sandbox"/>, the object the user holds: the engine gives
+    /// it the sandbox's new totals as it records them ($sb.CommandsRun counts), with no re-read
+    /// of the store after each command.
+    /// </summary>
     private void Run(SandboxInfo sandbox, SandboxCommand command)
     {
         SandboxCommandResult result;
@@ -136,10 +141,6 @@ public sealed class InvokeSandboxCommandCommand : SandboxCmdlet
         {
             Fail(ErrorRecords.From(Explained(e, command)));
             return;
-        }
-        finally
-        {
-            SandboxRefresh.Totals(Engine, sandbox);
         }
         WriteResult(result, command);
     }

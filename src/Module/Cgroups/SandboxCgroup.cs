@@ -111,6 +111,9 @@ internal sealed class SandboxCgroup
 
     private static void Kill(string folder)
     {
+        // A command's cgroup is usually empty by the time it is removed (its nspawn was reaped):
+        // nothing to kill, nothing to wait for.
+        if (!Populated(folder)) return;
         var killFile = Path.Combine(folder, "cgroup.kill");
         if (File.Exists(killFile))
         {
@@ -119,7 +122,24 @@ internal sealed class SandboxCgroup
         }
         else KillMembers(folder);
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (Populated(folder) && DateTime.UtcNow < deadline) Thread.Sleep(20);
+        var pause = new Backoff();
+        while (Populated(folder) && DateTime.UtcNow < deadline) pause.Wait();
+    }
+
+    /// <summary>
+    /// Pauses between checks of something that usually settles within a millisecond or two (killed
+    /// processes leaving a cgroup): 1 ms first, doubling up to 20 ms, so the common case does not
+    /// pay a whole 20 ms pause per check and the rare slow one does not spin.
+    /// </summary>
+    private sealed class Backoff
+    {
+        private int _milliseconds = 1;
+
+        public void Wait()
+        {
+            Thread.Sleep(_milliseconds);
+            _milliseconds = Math.Min(_milliseconds * 2, 20);
+        }
     }
 
     private static bool Populated(string folder)
@@ -169,12 +189,14 @@ internal sealed class SandboxCgroup
     {
         foreach (var cgroup in EnumerateTree(folder))
         {
-            // rmdir of a cgroup fails with EBUSY while a process is still leaving it: retry briefly.
-            for (var attempt = 0; attempt < 100; attempt++)
+            // rmdir of a cgroup fails with EBUSY while a process is still leaving it: retry briefly
+            // (about 2 s in all, as before; the first retries come sooner).
+            var pause = new Backoff();
+            for (var attempt = 0; attempt < 105; attempt++)
             {
                 try { Directory.Delete(cgroup); break; }
                 catch (DirectoryNotFoundException) { break; }
-                catch (IOException) { Thread.Sleep(20); }
+                catch (IOException) { pause.Wait(); }
             }
         }
     }

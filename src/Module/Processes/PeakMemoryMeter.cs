@@ -28,7 +28,7 @@ internal sealed partial class PeakMemoryMeter : IDisposable
     private const string CloseReportDescriptor =
         "exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- \"$@\"";
 
-    private readonly string? _time = ToolLocator.Find("time");
+    private readonly string? _time = LaunchChainTools.Time;
     private readonly int _report = -1;
 
     public PeakMemoryMeter()
@@ -45,7 +45,7 @@ internal sealed partial class PeakMemoryMeter : IDisposable
             : new[]
             {
                 _time!, "--format=%M", $"--output=/proc/{Environment.ProcessId}/fd/{_report}", "--",
-                ToolLocator.Require("sh", "dash"), "-c", CloseReportDescriptor, "sandbox-backend",
+                LaunchChainTools.Sh ?? throw SandboxErrors.ToolNotInstalled("sh", "dash"), "-c", CloseReportDescriptor, "sandbox-backend",
             }.Concat(argv).ToList();
 
     /// <summary>

@@ -11,7 +11,9 @@ namespace Sandbox.Providers;
 /// The chain from us to the backend dies with us: each link that would otherwise survive its
 /// parent (time, and the backend below time) starts under <c>setpriv --pdeathsig KILL</c>, so a
 /// kill -9 of the engine kills time, whose death kills the backend (bwrap then takes its pid
-/// namespace with it; nspawn its container). The kernel sends the parent-death signal when the
+/// namespace with it; nspawn its container). A backend that asks the kernel for that signal
+/// itself (bwrap --die-with-parent sets PR_SET_PDEATHSIG on its own first process, before it
+/// clones the sandbox) needs no setpriv of its own: each link is an exec, a few ms each. The kernel sends the parent-death signal when the
 /// spawning THREAD ends: NativeProcessRunner spawns and waits on the caller's thread, which lives
 /// until the backend is reaped. The spawned pid is recorded for the sandbox (RunningCommands) while
 /// it runs, so removal from any process finds it by its identity.
@@ -31,14 +33,19 @@ internal static class BackendProcess
     /// for a backend that leaves processes behind when SIGKILLed (systemd-nspawn keeps its
     /// container running), so that nothing of the command outlives the engine.
     /// </param>
+    /// <param name="backendDiesWithParent">
+    /// <paramref name="argv"/>[0] itself sets SIGKILL as its parent-death signal the moment it
+    /// starts (bwrap --die-with-parent, exec'd directly): no setpriv is put before it.
+    /// </param>
     public static ProcessOutcome Run(IEngineLog log, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment,
-        SandboxCommand command, OutputLines lines, CancellationToken cancellation, bool ownPidNamespace = false)
+        SandboxCommand command, OutputLines lines, CancellationToken cancellation, bool ownPidNamespace = false,
+        bool backendDiesWithParent = false)
     {
         log.Verbose(ShellQuote.Join(argv));
         using var meter = new PeakMemoryMeter();
         var outcome = NativeProcessRunner.Run(new ProcessSpec
         {
-            Argv = DiesWithParent(meter.Wrap(DiesWithParent(ownPidNamespace ? InNamespaceThatDiesWithParent(argv) : argv))),
+            Argv = Chain(meter, argv, ownPidNamespace, backendDiesWithParent),
             Started = RunningCommands.Started,
             Environment = environment,
             StandardInput = command.StandardInput,
@@ -47,6 +54,18 @@ internal static class BackendProcess
             StdOutConsumer = command.StdOutConsumer,
         }, lines.StdOut, cancellation, lines.StdErr);
         return meter.Correct(outcome);
+    }
+
+    /// <summary>
+    /// The whole command line from us to the backend: setpriv, time (with the sh that closes its
+    /// report), [setpriv unless the backend dies with its parent by itself], [unshare], backend.
+    /// </summary>
+    internal static IReadOnlyList<string> Chain(PeakMemoryMeter meter, IReadOnlyList<string> argv, bool ownPidNamespace, bool backendDiesWithParent)
+    {
+        var backend = ownPidNamespace ? InNamespaceThatDiesWithParent(argv) : argv;
+        // unshare (ownPidNamespace) does not ask for a parent-death signal for itself: only for its child.
+        if (!backendDiesWithParent || ownPidNamespace) backend = DiesWithParent(backend);
+        return DiesWithParent(meter.Wrap(backend));
     }
 
     public static int RunInteractive(IEngineLog log, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment)
@@ -65,7 +84,7 @@ internal static class BackendProcess
     /// could not be made without a user namespace.
     /// </summary>
     private static IReadOnlyList<string> InNamespaceThatDiesWithParent(IReadOnlyList<string> argv) =>
-        UserIdentity.IsRoot && ToolLocator.Find("unshare") is { } unshare
+        UserIdentity.IsRoot && LaunchChainTools.Unshare is { } unshare
             ? new[] { unshare, "--pid", "--fork", "--mount-proc", "--kill-child=KILL", "--" }.Concat(argv).ToList()
             : argv;
 
@@ -74,5 +93,5 @@ internal static class BackendProcess
     /// which every provider needs anyway; without it the chain runs as before.
     /// </summary>
     private static IReadOnlyList<string> DiesWithParent(IReadOnlyList<string> argv) =>
-        ToolLocator.Find("setpriv") is { } setpriv ? new[] { setpriv, "--pdeathsig", "KILL", "--" }.Concat(argv).ToList() : argv;
+        LaunchChainTools.Setpriv is { } setpriv ? new[] { setpriv, "--pdeathsig", "KILL", "--" }.Concat(argv).ToList() : argv;
 }

@@ -46,8 +46,9 @@ internal sealed class BubblewrapProvider : ISandboxProvider
     public ProcessOutcome Run(SandboxInfo sandbox, SandboxCommand command, OutputLines lines,
         CancellationToken cancellation)
     {
+        // As root bwrap is exec'd directly and --die-with-parent makes it set its own parent-death signal.
         var outcome = BackendProcess.Run(_log, BuildArgv(sandbox, command, interactive: false),
-            BackendProcess.HostEnvironment(), command, lines, cancellation);
+            BackendProcess.HostEnvironment(), command, lines, cancellation, backendDiesWithParent: !MountNamespace.InUserNamespace);
 
         BackendFailureClassifier.ThrowIfNotStarted(ProviderFailureTables.Bubblewrap, outcome, sandbox.Name, command.Argv[0]);
         return outcome;

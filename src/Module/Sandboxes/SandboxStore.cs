@@ -31,6 +31,9 @@ internal sealed class SandboxStore
 
     public static string NewId() => Convert.ToHexString(RandomNumberGenerator.GetBytes(6)).ToLowerInvariant();
 
+    /// <summary>The shape of <see cref="NewId"/>: 12 lowercase hex digits (never a path).</summary>
+    private static bool LooksLikeId(string text) => text.Length == 12 && text.All(char.IsAsciiHexDigitLower);
+
     /// <summary>Creates the state folder and its state.json; the name must be free.</summary>
     public SandboxInfo Create(SandboxInfo sandbox)
     {
@@ -71,15 +74,24 @@ internal sealed class SandboxStore
                 .Where(folder => DateTime.UtcNow - Directory.GetCreationTimeUtc(folder) > olderThan)
                 .ToList();
 
-    /// <summary>By id first (ids are unique), then by name.</summary>
+    /// <summary>
+    /// By id first (ids are unique), then by name. An id is its folder's name, so a sandbox named
+    /// by id is read alone, whatever else the store holds: what every Invoke of a held sandbox
+    /// and every command's totals do, which must not grow with the number of sandboxes.
+    /// </summary>
     public SandboxInfo Get(string nameOrId)
     {
+        if (LooksLikeId(nameOrId) && Load(_layout.SandboxFolder(nameOrId)) is { } byId && byId.Id == nameOrId) return byId;
         var sandboxes = List();
         return sandboxes.FirstOrDefault(s => s.Id == nameOrId) ?? sandboxes.FirstOrDefault(s => s.Name == nameOrId)
             ?? throw SandboxErrors.SandboxNotFound(nameOrId);
     }
 
-    /// <summary>Adds one command's figures to the sandbox's totals, safely against concurrent commands.</summary>
+    /// <summary>
+    /// Adds one command's figures to the sandbox's totals, safely against concurrent commands, and
+    /// gives <paramref name="sandbox"/> (the object the caller holds) the totals just written, so
+    /// that nobody reads them back from the store after every command.
+    /// </summary>
     public void RecordCommand(SandboxInfo sandbox, ProcessOutcome outcome)
     {
         using var stateLock = FileLock.Acquire(_layout.LockFile("sandbox", sandbox.Id));
@@ -90,6 +102,10 @@ internal sealed class SandboxStore
         current.SystemCpu += outcome.SystemCpu;
         current.PeakMemoryBytes = Math.Max(current.PeakMemoryBytes, outcome.PeakMemoryBytes);
         Save(current, sandbox.StatePath);
+        sandbox.CommandsRun = current.CommandsRun;
+        sandbox.UserCpu = current.UserCpu;
+        sandbox.SystemCpu = current.SystemCpu;
+        sandbox.PeakMemoryBytes = current.PeakMemoryBytes;
     }
 
     /// <summary>Deletes the state folder (the provider has torn down its processes and mounts).</summary>

@@ -23,9 +23,12 @@ internal static class SafeTreeRemover
         if (entry.LinkTarget is not null) { File.Delete(target); return; }
         if (!Directory.Exists(target)) return;
 
-        foreach (var mountPoint in MountTable.MountPointsUnder(target))
+        var mounted = MountTable.MountPointsUnder(target);
+        foreach (var mountPoint in mounted)
             LibC.umount2(mountPoint, LibC.MNT_DETACH);
-        var stillMounted = MountTable.MountPointsUnder(target);
+        // The table is read again only when something was unmounted (the provider's own teardown
+        // usually left nothing mounted).
+        var stillMounted = mounted.Count == 0 ? mounted : MountTable.MountPointsUnder(target);
         if (stillMounted.Count > 0)
             throw SandboxErrors.StoreUnsafe(target, $"'{stillMounted[0]}' is still mounted.");
 
