@@ -9,7 +9,7 @@ namespace Sandbox.Bench;
 /// chroot(2) would set it), and against the exact command line the engine runs (env ... chroot
 /// COPY /bin/true) started by hand; Remove of a sandbox whose faked runs.
 /// </summary>
-public static class FakeChrootCommandBench
+internal static class FakeChrootCommandBench
 {
     public static void Run(SandboxEngine engine, SandboxInfo sandbox, FarmPool pool, SandboxImage image, int runs, string section, Report report)
     {

@@ -19,7 +19,7 @@ namespace Sandbox.Providers;
 /// its own name, so two sweepers never delete the same tree. Deletion never leaves the trash folder
 /// (SafeTreeRemover: no link followed, nothing outside its root).
 /// </summary>
-public sealed partial class CopyTrash
+internal sealed partial class CopyTrash
 {
     private static readonly ConcurrentDictionary<Task, bool> Pending = new();
     private static volatile bool _exiting;

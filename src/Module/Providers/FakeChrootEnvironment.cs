@@ -14,7 +14,7 @@ namespace Sandbox.Providers;
 /// are given to chroot alone, by the host's env, on its command line (<see cref="Prefix"/>; none
 /// of them is a secret). The command's own environment (which may hold secrets) stays in environ.
 /// </summary>
-public sealed record FakeChrootEnvironment(
+internal sealed record FakeChrootEnvironment(
     IReadOnlyDictionary<string, string> Environment,
     IReadOnlyList<string> Prefix,
     IReadOnlyList<string> Argv)

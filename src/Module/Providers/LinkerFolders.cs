@@ -12,7 +12,7 @@ namespace Sandbox.Providers;
 /// and ran `eval` on the include lines). Globs (<c>*</c>, <c>?</c>) are expanded in the last
 /// component only, sorted, as the shell does for the standard <c>include /etc/ld.so.conf.d/*.conf</c>.
 /// </summary>
-public static class LinkerFolders
+internal static class LinkerFolders
 {
     private const int MaxFileBytes = 1024 * 1024;
     private const int MaxFiles = 256;

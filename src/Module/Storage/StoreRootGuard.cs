@@ -19,7 +19,7 @@ namespace Sandbox.Storage;
 /// but root and the owner can change what the path names, so the checked path stays the used path.
 /// A part of the path that does not exist yet is fine: only the owner or root can make it there.
 /// </summary>
-public static partial class StoreRootGuard
+internal static partial class StoreRootGuard
 {
     private const uint GroupWrite = 0b000_010_000;
     private const uint OtherWrite = 0b000_000_010;
