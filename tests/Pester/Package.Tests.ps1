@@ -35,7 +35,9 @@ BeforeAll {
         $scriptFile = Join-Path $Root 'run.ps1'
         Set-Content -Path $scriptFile -Value $Script
         $home_ = Join-Path $Root 'home'
-        $null = New-Item -ItemType Directory -Force -Path $home_
+        # With no ~/.config, .NET's ApplicationData folder is '' and NuGet (inside PSResourceGet) then
+        # writes NuGet/NuGet.Config into the working folder: a real home has one.
+        $null = New-Item -ItemType Directory -Force -Path (Join-Path $home_ '.config')
         # HOME alone decides (XDG_* unset): PSResourceGet installs CurrentUser under $HOME/.local/share
         # even when XDG_DATA_HOME says otherwise, while pwsh's module path follows XDG_DATA_HOME.
         # PSModulePath unset: only pwsh's own modules, so Sandbox is found in that scope or not at all.
@@ -141,8 +143,8 @@ Unregister-PSResourceRepository -Name PublishTarget
         $root = Join-Path $script:work 'packed'
         $repository = Join-Path $root 'repository'
         $null = New-Item -ItemType Directory -Force -Path $repository
-        # dotnet and PSResourceGet (NuGet inside) run from the temporary folder: NuGet has been seen
-        # writing NuGet/NuGet.Config into its working folder, which must not be the repository.
+        # dotnet and PSResourceGet (NuGet inside) run from the temporary folder, so that nothing they
+        # might write relative to their working folder lands in the repository.
         Push-Location $root
         try {
             $packLog = & dotnet pack (Join-Path $script:repoRoot 'build/Package.csproj') -c Release -o $repository 2>&1
