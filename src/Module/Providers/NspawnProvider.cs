@@ -25,7 +25,8 @@ public sealed partial class NspawnProvider : ISandboxProvider
     /// nspawn's default set is meant for a whole OS. Without a device cgroup (no systemd to set one
     /// up here) CAP_MKNOD would let root inside make a node for the host's disk, so it always goes;
     /// a plain command also loses mounting, tracing, rebooting and raw resource control. A booted
-    /// init keeps CAP_SYS_ADMIN, which systemd needs for its own mounts.
+    /// init keeps CAP_SYS_ADMIN, which systemd needs for its own mounts: only inside the user
+    /// namespace it boots in (see BootedMachine.Boot), so it governs nothing of the host's.
     /// </summary>
     private static readonly string[] BootDroppedCapabilities = { "CAP_MKNOD", "CAP_SYS_RAWIO", "CAP_SYS_MODULE" };
 
@@ -56,7 +57,8 @@ public sealed partial class NspawnProvider : ISandboxProvider
         BootedMachine.RequireSystemd(sandbox);
         try
         {
-            BootedMachine.Boot(sandbox, BootArgv(sandbox), _log);
+            var ids = BootIdRange.Claim(sandbox);
+            BootedMachine.Boot(sandbox, BootArgv(sandbox, ids), ids, _log);
         }
         catch
         {
@@ -103,6 +105,7 @@ public sealed partial class NspawnProvider : ISandboxProvider
     {
         BootedMachine.Of(sandbox)?.PowerOff();
         if (OwnCgroups) SandboxCgroup.Of(sandbox).Remove();
+        if (sandbox.Boot) BootIdRange.Release(sandbox); // after every process of the machine is gone
     }
 
     /// <summary>
@@ -130,10 +133,14 @@ public sealed partial class NspawnProvider : ISandboxProvider
         return (argv, environment, cgroup);
     }
 
-    private List<string> BootArgv(SandboxInfo sandbox)
+    private List<string> BootArgv(SandboxInfo sandbox, BootIdRange ids)
     {
         var argv = NspawnArgv(sandbox, BootDroppedCapabilities, OwnCgroups ? SandboxCgroup.Of(sandbox).Child(BootedMachine.CgroupName) : null);
         argv.AddRange(new[] { "--boot", "--notify-ready=yes", "--console=passive" });
+        // Its own user namespace (see BootedMachine.Boot): ownership=off, because the idmapped
+        // mounts already show the files with the machine's owners (map would refuse to idmap the
+        // overlay itself, chown would rewrite the whole layer).
+        argv.AddRange(new[] { ids.NspawnOption, "--private-users-ownership=off" });
         foreach (var (key, value) in sandbox.Environment) argv.Add($"--setenv={key}={value}");
         // systemd takes its hostname from /etc/hostname over nspawn's; the kernel command line,
         // which in a container is PID 1's own arguments, wins over both.
