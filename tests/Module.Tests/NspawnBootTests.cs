@@ -183,6 +183,17 @@ public sealed class NspawnBootTests : IClassFixture<NspawnBootTests.SystemdImage
             Assert.Equal(0u, Native.FileStatus.Of(Path.Combine(upper, "root/by-root"))!.Value.Gid);
             Assert.Equal(uint.Parse(aptUid, System.Globalization.CultureInfo.InvariantCulture), Native.FileStatus.Of(Path.Combine(upper, "root/by-apt"))!.Value.Uid);
             Assert.True(File.Exists(claim));
+
+            // The idmapped views were made on a thread of their own: none of the engine's threads
+            // stays in that mount namespace (later spawns from it would see them).
+            var engineNamespace = new FileInfo("/proc/self/ns/mnt").LinkTarget;
+            foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
+            {
+                string? taskNamespace;
+                try { taskNamespace = new FileInfo(Path.Combine(task, "ns/mnt")).LinkTarget; }
+                catch (IOException) { continue; } // the thread ended meanwhile
+                if (taskNamespace is not null) Assert.Equal(engineNamespace, taskNamespace);
+            }
         }
         finally
         {

@@ -67,24 +67,22 @@ public sealed class BootedMachine
         };
         argv.AddRange(nspawnArgv);
         log.Verbose(ShellQuote.Join(argv));
-        ProcessOutcome started;
+        int exitCode;
         using (var mapping = ids.OpenMappingNamespace())
         {
             var layer = OverlayLayer.Of(sandbox);
+            var environment = new Dictionary<string, string> { ["PATH"] = ToolLocator.SystemPath, ["NOTIFY_SOCKET"] = socketPath, ["LANG"] = "C.UTF-8" };
             // The overlay launcher (in nspawnArgv) mounts the overlay from these very paths: in the
-            // namespace it copies from this thread's, they are the idmapped views.
-            started = IdMappedMount.InPrivateMountNamespace(() =>
+            // namespace it copies from this thread's, they are the idmapped views. Nothing on
+            // that thread may start a thread (see ThreadlessSpawn).
+            exitCode = IdMappedMount.InPrivateMountNamespace(() =>
             {
                 IdMappedMount.MapOver(layer.Lower, mapping.Fd);
                 IdMappedMount.MapOver(sandbox.StatePath, mapping.Fd);
-                return NativeProcessRunner.Run(new ProcessSpec
-                {
-                    Argv = argv,
-                    Environment = new Dictionary<string, string> { ["PATH"] = ToolLocator.SystemPath, ["NOTIFY_SOCKET"] = socketPath, ["LANG"] = "C.UTF-8" },
-                });
+                return ThreadlessSpawn.Run(argv[0], argv, environment, LogFile(sandbox));
             });
         }
-        if (started.ExitCode != 0) throw SandboxErrors.SetupFailed("Nspawn", sandbox.Name, started.StdErr);
+        if (exitCode != 0) throw SandboxErrors.SetupFailed("Nspawn", sandbox.Name, Tail(LogFile(sandbox)));
 
         int? leaderPid = null;
         var buffer = new byte[4096];
