@@ -120,6 +120,92 @@ public sealed class NspawnBootTests : IClassFixture<NspawnBootTests.SystemdImage
         }
     }
 
+    /// <summary>
+    /// The hole this closes: root inside asked the machine's own systemd for a unit, which ran with
+    /// init's CAP_SYS_ADMIN outside any confinement of ours, remounted /proc/sys read-write and
+    /// rewrote a host sysctl. Booted in a user namespace of its own, init's capabilities hold only
+    /// inside it. The host's kernel.panic is put back whatever happens.
+    /// </summary>
+    [SkippableFact]
+    public void A_unit_started_by_the_machines_own_systemd_cannot_write_host_sysctls()
+    {
+        Skip.If(Environment.UserName != "root", "systemd-nspawn needs root; run the tests as root (CI does).");
+        const string sysctl = "/proc/sys/kernel/panic";
+        var engine = _image.Engine;
+        var original = File.ReadAllText(sysctl);
+        var attempt = original.Trim() == "7" ? "8" : "7";
+        var booted = engine.CreateSandbox(new SandboxCreateOptions { Image = SystemdImage.Name, Provider = ProviderName.Nspawn, Boot = true });
+        try
+        {
+            var unit = engine.Invoke(booted, Sh(
+                $"systemd-run --wait --pipe --quiet sh -c 'echo unit-ran; mount -o remount,rw /proc/sys; echo {attempt} > {sysctl}; cat {sysctl}' 2>&1"));
+
+            Assert.Contains("unit-ran", unit.StdOut); // the unit did start: the write was refused, not skipped
+            Assert.Equal(original, File.ReadAllText(sysctl));
+        }
+        finally
+        {
+            if (File.ReadAllText(sysctl) != original) File.WriteAllText(sysctl, original);
+            engine.RemoveSandbox(booted);
+        }
+    }
+
+    /// <summary>
+    /// The machine's root is a host uid of its own range, never host root, while the files keep
+    /// the image's owners both inside (root:root, _apt) and on disk in upper/ (uid 0 for what the
+    /// machine's root writes, the image's uid for a chown to an image account). Removal gives the
+    /// range back and leaves no cgroup, mount or folder.
+    /// </summary>
+    [SkippableFact]
+    public void Booted_machine_runs_in_a_user_namespace_of_its_own_and_keeps_the_images_owners()
+    {
+        Skip.If(Environment.UserName != "root", "systemd-nspawn needs root; run the tests as root (CI does).");
+        var engine = _image.Engine;
+        var booted = engine.CreateSandbox(new SandboxCreateOptions { Image = SystemdImage.Name, Provider = ProviderName.Nspawn, Boot = true });
+        var info = engine.GetSandbox(booted.Id);
+        var machine = Providers.BootedMachine.Of(info)!;
+        var ids = Namespaces.BootIdRange.Of(info)!;
+        var claim = Path.Combine(Namespaces.BootIdRange.ClaimFolder, ids.Base.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        try
+        {
+            Assert.Equal($"{ids.Base}", StatusField(File.ReadAllText($"/proc/{machine.Leader.Pid}/status"), "Uid").Split('\t')[0]);
+            Assert.Equal($"0 {ids.Base} 65536", string.Join(' ', engine.Invoke(booted, new SandboxCommand { Argv = new[] { "cat", "/proc/self/uid_map" } })
+                .StdOut.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Trim());
+            Assert.Equal("root:root\nroot:root\n",
+                engine.Invoke(booted, new SandboxCommand { Argv = new[] { "stat", "-c", "%U:%G", "/usr/bin/passwd", "/root" } }).StdOut);
+            Assert.Equal(0, engine.Invoke(booted, Sh("echo mine > /root/by-root && echo apt > /root/by-apt && chown _apt /root/by-apt")).ExitCode);
+            Assert.Equal("root:root\n_apt:root\n", engine.Invoke(booted, Sh("stat -c %U:%G /root/by-root /root/by-apt")).StdOut);
+
+            var upper = Path.Combine(info.StatePath, "upper");
+            var aptUid = File.ReadLines(Path.Combine(_image.Engine.Images.Get(SystemdImage.Name).RootFs, "etc/passwd"))
+                .Select(line => line.Split(':')).Single(fields => fields[0] == "_apt")[2];
+            Assert.Equal(0u, Native.FileStatus.Of(Path.Combine(upper, "root/by-root"))!.Value.Uid);
+            Assert.Equal(0u, Native.FileStatus.Of(Path.Combine(upper, "root/by-root"))!.Value.Gid);
+            Assert.Equal(uint.Parse(aptUid, System.Globalization.CultureInfo.InvariantCulture), Native.FileStatus.Of(Path.Combine(upper, "root/by-apt"))!.Value.Uid);
+            Assert.True(File.Exists(claim));
+
+            // The idmapped views were made on a thread of their own: none of the engine's threads
+            // stays in that mount namespace (later spawns from it would see them).
+            var engineNamespace = new FileInfo("/proc/self/ns/mnt").LinkTarget;
+            foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
+            {
+                string? taskNamespace;
+                try { taskNamespace = new FileInfo(Path.Combine(task, "ns/mnt")).LinkTarget; }
+                catch (IOException) { continue; } // the thread ended meanwhile
+                if (taskNamespace is not null) Assert.Equal(engineNamespace, taskNamespace);
+            }
+        }
+        finally
+        {
+            engine.RemoveSandbox(booted);
+        }
+        Assert.False(machine.Leader.IsAlive);
+        Assert.False(File.Exists(claim), "the uid range was given back");
+        Assert.DoesNotContain(info.StatePath, File.ReadAllText("/proc/self/mountinfo"));
+        Assert.False(Directory.Exists(info.StatePath));
+        Assert.DoesNotContain(Cgroups.SandboxCgroup.Of(info).Folders, Directory.Exists);
+    }
+
     [SkippableFact]
     public void Booting_an_image_without_systemd_fails_at_once_naming_the_packages_to_include()
     {

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using Sandbox.Cgroups;
+using Sandbox.Namespaces;
 using Sandbox.Native;
 using Sandbox.Providers.Confinement;
 using Sandbox.Processes;
@@ -39,8 +40,18 @@ internal sealed class BootedMachine
         };
     }
 
-    /// <summary>Starts nspawn detached (setsid --fork) and waits until the image's init says it is ready.</summary>
-    public static BootedMachine Boot(SandboxInfo sandbox, IReadOnlyList<string> nspawnArgv, IEngineLog log)
+    /// <summary>
+    /// Starts nspawn detached (setsid --fork) and waits until the image's init says it is ready.
+    /// The machine runs in a user namespace of its own (nspawnArgv has --private-users=BASE:65536),
+    /// so its init's capabilities, CAP_SYS_ADMIN included, hold only over what that namespace owns:
+    /// a unit it starts for root inside cannot write host sysctls, load modules or remount what
+    /// nspawn made read-only. Its files are shown to it through idmapped mounts of the image and of
+    /// the state folder (see <see cref="IdMappedMount"/>), made in a mount namespace only nspawn
+    /// inherits: a file owned by root on disk is owned by the machine's root, and what the
+    /// machine's root writes lands in upper/ owned by uid 0, so the layer stays what a plain
+    /// sandbox's is (same owners as the image; measured and removed the same way).
+    /// </summary>
+    public static BootedMachine Boot(SandboxInfo sandbox, IReadOnlyList<string> nspawnArgv, BootIdRange ids, IEngineLog log)
     {
         var socketPath = Path.Combine(sandbox.StatePath, "notify.sock");
         using var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
@@ -56,12 +67,22 @@ internal sealed class BootedMachine
         };
         argv.AddRange(nspawnArgv);
         log.Verbose(ShellQuote.Join(argv));
-        var started = NativeProcessRunner.Run(new ProcessSpec
+        int exitCode;
+        using (var mapping = ids.OpenMappingNamespace())
         {
-            Argv = argv,
-            Environment = new Dictionary<string, string> { ["PATH"] = ToolLocator.SystemPath, ["NOTIFY_SOCKET"] = socketPath, ["LANG"] = "C.UTF-8" },
-        });
-        if (started.ExitCode != 0) throw SandboxErrors.SetupFailed("Nspawn", sandbox.Name, started.StdErr);
+            var layer = OverlayLayer.Of(sandbox);
+            var environment = new Dictionary<string, string> { ["PATH"] = ToolLocator.SystemPath, ["NOTIFY_SOCKET"] = socketPath, ["LANG"] = "C.UTF-8" };
+            // The overlay launcher (in nspawnArgv) mounts the overlay from these very paths: in the
+            // namespace it copies from this thread's, they are the idmapped views. Nothing on
+            // that thread may start a thread (see ThreadlessSpawn).
+            exitCode = IdMappedMount.InPrivateMountNamespace(() =>
+            {
+                IdMappedMount.MapOver(layer.Lower, mapping.Fd);
+                IdMappedMount.MapOver(sandbox.StatePath, mapping.Fd);
+                return ThreadlessSpawn.Run(argv[0], argv, environment, LogFile(sandbox));
+            });
+        }
+        if (exitCode != 0) throw SandboxErrors.SetupFailed("Nspawn", sandbox.Name, Tail(LogFile(sandbox)));
 
         int? leaderPid = null;
         var buffer = new byte[4096];
@@ -114,7 +135,9 @@ internal sealed class BootedMachine
     /// like a plain Nspawn command: the process joins a cgroup of its own inside the machine's,
     /// opens the <see cref="ConfineHelper"/> file on the host as descriptor 3 (and deletes it),
     /// nsenter enters the machine's namespaces and root (its --wd takes the init's own working
-    /// directory: with a path it would open that path on the host), and the helper, executed
+    /// directory: with a path it would open that path on the host), its user namespace too, so
+    /// the command's uid and capabilities are the machine's (uid 0 is the machine's root, a -User
+    /// uid is one of the machine's passwd), and the helper, executed
     /// through the descriptor, drops privileges, installs the seccomp filter, changes to the
     /// working directory inside, and execs the command, which the caller appends.
     /// </summary>
@@ -145,7 +168,7 @@ internal sealed class BootedMachine
             "shift 3; exec \"$@\"",
             "sandbox-confine", helper, identity, ToolLocator.Require("stat", "coreutils"),
             ToolLocator.Require("nsenter", "util-linux"), $"--target={Leader.Pid}",
-            "--mount", "--uts", "--ipc", "--net", "--pid", "--cgroup", "--root", "--wd", "--",
+            "--user", "--mount", "--uts", "--ipc", "--net", "--pid", "--cgroup", "--root", "--wd", "--",
             "/proc/self/fd/3", workingDirectory,
         });
         return argv;

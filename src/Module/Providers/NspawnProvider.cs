@@ -44,7 +44,8 @@ internal sealed partial class NspawnProvider : ISandboxProvider
         BootedMachine.RequireSystemd(sandbox);
         try
         {
-            BootedMachine.Boot(sandbox, BootArgv(sandbox), _log);
+            var ids = BootIdRange.Claim(sandbox);
+            BootedMachine.Boot(sandbox, BootArgv(sandbox, ids), ids, _log);
         }
         catch
         {
@@ -91,6 +92,7 @@ internal sealed partial class NspawnProvider : ISandboxProvider
     {
         BootedMachine.Of(sandbox)?.PowerOff();
         if (OwnCgroups) SandboxCgroup.Of(sandbox).Remove();
+        if (sandbox.Boot) BootIdRange.Release(sandbox); // after every process of the machine is gone
     }
 
     /// <summary>
@@ -118,10 +120,14 @@ internal sealed partial class NspawnProvider : ISandboxProvider
         return (argv, environment, cgroup);
     }
 
-    private List<string> BootArgv(SandboxInfo sandbox)
+    private List<string> BootArgv(SandboxInfo sandbox, BootIdRange ids)
     {
         var argv = NspawnArgv(sandbox, BootDroppedCapabilities, OwnCgroups ? SandboxCgroup.Of(sandbox).Child(BootedMachine.CgroupName) : null);
         argv.AddRange(new[] { "--boot", "--notify-ready=yes", "--console=passive" });
+        // Its own user namespace (see BootedMachine.Boot): ownership=off, because the idmapped
+        // mounts already show the files with the machine's owners (map would refuse to idmap the
+        // overlay itself, chown would rewrite the whole layer).
+        argv.AddRange(new[] { ids.NspawnOption, "--private-users-ownership=off" });
         foreach (var (key, value) in sandbox.Environment) argv.Add($"--setenv={key}={value}");
         // systemd takes its hostname from /etc/hostname over nspawn's; the kernel command line,
         // which in a container is PID 1's own arguments, wins over both.

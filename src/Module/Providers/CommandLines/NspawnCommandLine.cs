@@ -41,7 +41,8 @@ internal static class NspawnCommandLine
     /// nspawn's default set is meant for a whole OS. Without a device cgroup (no systemd to set one
     /// up here) CAP_MKNOD would let root inside make a node for the host's disk, so it always goes;
     /// a plain command also loses mounting, tracing, rebooting and raw resource control. A booted
-    /// init keeps CAP_SYS_ADMIN, which systemd needs for its own mounts.
+    /// init keeps CAP_SYS_ADMIN, which systemd needs for its own mounts: only inside the user
+    /// namespace it boots in (see BootedMachine.Boot), so it governs nothing of the host's.
     /// </summary>
     public static readonly string[] BootDroppedCapabilities = { "CAP_MKNOD", "CAP_SYS_RAWIO", "CAP_SYS_MODULE" };
 

@@ -1,0 +1,156 @@
+using System.Globalization;
+using Sandbox.Native;
+using Sandbox.Processes;
+
+namespace Sandbox.Namespaces;
+
+/// <summary>
+/// The 65536 host uids and gids a booted machine's user namespace maps its ids 0..65535 onto
+/// (root inside is host uid <see cref="Base"/>, with no privilege on the host). Each machine gets
+/// a range no other machine and no /etc/subuid or /etc/subgid entry uses, so roots of two machines
+/// are different host users. A range is claimed host-wide by creating a file named after it in
+/// <see cref="ClaimFolder"/> (O_EXCL, so two engines never take the same one), holding the state
+/// folder of the sandbox that claimed it; the sandbox records its range in <see cref="RecordFile"/>.
+/// A claim whose state folder is gone (an engine killed mid-removal) is taken over.
+/// </summary>
+public sealed record BootIdRange(uint Base)
+{
+    public const uint Size = 65536;
+
+    /// <summary>Ranges start here, far above account uids and the usual /etc/subuid ranges (100000 + n * 65536).</summary>
+    public const uint FirstBase = 0x6000_0000;
+
+    /// <summary>How many ranges there are: up to uid 0x7fffffff, below the ids some tools treat as negative.</summary>
+    public const int Slots = (int)((0x8000_0000u - FirstBase) / Size);
+
+    public const string ClaimFolder = "/run/sandbox/boot-id-ranges";
+
+    public static string RecordFile(SandboxInfo sandbox) => Path.Combine(sandbox.StatePath, "boot-id-range");
+
+    /// <summary>The uid_map and gid_map lines of the machine's user namespace, as nspawn writes them (--private-users=BASE:65536).</summary>
+    /// <summary>The slot this range is, counted from <see cref="FirstBase"/>.</summary>
+    public int Slot => (int)((Base - FirstBase) / Size);
+
+    public string NspawnOption => $"--private-users={Base.ToString(CultureInfo.InvariantCulture)}:{Size.ToString(CultureInfo.InvariantCulture)}";
+
+    public static BootIdRange? Of(SandboxInfo sandbox) =>
+        File.Exists(RecordFile(sandbox)) && uint.TryParse(File.ReadAllText(RecordFile(sandbox)).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var b)
+            ? new BootIdRange(b) : null;
+
+    /// <summary>Claims a free range for the sandbox and records it in its state folder.</summary>
+    // Start at a slot derived from the sandbox's id, so concurrent claims rarely contend.
+    public static BootIdRange Claim(SandboxInfo sandbox) => Claim(sandbox, (int)((uint)sandbox.Id.GetHashCode() % Slots));
+
+    /// <summary>Claims the first free range from slot <paramref name="start"/> on (wrapping around).</summary>
+    internal static BootIdRange Claim(SandboxInfo sandbox, int start)
+    {
+        Directory.CreateDirectory(ClaimFolder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var taken = SubordinateRanges().ToList();
+        for (var i = 0; i < Slots; i++)
+        {
+            var range = new BootIdRange(FirstBase + (uint)((start + i) % Slots) * Size);
+            if (taken.Any(range.Overlaps)) continue;
+            if (!range.TryClaim(sandbox.StatePath)) continue;
+            File.WriteAllText(RecordFile(sandbox), range.Base.ToString(CultureInfo.InvariantCulture));
+            return range;
+        }
+        throw SandboxErrors.BootIdRangesExhausted(ClaimFolder);
+    }
+
+    /// <summary>Gives the sandbox's range back (if it still holds it) and forgets it.</summary>
+    public static void Release(SandboxInfo sandbox)
+    {
+        if (Of(sandbox) is { } range)
+        {
+            var claim = range.ClaimFile;
+            if (File.Exists(claim) && File.ReadAllText(claim) == sandbox.StatePath) File.Delete(claim);
+        }
+        File.Delete(RecordFile(sandbox));
+    }
+
+    private string ClaimFile => Path.Combine(ClaimFolder, Base.ToString(CultureInfo.InvariantCulture));
+
+    private bool TryClaim(string statePath)
+    {
+        for (var attempt = 0; attempt < 2; attempt++)
+        {
+            try
+            {
+                using var file = new FileStream(ClaimFile, FileMode.CreateNew, FileAccess.Write);
+                file.Write(System.Text.Encoding.UTF8.GetBytes(statePath));
+                return true;
+            }
+            catch (IOException) when (File.Exists(ClaimFile))
+            {
+                string holder;
+                try { holder = File.ReadAllText(ClaimFile); }
+                catch (IOException) { return false; }
+                // A claim being written (empty) or held by a live sandbox stays; a dead one is taken over.
+                if (holder.Length == 0 || Directory.Exists(holder)) return false;
+                File.Delete(ClaimFile);
+            }
+        }
+        return false;
+    }
+
+    private bool Overlaps((long Start, long Count) other) => other.Start < Base + (long)Size && Base < other.Start + other.Count;
+
+    /// <summary>Every range handed out in /etc/subuid and /etc/subgid, whoever holds it.</summary>
+    private static IEnumerable<(long Start, long Count)> SubordinateRanges()
+    {
+        foreach (var file in new[] { "/etc/subuid", "/etc/subgid" })
+        {
+            if (!File.Exists(file)) continue;
+            foreach (var fields in File.ReadLines(file).Select(line => line.Split(':')).Where(f => f.Length == 3))
+                if (long.TryParse(fields[1], CultureInfo.InvariantCulture, out var start) && long.TryParse(fields[2], CultureInfo.InvariantCulture, out var count))
+                    yield return (start, count);
+        }
+    }
+
+    /// <summary>
+    /// A user namespace with this range's map, open as a descriptor, to idmap mounts with: ids
+    /// 0..65535 are host <see cref="Base"/>.., and id 65536 is host root, so that what host root
+    /// writes through such a mount (overlayfs's own work folder) has an owner on disk (65536)
+    /// instead of failing with EOVERFLOW. Made by a short-lived `unshare --user` process that
+    /// prints its pid; we write its maps as host root, open its namespace and kill it.
+    /// </summary>
+    public SafeFileDescriptor OpenMappingNamespace()
+    {
+        var map = $"0 {Base.ToString(CultureInfo.InvariantCulture)} {Size.ToString(CultureInfo.InvariantCulture)}\n{Size.ToString(CultureInfo.InvariantCulture)} 0 1\n";
+        SafeFileDescriptor? opened = null;
+        string? failure = null;
+        var outcome = NativeProcessRunner.Run(new ProcessSpec
+        {
+            Argv = new[] { ToolLocator.Require("unshare", "util-linux"), "--user", "--", ToolLocator.Require("sh", "dash"), "-c", "echo $$; exec sleep 30" },
+            Environment = new Dictionary<string, string> { ["PATH"] = ToolLocator.SystemPath },
+            Timeout = TimeSpan.FromSeconds(60),
+        }, onStdOutLine: line =>
+        {
+            if (opened is not null || failure is not null || !int.TryParse(line.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid)) return;
+            try
+            {
+                File.WriteAllText($"/proc/{pid}/uid_map", map);
+                File.WriteAllText($"/proc/{pid}/gid_map", map);
+                var fd = LibC.open($"/proc/{pid}/ns/user", LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
+                if (fd < 0) failure = $"could not open the user namespace of {pid}";
+                else opened = new SafeFileDescriptor(fd);
+            }
+            catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+            {
+                failure = error.Message;
+            }
+            finally
+            {
+                LibC.kill(pid, LibC.SIGKILL);
+            }
+        });
+        return opened ?? throw SandboxErrors.IdMappedMountFailed("(user namespace)", failure ?? outcome.StdErr.Trim());
+    }
+}
+
+/// <summary>A descriptor closed on dispose.</summary>
+public sealed class SafeFileDescriptor(int fd) : IDisposable
+{
+    public int Fd { get; } = fd;
+    public void Dispose() => LibC.close(Fd);
+}

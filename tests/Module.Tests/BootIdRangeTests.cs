@@ -1,0 +1,96 @@
+using System.Globalization;
+using Sandbox.Namespaces;
+using Sandbox.Tests.Support;
+using Xunit;
+
+namespace Sandbox.Tests;
+
+/// <summary>
+/// The host uid ranges booted machines get: one per sandbox, claimed host-wide so two machines
+/// never share a root, outside every /etc/subuid and /etc/subgid range, and given back on release.
+/// </summary>
+[Trait("User", "Root")]
+public sealed class BootIdRangeTests
+{
+    private static SandboxInfo Sandbox(string stateFolder) => new()
+    {
+        Id = Guid.NewGuid().ToString("N"), Name = "ids", Provider = "Nspawn", Image = "none", Created = DateTimeOffset.UtcNow,
+        Boot = true, StatePath = stateFolder,
+    };
+
+    [SkippableFact]
+    public void Each_sandbox_claims_a_range_of_its_own_and_release_gives_it_back()
+    {
+        Skip.If(Environment.UserName != "root", "the claims live in /run, root's.");
+        using var folder = new TemporaryFolder("boot-ids");
+        var first = Sandbox(Directory.CreateDirectory(Path.Combine(folder.Path, "a")).FullName);
+        var second = Sandbox(Directory.CreateDirectory(Path.Combine(folder.Path, "b")).FullName);
+        try
+        {
+            var a = BootIdRange.Claim(first);
+            var b = BootIdRange.Claim(second);
+
+            Assert.NotEqual(a.Base, b.Base);
+            Assert.True(a.Base + BootIdRange.Size <= b.Base || b.Base + BootIdRange.Size <= a.Base, "ranges overlap");
+            Assert.Equal(a, BootIdRange.Of(first));
+            Assert.Equal($"--private-users={a.Base}:65536", a.NspawnOption);
+            foreach (var range in new[] { a, b })
+            {
+                Assert.InRange(range.Base, BootIdRange.FirstBase, 0x8000_0000u - BootIdRange.Size);
+                Assert.DoesNotContain(SubordinateStarts(), s => s.Start < range.Base + BootIdRange.Size && range.Base < s.Start + s.Count);
+            }
+            Assert.Equal(first.StatePath, File.ReadAllText(ClaimOf(a)));
+        }
+        finally
+        {
+            BootIdRange.Release(first);
+            BootIdRange.Release(second);
+        }
+        Assert.Null(BootIdRange.Of(first));
+        Assert.False(File.Exists(Path.Combine(first.StatePath, "boot-id-range")));
+    }
+
+    [SkippableFact]
+    public void A_claim_whose_sandbox_is_gone_is_taken_over_and_a_live_one_is_not()
+    {
+        Skip.If(Environment.UserName != "root", "the claims live in /run, root's.");
+        using var folder = new TemporaryFolder("boot-ids");
+        SandboxInfo NewSandbox() => Sandbox(Directory.CreateDirectory(Path.Combine(folder.Path, Guid.NewGuid().ToString("N"))).FullName);
+        var owner = NewSandbox();
+        var held = BootIdRange.Claim(owner);
+        var later = new List<SandboxInfo>();
+        try
+        {
+            // A live claim is never released by another sandbox, even one that wrongly records the range.
+            var impostor = NewSandbox();
+            File.WriteAllText(BootIdRange.RecordFile(impostor), held.Base.ToString(CultureInfo.InvariantCulture));
+            BootIdRange.Release(impostor);
+            Assert.True(File.Exists(ClaimOf(held)));
+
+            // Nor is it taken by a claim starting at its slot while its sandbox lives.
+            var contender = NewSandbox();
+            later.Add(contender);
+            Assert.NotEqual(held, BootIdRange.Claim(contender, held.Slot));
+
+            // Its sandbox's folder vanishes without a release (a killed engine): the claim is stale and taken over.
+            Directory.Delete(owner.StatePath, recursive: true);
+            var successor = NewSandbox();
+            later.Add(successor);
+            Assert.Equal(held, BootIdRange.Claim(successor, held.Slot));
+            Assert.Equal(successor.StatePath, File.ReadAllText(ClaimOf(held)));
+        }
+        finally
+        {
+            foreach (var sandbox in later) BootIdRange.Release(sandbox);
+            if (File.Exists(ClaimOf(held)) && File.ReadAllText(ClaimOf(held)) == owner.StatePath) File.Delete(ClaimOf(held));
+        }
+        Assert.False(File.Exists(ClaimOf(held)));
+    }
+
+    private static string ClaimOf(BootIdRange range) => Path.Combine(BootIdRange.ClaimFolder, range.Base.ToString(CultureInfo.InvariantCulture));
+
+    private static IEnumerable<(long Start, long Count)> SubordinateStarts() =>
+        new[] { "/etc/subuid", "/etc/subgid" }.Where(File.Exists).SelectMany(File.ReadLines)
+            .Select(line => line.Split(':')).Where(f => f.Length == 3)
+            .Select(f => (long.Parse(f[1], CultureInfo.InvariantCulture), long.Parse(f[2], CultureInfo.InvariantCulture)));
+}
