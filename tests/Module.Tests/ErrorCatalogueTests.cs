@@ -18,6 +18,8 @@ public sealed class ErrorCatalogueTests
     // An error id written where an exception is made: "SomeId", SandboxErrorKind.X
     private static readonly Regex IdLiteral = new("\"(?<id>[A-Za-z]+)\"\\s*,\\s*SandboxErrorKind\\.", RegexOptions.Compiled);
 
+    private static readonly Regex NewException = new("new\\s+SandboxException\\s*\\(", RegexOptions.Compiled);
+
     public static IEnumerable<object[]> Factories() => FactoryMethods().Select(method => new object[] { Describe(method) });
 
     [Fact]
@@ -52,11 +54,15 @@ public sealed class ErrorCatalogueTests
     [Fact]
     public void No_exception_is_made_outside_the_catalogue()
     {
+        // Whole files, so an id on the line before its kind is seen too.
         var bypasses = SourceFiles()
             .Where(file => !file.StartsWith(CatalogueFolder + "/", StringComparison.Ordinal))
-            .SelectMany(file => File.ReadLines(file).Select((line, index) => (file, line, index)))
-            .Where(hit => hit.line.Contains("new SandboxException(", StringComparison.Ordinal) || IdLiteral.IsMatch(hit.line))
-            .Select(hit => $"{Path.GetRelativePath(Sources, hit.file)}:{hit.index + 1}: {hit.line.Trim()}")
+            .SelectMany(file =>
+            {
+                var text = File.ReadAllText(file);
+                return NewException.Matches(text).Concat(IdLiteral.Matches(text))
+                    .Select(match => $"{Path.GetRelativePath(Sources, file)}:{text[..match.Index].Count(c => c == '\n') + 1}: {match.Value}");
+            })
             .ToList();
         Assert.True(bypasses.Count == 0,
             "Make these errors with a factory in src/Module/Errors (SandboxErrors.*.cs):\n" + string.Join("\n", bypasses));
@@ -128,9 +134,10 @@ public sealed class ErrorCatalogueTests
         if (type == typeof(SandboxException)) return new object?[] { SandboxErrors.CommandNotFound("uname -a", "No such file or directory") };
         if (type == typeof(Exception)) return new object?[] { null, new IOException("sample") };
         if (type == typeof(object)) return new object?[] { "sample-target" };
-        if (type == typeof(string[]) || type == typeof(IReadOnlyList<string>) || type == typeof(IEnumerable<string>))
-            return new object?[] { new[] { "sample-a", "sample-b" } };
+        if (type.IsAssignableFrom(typeof(string[]))) return new object?[] { new[] { "sample-a", "sample-b" } };
+        if (type == typeof(double)) return new object?[] { 1.5 };
         if (parameter.HasDefaultValue) return new[] { parameter.DefaultValue };
+        if (type.IsValueType) return new[] { Activator.CreateInstance(type) };
         throw new InvalidOperationException(
             $"Add a sample for {type.Name} (parameter {parameter.Name} of {Describe((MethodInfo)parameter.Member)}) to ErrorCatalogueTests.SampleValues.");
     }
