@@ -13,7 +13,7 @@ namespace Sandbox.Namespaces;
 /// folder of the sandbox that claimed it; the sandbox records its range in <see cref="RecordFile"/>.
 /// A claim whose state folder is gone (an engine killed mid-removal) is taken over.
 /// </summary>
-public sealed record BootIdRange(uint Base)
+internal sealed record BootIdRange(uint Base)
 {
     public const uint Size = 65536;
 
@@ -149,7 +149,7 @@ public sealed record BootIdRange(uint Base)
 }
 
 /// <summary>A descriptor closed on dispose.</summary>
-public sealed class SafeFileDescriptor(int fd) : IDisposable
+internal sealed class SafeFileDescriptor(int fd) : IDisposable
 {
     public int Fd { get; } = fd;
     public void Dispose() => LibC.close(Fd);

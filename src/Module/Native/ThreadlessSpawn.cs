@@ -59,8 +59,7 @@ internal static unsafe class ThreadlessSpawn
             var error = posix_spawn(&pid, Utf8(executable), actions, attributes,
                 Array(argv), Array(environment.Select(kv => $"{kv.Key}={kv.Value}").ToList()));
             if (error != 0)
-                throw new SandboxException("SpawnFailed", SandboxErrorKind.InvalidOperation,
-                    $"Could not start '{executable}': {ErrorText(error)}.", "Check that it is executable.", executable);
+                throw SandboxErrors.SpawnFailed(executable, ErrorText(error));
             int status;
             while (wait4(pid, &status, 0, null) < 0)
                 if (Marshal.GetLastPInvokeError() != EINTR) return -1;

@@ -145,7 +145,7 @@ internal sealed class StreamingStdOut
 /// what the command said on stderr (kept up to its usual limit) and how it ended, for the caller
 /// to report together.
 /// </summary>
-public sealed class StdOutConsumerException(Exception failure, string stdErr, int? exitCode)
+internal sealed class StdOutConsumerException(Exception failure, string stdErr, int? exitCode)
     : Exception($"Reading the command's output failed: {failure.Message}", failure)
 {
     public string StdErr { get; } = stdErr;

@@ -6,7 +6,7 @@ namespace Sandbox.Storage;
 /// each at most <see cref="MaxBytes"/>; and at most <see cref="MaxEntries"/> entries. A stream is
 /// hostile input: without a bound it could fill the host's disk or run for ever.
 /// </summary>
-public sealed record CopyOutLimits(long MaxBytes, long MaxEntries, string BytesOrigin = "the bound set for this copy")
+internal sealed record CopyOutLimits(long MaxBytes, long MaxEntries, string BytesOrigin = "the bound set for this copy")
 {
     /// <summary>The default bound on entries: a million files is a big tree, not an attack yet.</summary>
     public const long DefaultMaxEntries = 1_000_000;
