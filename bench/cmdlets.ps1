@@ -56,7 +56,7 @@ try {
         if ($applet -ne 'busybox') { $null = New-Item -ItemType SymbolicLink -Path (Join-Path $tree "bin/$applet") -Target busybox }
     }
     Set-Content -Path (Join-Path $tree 'etc/passwd') -Value 'root:x:0:0:root:/root:/bin/sh'
-    $image = New-SandboxImage -Name bench-busybox -Path $tree
+    $null = New-SandboxImage -Name bench-busybox -Path $tree
     $rootFs = Join-Path $env:SANDBOX_HOME 'images/bench-busybox/rootfs'
     if (-not (Test-Path (Join-Path $rootFs 'bin/busybox'))) { throw "the image's root filesystem is not at $rootFs" }
 
@@ -78,26 +78,26 @@ try {
         if ($LASTEXITCODE -ne 0) { throw "bwrap failed: $LASTEXITCODE" }
     }
     if (-not $ParallelOnly) {
-        Add-Row $section $raw
+        Add-Row -Section $section -Measurement $raw
         $cycle = Measure-Median 'Enter-Sandbox + Invoke-SandboxCommand + Remove-Sandbox' {
             $sandbox = Enter-Sandbox -Image bench-busybox -Provider Bubblewrap
             $result = Invoke-SandboxCommand $sandbox /bin/true
             if ($result.ExitCode -ne 0) { throw $result.StdErr }
             Remove-Sandbox $sandbox
         }
-        Add-Row $section $cycle $raw
+        Add-Row -Section $section -Measurement $cycle -Baseline $raw
         $oneShot = Measure-Median 'Invoke-SandboxCommand -Image (one-shot)' {
             $result = Invoke-SandboxCommand -Image bench-busybox -Provider Bubblewrap /bin/true
             if ($result.ExitCode -ne 0) { throw $result.StdErr }
         }
-        Add-Row $section $oneShot $raw
+        Add-Row -Section $section -Measurement $oneShot -Baseline $raw
         $reused = Enter-Sandbox -Image bench-busybox -Provider Bubblewrap
         $invoke = Measure-Median 'Invoke-SandboxCommand, existing sandbox' {
             $result = Invoke-SandboxCommand $reused /bin/true
             if ($result.ExitCode -ne 0) { throw $result.StdErr }
         }
         Remove-Sandbox $reused
-        Add-Row $section $invoke $raw
+        Add-Row -Section $section -Measurement $invoke -Baseline $raw
         $notes.Add("Cmdlets: Enter + Invoke + Remove / pwsh bwrap = $(Get-Ratio $cycle $raw) (goal: at most 1.5x)")
         $notes.Add("Cmdlets: one-shot Invoke -Image / pwsh bwrap = $(Get-Ratio $oneShot $raw) (goal: at most 1.2x)")
         $notes.Add("Cmdlets: Invoke in an existing sandbox / pwsh bwrap = $(Get-Ratio $invoke $raw) (goal: at most 1.1x)")
@@ -115,7 +115,7 @@ try {
         }
         if (@($outputs).Count -ne 32 -or (@($outputs) | Sort-Object -Unique).Count -ne 32) { throw "raw bwrap: $(@($outputs).Count) outputs" }
     }
-    Add-Row $section $rawParallel
+    Add-Row -Section $section -Measurement $rawParallel
     foreach ($throttle in 8, 32) {
         $many = Measure-Median "32 x Enter + Invoke + Remove, -ThrottleLimit $throttle" -Count $rounds -WarmUp 1 {
             $results = 1..32 | ForEach-Object -ThrottleLimit $throttle -Parallel {
@@ -127,7 +127,7 @@ try {
             if (@($results).Count -ne 32) { throw "$(@($results).Count) results of 32" }
             foreach ($result in $results) { Assert-Complete $result "run $($result.Index)`n" }
         }
-        Add-Row $section $many $rawParallel
+        Add-Row -Section $section -Measurement $many -Baseline $rawParallel
         $notes.Add("Parallel cmdlets: 32 raw bwrap at once / 32 sandboxes at -ThrottleLimit $throttle = $(Get-Ratio $rawParallel $many) of raw throughput (goal at 32: at least 0.7x)")
     }
     if (@(Get-Sandbox).Count -ne 0) { throw "sandboxes left behind: $(@(Get-Sandbox).Name -join ', ')" }
