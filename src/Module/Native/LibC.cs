@@ -76,6 +76,18 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib)]
     public static partial int posix_spawn_file_actions_addopen(void* actions, int fd, byte* path, int flags, uint mode);
 
+    /// <summary>
+    /// Closes every descriptor from <paramref name="lowFd"/> up in the child (glibc 2.34+). Whatever
+    /// started pwsh may have left descriptors open without close-on-exec (a shell's `20&lt;/some/dir`);
+    /// a sandbox that inherits one reaches the host through /proc/self/fd, so no child of ours keeps
+    /// anything but what its spawn sets up.
+    /// </summary>
+    [LibraryImport(Lib)]
+    public static partial int posix_spawn_file_actions_addclosefrom_np(void* actions, int lowFd);
+
+    /// <summary>The first descriptor a spawned child may not inherit: it keeps stdin, stdout and stderr only.</summary>
+    public const int FirstInheritedDescriptorClosed = 3;
+
     [LibraryImport(Lib)]
     public static partial int posix_spawnattr_init(void* attr);
 

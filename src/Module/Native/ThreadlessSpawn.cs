@@ -47,6 +47,7 @@ internal static unsafe class ThreadlessSpawn
             posix_spawn_file_actions_addopen(actions, 0, Utf8("/dev/null"), O_RDONLY, 0);
             posix_spawn_file_actions_addopen(actions, 1, Utf8(outputFile), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0b110_000_000);
             posix_spawn_file_actions_adddup2(actions, 1, 2);
+            posix_spawn_file_actions_addclosefrom_np(actions, FirstInheritedDescriptorClosed);
             posix_spawnattr_init(attributes);
             // .NET ignores SIGPIPE, and an ignored signal survives exec: restore the defaults.
             sigfillset(allSignals);

@@ -141,6 +141,7 @@ internal static unsafe class InteractiveProcessRunner
                 posix_spawn_file_actions_adddup2(actions, 0, 1);
                 posix_spawn_file_actions_adddup2(actions, 0, 2);
             }
+            posix_spawn_file_actions_addclosefrom_np(actions, FirstInheritedDescriptorClosed);
 
             posix_spawnattr_init(attributes);
             sigfillset(allSignals);

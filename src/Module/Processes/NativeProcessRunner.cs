@@ -181,6 +181,7 @@ internal static unsafe class NativeProcessRunner
             else posix_spawn_file_actions_addopen(actions, 0, strings.Add("/dev/null"), O_RDONLY, 0);
             posix_spawn_file_actions_adddup2(actions, stdoutFd, 1);
             posix_spawn_file_actions_adddup2(actions, stderrFd, 2);
+            posix_spawn_file_actions_addclosefrom_np(actions, FirstInheritedDescriptorClosed);
 
             posix_spawnattr_init(attributes);
             sigfillset(allSignals);
