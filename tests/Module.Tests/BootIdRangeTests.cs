@@ -9,7 +9,6 @@ namespace Sandbox.Tests;
 /// The host uid ranges booted machines get: one per sandbox, claimed host-wide so two machines
 /// never share a root, outside every /etc/subuid and /etc/subgid range, and given back on release.
 /// </summary>
-[Trait("User", "Root")]
 public sealed class BootIdRangeTests
 {
     private static SandboxInfo Sandbox(string stateFolder) => new()
@@ -19,6 +18,7 @@ public sealed class BootIdRangeTests
     };
 
     [SkippableFact]
+    [Trait("User", "Root")]
     public void Each_sandbox_claims_a_range_of_its_own_and_release_gives_it_back()
     {
         Skip.If(Environment.UserName != "root", "the claims live in /run, root's.");
@@ -51,6 +51,7 @@ public sealed class BootIdRangeTests
     }
 
     [SkippableFact]
+    [Trait("User", "Root")]
     public void A_claim_whose_sandbox_is_gone_is_taken_over_and_a_live_one_is_not()
     {
         Skip.If(Environment.UserName != "root", "the claims live in /run, root's.");
@@ -85,6 +86,69 @@ public sealed class BootIdRangeTests
             if (File.Exists(ClaimOf(held)) && File.ReadAllText(ClaimOf(held)) == owner.StatePath) File.Delete(ClaimOf(held));
         }
         Assert.False(File.Exists(ClaimOf(held)));
+    }
+
+    /// <summary>An account id anywhere in a range (first id, last id) makes it skipped; one just past it does not.</summary>
+    [Theory]
+    [InlineData(0u, 2)]
+    [InlineData(BootIdRange.Size - 1, 2)]
+    [InlineData(BootIdRange.Size, 1)]
+    public void A_range_holding_an_account_id_is_skipped(uint offsetFromSlot1, int expectedSlot)
+    {
+        var account = (long)BootIdRange.FirstBase + BootIdRange.Size + offsetFromSlot1;
+        var taken = new List<(long, long)> { (account, 1) };
+
+        var range = BootIdRange.FirstFree(1, taken, _ => true);
+
+        Assert.NotNull(range);
+        Assert.Equal(expectedSlot, range.Slot);
+        Assert.False(range.Base <= account && account < range.Base + (long)BootIdRange.Size, "the range holds the account");
+    }
+
+    [Fact]
+    public void No_range_is_found_when_none_can_be_claimed_and_the_search_wraps_around()
+    {
+        Assert.Null(BootIdRange.FirstFree(5, Array.Empty<(long, long)>(), _ => false));
+        var tried = new List<int>();
+        BootIdRange.FirstFree(BootIdRange.Slots - 1, Array.Empty<(long, long)>(), r => { tried.Add(r.Slot); return tried.Count == 2; });
+        Assert.Equal(new[] { BootIdRange.Slots - 1, 0 }, tried);
+    }
+
+    /// <summary>The enumeration sees the files' accounts: root (0) and nogroup (65534 on Debian) at least.</summary>
+    [Fact]
+    public void Account_ids_include_the_files_users_and_groups()
+    {
+        var ids = global::Sandbox.Native.AccountIds.All();
+        Assert.Contains(0u, ids);
+        Assert.Contains(ids, id => id == 65534u);
+    }
+
+    /// <summary>
+    /// A real group (made with groupadd, removed after) whose gid lies in a range: a claim starting at
+    /// that range's slot skips it, so no machine's root or group shares an id with an existing account.
+    /// </summary>
+    [SkippableFact]
+    [Trait("User", "Root")]
+    public void A_claim_skips_a_range_an_existing_group_lives_in()
+    {
+        Skip.If(Environment.UserName != "root", "adding a group and the claims in /run need root.");
+        using var folder = new TemporaryFolder("boot-ids");
+        var sandbox = Sandbox(Directory.CreateDirectory(Path.Combine(folder.Path, "s")).FullName);
+        const int slot = 4321;
+        var gid = BootIdRange.FirstBase + slot * BootIdRange.Size + 12345;
+        var group = "sbx-bootid-" + Guid.NewGuid().ToString("N")[..8];
+        RunAsRoot.Command("groupadd", "-g", gid.ToString(CultureInfo.InvariantCulture), group);
+        try
+        {
+            var range = BootIdRange.Claim(sandbox, slot);
+            try
+            {
+                Assert.NotEqual(slot, range.Slot);
+                Assert.False(range.Base <= gid && gid < range.Base + BootIdRange.Size, "the range holds the group's gid");
+            }
+            finally { BootIdRange.Release(sandbox); }
+        }
+        finally { RunAsRoot.Command("groupdel", group); }
     }
 
     private static string ClaimOf(BootIdRange range) => Path.Combine(BootIdRange.ClaimFolder, range.Base.ToString(CultureInfo.InvariantCulture));

@@ -7,8 +7,9 @@ namespace Sandbox.Namespaces;
 /// <summary>
 /// The 65536 host uids and gids a booted machine's user namespace maps its ids 0..65535 onto
 /// (root inside is host uid <see cref="Base"/>, with no privilege on the host). Each machine gets
-/// a range no other machine and no /etc/subuid or /etc/subgid entry uses, so roots of two machines
-/// are different host users. A range is claimed host-wide by creating a file named after it in
+/// a range no other machine, no /etc/subuid or /etc/subgid entry and no existing user or group uses
+/// (sssd's AD id mapping reaches about 2,000,200,000, inside our ranges: such a user must never be a
+/// machine's root), so roots of two machines are different host users and no account's. A range is claimed host-wide by creating a file named after it in
 /// <see cref="ClaimFolder"/> (O_EXCL, so two engines never take the same one), holding the state
 /// folder of the sandbox that claimed it; the sandbox records its range in <see cref="RecordFile"/>.
 /// A claim whose state folder is gone (an engine killed mid-removal) is taken over.
@@ -45,16 +46,27 @@ internal sealed record BootIdRange(uint Base)
     internal static BootIdRange Claim(SandboxInfo sandbox, int start)
     {
         Directory.CreateDirectory(ClaimFolder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        var taken = SubordinateRanges().ToList();
+        var taken = SubordinateRanges().Concat(AccountIds.All().Select(id => ((long)id, 1L))).ToList();
+        var range = FirstFree(start, taken, candidate => candidate.TryClaim(sandbox.StatePath))
+            ?? throw SandboxErrors.BootIdRangesExhausted(ClaimFolder);
+        File.WriteAllText(RecordFile(sandbox), range.Base.ToString(CultureInfo.InvariantCulture));
+        return range;
+    }
+
+    /// <summary>
+    /// The first range from slot <paramref name="start"/> on (wrapping around) that overlaps none of
+    /// <paramref name="taken"/> (subordinate ranges, and each account's id as a range of one) and that
+    /// <paramref name="tryClaim"/> gets; null when none does.
+    /// </summary>
+    internal static BootIdRange? FirstFree(int start, IReadOnlyCollection<(long Start, long Count)> taken, Func<BootIdRange, bool> tryClaim)
+    {
         for (var i = 0; i < Slots; i++)
         {
             var range = new BootIdRange(FirstBase + (uint)((start + i) % Slots) * Size);
             if (taken.Any(range.Overlaps)) continue;
-            if (!range.TryClaim(sandbox.StatePath)) continue;
-            File.WriteAllText(RecordFile(sandbox), range.Base.ToString(CultureInfo.InvariantCulture));
-            return range;
+            if (tryClaim(range)) return range;
         }
-        throw SandboxErrors.BootIdRangesExhausted(ClaimFolder);
+        return null;
     }
 
     /// <summary>Gives the sandbox's range back (if it still holds it) and forgets it.</summary>

@@ -57,12 +57,29 @@ internal static class LinkerFolders
                     foreach (var included in line["include".Length..].Split(' ', '\t').Where(word => word.Length > 0))
                         Load(copy, reader, included, depth + 1, found, budget);
                 }
-                else if (found.Count < MaxFolders)
+                else if (found.Count < MaxFolders && Folder(line) is { } folder)
                 {
-                    found.Add(line);
+                    found.Add(folder);
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// A line of ld.so.conf as a folder inside the copy, normalised (no "//", "/." or trailing "/"),
+    /// or null when it is not one: each is put on LD_LIBRARY_PATH as copy + folder, so a relative
+    /// line ("lib" becomes the host's "COPYlib"), ".." (out of the copy), ':' or ';' (LD_LIBRARY_PATH's
+    /// separators: a host folder or the empty entry, the working folder), '$' (the loader's $ORIGIN,
+    /// $LIB, $PLATFORM) or a control character would point the host's loader elsewhere. Skipped, as
+    /// ldconfig skips what it cannot use.
+    /// </summary>
+    internal static string? Folder(string line)
+    {
+        if (!line.StartsWith('/')) return null;
+        if (line.Any(c => char.IsControl(c) || c is ':' or ';' or '$')) return null;
+        var segments = line.Split('/').Where(segment => segment.Length > 0 && segment != ".").ToList();
+        if (segments.Contains("..")) return null;
+        return "/" + string.Join('/', segments);
     }
 
     /// <summary>The files a pattern names inside the copy: itself without a glob, else the sorted matches (or itself, as the shell leaves an unmatched glob).</summary>

@@ -6,7 +6,9 @@ namespace Sandbox.Storage;
 /// Every entry below a folder with its lstat facts, walked by descriptors (see
 /// <see cref="DirectoryDescent"/>): a folder the tree's owner swaps for a link while the walk runs is
 /// never followed, so the walk never lists or measures anything outside the tree. A folder that
-/// cannot be opened (unreadable, or no longer a folder) is reported but not listed.
+/// cannot be opened (unreadable, or no longer a folder) is reported but not listed. A walk that
+/// cannot finish (a folder moved under it, so going back up would leave the tree) throws
+/// TreeChangedDuringWalk: a partial list would let a command racing Get-SandboxStat hide its changes.
 /// </summary>
 internal static class TreeWalker
 {
@@ -28,7 +30,8 @@ internal static class TreeWalker
             var name = descent.NextName();
             if (name is null)
             {
-                if (descent.Depth == 0 || !TryLeave(descent)) yield break;
+                if (descent.Depth == 0) yield break;
+                Leave(descent, root);
                 continue;
             }
             if (DirectoryCalls.StatName(descent.Fd, name) is not { } status) continue; // gone meanwhile
@@ -38,10 +41,10 @@ internal static class TreeWalker
         }
     }
 
-    /// <summary>False when the tree was moved under the walk: it ends there rather than go where it cannot check.</summary>
-    private static bool TryLeave(DirectoryDescent descent)
+    /// <summary>Back up one folder; when the tree was moved under the walk it ends there, loudly, rather than go where it cannot check.</summary>
+    private static void Leave(DirectoryDescent descent, string root)
     {
-        try { descent.Leave(); return true; }
-        catch (IOException) { return false; }
+        try { descent.Leave(); }
+        catch (IOException moved) { throw SandboxErrors.TreeChangedDuringWalk(root, moved.Message); }
     }
 }

@@ -142,6 +142,28 @@ public sealed class FakeChrootEnvironmentTests
         Assert.True(folders.Count < 2000, "the include cycle is cut");
     }
 
+    /// <summary>
+    /// Each folder goes on LD_LIBRARY_PATH as copy + folder: lines that would name a host folder, the
+    /// working folder or a path out of the copy are skipped, the rest normalised.
+    /// </summary>
+    [Fact]
+    public void Linker_folders_that_would_lead_out_of_the_copy_are_skipped()
+    {
+        using var copy = new TemporaryFolder("linker-lines");
+        Directory.CreateDirectory(Path.Combine(copy.Path, "etc"));
+        var hostile = new[]
+        {
+            "lib", "./lib", ":", "/usr/lib:/host", "/usr/lib;/host", "/usr/../../../host", "/..", "/a/b/..",
+            "$ORIGIN/../lib", "/usr/$LIB", "/usr/lib\u0001x", "/usr/lib\u007fx",
+        };
+        File.WriteAllText(Path.Combine(copy.Path, "etc/ld.so.conf"),
+            string.Join("\n", hostile) + "\n/usr//lib/./x86_64-linux-gnu/\n/opt/with space\n/\n");
+
+        var folders = LinkerFolders.Of(copy.Path);
+
+        Assert.Equal(new[] { "/usr/lib/x86_64-linux-gnu", "/opt/with space", "/" }, folders);
+    }
+
     [Fact]
     public void Trash_entries_name_the_process_that_threw_them_away()
     {
