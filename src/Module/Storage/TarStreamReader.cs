@@ -72,6 +72,10 @@ internal sealed class TarStreamReader(Stream stream)
                     size = long.TryParse(paxSize, System.Globalization.NumberStyles.None, null, out var parsed)
                         ? parsed : throw new InvalidDataException($"the pax size '{Shorten(paxSize)}' is not a number");
             }
+            // A name is what the kernel reads up to its first NUL: one inside it (a pax value keeps
+            // them) would make the name checked differ from the name created.
+            if (name.Contains('\0') || link.Contains('\0'))
+                throw new InvalidDataException("an entry's name or link target holds a NUL byte");
             var mode = (int)Math.Min(Number(_header.AsSpan(100, 8), "mode"), int.MaxValue);
             if (type == TarEntryType.SparseFile)
                 // Old GNU sparse headers continue in blocks the size does not count: not followed.
@@ -213,6 +217,12 @@ internal sealed class TarStreamReader(Stream stream)
             var record = rest[(space + 1)..(length - 1)];
             var equals = record.IndexOf((byte)'=');
             if (equals <= 0) throw new InvalidDataException("a pax header has a record without '='");
+            // Text never holds a NUL; one is a name cut where the kernel reads it. Only extended
+            // attribute values are raw bytes by definition (an SELinux label ends with a NUL), and
+            // nothing reads them here.
+            if (record[..equals].Contains((byte)0)
+                || (record[(equals + 1)..].Contains((byte)0) && !record.StartsWith("SCHILY.xattr."u8)))
+                throw new InvalidDataException("a pax header has a record with a NUL byte in its key or value");
             records[Encoding.UTF8.GetString(record[..equals])] = Encoding.UTF8.GetString(record[(equals + 1)..]);
             rest = rest[length..];
         }

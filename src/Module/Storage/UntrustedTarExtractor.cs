@@ -32,7 +32,13 @@ internal sealed class UntrustedTarExtractor
     private readonly string _destinationPath;
     private readonly string _item;
     private readonly CopyOutLimits _limits;
-    private readonly List<(string[] Segments, uint Mode)> _createdFolders = new();
+    /// <summary>
+    /// The open folders from the destination down to the last parent an entry used (index 0 is the
+    /// destination itself, not owned): tar writes a tree depth first, so the next entry's parent is
+    /// almost always this one or one more level, and only the levels that differ are opened again.
+    /// </summary>
+    private readonly List<(string Name, int Fd)> _openPath = new();
+    private readonly uint _umask = ProcessUmask.Read();
     private BoundedStream? _stream;
     private readonly byte[] _chunk = new byte[128 * 1024];
 
@@ -50,11 +56,23 @@ internal sealed class UntrustedTarExtractor
     /// <summary>Files, folders and links this copy made so far.</summary>
     public long Created { get; private set; }
 
+    /// <summary>Folders opened so far (to reach an entry's parent or the folder an entry names): the work done, for tests to bound.</summary>
+    public long FolderOpens { get; private set; }
+
     /// <summary>Bytes written into files so far.</summary>
     public long BytesWritten { get; private set; }
 
-    /// <summary>What was left out, each with why: for the log, and to tell the caller if it was the item itself.</summary>
+    /// <summary>How many skipped entries <see cref="Skipped"/> lists at most: a stream of a million skipped entries must not become a million-item list.</summary>
+    public const int MaxSkippedListed = 100;
+
+    /// <summary>
+    /// The first <see cref="MaxSkippedListed"/> entries left out, each with why: for the log, and to
+    /// tell the caller if it was the item itself (the item comes first in the stream).
+    /// </summary>
     public List<(string Name, string Reason)> Skipped { get; } = new();
+
+    /// <summary>All entries left out, listed or not.</summary>
+    public long SkippedCount { get; private set; }
 
     /// <summary>Whether the item asked for was created (as a file, folder or link).</summary>
     public bool ItemCreated { get; private set; }
@@ -72,7 +90,8 @@ internal sealed class UntrustedTarExtractor
         try
         {
             var extractor = new UntrustedTarExtractor(destination, destinationFolder, item, limits ?? CopyOutLimits.For(destinationFolder));
-            extractor.Run(tar);
+            try { extractor.Run(tar); }
+            finally { extractor.CloseOpenPath(0); }
             return extractor;
         }
         finally { close(destination); }
@@ -102,14 +121,6 @@ internal sealed class UntrustedTarExtractor
         {
             // A malformed stream, or a pipe cut before its end.
             throw Damaged($"is malformed ({e.Message})");
-        }
-        // Folders get their own permissions last, so a read-only folder could still be filled.
-        foreach (var (segments, mode) in Enumerable.Reverse(_createdFolders))
-        {
-            var folder = OpenFolder(segments, create: false, O_RDONLY | O_DIRECTORY);
-            if (folder < 0) continue;
-            fchmod(folder, mode);
-            close(folder);
         }
     }
 
@@ -143,7 +154,9 @@ internal sealed class UntrustedTarExtractor
         }
         if (segments.Length > MaxDepth) throw Failed($"'{Shorten(name)}' is more than {MaxDepth} folders deep");
         var isItem = segments.Length == 1;
-        var permissions = (uint)entry.Mode & 0x1FF; // rwxrwxrwx only: never setuid, setgid or sticky
+        // rwxrwxrwx only (never setuid, setgid or sticky), less what the caller's umask withholds,
+        // as GNU tar does for non-root: a 0777 entry must not come out writable by everyone.
+        var permissions = (uint)entry.Mode & 0x1FF & ~_umask;
 
         switch (entry.Type)
         {
@@ -164,14 +177,20 @@ internal sealed class UntrustedTarExtractor
         }
     }
 
-    /// <summary>A relative target without '..': from wherever the link is, it can only lead further down.</summary>
+    /// <summary>
+    /// A relative target without '..': from wherever the link is, it can only lead further down.
+    /// Never a NUL: the kernel would read the target only up to it, after this check read all of it
+    /// (the reader refuses NULs already; this holds if it ever does not).
+    /// </summary>
     private static bool IsDownward(string target) =>
-        target.Length > 0 && !target.StartsWith('/') && !target.Split('/').Contains("..");
+        target.Length > 0 && !target.StartsWith('/') && !target.Contains('\0') && !target.Split('/').Contains("..");
 
     private bool MakeFolder(string name, string[] segments, uint mode)
     {
-        var fd = OpenFolder(segments, create: true, O_PATH | O_DIRECTORY, createdMode: mode);
-        if (fd < 0) { Skip(name, $"a folder on its path is a link or a file ({ErrorText(-fd)})"); return false; }
+        var parent = ParentFolder(segments[..^1]);
+        if (parent < 0) { Skip(name, $"a folder on its path is a link or a file ({ErrorText(-parent)})"); return false; }
+        var fd = OpenOrMakeFolder(parent, segments[^1], mode);
+        if (fd < 0) { Skip(name, $"it cannot be made a folder ({ErrorText(-fd)})"); return false; }
         close(fd);
         Created++;
         return true;
@@ -179,9 +198,8 @@ internal sealed class UntrustedTarExtractor
 
     private unsafe bool WriteFile(string name, string[] segments, uint mode, TarStreamReader data)
     {
-        var parent = OpenFolder(segments[..^1], create: true, O_PATH | O_DIRECTORY);
+        var parent = ParentFolder(segments[..^1]);
         if (parent < 0) { Skip(name, $"a folder on its path is a link or a file ({ErrorText(-parent)})"); return false; }
-        try
         {
             var leaf = segments[^1];
             var fd = openat(parent, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0x180);
@@ -214,14 +232,12 @@ internal sealed class UntrustedTarExtractor
             finally { close(fd); }
             return true;
         }
-        finally { close(parent); }
     }
 
     private bool MakeLink(string name, string[] segments, string target)
     {
-        var parent = OpenFolder(segments[..^1], create: true, O_PATH | O_DIRECTORY);
+        var parent = ParentFolder(segments[..^1]);
         if (parent < 0) { Skip(name, $"a folder on its path is a link or a file ({ErrorText(-parent)})"); return false; }
-        try
         {
             var leaf = segments[^1];
             var made = symlinkat(target, parent, leaf);
@@ -231,42 +247,60 @@ internal sealed class UntrustedTarExtractor
             Created++;
             return true;
         }
-        finally { close(parent); }
     }
 
     /// <summary>
-    /// Opens the folder at <paramref name="segments"/> under the destination, one segment at a time
-    /// and never through a link, making missing ones (0700 until the end) if asked. -errno on failure.
+    /// The folder at <paramref name="segments"/> under the destination (a descriptor this extractor
+    /// keeps and closes; callers must not), reached one segment at a time, never through a link,
+    /// making missing ones (0755 less the umask, u+rwx kept). Only the levels below what it shares
+    /// with the previous call are opened, so a depth-first stream costs one open per new folder.
+    /// -errno on failure.
     /// </summary>
-    private int OpenFolder(string[] segments, bool create, int flags, uint? createdMode = null)
+    private int ParentFolder(string[] segments)
     {
-        var current = Open(_destination, ".", O_PATH | O_DIRECTORY, Beneath);
-        if (current < 0) return current;
-        for (var i = 0; i < segments.Length; i++)
+        if (_openPath.Count == 0) _openPath.Add(("", _destination));
+        var shared = 0;
+        while (shared < segments.Length && shared + 1 < _openPath.Count && _openPath[shared + 1].Name == segments[shared]) shared++;
+        CloseOpenPath(shared + 1);
+        for (var i = shared; i < segments.Length; i++)
         {
-            var last = i == segments.Length - 1;
-            var segmentFlags = last ? flags : O_PATH | O_DIRECTORY;
-            var next = Open(current, segments[i], segmentFlags | O_NOFOLLOW, Beneath);
-            if (next == -ENOENT && create)
-            {
-                if (mkdirat(current, segments[i], 0x1C0) == 0)
-                    _createdFolders.Add((segments[..(i + 1)], last && createdMode is { } mode ? mode : 0x1ED /* 0755 */));
-                next = Open(current, segments[i], segmentFlags | O_NOFOLLOW, Beneath);
-            }
-            close(current);
+            var next = OpenOrMakeFolder(_openPath[^1].Fd, segments[i], 0x1ED /* 0755 */ & ~_umask);
             if (next < 0) return next;
-            current = next;
+            _openPath.Add((segments[i], next));
         }
-        if (segments.Length == 0 && (flags & O_PATH) == 0)
-        {
-            var reopened = Open(current, ".", flags, Beneath);
-            close(current);
-            return reopened;
-        }
-        return current;
+        return _openPath[^1].Fd;
     }
 
-    private void Skip(string name, string reason) => Skipped.Add((Shorten(name), reason));
+    /// <summary>Closes the open folders from level <paramref name="keep"/> down (the destination, level 0, is never closed here).</summary>
+    private void CloseOpenPath(int keep)
+    {
+        for (var i = _openPath.Count - 1; i >= Math.Max(keep, 1); i--)
+        {
+            close(_openPath[i].Fd);
+            _openPath.RemoveAt(i);
+        }
+    }
+
+    /// <summary>
+    /// Opens <paramref name="name"/> in <paramref name="parent"/> as a folder, never through a link;
+    /// if missing, makes it and gives it <paramref name="mode"/> (with u+rwx: the caller can always
+    /// fill and clean it up) at once, so no list of folders waits for the end. -errno on failure.
+    /// </summary>
+    private int OpenOrMakeFolder(int parent, string name, uint mode)
+    {
+        FolderOpens++;
+        var fd = Open(parent, name, O_PATH | O_DIRECTORY | O_NOFOLLOW, Beneath);
+        if (fd != -ENOENT || mkdirat(parent, name, 0x1C0) != 0) return fd;
+        // A descriptor that can be chmod-ed (an O_PATH one cannot), of the folder just made.
+        fd = Open(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, Beneath);
+        if (fd >= 0) fchmod(fd, mode | 0x1C0);
+        return fd;
+    }
+
+    private void Skip(string name, string reason)
+    {
+        if (++SkippedCount <= MaxSkippedListed) Skipped.Add((Shorten(name), reason));
+    }
 
     private static string Shorten(string name) => name.Length <= 200 ? name : name[..200] + "...";
 

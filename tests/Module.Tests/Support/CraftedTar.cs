@@ -35,4 +35,28 @@ public static class CraftedTar
         Encoding.ASCII.GetBytes(Convert.ToString(sum, 8).PadLeft(6, '0') + "\0 ").CopyTo(header, 148);
         return header;
     }
+
+    /// <summary>
+    /// A pax extended header ('x') holding <paramref name="records"/> as raw bytes (so a value may
+    /// hold a NUL, as a hostile tar may write), padded to whole blocks: put the entry's header after it.
+    /// </summary>
+    public static byte[] Pax(params (string Key, string Value)[] records)
+    {
+        var data = new List<byte>();
+        foreach (var (key, value) in records)
+        {
+            var body = Encoding.UTF8.GetBytes($" {key}={value}\n");
+            // The length counts its own digits: grow it until it does.
+            var length = body.Length + 1;
+            while (length.ToString().Length + body.Length != length) length++;
+            data.AddRange(Encoding.ASCII.GetBytes(length.ToString()));
+            data.AddRange(body);
+        }
+        return Header("PaxHeaders/entry", data.Count, 'x').Concat(data).Concat(new byte[Padding(data.Count)]).ToArray();
+    }
+
+    /// <summary>The end of an archive: two zero blocks.</summary>
+    public static byte[] End() => new byte[2 * BlockSize];
+
+    private static int Padding(int size) => (BlockSize - size % BlockSize) % BlockSize;
 }
