@@ -12,12 +12,15 @@ namespace Sandbox.Storage;
 /// way to it that others may write lets them rename the store away and put theirs in its place.
 ///
 /// So, walking the path as the kernel resolves it (links on the way are followed, each one read
-/// from a folder already found safe, so nobody else can swap it): every folder from / down must be
-/// owned by the store's owner or root and not writable by others (nor by a group anyone else is in)
+/// from a folder already found safe and owned by the store's owner or root, as the kernel's
+/// protected_symlinks rule but always: a link's owner can re-point it, sticky folder or not): every
+/// folder from / down must be owned by the store's owner or root and not writable by others (nor by
+/// a group anyone else is in, nor by a named user or group of its POSIX ACL, see <see cref="PosixAcl"/>)
 /// unless sticky; the store root itself must not be a link, must be owned by the store's owner (or
-/// root, when the engine is root) and writable by nobody else, sticky or not. Once every folder on the way is safe, nobody
+/// root, when the engine is root) and writable by nobody else (mode, access or default ACL), sticky or not, and
+/// every name the store uses at its top (<see cref="StoreLayout.TopLevelFolders"/>) must be the owner's folder, not a link. Once every folder on the way is safe, nobody
 /// but root and the owner can change what the path names, so the checked path stays the used path.
-/// A part of the path that does not exist yet is fine: only the owner or root can make it there.
+/// A part of the path that does not exist yet is fine for now: StoreLayout checks again once it made it.
 /// </summary>
 internal static partial class StoreRootGuard
 {
