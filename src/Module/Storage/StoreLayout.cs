@@ -30,7 +30,6 @@ internal sealed class StoreLayout
     public string ImagesFolder => Path.Combine(Root, "images");
     public string SandboxesFolder => Path.Combine(Root, "sandboxes");
     public string LocksFolder => Path.Combine(Root, "locks");
-    public string TrashFolder => Path.Combine(Root, "trash");
 
     /// <summary>
     /// Every name the store itself uses directly under its root (trash/ holds removed FakeChroot copies
@@ -91,12 +90,18 @@ internal sealed class StoreLayout
         }
         StoreSpace.Write(this, () =>
         {
-            using var stream = new FileStream(tag, new FileStreamOptions
+            FileStream stream;
+            try
             {
-                Mode = System.IO.FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = PrivateFiles.FileMode,
-            });
-            using var writer = new StreamWriter(stream);
-            writer.Write(CacheDirTag);
+                stream = new FileStream(tag, new FileStreamOptions
+                {
+                    Mode = System.IO.FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = PrivateFiles.FileMode,
+                });
+            }
+            // Another engine of the same owner made it first (two first uses at once): theirs will do.
+            catch (IOException) when (FileStatus.Of(tag) is { IsSymbolicLink: false }) { return; }
+            using (stream)
+            using (var writer = new StreamWriter(stream)) writer.Write(CacheDirTag);
         });
         HandOver(tag);
     }
