@@ -37,7 +37,7 @@ public static partial class SandboxErrors
         $"Could not delete '{target}': {detail.Trim()}",
         "Remove it as the user who created it (or as root).", target);
 
-    /// <summary>The store root itself is not the caller's alone: another user's, a link, open to writing, not a folder.</summary>
+    /// <summary>The store root itself is not the caller's alone: another user's, a link, open to writing (mode or ACL), not a folder, or holding a link or a foreign folder at a name the store uses.</summary>
     public static SandboxException StoreNotOwned(string storeRoot, string problem, string owner) => new(
         "StoreNotOwned", SandboxErrorKind.PermissionDenied,
         $"Refusing the sandbox store {storeRoot}: it {problem}. Whoever controls it could plant images, " +
@@ -46,14 +46,15 @@ public static partial class SandboxErrors
         $"for the default (~/.local/share/sandbox; root: /var/lib/sandbox). If {storeRoot} is really yours, check what " +
         $"it holds, then make it a plain folder owned by you with mode 0700 (chown, chmod 700).", storeRoot);
 
-    /// <summary>A folder above the store root can be changed by someone other than the caller and root.</summary>
+    /// <summary>A folder (or a link) above the store root can be changed by someone other than the caller and root: its owner, mode or ACL.</summary>
     public static SandboxException StorePathUnsafe(string storeRoot, string folder, string problem, string owner) => new(
         "StorePathUnsafe", SandboxErrorKind.PermissionDenied,
         $"Refusing the sandbox store {storeRoot}: the folder {folder} on its path {problem}, so another user " +
         "could rename the store away and put one of their own in its place.",
         $"Keep the store ($env:SANDBOX_HOME) below folders only you ({owner}) and root can change, such as your " +
         $"home (the default, ~/.local/share/sandbox); or, if {folder} is yours, remove group and other write " +
-        "access from it (chmod go-w), or make it sticky like /tmp (chmod +t).", storeRoot);
+        "access from it (chmod go-w) and ACL entries of other users (setfacl -b), or make it sticky like /tmp " +
+        "(chmod +t); a link on the path must belong to you or root.", storeRoot);
 
     /// <summary>A lock file of the store could not be opened or locked (not a full disk: that is StoreFull).</summary>
     public static SandboxException LockFailed(string lockFile, string detail, Exception? inner = null) => new(

@@ -15,18 +15,12 @@ internal static class PrivateFiles
     public const UnixFileMode FileMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
     private const uint GroupAndOthers = 0b000_111_111;
 
-    /// <summary>Makes the folder 0700 (its parents too when missing), or tightens it if an older version left it open.</summary>
+    /// <summary>Makes the folder 0700, or tightens it if an older version left it open (missing parents: see <see cref="EnsureParents"/>).</summary>
     public static void EnsureFolder(string folder)
     {
         if (FileStatus.Of(folder) is not { } status)
         {
-            // Missing parents (~/.local/share under sudo, say) get the usual mode and, under sudo,
-            // the caller as owner: only the store's own folders are private.
-            var parent = Path.GetDirectoryName(folder);
-            if (parent is not null && FileStatus.Of(parent) is null)
-            {
-                EnsureParent(parent);
-            }
+            if (Path.GetDirectoryName(folder) is { } parent) EnsureParents(parent); // inside a checked store, normally none
             Directory.CreateDirectory(folder, FolderMode);
             StoreLayout.HandOver(folder);
             return;
@@ -34,10 +28,15 @@ internal static class PrivateFiles
         Tighten(folder, status);
     }
 
-    private static void EnsureParent(string folder)
+    /// <summary>
+    /// Makes the missing folders above the store (~/.local/share under sudo, say) with the usual mode and,
+    /// under sudo, the caller as owner: only the store's own folders are private. Its caller checks the
+    /// path again afterwards, since someone else may have made one of them first.
+    /// </summary>
+    public static void EnsureParents(string folder)
     {
         if (FileStatus.Of(folder) is not null) return;
-        if (Path.GetDirectoryName(folder) is { } parent) EnsureParent(parent);
+        if (Path.GetDirectoryName(folder) is { } parent) EnsureParents(parent);
         Directory.CreateDirectory(folder);
         StoreLayout.HandOver(folder);
     }

@@ -31,6 +31,12 @@ internal sealed class StoreLayout
     public string SandboxesFolder => Path.Combine(Root, "sandboxes");
     public string LocksFolder => Path.Combine(Root, "locks");
 
+    /// <summary>
+    /// Every name the store itself uses directly under its root (trash/ holds removed FakeChroot copies
+    /// deleted in the background, see CopyTrash): the store guard checks each is a folder of the owner, not a link.
+    /// </summary>
+    public static readonly IReadOnlyList<string> TopLevelFolders = new[] { "images", "sandboxes", "locks", "trash" };
+
     public static StoreLayout Resolve() => new(ResolveRoot(
         Environment.GetEnvironmentVariable, UserIdentity.IsRoot,
         Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), SudoCaller.Current));
@@ -50,16 +56,54 @@ internal sealed class StoreLayout
     /// <see cref="PrivateFiles"/>); a store an older version made world-readable is tightened.
     /// Refuses a store someone else controls first. Cheap afterwards: a few stat calls per folder of its path.
     /// </summary>
-    public StoreLayout EnsureCreated()
+    public StoreLayout EnsureCreated() => EnsureCreated(afterFirstCheck: null);
+
+    /// <param name="afterFirstCheck">Runs between the first check and making the missing folders above
+    /// the root: where a race with another user in /tmp would happen (tests play that user there).</param>
+    internal StoreLayout EnsureCreated(Action? afterFirstCheck)
     {
         StoreRootGuard.Verify(this); // never create in, or tighten, a store someone else controls
+        afterFirstCheck?.Invoke();
+        // A missing folder above the root was not checked (there was nothing to check): make them, then
+        // check the whole path again before making anything of the store's own inside it.
+        if (Path.GetDirectoryName(Root) is { } parent) PrivateFiles.EnsureParents(parent);
+        StoreRootGuard.VerifyAfterCreatingParents(this);
         foreach (var folder in new[] { Root, ImagesFolder, SandboxesFolder, LocksFolder })
             PrivateFiles.EnsureFolder(folder);
-        var tag = Path.Combine(Root, "CACHEDIR.TAG");
-        if (File.Exists(tag)) return this;
-        StoreSpace.Write(this, () => File.WriteAllText(tag, CacheDirTag));
-        HandOver(tag);
+        WriteCacheDirTag();
         return this;
+    }
+
+    /// <summary>
+    /// CACHEDIR.TAG, made only if missing and never through a link: O_CREAT|O_EXCL (FileMode.CreateNew)
+    /// fails on any existing name, a dangling link included, instead of writing where it points.
+    /// </summary>
+    private void WriteCacheDirTag()
+    {
+        var tag = Path.Combine(Root, "CACHEDIR.TAG");
+        if (FileStatus.Of(tag) is { } existing)
+        {
+            if (existing.IsSymbolicLink)
+                throw SandboxErrors.StoreNotOwned(Root, $"holds a link CACHEDIR.TAG -> {new FileInfo(tag).LinkTarget}",
+                    StoreRootGuard.UserName(StoreRootGuard.StoreOwner));
+            return;
+        }
+        StoreSpace.Write(this, () =>
+        {
+            FileStream stream;
+            try
+            {
+                stream = new FileStream(tag, new FileStreamOptions
+                {
+                    Mode = System.IO.FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = PrivateFiles.FileMode,
+                });
+            }
+            // Another engine of the same owner made it first (two first uses at once): theirs will do.
+            catch (IOException) when (FileStatus.Of(tag) is { IsSymbolicLink: false }) { return; }
+            using (stream)
+            using (var writer = new StreamWriter(stream)) writer.Write(CacheDirTag);
+        });
+        HandOver(tag);
     }
 
     /// <summary>

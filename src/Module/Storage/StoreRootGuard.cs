@@ -12,12 +12,15 @@ namespace Sandbox.Storage;
 /// way to it that others may write lets them rename the store away and put theirs in its place.
 ///
 /// So, walking the path as the kernel resolves it (links on the way are followed, each one read
-/// from a folder already found safe, so nobody else can swap it): every folder from / down must be
-/// owned by the store's owner or root and not writable by others (nor by a group anyone else is in)
+/// from a folder already found safe and owned by the store's owner or root, as the kernel's
+/// protected_symlinks rule but always: a link's owner can re-point it, sticky folder or not): every
+/// folder from / down must be owned by the store's owner or root and not writable by others (nor by
+/// a group anyone else is in, nor by a named user or group of its POSIX ACL, see <see cref="PosixAcl"/>)
 /// unless sticky; the store root itself must not be a link, must be owned by the store's owner (or
-/// root, when the engine is root) and writable by nobody else, sticky or not. Once every folder on the way is safe, nobody
+/// root, when the engine is root) and writable by nobody else (mode, access or default ACL), sticky or not, and
+/// every name the store uses at its top (<see cref="StoreLayout.TopLevelFolders"/>) must be the owner's folder, not a link. Once every folder on the way is safe, nobody
 /// but root and the owner can change what the path names, so the checked path stays the used path.
-/// A part of the path that does not exist yet is fine: only the owner or root can make it there.
+/// A part of the path that does not exist yet is fine for now: StoreLayout checks again once it made it.
 /// </summary>
 internal static partial class StoreRootGuard
 {
@@ -35,17 +38,32 @@ internal static partial class StoreRootGuard
     /// <summary>Throws StoreNotOwned or StorePathUnsafe unless only the store's owner (and root) can change the store.</summary>
     public static void Verify(StoreLayout layout) => Verify(layout.Root, StoreOwner, UserIdentity.IsRoot);
 
-    public static void Verify(string root, uint owner, bool engineIsRoot)
+    public static void Verify(string root, uint owner, bool engineIsRoot) => Verify(root, owner, engineIsRoot, parentsMustExist: false);
+
+    /// <summary>
+    /// Verify again once the missing folders above the store root were made: in /tmp someone else may
+    /// have made one of them first (or put a link there) between the first check and our mkdir, so now
+    /// every folder above the root must exist and be safe; a missing one means someone removed it again.
+    /// </summary>
+    public static void VerifyAfterCreatingParents(StoreLayout layout) =>
+        Verify(layout.Root, StoreOwner, UserIdentity.IsRoot, parentsMustExist: true);
+
+    private static void Verify(string root, uint owner, bool engineIsRoot, bool parentsMustExist)
     {
-        var resolved = FolderOnTheWay(root, owner);
+        var resolved = FolderOnTheWay(root, owner, parentsMustExist);
         if (resolved is null) return; // not made yet: it will be made inside a folder found safe
         var status = OpenedStatus(root, resolved);
         RequireOwned(root, root, status, owner, engineIsRoot);
         if ((status.Permissions & OtherWrite) != 0 || ((status.Permissions & GroupWrite) != 0 && !PrivateGroup(status.Gid, owner)))
             throw SandboxErrors.StoreNotOwned(root, $"is writable by users other than its owner (mode {Octal(status.Permissions)})",
                 OwnerName(owner));
-        // What is inside was made by the owner, unless the root was once open: check the store's own folders too.
-        foreach (var folder in new[] { "images", "sandboxes", "locks" })
+        // An ACL can let others in whatever the mode says (its group bits are only the ACL's mask); a default
+        // ACL would hand named users write on every folder made in the store.
+        foreach (var acl in new[] { PosixAcl.Access, PosixAcl.Default })
+            if (PosixAcl.NamedWriter(resolved, acl) is { } writer)
+                throw SandboxErrors.StoreNotOwned(root, $"{writer} ({acl})", OwnerName(owner));
+        // What is inside was made by the owner, unless the root was once open: check every folder the store uses.
+        foreach (var folder in StoreLayout.TopLevelFolders)
         {
             if (FileStatus.Of(Path.Combine(resolved, folder)) is not { } inner) continue;
             if (inner.IsSymbolicLink)
@@ -58,7 +76,7 @@ internal static partial class StoreRootGuard
     /// Walks the folders above the store root, following links as the kernel would, and checks each.
     /// Returns where the store root really is, or null when some folder on the way does not exist.
     /// </summary>
-    private static string? FolderOnTheWay(string root, uint owner)
+    private static string? FolderOnTheWay(string root, uint owner, bool parentsMustExist)
     {
         var pending = new Stack<string>(Segments(root).Reverse());
         var current = "/";
@@ -71,9 +89,19 @@ internal static partial class StoreRootGuard
             if (name == "..") { current = Path.GetDirectoryName(current) ?? "/"; continue; } // already checked
             var next = Path.Join(current, name);
             if (pending.Count == 0) return FileStatus.Of(next) is null ? null : next; // the root: checked by its caller
-            if (FileStatus.Of(next) is not { } status) return null;
+            if (FileStatus.Of(next) is not { } status)
+            {
+                if (parentsMustExist) throw SandboxErrors.StorePathUnsafe(root, next, "vanished right after it was made", OwnerName(owner));
+                return null;
+            }
             if (status.IsSymbolicLink)
             {
+                // Whoever owns a link can point it elsewhere at any moment, whatever folder it sits in
+                // (a sticky /tmp only stops others renaming it; fs.protected_symlinks may be off): the
+                // kernel's protected_symlinks rule, always.
+                if (status.Uid != 0 && status.Uid != owner)
+                    throw SandboxErrors.StorePathUnsafe(root, next, $"is a link (to {LinkTarget(next)}) that belongs to {UserName(status.Uid)}, who can point it anywhere",
+                        OwnerName(owner));
                 if (++links > MaxLinks) throw SandboxErrors.StorePathUnsafe(root, next, "leads through too many links", OwnerName(owner));
                 var target = LinkTarget(next);
                 if (target.StartsWith('/')) current = "/";
@@ -91,10 +119,12 @@ internal static partial class StoreRootGuard
         if (FileStatus.Of(folder) is not { } status) return;
         if (status.Uid != 0 && status.Uid != owner)
             throw SandboxErrors.StorePathUnsafe(root, folder, $"belongs to {UserName(status.Uid)}", OwnerName(owner));
-        if ((status.Permissions & Sticky) != 0) return;
+        if ((status.Permissions & Sticky) != 0) return; // others may write, but not rename what is not theirs
         if ((status.Permissions & OtherWrite) != 0 || ((status.Permissions & GroupWrite) != 0 && !PrivateGroup(status.Gid, owner)))
             throw SandboxErrors.StorePathUnsafe(root, folder,
                 $"may be written by users other than its owner (mode {Octal(status.Permissions)}, no sticky bit)", OwnerName(owner));
+        if (PosixAcl.NamedWriter(folder, PosixAcl.Access) is { } writer)
+            throw SandboxErrors.StorePathUnsafe(root, folder, $"{writer} (no sticky bit)", OwnerName(owner));
     }
 
     /// <summary>

@@ -197,6 +197,152 @@ public sealed class StoreOwnerTests
         Assert.True(Directory.Exists(Path.Combine(store, "images", HarnessFixture.ImageName)));
     }
 
+    [SkippableFact]
+    public void A_link_on_the_way_that_another_user_owns_is_refused_even_in_a_sticky_folder()
+    {
+        // The attacker's link in /tmp (sticky) points at the victim's own folder today; its owner can
+        // re-point it at any moment, and fs.protected_symlinks may be off (it is on this machine).
+        Skip.IfNot(UnprivilegedUser.CanCreate, UnprivilegedUser.SkipReason);
+        using var planted = new TmpPaths();
+        var own = VictimFolder(planted, "victim-target");
+        var link = planted.Name("attacker-link");
+        Attacker("ln -s \"$1\" \"$2\"", own, link);
+
+        var error = VictimImports(Path.Combine(link, "store"), planted);
+
+        Assert.Equal("StorePathUnsafe", error.Id);
+        Assert.Contains(link, error.Message);
+        Assert.Contains(UnprivilegedUser.OtherName, error.Message);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(own));
+    }
+
+    [SkippableFact]
+    public void A_folder_above_the_store_whose_acl_lets_another_user_write_is_refused()
+    {
+        // Mode 0770 with the victim's private group looks private; the ACL entry u:sandbox-test2:rwx
+        // (the group bits are only its mask) lets the attacker rename the store away.
+        Skip.IfNot(UnprivilegedUser.CanCreate, UnprivilegedUser.SkipReason);
+        using var planted = new TmpPaths();
+        var folder = VictimFolder(planted, "acl-parent");
+        File.SetUnixFileMode(folder, (UnixFileMode)0b111_111_000);
+        AclXattr.GrantWrite(folder, "system.posix_acl_access", Uid(UnprivilegedUser.OtherName));
+
+        var error = VictimImports(Path.Combine(folder, "store"), planted);
+
+        Assert.Equal("StorePathUnsafe", error.Id);
+        Assert.Contains(folder, error.Message);
+        Assert.Contains(UnprivilegedUser.OtherName, error.Message);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(folder));
+    }
+
+    [SkippableTheory]
+    [InlineData("system.posix_acl_access")]
+    [InlineData("system.posix_acl_default")]
+    public void A_store_root_whose_acl_lets_another_user_write_is_refused(string acl)
+    {
+        Skip.IfNot(UnprivilegedUser.CanCreate, UnprivilegedUser.SkipReason);
+        using var planted = new TmpPaths();
+        var store = VictimFolder(planted, "acl-store");
+        AclXattr.GrantWrite(store, acl, Uid(UnprivilegedUser.OtherName));
+
+        var error = VictimImports(store, planted);
+
+        Assert.Equal("StoreNotOwned", error.Id);
+        Assert.Contains(UnprivilegedUser.OtherName, error.Message);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(store));
+    }
+
+    [SkippableFact]
+    public void A_trash_link_in_the_store_is_refused()
+    {
+        // trash/ receives removed FakeChroot copies (CopyTrash): a link there would move them into the attacker's folder.
+        Skip.IfNot(UnprivilegedUser.CanCreate, UnprivilegedUser.SkipReason);
+        using var planted = new TmpPaths();
+        var store = VictimFolder(planted, "trash-store");
+        var theirs = planted.Name("attacker-trash");
+        Attacker("mkdir -m 777 \"$1\"", theirs);
+        var trash = Path.Combine(store, "trash");
+        File.CreateSymbolicLink(trash, theirs);
+        RunAsRoot.Command("chown", "-h", $"{UnprivilegedUser.OtherName}:", trash);
+
+        var error = VictimImports(store, planted);
+
+        Assert.Equal("StoreNotOwned", error.Id);
+        Assert.Contains("trash", error.Message);
+        Assert.Equal(new[] { trash }, Directory.EnumerateFileSystemEntries(store));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(theirs));
+    }
+
+    [SkippableFact]
+    public void A_cachedir_tag_link_in_the_store_is_refused_and_not_written_through()
+    {
+        Skip.IfNot(UnprivilegedUser.CanCreate, UnprivilegedUser.SkipReason);
+        using var planted = new TmpPaths();
+        var store = VictimFolder(planted, "tag-store");
+        var target = planted.Name("tag-target"); // missing: the old engine created it through the link
+        var tag = Path.Combine(store, "CACHEDIR.TAG");
+        File.CreateSymbolicLink(tag, target);
+        RunAsRoot.Command("chown", "-h", $"{UnprivilegedUser.Name}:", tag);
+
+        var error = VictimImports(store, planted);
+
+        Assert.Equal("StoreNotOwned", error.Id);
+        Assert.Contains("CACHEDIR.TAG", error.Message);
+        Assert.False(File.Exists(target) || Directory.Exists(target), "the tag was written through the link");
+    }
+
+    [SkippableFact]
+    public void A_missing_parent_another_user_makes_before_the_engine_does_is_refused()
+    {
+        // The race in /tmp: the parent was missing at the first check; the attacker makes it (theirs, open
+        // to them) right before the engine's mkdir. Played deterministically at that window, as root's engine.
+        Skip.IfNot(UnprivilegedUser.CanCreate, UnprivilegedUser.SkipReason);
+        using var planted = new TmpPaths();
+        var parent = planted.Name("raced-parent");
+        var store = Path.Combine(parent, "store");
+
+        var error = Assert.Throws<SandboxException>(() =>
+            new StoreLayout(store).EnsureCreated(afterFirstCheck: () => Attacker("mkdir -m 777 \"$1\"", parent)));
+
+        Assert.Equal("StorePathUnsafe", error.ErrorId);
+        Assert.Contains(parent, error.Message);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(parent)); // no store made in the attacker's folder
+    }
+
+    [SkippableFact]
+    public void A_link_on_the_way_owned_by_the_store_owner_is_followed()
+    {
+        // The kernel's own rule: links of the owner (or root) are fine; the victim's link in /tmp to its folder.
+        Skip.IfNot(UnprivilegedUser.CanCreate, UnprivilegedUser.SkipReason);
+        using var planted = new TmpPaths();
+        var own = VictimFolder(planted, "own-target");
+        var link = planted.Name("own-link");
+        File.CreateSymbolicLink(link, own);
+        RunAsRoot.Command("chown", "-h", $"{UnprivilegedUser.Name}:", link);
+
+        var answer = EngineHost(UnprivilegedUser.Name, Path.Combine(link, "store"), new Dictionary<string, string>(), ImportRequest(planted));
+
+        Assert.True(answer.Ok, answer.Message);
+        Assert.True(File.Exists(Path.Combine(own, "store", "CACHEDIR.TAG")));
+    }
+
+    /// <summary>A 0700 folder of the victim directly in /tmp.</summary>
+    private static string VictimFolder(TmpPaths planted, string purpose)
+    {
+        UnprivilegedUser.Ensure();
+        var folder = planted.Name(purpose);
+        Directory.CreateDirectory(folder);
+        RunAsRoot.Command("chown", $"{UnprivilegedUser.Name}:{UnprivilegedUser.Name}", folder);
+        File.SetUnixFileMode(folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return folder;
+    }
+
+    private static uint Uid(string user)
+    {
+        UnprivilegedUser.Ensure(user);
+        return uint.Parse(RunAsRoot.Command("id", "-u", user).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     private static (bool Ok, string Id, string Message) VictimImports(string store, TmpPaths planted)
     {
         UnprivilegedUser.Ensure();
