@@ -181,6 +181,8 @@ internal static unsafe class NativeProcessRunner
             else posix_spawn_file_actions_addopen(actions, 0, strings.Add("/dev/null"), O_RDONLY, 0);
             posix_spawn_file_actions_adddup2(actions, stdoutFd, 1);
             posix_spawn_file_actions_adddup2(actions, stderrFd, 2);
+            // dup2 onto itself clears close-on-exec in this child only (glibc >= 2.29).
+            if (spec.PassedDescriptor is { } passed) posix_spawn_file_actions_adddup2(actions, passed, passed);
 
             posix_spawnattr_init(attributes);
             sigfillset(allSignals);
