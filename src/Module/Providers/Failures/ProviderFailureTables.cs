@@ -24,7 +24,7 @@ internal static class ProviderFailureTables
     public static readonly BackendFailureTable Bubblewrap = new(nameof(ProviderName.Bubblewrap), new[]
     {
         OurSetup,
-        BackendFailureRule.When(CommandNotFound, 1, OnlyLine, "^bwrap: execvp .*: (?<reason>.*)$"),
+        BackendFailureRule.When(CommandNotFound, 1, OnlyLine, "^bwrap: execvp (?<command>.*): (?<reason>.*)$"),
         BackendFailureRule.When(SetupFailed, 1, OnlyLine, "^(bwrap|unshare): "),
     });
 
@@ -41,7 +41,7 @@ internal static class ProviderFailureTables
         {
             Reason = "not found or not executable in the booted machine",
         },
-        BackendFailureRule.When(CommandNotFound, 1, AnyLine, @"^execv\w*\(.*\) failed: (?<reason>.*)$") with { MaxLines = 2 },
+        BackendFailureRule.When(CommandNotFound, 1, AnyLine, @"^execv\w*\((?<command>.*)\) failed: (?<reason>.*)$") with { MaxLines = 2 },
         // The whole last line must be nspawn's own: no "program: " prefix (a command's usual error
         // form, e.g. "grep: ...Refusing..."), "Refusing" only as nspawn's closing word, and not
         // the bus error every sd-bus client prints (systemctl in the sandbox); nspawn run with
