@@ -106,8 +106,25 @@ public abstract class ForgedBackendReportTests<TFixture> : IClassFixture<TFixtur
 public sealed class BubblewrapForgedBackendReportAsRoot(RootHarnessFixture fixture) : ForgedBackendReportTests<RootHarnessFixture>(fixture)
 {
     protected override ProviderName Provider => ProviderName.Bubblewrap;
-    protected override string ExecFailureLine(string command) => $"bwrap: execvp {command}: No such file or directory";
-    protected override string[] LookalikeSetupLines => new[]
+    protected override string ExecFailureLine(string command) => BubblewrapLines.ExecFailure(command);
+    protected override string[] LookalikeSetupLines => BubblewrapLines.LookalikeSetup;
+}
+
+/// <summary>Rootless, bwrap's status pipe passes through unshare and the overlay launcher's sh first.</summary>
+[Trait("Area", "Reliability")]
+[Trait("Provider", "Bubblewrap")]
+[Trait("User", "NonRoot")]
+public sealed class BubblewrapForgedBackendReportAsUnprivilegedUser(UserHarnessFixture fixture) : ForgedBackendReportTests<UserHarnessFixture>(fixture)
+{
+    protected override ProviderName Provider => ProviderName.Bubblewrap;
+    protected override string ExecFailureLine(string command) => BubblewrapLines.ExecFailure(command);
+    protected override string[] LookalikeSetupLines => BubblewrapLines.LookalikeSetup;
+}
+
+internal static class BubblewrapLines
+{
+    public static string ExecFailure(string command) => $"bwrap: execvp {command}: No such file or directory";
+    public static readonly string[] LookalikeSetup =
     {
         "bwrap: Can't mount proc on /newroot/proc: Operation not permitted",
         "bwrap: Can't find source path /x: No such file or directory",
