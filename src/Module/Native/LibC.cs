@@ -76,6 +76,9 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib)]
     public static partial int posix_spawn_file_actions_addopen(void* actions, int fd, byte* path, int flags, uint mode);
 
+    [LibraryImport(Lib)]
+    public static partial int posix_spawn_file_actions_addclose(void* actions, int fd);
+
     /// <summary>
     /// Closes every descriptor from <paramref name="lowFd"/> up in the child (glibc 2.34+). Whatever
     /// started pwsh may have left descriptors open without close-on-exec (a shell's `20&lt;/some/dir`);

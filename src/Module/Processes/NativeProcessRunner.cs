@@ -181,7 +181,15 @@ internal static unsafe class NativeProcessRunner
             else posix_spawn_file_actions_addopen(actions, 0, strings.Add("/dev/null"), O_RDONLY, 0);
             posix_spawn_file_actions_adddup2(actions, stdoutFd, 1);
             posix_spawn_file_actions_adddup2(actions, stderrFd, 2);
-            posix_spawn_file_actions_addclosefrom_np(actions, FirstInheritedDescriptorClosed);
+            if (spec.PassedDescriptor is { } passed)
+            {
+                // dup2 onto itself clears close-on-exec in this child only (glibc >= 2.29); every
+                // other inherited descriptor goes (glibc ignores closing one that is not open).
+                posix_spawn_file_actions_adddup2(actions, passed, passed);
+                for (var fd = FirstInheritedDescriptorClosed; fd < passed; fd++) posix_spawn_file_actions_addclose(actions, fd);
+                posix_spawn_file_actions_addclosefrom_np(actions, passed + 1);
+            }
+            else posix_spawn_file_actions_addclosefrom_np(actions, FirstInheritedDescriptorClosed);
 
             posix_spawnattr_init(attributes);
             sigfillset(allSignals);

@@ -44,4 +44,10 @@ public sealed class ProcessSpec
     /// the process was reaped (so a record of the running process lives exactly as long as it).
     /// </summary>
     public Func<int, IDisposable>? Started { get; init; }
+
+    /// <summary>
+    /// A close-on-exec descriptor of ours the process is spawned holding under the same number
+    /// (bwrap's status pipe, see Providers.Failures.BwrapStatusPipe); no other spawn inherits it.
+    /// </summary>
+    internal int? PassedDescriptor { get; init; }
 }

@@ -39,7 +39,7 @@ internal static class BackendProcess
     /// </param>
     public static ProcessOutcome Run(IEngineLog log, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment,
         SandboxCommand command, OutputLines lines, CancellationToken cancellation, bool ownPidNamespace = false,
-        bool backendDiesWithParent = false)
+        bool backendDiesWithParent = false, int? passedDescriptor = null)
     {
         log.Verbose(ShellQuote.Join(argv));
         using var meter = new PeakMemoryMeter();
@@ -52,6 +52,7 @@ internal static class BackendProcess
             Timeout = command.Timeout,
             BinaryStdOut = command.BinaryStdOut,
             StdOutConsumer = command.StdOutConsumer,
+            PassedDescriptor = passedDescriptor,
         }, lines.StdOut, cancellation, lines.StdErr);
         return meter.Correct(outcome);
     }

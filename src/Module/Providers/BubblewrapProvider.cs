@@ -46,11 +46,16 @@ internal sealed class BubblewrapProvider : ISandboxProvider
     public ProcessOutcome Run(SandboxInfo sandbox, SandboxCommand command, OutputLines lines,
         CancellationToken cancellation)
     {
+        // bwrap reports the command's exit on a pipe only it holds: the evidence that the command
+        // ran, whatever it printed (see BwrapStatusPipe).
+        using var status = new BwrapStatusPipe();
         // As root bwrap is exec'd directly and --die-with-parent makes it set its own parent-death signal.
-        var outcome = BackendProcess.Run(_log, BuildArgv(sandbox, command, interactive: false),
-            BackendProcess.HostEnvironment(), command, lines, cancellation, backendDiesWithParent: !MountNamespace.InUserNamespace);
+        var outcome = BackendProcess.Run(_log, BuildArgv(sandbox, command, interactive: false, status.Arguments),
+            BackendProcess.HostEnvironment(), command, lines, cancellation, backendDiesWithParent: !MountNamespace.InUserNamespace,
+            passedDescriptor: status.WriteDescriptor);
 
-        BackendFailureClassifier.ThrowIfNotStarted(ProviderFailureTables.Bubblewrap, outcome, sandbox.Name, command.Argv[0]);
+        if (!status.CommandExited())
+            BackendFailureClassifier.ThrowIfNotStarted(ProviderFailureTables.Bubblewrap, outcome, sandbox.Name, command.Argv[0]);
         return outcome;
     }
 
@@ -73,7 +78,7 @@ internal sealed class BubblewrapProvider : ISandboxProvider
     /// /etc/passwd, the caller's TERM), makes sure the overlay and binds are safe to use, and hands
     /// the rest to the pure <see cref="BubblewrapCommandLine"/>.
     /// </summary>
-    private List<string> BuildArgv(SandboxInfo sandbox, SandboxCommand command, bool interactive)
+    private List<string> BuildArgv(SandboxInfo sandbox, SandboxCommand command, bool interactive, string[]? statusArguments = null)
     {
         var layer = OverlayLayer.Of(sandbox);
         var account = PasswdFile.For(command, layer.Reader);
@@ -84,8 +89,11 @@ internal sealed class BubblewrapProvider : ISandboxProvider
         }
         // bwrap follows links on a bind's target: refuse to run if the sandbox planted one there.
         Sandboxes.BindTargetGuard.Check(sandbox, layer, overlayMountedOnHost: isRoot);
-        return BubblewrapCommandLine.Build(CommandLineInputs.View(sandbox, layer, isRoot, ToolLocator.Require("bwrap", "bubblewrap")),
-            CommandLineInputs.Invocation(sandbox, command, account, interactive)).Argv;
+        var argv = BubblewrapCommandLine.Build(CommandLineInputs.View(sandbox, layer, isRoot, ToolLocator.Require("bwrap", "bubblewrap")),
+            CommandLineInputs.Invocation(sandbox, command, account, interactive));
+        if (statusArguments is null) return argv.Argv;
+        // bwrap's options follow its own path (the backend block): the status pipe goes first.
+        return argv.Blocks.SelectMany(block => block.Label == BubblewrapCommandLine.Backend ? block.Args.Concat(statusArguments) : block.Args).ToList();
     }
 
     private static SandboxProviderInfo ProbeOnce()

@@ -16,8 +16,9 @@ public sealed class BackendFailureClassifierTests
     private static ProcessOutcome Ended(int exitCode, string stderr, string stdout = "") =>
         new() { ExitCode = exitCode, StdErr = stderr, StdOut = stdout };
 
-    private static StartFailureReport? Bubblewrap(ProcessOutcome outcome) => BackendFailureClassifier.Classify(ProviderFailureTables.Bubblewrap, outcome);
-    private static StartFailureReport? Nspawn(ProcessOutcome outcome) => BackendFailureClassifier.Classify(ProviderFailureTables.Nspawn, outcome);
+    // The command we asked the backend to run; an exec failure naming another is not the backend's.
+    private static StartFailureReport? Bubblewrap(ProcessOutcome outcome, string command = "nope") => BackendFailureClassifier.Classify(ProviderFailureTables.Bubblewrap, outcome, command);
+    private static StartFailureReport? Nspawn(ProcessOutcome outcome, string command = "nope") => BackendFailureClassifier.Classify(ProviderFailureTables.Nspawn, outcome, command);
     private static StartFailureReport? FakeChroot(ProcessOutcome outcome) => BackendFailureClassifier.Classify(ProviderFailureTables.FakeChroot, outcome);
 
     [Fact]
@@ -71,7 +72,7 @@ public sealed class BackendFailureClassifierTests
     }
 
     [Theory]
-    [InlineData("execv(/usr/bin/nope) failed: No such file or directory\n")]
+    [InlineData("execv(nope) failed: No such file or directory\n")]
     [InlineData("Failed to resolve user: x\nexecvp(nope) failed: No such file or directory\n")]
     public void Nspawn_exec_failure_in_at_most_two_lines_is_command_not_found(string stderr)
     {
@@ -81,7 +82,7 @@ public sealed class BackendFailureClassifierTests
     [Theory]
     [InlineData("Child died too early.\n")]
     [InlineData("Spawning container box on /x/merged.\nFailed to mount /proc: Permission denied\n")]
-    [InlineData("Directory /x/merged: Refusing to run on a read-only tree\n")]
+    [InlineData("Directory /x/merged doesn't look like an OS root directory (os-release file is missing). Refusing.\n")]
     public void Nspawns_own_last_line_is_a_setup_failure(string stderr)
     {
         Assert.Equal(new StartFailureReport(StartFailure.SetupFailed, stderr), Nspawn(Ended(1, stderr)));
@@ -92,6 +93,40 @@ public sealed class BackendFailureClassifierTests
     {
         Assert.Null(Nspawn(Ended(1, "grep: Failed to open x\nnot this\n")));
         Assert.Null(Nspawn(Ended(1, "a\nb\nexecv(x) failed: No such file or directory\n")));
+    }
+
+    [Fact]
+    public void An_exec_failure_line_naming_another_program_than_the_one_asked_for_is_the_commands_own()
+    {
+        Assert.Null(Nspawn(Ended(1, "execv(x) failed: No such file or directory\n"), command: "/bin/sh"));
+        // bwrap's status pipe already showed the command never ran: whatever bwrap said is setup.
+        Assert.Equal(StartFailure.SetupFailed, Bubblewrap(Ended(1, "bwrap: execvp x: No such file or directory\n"), command: "/bin/sh")?.Failure);
+    }
+
+    [Theory]
+    [InlineData("grep: Refusing to read a directory\n")] // "Refusing" anywhere was taken for nspawn's
+    [InlineData("Failed to connect to bus: No such file or directory\n")] // systemctl's everyday error
+    [InlineData("System has not been booted with systemd as init system (PID 1). Can't operate.\nFailed to connect to bus: Host is down\n")]
+    [InlineData("mytool: Failed to open /x: Permission denied\n")] // a program's prefixed message
+    [InlineData("Refusing.\n")]
+    public void An_nspawn_commands_own_lines_that_resemble_nspawns_are_its_result(string stderr)
+    {
+        Assert.Null(Nspawn(Ended(1, stderr)));
+    }
+
+    [Theory]
+    [InlineData("{ \"child-pid\": 3383, \"mnt-namespace\": 4026532176 }\n{ \"exit-code\": 1 }\n", true)]
+    [InlineData("{ \"child-pid\": 3439, \"mnt-namespace\": 4026532176 }\n", false)] // setup or exec failed
+    [InlineData("", false)] // our launcher failed before bwrap
+    public void Bwraps_status_shows_the_command_ran_only_when_it_reports_its_exit(string status, bool ran)
+    {
+        Assert.Equal(ran, BwrapStatusPipe.ReportsExit(status));
+    }
+
+    [Fact]
+    public void Chroots_line_is_only_recognised_at_the_start_of_the_line()
+    {
+        Assert.Null(FakeChroot(Ended(127, "note: chroot: failed to run command 'nope': No such file or directory\n")));
     }
 
     [Fact]

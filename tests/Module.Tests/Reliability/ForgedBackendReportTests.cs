@@ -21,6 +21,9 @@ public abstract class ForgedBackendReportTests<TFixture> : IClassFixture<TFixtur
     /// <summary>The backend's own line for a command it could not execute, with a place for the command.</summary>
     protected abstract string ExecFailureLine(string command);
 
+    /// <summary>Lines the backend writes when it cannot set up, or that a command prints every day and were once taken for them.</summary>
+    protected abstract string[] LookalikeSetupLines { get; }
+
     private ISandboxHarness Harness
     {
         get
@@ -46,6 +49,43 @@ public abstract class ForgedBackendReportTests<TFixture> : IClassFixture<TFixtur
     }
 
     [SkippableFact]
+    public void A_command_that_prints_only_a_backend_lookalike_line_and_exits_1_keeps_its_result()
+    {
+        var sandbox = Harness.Create(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = Provider });
+
+        // Nothing on stdout and one line on stderr, exactly as the backend's own report would look.
+        foreach (var line in LookalikeSetupLines.Append(ExecFailureLine("x")))
+        {
+            var result = Sh(sandbox, $"printf '%s\\n' '{line.Replace("'", "'\\''")}' >&2; exit 1");
+            Assert.True(result.ExitCode == 1, $"{line}: exit {result.ExitCode}");
+            Assert.Equal(line + "\n", result.StdErr);
+            Assert.Equal("", result.StdOut);
+        }
+        Harness.Remove(sandbox.Id);
+    }
+
+    [SkippableFact]
+    public void A_real_missing_command_or_vanished_bind_source_is_still_classified()
+    {
+        using var host = new TemporaryFolder("vanishing");
+        var source = Path.Combine(host.Path, "source");
+        Directory.CreateDirectory(source);
+        var sandbox = Harness.Create(new SandboxCreateOptions
+        {
+            Image = HarnessFixture.ImageName, Provider = Provider,
+            Mounts = new[] { BindMount.Parse($"{source}:/mnt/gone", readOnly: false) },
+        });
+
+        var missing = Assert.Throws<SandboxException>(() =>
+            Harness.Invoke(sandbox.Id, new SandboxCommand { Argv = new[] { "/nonexistent" } }));
+        Assert.Equal("CommandNotFound", missing.ErrorId);
+        Directory.Delete(source); // the sandbox's bind source is gone: the backend cannot set up
+        var broken = Assert.Throws<SandboxException>(() => Sh(sandbox, "true"));
+        Assert.Equal("SandboxSetupFailed", broken.ErrorId);
+        Harness.Remove(sandbox.Id);
+    }
+
+    [SkippableFact]
     public void An_exec_failure_line_longer_than_any_backend_writes_is_the_commands_result()
     {
         var sandbox = Harness.Create(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = Provider });
@@ -66,7 +106,30 @@ public abstract class ForgedBackendReportTests<TFixture> : IClassFixture<TFixtur
 public sealed class BubblewrapForgedBackendReportAsRoot(RootHarnessFixture fixture) : ForgedBackendReportTests<RootHarnessFixture>(fixture)
 {
     protected override ProviderName Provider => ProviderName.Bubblewrap;
-    protected override string ExecFailureLine(string command) => $"bwrap: execvp {command}: No such file or directory";
+    protected override string ExecFailureLine(string command) => BubblewrapLines.ExecFailure(command);
+    protected override string[] LookalikeSetupLines => BubblewrapLines.LookalikeSetup;
+}
+
+/// <summary>Rootless, bwrap's status pipe passes through unshare and the overlay launcher's sh first.</summary>
+[Trait("Area", "Reliability")]
+[Trait("Provider", "Bubblewrap")]
+[Trait("User", "NonRoot")]
+public sealed class BubblewrapForgedBackendReportAsUnprivilegedUser(UserHarnessFixture fixture) : ForgedBackendReportTests<UserHarnessFixture>(fixture)
+{
+    protected override ProviderName Provider => ProviderName.Bubblewrap;
+    protected override string ExecFailureLine(string command) => BubblewrapLines.ExecFailure(command);
+    protected override string[] LookalikeSetupLines => BubblewrapLines.LookalikeSetup;
+}
+
+internal static class BubblewrapLines
+{
+    public static string ExecFailure(string command) => $"bwrap: execvp {command}: No such file or directory";
+    public static readonly string[] LookalikeSetup =
+    {
+        "bwrap: Can't mount proc on /newroot/proc: Operation not permitted",
+        "bwrap: Can't find source path /x: No such file or directory",
+        "unshare: unshare failed: Operation not permitted",
+    };
 }
 
 [Trait("Area", "Reliability")]
@@ -76,4 +139,9 @@ public sealed class NspawnForgedBackendReportAsRoot(RootHarnessFixture fixture) 
 {
     protected override ProviderName Provider => ProviderName.Nspawn;
     protected override string ExecFailureLine(string command) => $"execv({command}) failed: No such file or directory";
+    protected override string[] LookalikeSetupLines => new[]
+    {
+        "grep: Refusing to read a directory",
+        "Failed to connect to bus: No such file or directory",
+    };
 }

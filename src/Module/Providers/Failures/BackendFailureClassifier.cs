@@ -19,8 +19,12 @@ internal static class BackendFailureClassifier
     /// </summary>
     public const int MaxReportLineLength = 16 * 1024;
 
-    /// <summary>The matching rule's report, or null when the command ran (or was stopped by us).</summary>
-    public static StartFailureReport? Classify(BackendFailureTable table, ProcessOutcome outcome)
+    /// <summary>
+    /// The matching rule's report, or null when the command ran (or was stopped by us). A pattern's
+    /// <c>command</c> group must name <paramref name="commandName"/>, the program we asked for: a
+    /// backend's exec failure names it, a command printing a lookalike for another name is itself.
+    /// </summary>
+    public static StartFailureReport? Classify(BackendFailureTable table, ProcessOutcome outcome, string? commandName = null)
     {
         // A timeout or cancellation killed the backend: its exit says nothing about setup.
         if (outcome.TimedOut || outcome.Cancelled || outcome.ExitCode is not { } exitCode || outcome.StdOut.Length > 0) return null;
@@ -38,6 +42,7 @@ internal static class BackendFailureClassifier
             {
                 var match = rule.Pattern.Match(line);
                 if (!match.Success) continue;
+                if (match.Groups["command"] is { Success: true } named && named.Value != commandName) continue;
                 var detail = rule.Failure == StartFailure.SetupFailed ? outcome.StdErr
                     : match.Groups["reason"] is { Success: true } reason ? reason.Value
                     : rule.Reason ?? line;
@@ -50,7 +55,7 @@ internal static class BackendFailureClassifier
     /// <summary>Throws CommandNotFound or SandboxSetupFailed when the table says the command never ran.</summary>
     public static void ThrowIfNotStarted(BackendFailureTable table, ProcessOutcome outcome, string sandboxName, string commandName)
     {
-        switch (Classify(table, outcome))
+        switch (Classify(table, outcome, commandName))
         {
             case { Failure: StartFailure.CommandNotFound } report:
                 throw SandboxErrors.CommandNotFound(commandName, report.Detail);

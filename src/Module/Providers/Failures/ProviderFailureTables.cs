@@ -17,12 +17,14 @@ internal static class ProviderFailureTables
 
     /// <summary>
     /// bwrap reports its own failures, and a failed exec ("bwrap: execvp CMD: REASON"), as its only
-    /// line of stderr with exit code 1; so does unshare in front of it (rootless).
+    /// line of stderr with exit code 1; so does unshare in front of it (rootless). The provider
+    /// applies this table only when bwrap's status pipe shows no exit of the command
+    /// (BwrapStatusPipe): a command that ran keeps its result whatever line it printed.
     /// </summary>
     public static readonly BackendFailureTable Bubblewrap = new(nameof(ProviderName.Bubblewrap), new[]
     {
         OurSetup,
-        BackendFailureRule.When(CommandNotFound, 1, OnlyLine, "^bwrap: execvp .*: (?<reason>.*)$"),
+        BackendFailureRule.When(CommandNotFound, 1, OnlyLine, "^bwrap: execvp (?<command>.*): (?<reason>.*)$"),
         BackendFailureRule.When(SetupFailed, 1, OnlyLine, "^(bwrap|unshare): "),
     });
 
@@ -39,13 +41,18 @@ internal static class ProviderFailureTables
         {
             Reason = "not found or not executable in the booted machine",
         },
-        BackendFailureRule.When(CommandNotFound, 1, AnyLine, @"^execv\w*\(.*\) failed: (?<reason>.*)$") with { MaxLines = 2 },
-        BackendFailureRule.When(SetupFailed, 1, LastLine, @"^(Child died too early\.$|Failed to )|Refusing"),
+        BackendFailureRule.When(CommandNotFound, 1, AnyLine, @"^execv\w*\((?<command>.*)\) failed: (?<reason>.*)$") with { MaxLines = 2 },
+        // The whole last line must be nspawn's own: no "program: " prefix (a command's usual error
+        // form, e.g. "grep: ...Refusing..."), "Refusing" only as nspawn's closing word, and not
+        // the bus error every sd-bus client prints (systemctl in the sandbox); nspawn run with
+        // --register=no never connects to a bus, so that line is always the command's.
+        BackendFailureRule.When(SetupFailed, 1, LastLine,
+            @"^(?![^\s:]+: )(Child died too early\.|Failed to (?!connect to bus\b).*|.*\. Refusing\.)$"),
     });
 
     /// <summary>chroot (under fakechroot) reports a command it cannot run as its only stderr line, with exit code 126 or 127.</summary>
     public static readonly BackendFailureTable FakeChroot = new(nameof(ProviderName.FakeChroot), new[]
     {
-        BackendFailureRule.When(CommandNotFound, new[] { 126, 127 }, OnlyLine, "chroot: failed to run command(.*: (?<reason>.*))?$"),
+        BackendFailureRule.When(CommandNotFound, new[] { 126, 127 }, OnlyLine, "^(/\\S*/)?chroot: failed to run command(.*: (?<reason>.*))?$"),
     });
 }
