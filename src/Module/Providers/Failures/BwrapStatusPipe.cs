@@ -17,6 +17,8 @@ internal sealed unsafe class BwrapStatusPipe : IDisposable
     private const int O_CLOEXEC = 0x80000;
     private const int O_NONBLOCK = 0x800;
     private const int F_SETFL = 4;
+    private const int F_DUPFD_CLOEXEC = 1030;
+    private const int FirstDescriptorAboveChainCloses = 10;
 
     /// <summary>More than bwrap's two documents; a pipe holds 64 KiB, so bwrap never blocks on it.</summary>
     private const int MaxStatusBytes = 4096;
@@ -29,7 +31,15 @@ internal sealed unsafe class BwrapStatusPipe : IDisposable
         int* fds = stackalloc int[2];
         if (pipe2(fds, O_CLOEXEC) != 0)
             throw new IOException($"pipe2 failed: errno {Marshal.GetLastPInvokeError()}");
-        (_read, _write) = (fds[0], fds[1]);
+        _read = fds[0];
+        // Above 9: the launch chain's sh closes descriptors 3 to 9 (time's report) before bwrap.
+        _write = fcntl(fds[1], F_DUPFD_CLOEXEC, FirstDescriptorAboveChainCloses);
+        close(fds[1]);
+        if (_write < 0)
+        {
+            close(_read);
+            throw new IOException($"fcntl(F_DUPFD_CLOEXEC) failed: errno {Marshal.GetLastPInvokeError()}");
+        }
     }
 
     /// <summary>The descriptor number bwrap is told to write to (and is spawned holding).</summary>
