@@ -112,60 +112,19 @@ internal static unsafe class InteractiveProcessRunner
     /// </summary>
     private static int Spawn(string executable, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment, string? slavePath)
     {
-        var actions = NativeMemory.AllocZeroed(SpawnFileActionsSize);
-        var attributes = NativeMemory.AllocZeroed(SpawnAttrSize);
-        var allSignals = NativeMemory.AllocZeroed(SigSetSize);
-        var noSignals = NativeMemory.AllocZeroed(SigSetSize);
-        var strings = new List<nint>();
-        byte* Utf8(string text)
+        using var spawn = new SpawnArguments(POSIX_SPAWN_SETSID);
+        if (slavePath is not null)
         {
-            var block = Marshal.StringToCoTaskMemUTF8(text);
-            strings.Add(block);
-            return (byte*)block;
+            posix_spawn_file_actions_addopen(spawn.Actions, 0, spawn.Utf8(slavePath), TerminalCalls.O_RDWR, 0);
+            posix_spawn_file_actions_adddup2(spawn.Actions, 0, 1);
+            posix_spawn_file_actions_adddup2(spawn.Actions, 0, 2);
         }
-        byte** Array(IReadOnlyList<string> items)
-        {
-            var array = (byte**)NativeMemory.AllocZeroed((nuint)(items.Count + 1), (nuint)sizeof(nint));
-            for (var i = 0; i < items.Count; i++) array[i] = Utf8(items[i]);
-            return array;
-        }
+        spawn.KeepOnlyStdio();
 
-        var argvBlock = Array(argv);
-        var envBlock = Array(environment.Select(kv => $"{kv.Key}={kv.Value}").ToList());
-        try
-        {
-            posix_spawn_file_actions_init(actions);
-            if (slavePath is not null)
-            {
-                posix_spawn_file_actions_addopen(actions, 0, Utf8(slavePath), TerminalCalls.O_RDWR, 0);
-                posix_spawn_file_actions_adddup2(actions, 0, 1);
-                posix_spawn_file_actions_adddup2(actions, 0, 2);
-            }
-            posix_spawn_file_actions_addclosefrom_np(actions, FirstInheritedDescriptorClosed);
-
-            posix_spawnattr_init(attributes);
-            sigfillset(allSignals);
-            sigemptyset(noSignals);
-            posix_spawnattr_setsigdefault(attributes, allSignals);
-            posix_spawnattr_setsigmask(attributes, noSignals);
-            posix_spawnattr_setflags(attributes, (short)(POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK));
-
-            int pid;
-            var error = posix_spawn(&pid, Utf8(executable), actions, attributes, argvBlock, envBlock);
-            if (error != 0) throw SandboxErrors.ShellNotStarted(executable, ErrorText(error));
-            return pid;
-        }
-        finally
-        {
-            posix_spawn_file_actions_destroy(actions);
-            posix_spawnattr_destroy(attributes);
-            NativeMemory.Free(actions);
-            NativeMemory.Free(attributes);
-            NativeMemory.Free(allSignals);
-            NativeMemory.Free(noSignals);
-            NativeMemory.Free(argvBlock);
-            NativeMemory.Free(envBlock);
-            foreach (var block in strings) Marshal.FreeCoTaskMem(block);
-        }
+        int pid;
+        var error = posix_spawn(&pid, spawn.Utf8(executable), spawn.Actions, spawn.Attributes,
+            spawn.Array(argv), spawn.Environment(environment));
+        if (error != 0) throw SandboxErrors.ShellNotStarted(executable, ErrorText(error));
+        return pid;
     }
 }

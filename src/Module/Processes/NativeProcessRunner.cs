@@ -169,54 +169,21 @@ internal static unsafe class NativeProcessRunner
         var executable = ToolLocator.Find(spec.Argv[0])
             ?? throw SandboxErrors.ExecutableNotFound(spec.Argv[0]);
 
-        var actions = NativeMemory.AllocZeroed(SpawnFileActionsSize);
-        var attributes = NativeMemory.AllocZeroed(SpawnAttrSize);
-        var allSignals = NativeMemory.AllocZeroed(SigSetSize);
-        var noSignals = NativeMemory.AllocZeroed(SigSetSize);
-        using var strings = new NativeStrings();
-        try
-        {
-            posix_spawn_file_actions_init(actions);
-            if (stdinFd >= 0) posix_spawn_file_actions_adddup2(actions, stdinFd, 0);
-            else posix_spawn_file_actions_addopen(actions, 0, strings.Add("/dev/null"), O_RDONLY, 0);
-            posix_spawn_file_actions_adddup2(actions, stdoutFd, 1);
-            posix_spawn_file_actions_adddup2(actions, stderrFd, 2);
-            if (spec.PassedDescriptor is { } passed)
-            {
-                // dup2 onto itself clears close-on-exec in this child only (glibc >= 2.29); every
-                // other inherited descriptor goes (glibc ignores closing one that is not open).
-                posix_spawn_file_actions_adddup2(actions, passed, passed);
-                for (var fd = FirstInheritedDescriptorClosed; fd < passed; fd++) posix_spawn_file_actions_addclose(actions, fd);
-                posix_spawn_file_actions_addclosefrom_np(actions, passed + 1);
-            }
-            else posix_spawn_file_actions_addclosefrom_np(actions, FirstInheritedDescriptorClosed);
+        // Its own process group, so a timeout or cancellation can signal the whole tree.
+        using var spawn = new SpawnArguments(POSIX_SPAWN_SETPGROUP);
+        posix_spawnattr_setpgroup(spawn.Attributes, 0);
+        if (stdinFd >= 0) posix_spawn_file_actions_adddup2(spawn.Actions, stdinFd, 0);
+        else posix_spawn_file_actions_addopen(spawn.Actions, 0, spawn.Utf8("/dev/null"), O_RDONLY, 0);
+        posix_spawn_file_actions_adddup2(spawn.Actions, stdoutFd, 1);
+        posix_spawn_file_actions_adddup2(spawn.Actions, stderrFd, 2);
+        spawn.KeepOnlyStdio(spec.PassedDescriptor);
 
-            posix_spawnattr_init(attributes);
-            sigfillset(allSignals);
-            sigemptyset(noSignals);
-            posix_spawnattr_setsigdefault(attributes, allSignals);
-            posix_spawnattr_setsigmask(attributes, noSignals);
-            posix_spawnattr_setpgroup(attributes, 0);
-            posix_spawnattr_setflags(attributes,
-                POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-
-            var argv = strings.AddArray(spec.Argv);
-            var envp = strings.AddArray(spec.Environment.Select(kv => $"{kv.Key}={kv.Value}").ToList());
-            int pid;
-            var error = posix_spawn(&pid, strings.Add(executable), actions, attributes, argv, envp);
-            if (error != 0)
-                throw SandboxErrors.SpawnFailed(executable, ErrorText(error));
-            return pid;
-        }
-        finally
-        {
-            posix_spawn_file_actions_destroy(actions);
-            posix_spawnattr_destroy(attributes);
-            NativeMemory.Free(actions);
-            NativeMemory.Free(attributes);
-            NativeMemory.Free(allSignals);
-            NativeMemory.Free(noSignals);
-        }
+        int pid;
+        var error = posix_spawn(&pid, spawn.Utf8(executable), spawn.Actions, spawn.Attributes,
+            spawn.Array(spec.Argv), spawn.Environment(spec.Environment));
+        if (error != 0)
+            throw SandboxErrors.SpawnFailed(executable, ErrorText(error));
+        return pid;
     }
 
     /// <summary>
@@ -298,34 +265,6 @@ internal static unsafe class NativeProcessRunner
             // command in the sandbox fail as "busy". Return only when they have all exited.
             ProcessTree.WaitUntilExited(killed, TimeSpan.FromSeconds(10));
             return (status, usage);
-        }
-    }
-
-    /// <summary>UTF-8 copies of strings and pointer arrays in native memory, freed together.</summary>
-    private sealed class NativeStrings : IDisposable
-    {
-        private readonly List<nint> _strings = new();
-        private readonly List<nint> _arrays = new();
-
-        public byte* Add(string text)
-        {
-            var block = Marshal.StringToCoTaskMemUTF8(text);
-            _strings.Add(block);
-            return (byte*)block;
-        }
-
-        public byte** AddArray(IReadOnlyList<string> items)
-        {
-            var array = (byte**)NativeMemory.AllocZeroed((nuint)(items.Count + 1), (nuint)sizeof(nint));
-            _arrays.Add((nint)array);
-            for (var i = 0; i < items.Count; i++) array[i] = Add(items[i]);
-            return array;
-        }
-
-        public void Dispose()
-        {
-            foreach (var block in _strings) Marshal.FreeCoTaskMem(block);
-            foreach (var array in _arrays) NativeMemory.Free((void*)array);
         }
     }
 }

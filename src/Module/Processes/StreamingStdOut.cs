@@ -115,11 +115,9 @@ internal sealed class StreamingStdOut
     }
 
     /// <summary>The consumer's view: a forward-only stream that blocks until bytes arrive.</summary>
-    private sealed class ReadSide(StreamingStdOut owner) : Stream
+    private sealed class ReadSide(StreamingStdOut owner) : ForwardReadStream
     {
         public bool ReachedEnd { get; private set; }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {
@@ -127,16 +125,6 @@ internal sealed class StreamingStdOut
             if (n == 0 && buffer.Length > 0) ReachedEnd = true;
             return n;
         }
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
 
