@@ -42,7 +42,7 @@ internal sealed partial class CopyTrash
 
     public CopyTrash(StoreLayout layout, IEngineLog log)
     {
-        _folder = Path.Combine(layout.Root, "trash");
+        _folder = layout.TrashFolder;
         _log = log;
     }
 

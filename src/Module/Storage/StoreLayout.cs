@@ -30,6 +30,7 @@ internal sealed class StoreLayout
     public string ImagesFolder => Path.Combine(Root, "images");
     public string SandboxesFolder => Path.Combine(Root, "sandboxes");
     public string LocksFolder => Path.Combine(Root, "locks");
+    public string TrashFolder => Path.Combine(Root, "trash");
 
     /// <summary>
     /// Every name the store itself uses directly under its root (trash/ holds removed FakeChroot copies
