@@ -63,22 +63,35 @@ public sealed class RemovalRaceTests
             Assert.True(made.StdOut == "made\n", made.StdErr);
             var race = Path.Combine(harness.StateFolder(sandbox.Id), "upper", "race");
 
-            using var stop = new CancellationTokenSource();
-            var swapper = Task.Run(() =>
+            // A thread of its own, not the thread pool: with the whole suite running the pool can be busy
+            // for longer than a removal takes, and the swapper would start only after it (CI saw 0 exchanges).
+            // The removal starts once the swapper is exchanging; only exchanges during the removal count.
+            var stop = false;
+            var removing = false;
+            long duringRemoval = 0;
+            using var swapping = new ManualResetEventSlim();
+            var swapper = new Thread(() =>
             {
-                long count = 0;
-                while (!stop.IsCancellationRequested)
+                while (!Volatile.Read(ref stop))
+                {
                     for (var i = 0; i < Pairs; i++)
-                        if (renameat2(AtFdCwd, Path.Combine(race, $"d{i}"), AtFdCwd, Path.Combine(race, $"l{i}"), RenameExchange) == 0) count++;
-                return count;
-            });
+                        if (renameat2(AtFdCwd, Path.Combine(race, $"d{i}"), AtFdCwd, Path.Combine(race, $"l{i}"), RenameExchange) == 0
+                            && Volatile.Read(ref removing))
+                            duringRemoval++;
+                    swapping.Set();
+                }
+            }) { IsBackground = true };
+            swapper.Start();
+            swapping.Wait();
             SandboxException? failed = null;
+            Volatile.Write(ref removing, true);
             try { harness.Remove(sandbox.Id); }
             catch (SandboxException e) { failed = e; }
             finally
             {
-                stop.Cancel();
-                exchanges += swapper.Result;
+                Volatile.Write(ref stop, true);
+                swapper.Join();
+                exchanges += duringRemoval;
             }
 
             // The host folder after every removal: that is the harm. A removal that gave up is a lesser
