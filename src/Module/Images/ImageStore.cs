@@ -70,7 +70,7 @@ public sealed class ImageStore
     public SandboxImage Import(string name, string sourcePath, bool force, CancellationToken cancellation = default)
     {
         var parameters = RootFsImporter.DescribeSource(sourcePath);
-        return Publish(name, parameters, force, cancellation, BaseLayer(rootfs =>
+        return Publish(name, parameters, force, cancellation, BaseLayer(name, rootfs =>
         {
             RootFsImporter.Import(name, sourcePath, rootfs, _log, cancellation);
             return "import";
@@ -81,7 +81,7 @@ public sealed class ImageStore
     public SandboxImage Build(string name, ImageBuildOptions options, bool force, CancellationToken cancellation = default)
     {
         return Publish(name, options.ToParameters(), force, cancellation,
-            BaseLayer(rootfs => DebianBuilder.Build(name, options, rootfs, _log, cancellation)));
+            BaseLayer(name, rootfs => DebianBuilder.Build(name, options, rootfs, _log, cancellation)));
     }
 
     /// <summary>
@@ -99,12 +99,25 @@ public sealed class ImageStore
             catch { Layers.DeleteStaging(staging); throw; }
         });
 
-    /// <summary>A base image's single layer, filled by a builder or importer.</summary>
-    private Func<LayerSource> BaseLayer(Func<string, string> fillRootFs) => () =>
+    /// <summary>
+    /// A base image's single layer, filled by a builder or importer in the image's own staging folder
+    /// (swept by name like any build's), then moved into a layer staging folder to be published.
+    /// </summary>
+    private Func<LayerSource> BaseLayer(string name, Func<string, string> fillRootFs) => () =>
     {
-        var staging = Layers.NewStaging();
-        try { return new LayerSource(staging, fillRootFs(LayerStore.StagingTree(staging)), null); }
-        catch { Layers.DeleteStaging(staging); throw; }
+        var filling = HiddenSibling("staging", name);
+        try
+        {
+            Directory.CreateDirectory(filling, PrivateFiles.FolderMode);
+            var source = fillRootFs(Path.Combine(filling, RootFsFolder));
+            var staging = Layers.NewStaging();
+            Directory.Move(Path.Combine(filling, RootFsFolder), LayerStore.StagingTree(staging));
+            return new LayerSource(staging, source, null);
+        }
+        finally
+        {
+            if (Directory.Exists(filling)) SafeTreeRemover.Remove(filling, _layout.ImagesFolder);
+        }
     };
 
     /// <summary>What a derived image stands on: the parent's name, its layer ids (topmost first) and its chain of names, as recorded when it was used.</summary>

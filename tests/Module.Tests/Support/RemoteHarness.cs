@@ -97,6 +97,9 @@ public sealed class RemoteHarness : ISandboxHarness
             ["sandbox"] = sandbox, ["command"] = JsonSerializer.SerializeToNode(command, Json),
         });
 
+    public SandboxImage Commit(string sandbox, string image) =>
+        Call<SandboxImage>("commit", new JsonObject { ["sandbox"] = sandbox, ["name"] = image });
+
     public IReadOnlyList<string> ReapOrphans() => Call<List<string>>("reap", new JsonObject());
 
     public string Export(string image, string path) =>
