@@ -147,13 +147,14 @@ public sealed class ImageStore
 
         // The partial file keeps the real suffix so tar picks the same compressor.
         var partial = Path.Combine(folder, $".partial-{Guid.NewGuid():N}-{Path.GetFileName(target)}");
-        var argv = new[]
+        // A derived image is written as its flattened tree (FlatView): no whiteout or opaque marker
+        // ever leaves the store, and importing the file gives the tree its sandboxes see.
+        _log.Progress($"Exporting image {name}", "writing " + target, 0);
+        var outcome = FlatView.Run(_layout, image.LayerFolders, tree => new[]
         {
             Processes.ToolLocator.Require("tar", "tar"), "--create", "--auto-compress", "--file", partial,
-            "--directory", image.RootFs, "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "--sparse", ".",
-        };
-        _log.Progress($"Exporting image {name}", "writing " + target, 0);
-        var outcome = Processes.HostCommand.Run(_log, argv, cancellation: cancellation);
+            "--directory", tree, "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "--sparse", ".",
+        }, _log, cancellation);
         if (outcome.ExitCode != 0 || outcome.Cancelled)
         {
             if (File.Exists(partial)) File.Delete(partial);

@@ -146,11 +146,11 @@ internal sealed class OverlayLayer
         var changes = new List<SandboxChange>();
         // The upper layer is walked by descriptors and the image looked up without following links:
         // a sandbox racing the walk, or naming a path under an image's absolute link, learns nothing of the host.
-        using var image = TreeLookup.Open(Lower);
+        using var image = TreeLookupStack.Open(Lowers);
         foreach (var (relative, status) in TreeWalker.Walk(Upper))
         {
             bytes += (long)(status.Blocks * 512);
-            var inImage = image?.Status(relative);
+            var inImage = image.Status(relative);
             if (status.IsWhiteout)
                 changes.Add(new SandboxChange(sandboxName, "/" + relative, SandboxChangeKind.Deleted, 0));
             else if (inImage is null)
