@@ -53,6 +53,12 @@ public abstract class DerivedImageConformance<TFixture> : IClassFixture<TFixture
         Assert.Equal(2, image.Layers.Count);
         Assert.True(image.LayerSize > 0 && image.TotalSize > image.LayerSize, $"layer {image.LayerSize}, total {image.TotalSize}");
 
+        // One layer format whoever made it: the deletion a 0/0 whiteout, the replaced folder opaque in user.*.
+        var layer = harness.ImageRootFs(name);
+        Assert.True(Native.FileStatus.Of(Path.Combine(layer, "data/delete-me.txt")) is { IsWhiteout: true }, "a whiteout");
+        Assert.Equal("y", Images.Layers.OverlayMarkers.Get(Path.Combine(layer, "data/nested"), Images.Layers.OverlayMarkers.Opaque));
+        Assert.DoesNotContain(LayerListing.Of(layer), line => line.Contains("xattr:trusted.", StringComparison.Ordinal));
+
         var fresh = Create(name);
         Assert.Equal("added\nmodified\ndeleted\nonly.txt\n1234:2345\n", Run(fresh, Check));
         harness.Remove(fresh.Id);
