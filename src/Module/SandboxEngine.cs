@@ -270,10 +270,12 @@ public sealed class SandboxEngine
     public IReadOnlyList<string> RemoveImage(string name, bool force)
     {
         var image = Images.TryGet(NameRules.RequireValid("image", name)) ?? throw SandboxErrors.ImageNotFound(name);
+        // Derived: the image's top layer lies below another image's own. An image whose top layer is
+        // the same (an identical import) is not derived from it: it keeps the shared layer alive.
         var derived = image.Id.Length == 0 ? new List<SandboxImage>()
-            : Images.List().Where(other => other.Name != name && other.Layers.Contains(image.Id)).ToList();
-        var users = Sandboxes.List().Where(s => s.Image == name || (image.Id.Length > 0 && s.Layers.Contains(image.Id))
-                                               || derived.Any(d => d.Name == s.Image)).ToList();
+            : Images.List().Where(other => other.Name != name && other.Layers.Skip(1).Contains(image.Id)).ToList();
+        var users = Sandboxes.List().Where(s => s.Image == name || derived.Any(d => d.Name == s.Image)
+                                               || (image.Id.Length > 0 && s.Layers.Skip(1).Contains(image.Id))).ToList();
         if ((users.Count > 0 || derived.Count > 0) && !force)
             throw SandboxErrors.ImageInUse(name, derived.Select(d => d.Name).ToList(), users.Select(s => s.Name).ToList());
         var removed = new List<string>();

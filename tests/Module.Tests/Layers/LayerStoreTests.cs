@@ -130,6 +130,9 @@ public sealed class LayerStoreTests
         Derive(harness, Base, "child", "echo child > /child");
         Derive(harness, "child", "grandchild", "echo grandchild > /grandchild");
         var user = Sandbox(harness, "child");
+        // The same tree imported under another name shares the base's layer but is not derived from it.
+        var twin = harness.Engine.Images.Import("twin", Path.Combine(scratch.Path, "rootfs"), force: false);
+        Assert.Equal(harness.Engine.Images.Get(Base).Id, twin.Id);
 
         var refused = Assert.Throws<SandboxException>(() => harness.Engine.RemoveImage(Base, force: false));
         Assert.Equal("ImageInUse", refused.ErrorId);
@@ -141,13 +144,15 @@ public sealed class LayerStoreTests
         var removed = harness.Engine.RemoveImage(Base, force: true);
 
         Assert.Equal(3, removed.Count);
+        Assert.DoesNotContain(removed, line => line.Contains("twin", StringComparison.Ordinal));
         Assert.Contains(removed, line => line.Contains($"sandbox '{user.Name}'", StringComparison.Ordinal));
         Assert.Contains(removed, line => line.Contains("image 'child'", StringComparison.Ordinal));
         Assert.Contains(removed, line => line.Contains("image 'grandchild'", StringComparison.Ordinal));
-        Assert.Empty(harness.Engine.Images.List());
+        Assert.Equal(new[] { "twin" }, harness.Engine.Images.List().Select(i => i.Name));
         Assert.Empty(harness.Engine.GetSandboxes());
-        // Every layer went with the images: nothing references them any more.
-        Assert.Empty(Directory.GetDirectories(harness.Engine.Layout.LayersFolder));
+        // The derived images' layers went with them; the shared base layer stays for the twin.
+        Assert.Equal(new[] { twin.Id }, Directory.GetDirectories(harness.Engine.Layout.LayersFolder).Select(Path.GetFileName));
+        Assert.Equal("original content\n", Run(harness, Sandbox(harness, "twin"), "cat /data/file.txt"));
     }
 
     [SkippableFact]
