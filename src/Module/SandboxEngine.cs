@@ -1,4 +1,5 @@
 using Sandbox.Images;
+using Sandbox.Images.Layers;
 using Sandbox.Native;
 using Sandbox.Processes;
 using Sandbox.Providers;
@@ -47,7 +48,13 @@ public sealed class SandboxEngine
 
         var id = SandboxStore.NewId();
         var owner = ProcessIdentity.Current;
-        var sandbox = Sandboxes.Create(new SandboxInfo
+        SandboxInfo sandbox;
+        // The layers lock from reading the image's chain until state.json records it: no collection
+        // (a removal or rebuild of the image elsewhere) can take a layer from under the new sandbox.
+        using (var layersLock = Images.Layers.Lock())
+        {
+        image = Images.Get(options.Image);
+        sandbox = Sandboxes.Create(new SandboxInfo
         {
             Id = id,
             Name = options.Name ?? $"{image.Name}-{id[..6]}",
@@ -61,7 +68,10 @@ public sealed class SandboxEngine
             Network = network,
             Mounts = BindPolicy.Vet(Layout, options.Mounts).ToList(),
             Environment = new Dictionary<string, string>(options.Environment),
+            Layers = image.Layers.ToList(),
+            UserXattr = true,
         });
+        }
         try
         {
             // Where running commands are recorded (RunningCommands); made now, so that a command
@@ -204,6 +214,7 @@ public sealed class SandboxEngine
             reaped.Add(Path.GetFileName(incomplete));
         }
         Images.SweepAbandoned(); // staging and trash folders of image builds and removals that died
+        CollectLayers();
         return reaped;
     }
 
@@ -215,12 +226,80 @@ public sealed class SandboxEngine
             RemoveSandbox(sandbox);
     }
 
-    public void RemoveImage(string name, bool force)
+    // ---- Layers (issue 11): a derived image is its parent plus a layer of its own ----
+
+    /// <summary>
+    /// Publishes the sandbox's current writes as image <paramref name="imageName"/> = the sandbox's
+    /// image (the chain it was made from, whatever the name means now) plus one layer: its upper layer,
+    /// copied (the sandbox keeps running) while its command lock is held, in the one layer format
+    /// (see <see cref="UpperCopier"/>). <paramref name="parameters"/> are stored as the image's
+    /// Parameters: the same name with the same parameters again returns the existing image without
+    /// copying; other parameters without <paramref name="force"/> are ImageExists.
+    /// </summary>
+    public SandboxImage CommitSandbox(string sandboxNameOrId, string imageName, Dictionary<string, string> parameters,
+        bool force, CancellationToken cancellation)
     {
-        var users = Sandboxes.List().Where(s => s.Image == name).ToList();
-        if (users.Count > 0 && !force) throw SandboxErrors.ImageInUse(name, users.Count);
-        foreach (var sandbox in users) RemoveSandbox(sandbox);
+        NameRules.RequireValid("image", imageName);
+        var sandbox = Sandboxes.Get(sandboxNameOrId);
+        var provider = Providers.For(sandbox);
+        if (provider.Name == ProviderName.FakeChroot)
+            throw SandboxErrors.CommitNotSupported(sandbox.Name, "a FakeChroot sandbox is a private copy of its image, not a layer over it.");
+        if (sandbox.Layers.Count == 0)
+            throw SandboxErrors.CommitNotSupported(sandbox.Name, $"its image '{sandbox.Image}' was made by an older version (one folder, no layers).");
+        var current = Images.TryGet(sandbox.Image);
+        var chain = current is not null && current.Id == sandbox.Layers[0] ? current.Chain : new List<string> { sandbox.Image };
+        var parent = new ImageStore.ParentChain(sandbox.Image, sandbox.Layers, chain);
+        var image = Images.PublishDerived(imageName, parent, parameters, force, cancellation, tree =>
+        {
+            // Commands of the sandbox wait while its layer is copied (those that share it, Bubblewrap
+            // as root, see a snapshot taken while they run).
+            using (FileLock.Acquire(Path.Combine(sandbox.StatePath, "commands.lock"), cancellation))
+                UpperCopier.Copy(OverlayLayer.Of(sandbox).Upper, tree, sandbox.Name, _log, cancellation);
+            return "commit";
+        });
+        CollectLayers();
+        _log.Verbose($"Image '{image.Name}' ({image.ShortId}) is '{parent.Name}' plus the layer of sandbox '{sandbox.Name}' ({image.LayerSize} bytes).");
+        return image;
+    }
+
+    /// <summary>
+    /// Removes an image. Refused (ImageInUse, naming them) while derived images or sandboxes stand
+    /// on it, unless <paramref name="force"/>, which removes those first. Returns what else it
+    /// removed, one line each. Layers nothing references any more are then deleted.
+    /// </summary>
+    public IReadOnlyList<string> RemoveImage(string name, bool force)
+    {
+        var image = Images.TryGet(NameRules.RequireValid("image", name)) ?? throw SandboxErrors.ImageNotFound(name);
+        // Derived: the image's top layer lies below another image's own. An image whose top layer is
+        // the same (an identical import) is not derived from it: it keeps the shared layer alive.
+        var derived = image.Id.Length == 0 ? new List<SandboxImage>()
+            : Images.List().Where(other => other.Name != name && other.Layers.Skip(1).Contains(image.Id)).ToList();
+        var users = Sandboxes.List().Where(s => s.Image == name || derived.Any(d => d.Name == s.Image)
+                                               || (image.Id.Length > 0 && s.Layers.Skip(1).Contains(image.Id))).ToList();
+        if ((users.Count > 0 || derived.Count > 0) && !force)
+            throw SandboxErrors.ImageInUse(name, derived.Select(d => d.Name).ToList(), users.Select(s => s.Name).ToList());
+        var removed = new List<string>();
+        foreach (var sandbox in users)
+        {
+            RemoveSandbox(sandbox);
+            removed.Add($"sandbox '{sandbox.Name}' (made from image '{sandbox.Image}')");
+        }
+        foreach (var other in derived)
+        {
+            Images.Remove(other.Name);
+            removed.Add($"image '{other.Name}' (derived from '{name}')");
+        }
         Images.Remove(name);
+        CollectLayers();
+        return removed;
+    }
+
+    /// <summary>Deletes the layers no image and no sandbox references (under the layers lock, which publishing and creating hold too).</summary>
+    internal IReadOnlyList<string> CollectLayers()
+    {
+        using var layersLock = Images.Layers.Lock();
+        var referenced = Images.List().SelectMany(i => i.Layers).Concat(Sandboxes.List().SelectMany(s => s.Layers)).ToHashSet();
+        return Images.Layers.Collect(referenced);
     }
 
     public SandboxStat GetStat(SandboxInfo sandbox)

@@ -57,6 +57,8 @@ while (Console.ReadLine() is { } line)
             "list" => engine.GetSandboxes(),
             "whoami" => Environment.UserName,
             "reap" => engine.ReapOrphans(),
+            "commit" => engine.CommitSandbox(arguments!["sandbox"]!.GetValue<string>(), arguments["name"]!.GetValue<string>(),
+                new Dictionary<string, string>(), false, CancellationToken.None),
             "pid" => Environment.ProcessId,
             var other => throw new InvalidOperationException($"unknown op {other}"),
         };

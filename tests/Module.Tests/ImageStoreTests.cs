@@ -59,7 +59,7 @@ public sealed class ImageStoreTests
     {
         Skip.If(Environment.UserName != "root", "this test runs the engine as root; run the tests as root (CI does).");
         using var store = new BusyboxStore("retry-writer");
-        var tree = Path.Combine(store.Engine.Layout.ImagesFolder, HarnessFixture.ImageName, "rootfs");
+        var tree = store.Engine.Images.Get(HarnessFixture.ImageName).RootFs;
         using var gone = Process.Start("true")!;
         gone.WaitForExit();
         var staging = Path.Combine(store.Engine.Layout.ImagesFolder, $".staging-again-{gone.Id}-1-0123abcd");

@@ -42,7 +42,7 @@ Describe 'Hostile paths' -Skip:([bool]$script:skipReason) {
     }
 
     It 'refuses to bind the store, an image or /proc/sys' {
-        foreach ($bind in "$($script:store):/store", "$(Join-Path $script:store 'images/pester-hostile/rootfs'):/img", '/proc/sys:/proc/sys') {
+        foreach ($bind in "$($script:store):/store", "$((Get-SandboxImage -Name pester-hostile).RootFs):/img", '/proc/sys:/proc/sys') {
             { Enter-Sandbox -Image pester-hostile -Bind $bind -ErrorAction Stop } |
                 Should -Throw -ErrorId 'BindRefused,Sandbox.Commands.EnterSandboxCommand'
         }

@@ -110,7 +110,7 @@ Describe 'Sandbox module' -Skip:([bool]$script:skipReason) {
         It 'keeps writes between commands and counts them in Get-SandboxStat' {
             Invoke-SandboxCommand -Sandbox $script:sandbox -Command 'sh', '-c', 'echo changed > /data/file.txt' | Out-Null
             (Invoke-SandboxCommand -Sandbox $script:sandbox -Command 'cat', '/data/file.txt').StdOut | Should -Be "changed`n"
-            Get-Content (Join-Path $script:store 'images/pester-busybox/rootfs/data/file.txt') | Should -Be 'original'
+            Get-Content (Join-Path (Get-SandboxImage -Name pester-busybox).RootFs 'data/file.txt') | Should -Be 'original'
             $stat = Get-SandboxStat -Sandbox $script:sandbox
             $stat.CommandsRun | Should -BeGreaterOrEqual 2
             $stat.FilesModified | Should -BeGreaterOrEqual 1

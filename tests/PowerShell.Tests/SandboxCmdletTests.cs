@@ -74,7 +74,7 @@ public sealed class SandboxCmdletTests(ModuleSession session) : IDisposable
 
         Invoke("Invoke-SandboxCommand -Sandbox $args[0] -Command sh, -c, 'echo changed > /data/file.txt'");
         Assert.Equal("changed\n", Invoke("Invoke-SandboxCommand -Sandbox $args[0] -Command cat, /data/file.txt").Get<string>("StdOut"));
-        Assert.Equal("original content\n", File.ReadAllText(Path.Combine(session.Store, "images", ModuleSession.Image, "rootfs", "data", "file.txt")));
+        Assert.Equal("original content\n", File.ReadAllText(Path.Combine(session.Store, "layers", System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(session.Store, "images", ModuleSession.Image, "image.json")))!["Layers"]![0]!.GetValue<string>(), "tree", "data", "file.txt")));
 
         var stat = Invoke("Get-SandboxStat -Sandbox $args[0]");
         Assert.True(stat.Get<int>("CommandsRun") >= 3);

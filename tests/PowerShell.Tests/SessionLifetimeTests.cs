@@ -89,7 +89,7 @@ public sealed class SessionLifetimeTests(ModuleSession session)
         Assert.True(run.ExitCode == 0, run.StdErr);
         var lines = run.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(new[] { "Bubblewrap=True", "Nspawn=False", "FakeChroot=True", "0", "rootless" }, lines);
-        Assert.Equal("original content\n", File.ReadAllText(Path.Combine(store, "images", "busybox", "rootfs", "data", "file.txt")));
+        Assert.Equal("original content\n", File.ReadAllText(Path.Combine(store, "layers", System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(store, "images", "busybox", "image.json")))!["Layers"]![0]!.GetValue<string>(), "tree", "data", "file.txt")));
         Assert.Empty(Directory.GetDirectories(Path.Combine(store, "sandboxes")));
     }
 }

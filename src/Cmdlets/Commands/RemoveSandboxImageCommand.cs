@@ -3,7 +3,10 @@ using Sandbox.Commands.Infrastructure;
 
 namespace Sandbox.Commands;
 
-/// <summary>Deletes images; refuses while sandboxes use one unless -Force (which removes those too).</summary>
+/// <summary>
+/// Deletes images; refuses while derived images or sandboxes stand on one (naming them) unless
+/// -Force, which removes those too and names each in a warning. Layers nothing uses any more go with it.
+/// </summary>
 [Cmdlet(VerbsCommon.Remove, "SandboxImage", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(void))]
 public sealed class RemoveSandboxImageCommand : SandboxCmdlet
@@ -20,8 +23,11 @@ public sealed class RemoveSandboxImageCommand : SandboxCmdlet
     {
         foreach (var name in Name)
         {
-            if (ShouldProcess(name, Force ? "Remove image and the sandboxes using it" : "Remove image"))
-                Try(() => Engine.RemoveImage(name, Force));
+            if (ShouldProcess(name, Force ? "Remove image and the derived images and sandboxes using it" : "Remove image"))
+                Try(() =>
+                {
+                    foreach (var removed in Engine.RemoveImage(name, Force)) WriteWarning($"Removed {removed} with image '{name}'.");
+                });
         }
     }
 }

@@ -16,7 +16,9 @@ public static class ImageSize
 
     /// <summary>The CodeProperty getter: PowerShell passes the object the property is read on.</summary>
     public static long SizeBytes(PSObject image) =>
-        image.BaseObject is SandboxImage known ? Measured.GetValue(known, i => new StrongBox<long>(Of(i.RootFs))).Value : 0;
+        image.BaseObject is SandboxImage known ? Measured.GetValue(known, i => new StrongBox<long>(
+            // A derived image is every layer of its chain (whiteouts and copied-up files counted as they lie).
+            i.LayerFolders.Count > 0 ? i.LayerFolders.Sum(Of) : Of(i.RootFs))).Value : 0;
 
     public static long Of(string rootFs)
     {

@@ -35,11 +35,6 @@ public static partial class SandboxErrors
         $"An image named '{name}' already exists with other build parameters.",
         "Add -Force to rebuild it, or choose another -Name.", name);
 
-    public static SandboxException ImageInUse(string name, int sandboxes) => new(
-        "ImageInUse", SandboxErrorKind.ResourceBusy,
-        $"Image '{name}' is used by {sandboxes} sandbox(es).",
-        "Remove those sandboxes first (Get-Sandbox | Remove-Sandbox), or add -Force.", name);
-
     public static SandboxException ImageSourceNotFound(string path) => new(
         "ImageSourceNotFound", SandboxErrorKind.ObjectNotFound,
         $"The image source '{path}' does not exist.",

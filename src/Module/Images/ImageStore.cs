@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Sandbox.Images.Layers;
 using Sandbox.Native;
 using Sandbox.Storage;
 
@@ -25,7 +26,11 @@ public sealed class ImageStore
     {
         _layout = layout;
         _log = log;
+        Layers = new LayerStore(layout, log);
     }
+
+    /// <summary>The immutable layers images and sandboxes are stacked from.</summary>
+    internal LayerStore Layers { get; }
 
     public IReadOnlyList<SandboxImage> List()
     {
@@ -45,7 +50,11 @@ public sealed class ImageStore
         var manifest = Path.Combine(folder, ManifestFile);
         if (!File.Exists(manifest)) return null;
         var image = JsonSerializer.Deserialize<SandboxImage>(File.ReadAllText(manifest), Json)!;
-        image.RootFs = Path.Combine(folder, RootFsFolder);
+        // An older version's image is one folder of its own; a layered one is its chain of layers.
+        image.LayerFolders = image.Layers.Count == 0
+            ? new[] { Path.Combine(folder, RootFsFolder) }
+            : image.Layers.Select(Layers.TreeOf).ToList();
+        image.RootFs = image.LayerFolders[0];
         return image;
     }
 
@@ -61,19 +70,61 @@ public sealed class ImageStore
     public SandboxImage Import(string name, string sourcePath, bool force, CancellationToken cancellation = default)
     {
         var parameters = RootFsImporter.DescribeSource(sourcePath);
-        return Publish(name, parameters, force, cancellation, rootfs =>
+        return Publish(name, parameters, force, cancellation, BaseLayer(name, rootfs =>
         {
             RootFsImporter.Import(name, sourcePath, rootfs, _log, cancellation);
             return "import";
-        });
+        }));
     }
 
     /// <summary>Builds with mmdebstrap or debootstrap; the same parameters again return the cached image.</summary>
     public SandboxImage Build(string name, ImageBuildOptions options, bool force, CancellationToken cancellation = default)
     {
         return Publish(name, options.ToParameters(), force, cancellation,
-            rootfs => DebianBuilder.Build(name, options, rootfs, _log, cancellation));
+            BaseLayer(name, rootfs => DebianBuilder.Build(name, options, rootfs, _log, cancellation)));
     }
+
+    /// <summary>
+    /// Publishes <paramref name="fillLayer"/>'s layer (filled into the tree folder it is given, in
+    /// overlayfs's layer format) as image <paramref name="name"/> = <paramref name="parent"/> plus that
+    /// layer. What committing a sandbox does (see SandboxEngine.CommitSandbox); the same parameters
+    /// again return the cached image without calling <paramref name="fillLayer"/>.
+    /// </summary>
+    internal SandboxImage PublishDerived(string name, ParentChain parent, Dictionary<string, string> parameters, bool force,
+        CancellationToken cancellation, Func<string, string> fillLayer) =>
+        Publish(name, parameters, force, cancellation, () =>
+        {
+            var staging = Layers.NewStaging();
+            try { return new LayerSource(staging, fillLayer(LayerStore.StagingTree(staging)), parent); }
+            catch { Layers.DeleteStaging(staging); throw; }
+        });
+
+    /// <summary>
+    /// A base image's single layer, filled by a builder or importer in the image's own staging folder
+    /// (swept by name like any build's), then moved into a layer staging folder to be published.
+    /// </summary>
+    private Func<LayerSource> BaseLayer(string name, Func<string, string> fillRootFs) => () =>
+    {
+        var filling = HiddenSibling("staging", name);
+        try
+        {
+            Directory.CreateDirectory(filling, PrivateFiles.FolderMode);
+            var source = fillRootFs(Path.Combine(filling, RootFsFolder));
+            var staging = Layers.NewStaging();
+            Directory.Move(Path.Combine(filling, RootFsFolder), LayerStore.StagingTree(staging));
+            return new LayerSource(staging, source, null);
+        }
+        finally
+        {
+            if (Directory.Exists(filling)) SafeTreeRemover.Remove(filling, _layout.ImagesFolder);
+        }
+    };
+
+    /// <summary>What a derived image stands on: the parent's name, its layer ids (topmost first) and its chain of names, as recorded when it was used.</summary>
+    internal sealed record ParentChain(string Name, IReadOnlyList<string> Layers, IReadOnlyList<string> Chain);
+
+    /// <summary>A filled layer staging folder, how it was made, and what it stands on (null: a base layer).</summary>
+    private sealed record LayerSource(string Staging, string Source, ParentChain? Parent);
 
     /// <summary>
     /// Writes the image's root filesystem to a tarball (compressed by its extension: .tar.zst,
@@ -96,13 +147,14 @@ public sealed class ImageStore
 
         // The partial file keeps the real suffix so tar picks the same compressor.
         var partial = Path.Combine(folder, $".partial-{Guid.NewGuid():N}-{Path.GetFileName(target)}");
-        var argv = new[]
+        // A derived image is written as its flattened tree (FlatView): no whiteout or opaque marker
+        // ever leaves the store, and importing the file gives the tree its sandboxes see.
+        _log.Progress($"Exporting image {name}", "writing " + target, 0);
+        var outcome = FlatView.Run(_layout, image.LayerFolders, tree => new[]
         {
             Processes.ToolLocator.Require("tar", "tar"), "--create", "--auto-compress", "--file", partial,
-            "--directory", image.RootFs, "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "--sparse", ".",
-        };
-        _log.Progress($"Exporting image {name}", "writing " + target, 0);
-        var outcome = Processes.HostCommand.Run(_log, argv, cancellation: cancellation);
+            "--directory", tree, "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "--sparse", ".",
+        }, _log, cancellation);
         if (outcome.ExitCode != 0 || outcome.Cancelled)
         {
             if (File.Exists(partial)) File.Delete(partial);
@@ -155,6 +207,7 @@ public sealed class ImageStore
                 ReleaseLock(imageLock, image);
             }
         }
+        swept.AddRange(Layers.SweepAbandoned());
         return swept;
     }
 
@@ -165,17 +218,16 @@ public sealed class ImageStore
         else imageLock.DisposeAndDelete();
     }
 
-    /// <summary>Fills a staging folder with <paramref name="fillRootFs"/> (which returns how it made the
-    /// image) and publishes it under <paramref name="name"/>, unless the same parameters are cached.</summary>
+    /// <summary>Makes a layer with <paramref name="fillLayer"/> and publishes it under <paramref name="name"/>, unless the same parameters are cached.</summary>
     private SandboxImage Publish(string name, Dictionary<string, string> parameters, bool force,
-        CancellationToken cancellation, Func<string, string> fillRootFs)
+        CancellationToken cancellation, Func<LayerSource> fillLayer)
     {
         NameRules.RequireValid("image", name);
         _layout.EnsureCreated();
         var imageLock = FileLock.Acquire(_layout.LockFile("image", name), cancellation);
         try
         {
-            return PublishLocked(name, parameters, force, cancellation, fillRootFs);
+            return PublishLocked(name, parameters, force, cancellation, fillLayer);
         }
         finally
         {
@@ -184,7 +236,7 @@ public sealed class ImageStore
     }
 
     private SandboxImage PublishLocked(string name, Dictionary<string, string> parameters, bool force,
-        CancellationToken cancellation, Func<string, string> fillRootFs)
+        CancellationToken cancellation, Func<LayerSource> fillLayer)
     {
         var existing = TryGet(name);
         if (existing is not null && !force)
@@ -198,15 +250,27 @@ public sealed class ImageStore
         }
 
         ClearLeftoverStaging(name);
+        var layer = fillLayer();
         var staging = HiddenSibling("staging", name);
         try
         {
+            // Hashed before taking the layers lock: the long part, and nothing else can see the staging folder.
+            var parentLayers = layer.Parent?.Layers ?? Array.Empty<string>();
+            var id = LayerDigest.Of(LayerStore.StagingTree(layer.Staging), parentLayers.FirstOrDefault(), _log, cancellation);
             Directory.CreateDirectory(staging, PrivateFiles.FolderMode);
-            var source = fillRootFs(Path.Combine(staging, RootFsFolder));
+            // Held from publishing the layer until image.json names it, so no collection sees it unreferenced.
+            using var layersLock = Layers.Lock(cancellation);
+            var below = parentLayers.Select(parentLayer => Layers.TryGet(parentLayer)
+                ?? throw SandboxErrors.LayerMissing(parentLayer, $"image '{layer.Parent!.Name}'")).ToList();
+            var own = Layers.Publish(layer.Staging, id, parentLayers.FirstOrDefault());
             var image = new SandboxImage
             {
-                Name = name, Source = source, Created = DateTimeOffset.Now, Parameters = parameters,
+                Name = name, Source = layer.Source, Created = DateTimeOffset.Now, Parameters = parameters,
                 BuilderUid = UserIdentity.EffectiveUid,
+                Id = id, Parent = layer.Parent?.Name, ParentId = parentLayers.FirstOrDefault(),
+                Layers = new[] { id }.Concat(parentLayers).ToList(),
+                Chain = new[] { name }.Concat(layer.Parent?.Chain ?? Array.Empty<string>()).ToList(),
+                LayerSize = own.Size, TotalSize = own.Size + below.Sum(l => l.Size),
             };
             StoreSpace.Write(_layout, () => File.WriteAllText(Path.Combine(staging, ManifestFile), JsonSerializer.Serialize(image, Json)));
             StoreLayout.HandOver(staging);
@@ -225,6 +289,7 @@ public sealed class ImageStore
         }
         catch
         {
+            Layers.DeleteStaging(layer.Staging);
             if (Directory.Exists(staging)) SafeTreeRemover.Remove(staging, _layout.ImagesFolder);
             throw;
         }

@@ -23,9 +23,41 @@ public sealed class SandboxImage
     /// </summary>
     public uint? BuilderUid { get; init; }
 
-    /// <summary>The image's root filesystem on the host (filled in when read from the store).</summary>
+    /// <summary>
+    /// The content id (lowercase hex sha256) of the image's top layer, which covers every layer below
+    /// it (a layer's id chains its parent's). Empty for images of older versions (one folder, no layers).
+    /// </summary>
+    public string Id { get; init; } = "";
+
+    /// <summary>The first 12 characters of <see cref="Id"/>, as shown in tables.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string ShortId => Id.Length > 12 ? Id[..12] : Id;
+
+    /// <summary>The image it was derived from, as named when it was made; null for a base image (built or imported).</summary>
+    public string? Parent { get; init; }
+
+    /// <summary>The parent's content id when this image was made; null for a base image.</summary>
+    public string? ParentId { get; init; }
+
+    /// <summary>The layer ids of the image, its own first, its base last (one for a base image, none for an older version's image).</summary>
+    public List<string> Layers { get; init; } = new();
+
+    /// <summary>The image names of the chain when it was made, its own first: app, deps, bookworm.</summary>
+    public List<string> Chain { get; init; } = new();
+
+    /// <summary>Bytes on disk of the image's own layer.</summary>
+    public long LayerSize { get; init; }
+
+    /// <summary>Bytes on disk of all its layers together.</summary>
+    public long TotalSize { get; init; }
+
+    /// <summary>The image's root filesystem on the host (filled in when read from the store): its top layer's tree.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public string RootFs { get; set; } = "";
+
+    /// <summary>The host folders of its layers, topmost first (filled in when read from the store).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public IReadOnlyList<string> LayerFolders { get; set; } = Array.Empty<string>();
 
     public override string ToString() => Name;
 }

@@ -25,6 +25,20 @@ public sealed class SandboxInfo
     public List<BindMount> Mounts { get; init; } = new();
     public Dictionary<string, string> Environment { get; init; } = new();
 
+    /// <summary>
+    /// The image's layer ids when the sandbox was made, topmost first: the sandbox keeps exactly
+    /// these lower layers whatever later happens to the image's name (a rebuild, a removal with
+    /// -Force). Empty for sandboxes of older versions and of older images (one folder, no layers).
+    /// </summary>
+    public List<string> Layers { get; init; } = new();
+
+    /// <summary>
+    /// The overlay is mounted with userxattr (its markers in user.overlay.*), as every new sandbox's
+    /// is, so that its layer can become an image layer any user of the store can stack. False for
+    /// sandboxes of older versions, which keep the mount flavour their upper layer was made with.
+    /// </summary>
+    public bool UserXattr { get; init; }
+
     public int CommandsRun { get; set; }
     public TimeSpan UserCpu { get; set; }
     public TimeSpan SystemCpu { get; set; }
@@ -37,6 +51,14 @@ public sealed class SandboxInfo
     /// <summary>The image's root filesystem (filled in when read from the store).</summary>
     [JsonIgnore]
     public string ImageRootFs { get; set; } = "";
+
+    /// <summary>The host folders of the image's layers, topmost first (filled in when read from the store).</summary>
+    [JsonIgnore]
+    public IReadOnlyList<string> LowerLayers { get; set; } = Array.Empty<string>();
+
+    /// <summary>The store's root folder (filled in when read from the store): overlays are mounted from there with short relative paths.</summary>
+    [JsonIgnore]
+    public string StoreRoot { get; set; } = "";
 
     /// <summary>
     /// Orphaned once its owner is gone, unless it was made with -Keep: such a sandbox is meant to

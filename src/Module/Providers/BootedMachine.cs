@@ -77,7 +77,7 @@ internal sealed class BootedMachine
             // that thread may start a thread (see ThreadlessSpawn).
             exitCode = IdMappedMount.InPrivateMountNamespace(() =>
             {
-                IdMappedMount.MapOver(layer.Lower, mapping.Fd);
+                foreach (var lower in layer.Lowers) IdMappedMount.MapOver(lower, mapping.Fd);
                 IdMappedMount.MapOver(sandbox.StatePath, mapping.Fd);
                 return ThreadlessSpawn.Run(argv[0], argv, environment, LogFile(sandbox));
             });

@@ -100,22 +100,27 @@ internal sealed class FakeChrootProvider : ISandboxProvider
         return new LayerMeasurement(changes.Where(c => c.Kind != SandboxChangeKind.Deleted).Sum(c => c.Size), changes);
     }
 
-    /// <summary>The copy against the image: added, deleted, and modified (size, mode or time differ).</summary>
+    /// <summary>
+    /// The copy against the image: added, deleted, and modified (size, mode or time differ). A derived
+    /// image is compared as its layers show it (TreeLookupStack), the tree its copy was flattened from.
+    /// </summary>
     private static IEnumerable<SandboxChange> Changes(SandboxInfo sandbox)
     {
         var farm = Farm(sandbox);
-        var image = sandbox.ImageRootFs;
+        var layers = sandbox.LowerLayers.Count > 0 ? sandbox.LowerLayers : new[] { sandbox.ImageRootFs };
+        using var image = TreeLookupStack.Open(layers);
         var inFarm = TreeWalker.Walk(farm).ToDictionary(e => e.Relative, e => e.Status);
         foreach (var (relative, status) in inFarm)
         {
-            var original = FileStatus.Of(Path.Combine(image, relative));
-            if (original is null)
+            var original = image.Find(relative);
+            if (original is not { } found)
                 yield return new SandboxChange(sandbox.Name, "/" + relative, SandboxChangeKind.Added, (long)status.Size);
-            else if (!status.IsDirectory && !status.IsSymbolicLink && (original.Value.Size != status.Size || original.Value.Mode != status.Mode
-                     || File.GetLastWriteTimeUtc(Path.Combine(image, relative)) != File.GetLastWriteTimeUtc(Path.Combine(farm, relative))))
+            else if (!status.IsDirectory && !status.IsSymbolicLink && (found.Status.Size != status.Size || found.Status.Mode != status.Mode
+                     || File.GetLastWriteTimeUtc(Path.Combine(layers[found.Layer], relative)) != File.GetLastWriteTimeUtc(Path.Combine(farm, relative))))
                 yield return new SandboxChange(sandbox.Name, "/" + relative, SandboxChangeKind.Modified, (long)status.Size);
         }
-        foreach (var (relative, _) in TreeWalker.Walk(image).Where(e => !inFarm.ContainsKey(e.Relative)))
+        var inImage = layers.SelectMany(layer => TreeWalker.Walk(layer).Select(e => e.Relative)).Distinct(StringComparer.Ordinal);
+        foreach (var relative in inImage.Where(relative => !inFarm.ContainsKey(relative) && image.Status(relative) is not null).ToList())
             yield return new SandboxChange(sandbox.Name, "/" + relative, SandboxChangeKind.Deleted, 0);
     }
 

@@ -76,10 +76,18 @@ internal sealed class FarmPool
 
     private void Copy(SandboxImage image, string target)
     {
-        var outcome = HostCommand.Run(_log, new[]
-        {
-            ToolLocator.Require("cp", "coreutils"), "-a", "--reflink=auto", "--no-target-directory", image.RootFs, target,
-        });
+        // A derived image's copy is its flattened tree (FlatView), made inside the user's namespace
+        // where the copy's files become the user's, as a plain cp -a of one layer makes them.
+        var outcome = image.LayerFolders.Count > 1
+            ? Images.Layers.FlatView.Run(_layout, image.LayerFolders, tree => new[]
+            {
+                ToolLocator.Require("cp", "coreutils"), "-R", "--preserve=mode,timestamps,links,xattr", "--no-preserve=ownership",
+                "--reflink=auto", "--no-target-directory", tree, target,
+            }, _log, CancellationToken.None)
+            : HostCommand.Run(_log, new[]
+            {
+                ToolLocator.Require("cp", "coreutils"), "-a", "--reflink=auto", "--no-target-directory", image.RootFs, target,
+            });
         if (outcome.ExitCode != 0)
         {
             // An image made as root (mmdebstrap's root or unshare mode, an import as root) has files

@@ -7,24 +7,44 @@ namespace Sandbox.Providers;
 /// <summary>
 /// A sandbox's copy-on-write layer for kernel overlayfs: <c>upper/</c> holds what the sandbox wrote,
 /// <c>work/</c> is overlayfs's scratch folder, <c>merged/</c> the mount point of the combined view.
-/// The image is only ever the lower layer, so nothing a sandbox does can reach it.
+/// The image's layers are only ever lower layers (its own layer on top, its base at the bottom),
+/// so nothing a sandbox does can reach them.
 /// </summary>
 internal sealed class OverlayLayer
 {
-    public OverlayLayer(string stateFolder, string lowerFolder)
+    public OverlayLayer(string stateFolder, string lowerFolder) : this(stateFolder, new[] { lowerFolder }, "", userXattr: false) { }
+
+    /// <param name="lowers">The image's layer folders, topmost first.</param>
+    /// <param name="storeRoot">Where the mount is made from, so its options name the layers by short relative paths (empty: absolute).</param>
+    /// <param name="userXattr">Mount with userxattr even as root (the sandbox's recorded flavour, see SandboxInfo.UserXattr).</param>
+    public OverlayLayer(string stateFolder, IReadOnlyList<string> lowers, string storeRoot, bool userXattr)
     {
         Upper = Path.Combine(stateFolder, "upper");
         Work = Path.Combine(stateFolder, "work");
         Merged = Path.Combine(stateFolder, "merged");
-        Lower = lowerFolder;
+        Lowers = lowers;
+        StoreRoot = storeRoot;
+        UserXattr = userXattr;
     }
 
     public string Upper { get; }
     public string Work { get; }
     public string Merged { get; }
-    public string Lower { get; }
 
-    public static OverlayLayer Of(SandboxInfo sandbox) => new(sandbox.StatePath, sandbox.ImageRootFs);
+    /// <summary>The topmost lower layer (the image's own layer).</summary>
+    public string Lower => Lowers[0];
+
+    /// <summary>The image's layers, topmost first.</summary>
+    public IReadOnlyList<string> Lowers { get; }
+
+    /// <summary>The upper layer over every lower one, topmost first: the sandbox's files as a stack of folders.</summary>
+    public IReadOnlyList<string> Stack => new[] { Upper }.Concat(Lowers).ToList();
+
+    public string StoreRoot { get; }
+    public bool UserXattr { get; }
+
+    public static OverlayLayer Of(SandboxInfo sandbox) =>
+        new(sandbox.StatePath, sandbox.LowerLayers.Count > 0 ? sandbox.LowerLayers : new[] { sandbox.ImageRootFs }, sandbox.StoreRoot, sandbox.UserXattr);
 
     /// <summary>The scratch folders every program expects to be world-writable with the sticky bit.</summary>
     private static readonly string[] ScratchFolders = { "tmp", "var/tmp" };
@@ -66,11 +86,22 @@ internal sealed class OverlayLayer
     }
 
     /// <summary>
-    /// The mount options. In a user namespace overlayfs keeps its metadata in user.* xattrs
-    /// (userxattr, kernel 5.11 and newer) because trusted.* needs real root.
+    /// The mount options, for a mount made from <see cref="MountFolder"/>: paths under the store are
+    /// relative to it, so a chain of 25 layers under a long store path stays well within the one page
+    /// mount(2) accepts. In a user namespace overlayfs keeps its metadata in user.* xattrs
+    /// (userxattr, kernel 5.11 and newer) because trusted.* needs real root; new sandboxes use
+    /// userxattr as root too, so every layer has one format (and userxattr turns off redirect_dir
+    /// and metacopy, whose entries another user's overlay could not follow).
     /// </summary>
     public string MountOptions(bool inUserNamespace) =>
-        $"lowerdir={Lower},upperdir={Upper},workdir={Work}" + (inUserNamespace ? ",userxattr" : "");
+        $"lowerdir={string.Join(':', Lowers.Select(Short))},upperdir={Short(Upper)},workdir={Short(Work)}"
+        + (inUserNamespace || UserXattr ? ",userxattr" : "");
+
+    /// <summary>The folder a mount using <see cref="MountOptions"/> is made from (its working folder).</summary>
+    public string MountFolder => StoreRoot.Length > 0 ? StoreRoot : "/";
+
+    private string Short(string path) =>
+        StoreRoot.Length > 0 && path.StartsWith(StoreRoot + "/", StringComparison.Ordinal) ? path[(StoreRoot.Length + 1)..] : path;
 
     /// <summary>
     /// Mounts the overlay on the host at <see cref="Merged"/> unless it already is (root only). The
@@ -79,11 +110,12 @@ internal sealed class OverlayLayer
     public void EnsureMountedOnHost(string sandboxName, IEngineLog log)
     {
         if (IsMounted) return;
-        // mount(2) directly; logged as the equivalent command line.
-        log.Verbose(Processes.ShellQuote.Join(new[] { "mount", "-t", "overlay", "sandbox-overlay", "-o", MountOptions(false), Merged }));
-        if (LibC.mount("sandbox-overlay", Merged, "overlay", 0, MountOptions(inUserNamespace: false)) != 0)
-            throw SandboxErrors.SetupFailed("Bubblewrap", sandboxName,
-                $"mounting the overlay on {Merged} failed: {LibC.ErrorText(System.Runtime.InteropServices.Marshal.GetLastPInvokeError())}");
+        // The new mount API, one lower layer per call (lowerdir+): no page limit on the chain, and
+        // no working folder to change in this multi-threaded process. Logged as the equivalent command.
+        log.Verbose($"cd {Processes.ShellQuote.Join(new[] { MountFolder })} && " +
+                    Processes.ShellQuote.Join(new[] { "mount", "-t", "overlay", "sandbox-overlay", "-o", MountOptions(false), Merged }));
+        if (OverlayMount.Mount(Lowers, Upper, Work, UserXattr, Merged) is { } error)
+            throw SandboxErrors.SetupFailed("Bubblewrap", sandboxName, $"mounting the overlay on {Merged} failed: {error}");
     }
 
     /// <summary>A mount point sits on another device than the folder it is in.</summary>
@@ -102,7 +134,7 @@ internal sealed class OverlayLayer
     /// There is deliberately no way to get a host path of a sandbox file: code given one would follow
     /// whatever links the sandbox planted on it.
     /// </summary>
-    public SandboxRootReader Reader => new(Upper, Lower);
+    public SandboxRootReader Reader => new(Stack.ToArray());
 
     /// <summary>
     /// One walk of the upper layer: the bytes it occupies on disk, and every file the sandbox added,
@@ -114,11 +146,11 @@ internal sealed class OverlayLayer
         var changes = new List<SandboxChange>();
         // The upper layer is walked by descriptors and the image looked up without following links:
         // a sandbox racing the walk, or naming a path under an image's absolute link, learns nothing of the host.
-        using var image = TreeLookup.Open(Lower);
+        using var image = TreeLookupStack.Open(Lowers);
         foreach (var (relative, status) in TreeWalker.Walk(Upper))
         {
             bytes += (long)(status.Blocks * 512);
-            var inImage = image?.Status(relative);
+            var inImage = image.Status(relative);
             if (status.IsWhiteout)
                 changes.Add(new SandboxChange(sandboxName, "/" + relative, SandboxChangeKind.Deleted, 0));
             else if (inImage is null)

@@ -35,7 +35,7 @@ internal static class BindTargetGuard
                 .MaxBy(m => m.SandboxPath.Length);
             var (roots, above) = cover is not null
                 ? (new[] { cover.HostPath }, cover.SandboxPath)
-                : overlayMountedOnHost ? (new[] { layer.Merged }, "") : (new[] { layer.Upper, layer.Lower }, "");
+                : overlayMountedOnHost ? (new[] { layer.Merged }, "") : (layer.Stack.ToArray(), "");
             var segments = mount.SandboxPath[above.Length..].Split('/', StringSplitOptions.RemoveEmptyEntries);
             var fileBind = FileStatus.Of(mount.HostPath) is { IsDirectory: false };
             if (Walk(roots, segments, above, fileBind) is { } problem) throw Subverted(sandbox, mount, problem);

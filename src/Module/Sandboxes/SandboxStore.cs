@@ -130,6 +130,11 @@ internal sealed class SandboxStore
         if (sandbox is null) return null;
         sandbox.StatePath = folder;
         sandbox.ImageRootFs = Path.Combine(_layout.ImageFolder(sandbox.Image), "rootfs");
+        // Its own recorded chain, never the image name's current one (which a rebuild may have changed).
+        sandbox.LowerLayers = sandbox.Layers.Count == 0
+            ? new[] { sandbox.ImageRootFs }
+            : sandbox.Layers.Select(id => Path.Combine(_layout.Root, Images.Layers.LayerStore.RelativeTree(id))).ToList();
+        sandbox.StoreRoot = _layout.Root;
         return sandbox;
     }
 

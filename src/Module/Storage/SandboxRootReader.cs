@@ -11,9 +11,10 @@ namespace Sandbox.Storage;
 /// never followed, opens are non-blocking, only a regular file (fstat) is read, and never more than
 /// the caller's bound.
 /// A root is one folder (a FakeChroot copy) or an overlay's layers, topmost first: a whiteout or a
-/// non-folder in an upper layer hides what the lower ones have at that path. Opaque folders are not
-/// looked at, so a lower file the sandbox hid that way can still be found: that file is the image's,
-/// never the host's.
+/// non-folder in an upper layer hides what the lower ones have at that path, and a layer is not
+/// looked at under a folder that a layer above hides or marks opaque (the path's folders taken as
+/// written, see <see cref="TreeLookupStack"/>), so a file a derived image deleted or replaced is
+/// not read from its parent's layer.
 /// </summary>
 internal sealed class SandboxRootReader
 {
@@ -29,7 +30,7 @@ internal sealed class SandboxRootReader
     public byte[]? ReadFile(string pathInSandbox, int maxBytes)
     {
         var relative = Relative(pathInSandbox);
-        foreach (var layer in _layers)
+        foreach (var layer in Reaching(relative))
         {
             var (found, hidden) = Find(layer, relative, pathInSandbox, O_PATH | O_NOFOLLOW);
             if (hidden) return null;
@@ -44,7 +45,7 @@ internal sealed class SandboxRootReader
     public bool IsFile(string pathInSandbox)
     {
         var relative = Relative(pathInSandbox);
-        foreach (var layer in _layers)
+        foreach (var layer in Reaching(relative))
         {
             try
             {
@@ -58,6 +59,16 @@ internal sealed class SandboxRootReader
             }
         }
         return false;
+    }
+
+    /// <summary>The layers that may show <paramref name="relative"/>: those no layer above hides its folder from.</summary>
+    private IEnumerable<string> Reaching(string relative)
+    {
+        if (_layers.Length == 1) return _layers;
+        var slash = relative.LastIndexOf('/');
+        var folder = slash < 0 ? "" : relative[..slash];
+        using var stack = TreeLookupStack.Open(_layers);
+        return _layers.Where((_, index) => stack.Reaches(folder, index)).ToList();
     }
 
     /// <summary>Looks the path up in one layer: its status, or hidden when the layer masks lower ones there.</summary>

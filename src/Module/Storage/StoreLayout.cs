@@ -4,7 +4,8 @@ namespace Sandbox.Storage;
 
 /// <summary>
 /// Where the store lives and how it is laid out:
-/// <c>images/&lt;name&gt;/{rootfs,image.json}</c>, <c>sandboxes/&lt;id&gt;/state.json</c> and
+/// <c>images/&lt;name&gt;/image.json</c> (older versions' images also <c>rootfs/</c>),
+/// <c>layers/&lt;id&gt;/{tree,layer.json}</c>, <c>sandboxes/&lt;id&gt;/state.json</c> and
 /// <c>locks/</c>, with a CACHEDIR.TAG at the root so backup tools skip it.
 /// Root resolution: $SANDBOX_HOME, else $XDG_DATA_HOME/sandbox, else ~/.local/share/sandbox;
 /// root's default is /var/lib/sandbox.
@@ -32,11 +33,17 @@ internal sealed class StoreLayout
     public string LocksFolder => Path.Combine(Root, "locks");
     public string TrashFolder => Path.Combine(Root, "trash");
 
+    /// <summary>The layers folder's name under the root: overlay options name layers relative to the root, to stay short.</summary>
+    public const string LayersFolderName = "layers";
+
+    /// <summary>Immutable image layers by content id (see Images.Layers.LayerStore).</summary>
+    public string LayersFolder => Path.Combine(Root, LayersFolderName);
+
     /// <summary>
     /// Every name the store itself uses directly under its root (trash/ holds removed FakeChroot copies
     /// deleted in the background, see CopyTrash): the store guard checks each is a folder of the owner, not a link.
     /// </summary>
-    public static readonly IReadOnlyList<string> TopLevelFolders = new[] { "images", "sandboxes", "locks", "trash" };
+    public static readonly IReadOnlyList<string> TopLevelFolders = new[] { "images", "sandboxes", "locks", "trash", LayersFolderName };
 
     public static StoreLayout Resolve() => new(ResolveRoot(
         Environment.GetEnvironmentVariable, UserIdentity.IsRoot,
@@ -69,7 +76,7 @@ internal sealed class StoreLayout
         // check the whole path again before making anything of the store's own inside it.
         if (Path.GetDirectoryName(Root) is { } parent) PrivateFiles.EnsureParents(parent);
         StoreRootGuard.VerifyAfterCreatingParents(this);
-        foreach (var folder in new[] { Root, ImagesFolder, SandboxesFolder, LocksFolder })
+        foreach (var folder in new[] { Root, ImagesFolder, SandboxesFolder, LocksFolder, LayersFolder })
             PrivateFiles.EnsureFolder(folder);
         WriteCacheDirTag();
         return this;
@@ -114,7 +121,7 @@ internal sealed class StoreLayout
     public void TightenIfPresent()
     {
         StoreRootGuard.Verify(this);
-        foreach (var folder in new[] { Root, ImagesFolder, SandboxesFolder, LocksFolder })
+        foreach (var folder in new[] { Root, ImagesFolder, SandboxesFolder, LocksFolder, LayersFolder })
             PrivateFiles.Tighten(folder);
     }
 

@@ -9,7 +9,7 @@ namespace Sandbox.Storage;
 /// sandbox chose must not lead through an image's absolute link (/var/run -> /run) to a host path,
 /// and overlayfs does not merge through a lower link either.
 /// </summary>
-internal sealed class TreeLookup : IDisposable
+internal sealed partial class TreeLookup : IDisposable
 {
     private readonly int _rootFd;
 
@@ -34,6 +34,40 @@ internal sealed class TreeLookup : IDisposable
         try { return DirectoryCalls.StatName(parent, name); }
         finally { DirectoryCalls.close(parent); }
     }
+
+    /// <summary>
+    /// Whether the folder <paramref name="relative"/> (reached without following a link) carries
+    /// overlayfs's opaque marker: user.overlay.opaque (the store's one layer format, and rootless
+    /// uppers) or trusted.overlay.opaque (uppers of root sandboxes made by older versions).
+    /// </summary>
+    public bool IsOpaqueFolder(string relative)
+    {
+        var fd = relative.Length == 0 ? -1 : OpenAt2.Open(_rootFd, relative, OpenAt2.O_PATH | OpenAt2.O_DIRECTORY,
+            OpenAt2.RESOLVE_BENEATH | OpenAt2.RESOLVE_NO_SYMLINKS | OpenAt2.RESOLVE_NO_MAGICLINKS);
+        if (relative.Length != 0 && fd < 0) return false;
+        try
+        {
+            // An O_PATH descriptor takes no fgetxattr; its /proc/self/fd entry names exactly that folder.
+            var path = $"/proc/self/fd/{(fd < 0 ? _rootFd : fd)}";
+            return OpaqueMarkers.Any(name => OpaqueValue(path, name));
+        }
+        finally
+        {
+            if (fd >= 0) DirectoryCalls.close(fd);
+        }
+    }
+
+    private static readonly string[] OpaqueMarkers = { "user.overlay.opaque", "trusted.overlay.opaque" };
+
+    private static bool OpaqueValue(string path, string name)
+    {
+        var buffer = new byte[8];
+        var size = getxattr(path, name, buffer, (nuint)buffer.Length);
+        return size == 1 && buffer[0] == (byte)'y';
+    }
+
+    [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true, StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8)]
+    private static partial nint getxattr(string path, string name, byte[] value, nuint size);
 
     public void Dispose() => DirectoryCalls.close(_rootFd);
 }

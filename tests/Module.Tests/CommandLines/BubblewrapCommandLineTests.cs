@@ -60,7 +60,7 @@ public sealed class BubblewrapCommandLineTests
         var overlay = line[OverlayMountCommandLine.OverlayLabel];
         Assert.Equal(new[] { "/bin/sh", "-c" }, overlay.Take(2));
         // The script is fixed text; every path travels as a positional parameter after it.
-        Assert.Equal(new[] { "sandbox-overlay", OverlayOptions + ",userxattr", Merged, "--" }, overlay.Skip(3));
+        Assert.Equal(new[] { "sandbox-overlay", "/", OverlayOptions + ",userxattr", Merged, "--" }, overlay.Skip(3));
         Assert.DoesNotContain(Merged, overlay[2]);
         Assert.Equal(new[] { Bwrap }, line[Backend]);
         Assert.Equal(RootCapabilityFlags, line[Privileges]);

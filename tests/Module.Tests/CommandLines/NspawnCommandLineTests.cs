@@ -27,7 +27,7 @@ public sealed class NspawnCommandLineTests
         Assert.Empty(line[Cgroup]);
         // As root: no user namespace, and overlayfs keeps its metadata in trusted.* xattrs.
         Assert.Equal(new[] { "/usr/bin/unshare", "--mount", "--propagation", "private", "--" }, line[OverlayMountCommandLine.NamespaceLabel]);
-        Assert.Equal(new[] { "sandbox-overlay", OverlayOptions, Merged, RuntimeFolder, "--" }, line[OverlayMountCommandLine.OverlayLabel].Skip(3));
+        Assert.Equal(new[] { "sandbox-overlay", "/", OverlayOptions, Merged, RuntimeFolder, "--" }, line[OverlayMountCommandLine.OverlayLabel].Skip(3));
         Assert.Equal(new[]
         {
             Nspawn,

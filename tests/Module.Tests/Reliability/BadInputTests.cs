@@ -37,7 +37,7 @@ public sealed class BadInputTests : IClassFixture<RootHarnessFixture>
         { "bind target with a newline", "InvalidBind", (_, _) => BindMount.Parse("/tmp:/mnt/a\nb", false) },
         { "bind target with a . segment", "InvalidBind", (_, _) => BindMount.Parse("/tmp:/mnt/./b", false) },
         { "bind of the store", "BindRefused", (e, _) => CreateWithBind(e, $"{e.Layout.Root}:/store") },
-        { "bind of an image's rootfs", "BindRefused", (e, _) => CreateWithBind(e, $"{Path.Combine(e.Layout.ImagesFolder, Image, "rootfs")}:/img") },
+        { "bind of an image's rootfs", "BindRefused", (e, _) => CreateWithBind(e, $"{e.Images.Get(Image).RootFs}:/img") },
         { "bind of a folder holding the store", "BindRefused", (e, _) => CreateWithBind(e, $"{Path.GetDirectoryName(e.Layout.Root)}:/up") },
         { "bind of /", "BindRefused", (e, _) => CreateWithBind(e, "/:/host") },
         { "bind of /proc/sys", "BindRefused", (e, _) => CreateWithBind(e, "/proc/sys:/proc/sys") },

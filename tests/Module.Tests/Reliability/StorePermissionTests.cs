@@ -38,7 +38,7 @@ public sealed class StorePermissionTests
         Assert.Equal(0b100_111_101_101u, FileStatus.Of(upperCopy)!.Value.Permissions & 0b111_111_111_111); // really setuid root
         Assert.Equal(0u, FileStatus.Of(upperCopy)!.Value.Uid);
 
-        var imageProgram = Path.Combine(store.Root, "images", HarnessFixture.ImageName, "rootfs", "bin", "busybox");
+        var imageProgram = Path.Combine(store.Root, "layers", System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(store.Root, "images", HarnessFixture.ImageName, "image.json")))!["Layers"]![0]!.GetValue<string>(), "tree", "bin", "busybox");
         foreach (var planted in new[] { upperCopy, mergedCopy })
         {
             var (_, output) = OtherUser.Run(Attack, planted, Path.Combine(sandbox.StatePath, "state.json"), imageProgram);

@@ -20,6 +20,16 @@ public interface ISandboxHarness : IDisposable
     void CopyInto(string sandbox, string hostPath, string sandboxFolder);
     string CopyOutOf(string sandbox, string sandboxPath, string hostFolder);
 
-    string ImageRootFs(string image) => Path.Combine(StoreRoot, "images", image, "rootfs");
+    /// <summary>SandboxEngine.CommitSandbox with no parameters and no -Force.</summary>
+    SandboxImage Commit(string sandbox, string image);
+
+    /// <summary>An image's top layer (its whole tree for a base image), or an older version's rootfs folder.</summary>
+    string ImageRootFs(string image)
+    {
+        var legacy = Path.Combine(StoreRoot, "images", image, "rootfs");
+        if (Directory.Exists(legacy)) return legacy;
+        var manifest = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(StoreRoot, "images", image, "image.json")))!;
+        return Path.Combine(StoreRoot, "layers", manifest["Layers"]![0]!.GetValue<string>(), "tree");
+    }
     string StateFolder(string sandboxId) => Path.Combine(StoreRoot, "sandboxes", sandboxId);
 }

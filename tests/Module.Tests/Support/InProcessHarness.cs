@@ -23,6 +23,9 @@ public sealed class InProcessHarness : ISandboxHarness
     public void CopyInto(string sandbox, string hostPath, string sandboxFolder) => Engine.Items.CopyInto(Engine.GetSandbox(sandbox), hostPath, sandboxFolder);
     public string CopyOutOf(string sandbox, string sandboxPath, string hostFolder) => Engine.Items.CopyOutOf(Engine.GetSandbox(sandbox), sandboxPath, hostFolder).FullName;
 
+    public SandboxImage Commit(string sandbox, string image) =>
+        Engine.CommitSandbox(sandbox, image, new Dictionary<string, string>(), force: false, CancellationToken.None);
+
     public void Dispose()
     {
         foreach (var sandbox in Engine.GetSandboxes()) Engine.RemoveSandbox(sandbox);

@@ -65,6 +65,19 @@ public sealed class RemoteHarness : ISandboxHarness
         if (!_host.WaitForExit(20_000)) throw new TimeoutException($"EngineHost {HostPid} still runs 20 s after SIGKILL.");
     }
 
+    /// <summary>Starts committing a sandbox without waiting for the answer, for tests that kill the host meanwhile.</summary>
+    public void StartCommit(string sandbox, string image)
+    {
+        lock (_gate)
+        {
+            _host.StandardInput.WriteLine(new JsonObject
+            {
+                ["op"] = "commit", ["args"] = new JsonObject { ["sandbox"] = sandbox, ["name"] = image },
+            }.ToJsonString());
+            _host.StandardInput.Flush();
+        }
+    }
+
     /// <summary>Sends a command without waiting for its answer, for tests that kill the host meanwhile.</summary>
     public void StartInvoke(string sandbox, SandboxCommand command)
     {
@@ -96,6 +109,9 @@ public sealed class RemoteHarness : ISandboxHarness
         {
             ["sandbox"] = sandbox, ["command"] = JsonSerializer.SerializeToNode(command, Json),
         });
+
+    public SandboxImage Commit(string sandbox, string image) =>
+        Call<SandboxImage>("commit", new JsonObject { ["sandbox"] = sandbox, ["name"] = image });
 
     public IReadOnlyList<string> ReapOrphans() => Call<List<string>>("reap", new JsonObject());
 

@@ -13,11 +13,14 @@ internal static class OverlayMountCommandLine
     public const string NamespaceLabel = "mount namespace";
     public const string OverlayLabel = "overlay";
 
-    // $1 = overlay options, $2 = mount point, then tmpfs mount points up to "--", then the backend.
-    // Arguments travel as positional parameters, never pasted into the script.
+    // $1 = the folder the overlay options are relative to (the store: a chain of layers named by
+    // short relative paths fits mount(2)'s one page), $2 = overlay options, $3 = mount point, then
+    // tmpfs mount points up to "--", then the backend. Arguments travel as positional parameters,
+    // never pasted into the script. The backend starts in / again.
     private const string MountThenExec =
         "fail() { echo \"" + OverlayLauncher.SetupMarker + " $1\" >&2; exit 125; }; " +
-        "mount -t overlay sandbox-overlay -o \"$1\" \"$2\" || fail \"could not mount the overlay on $2\"; shift 2; " +
+        "cd \"$1\" || fail \"could not enter $1\"; " +
+        "mount -t overlay sandbox-overlay -o \"$2\" \"$3\" || fail \"could not mount the overlay on $3\"; cd /; shift 3; " +
         "while [ \"$1\" != -- ]; do mkdir -p \"$1\" && mount -t tmpfs sandbox-tmpfs \"$1\" || fail \"could not mount a tmpfs on $1\"; shift; done; " +
         "shift; exec \"$@\"";
 
@@ -25,6 +28,7 @@ internal static class OverlayMountCommandLine
     {
         yield return UnshareBlock(view);
         var overlay = new List<string> { view.Tools.Sh, "-c", MountThenExec, "sandbox-overlay" };
+        overlay.Add(view.Overlay.MountFolder);
         // Rootless, overlayfs keeps its metadata in user.* xattrs: trusted.* needs real root.
         overlay.Add(view.Overlay.MountOptions(inUserNamespace: !view.IsRoot));
         overlay.Add(view.Overlay.Merged);

@@ -1,0 +1,48 @@
+using Sandbox.Namespaces;
+using Sandbox.Processes;
+
+namespace Sandbox.Images.Layers;
+
+/// <summary>
+/// Copies a sandbox's upper layer into a new layer's staging tree, then brings it to the one layer
+/// format (<see cref="OverlayMarkers"/>). A copy, never a move: the sandbox keeps running on its
+/// upper layer. tar to tar, so nothing is ever followed: links are copied as links, FIFOs, sockets
+/// and devices (whiteouts) as entries, setuid files keep their mode (image content, inside the
+/// 0700 store). Rootless the copy runs in a user namespace with the same mapping as the sandboxes,
+/// where the upper layer's files of subordinate ids are readable and keep their owners; there the
+/// overlay was mounted with userxattr, which never writes redirect or metacopy entries, and the
+/// extract keeps of overlayfs's own attributes only user.overlay.opaque (user.* is all an
+/// unprivileged copy can read or set).
+/// </summary>
+internal static class UpperCopier
+{
+    private const string Script =
+        "src=\"$1\"; dst=\"$2\"; shift 2; mkdir -m 0755 -- \"$dst\" && " +
+        "tar -C \"$src\" --create --file - --numeric-owner --xattrs --xattrs-include='*' --acls . | " +
+        "tar -C \"$dst\" --extract --file - --numeric-owner --same-owner --preserve-permissions " +
+        "--xattrs --xattrs-include='*' --acls \"$@\"";
+
+    /// <summary>Every user.overlay.* name but user.overlay.opaque, as tar --xattrs-exclude patterns (fnmatch).</summary>
+    internal static readonly string[] RootlessExcludes =
+    {
+        "user.overlay.[!o]*", "user.overlay.o[!p]*", "user.overlay.op[!a]*", "user.overlay.opa[!q]*",
+        "user.overlay.opaq[!u]*", "user.overlay.opaqu[!e]*", "user.overlay.opaque?*", "user.overlay.o", "user.overlay.op",
+        "user.overlay.opa", "user.overlay.opaq", "user.overlay.opaqu",
+    };
+
+    public static void Copy(string upper, string tree, string sandboxName, IEngineLog log, CancellationToken cancellation)
+    {
+        var argv = AbandonedFolders.DieWithUs().ToList();
+        var rootless = MountNamespace.InUserNamespace;
+        if (rootless) argv.AddRange(MountNamespace.UnsharePrefix());
+        argv.AddRange(new[] { ToolLocator.Require("bash", "bash"), "-o", "pipefail", "-c", Script, "sandbox-commit", upper, tree });
+        if (rootless) argv.AddRange(RootlessExcludes.Select(pattern => $"--xattrs-exclude={pattern}"));
+        log.Progress($"Committing sandbox {sandboxName}", "copying its layer", 10);
+        var outcome = HostCommand.Run(log, argv, cancellation: cancellation);
+        if (outcome.Cancelled) throw new OperationCanceledException(cancellation);
+        if (outcome.ExitCode != 0) throw SandboxErrors.LayerCopyFailed(sandboxName, outcome.ExitCode ?? -1, outcome.StdErr);
+        // Root reads and writes every namespace: root's markers are made one format here.
+        if (!rootless) OverlayMarkers.Normalise(tree, sandboxName);
+        log.Progress($"Committing sandbox {sandboxName}", "copied", 60);
+    }
+}

@@ -1,0 +1,71 @@
+using System.Runtime.InteropServices;
+using Sandbox.Native;
+
+namespace Sandbox.Providers;
+
+/// <summary>
+/// Mounts an overlay on the host with the new mount API (fsopen, fsconfig, fsmount, move_mount;
+/// Linux 6.8+ for lowerdir+): each lower layer is its own fsconfig call, so a chain's length is not
+/// bound by the one page the options of mount(2) may take, and nothing depends on a working folder.
+/// </summary>
+internal static partial class OverlayMount
+{
+    private const long SysMoveMount = 429, SysFsOpen = 430, SysFsConfig = 431, SysFsMount = 432;
+    private const int FsConfigSetFlag = 0, FsConfigSetString = 1, FsConfigCmdCreate = 6;
+    private const int CloseOnExec = 1, MoveMountEmptyPath = 0x4, AtFdCwd = -100;
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial long syscall(long number, long a, long b, long c, long d, long e);
+
+    /// <summary>Null on success, else why it failed.</summary>
+    public static unsafe string? Mount(IReadOnlyList<string> lowers, string upper, string work, bool userXattr, string target)
+    {
+        var fsfd = (int)Call(SysFsOpen, "overlay", CloseOnExec);
+        if (fsfd < 0) return "fsopen: " + LastError();
+        try
+        {
+            string? Set(string key, string? value) =>
+                (value is null ? Call(SysFsConfig, fsfd, FsConfigSetFlag, key, null, 0) : Call(SysFsConfig, fsfd, FsConfigSetString, key, value, 0)) < 0
+                    ? $"fsconfig {key}{(value is null ? "" : "=" + value)}: {LastError()}" : null;
+            foreach (var lower in lowers)
+                if (Set("lowerdir+", lower) is { } failed) return failed;
+            if ((Set("upperdir", upper) ?? Set("workdir", work) ?? Set("source", "sandbox-overlay")) is { } failure) return failure;
+            if (userXattr && Set("userxattr", null) is { } noUserXattr) return noUserXattr;
+            if (syscall(SysFsConfig, fsfd, FsConfigCmdCreate, 0, 0, 0) < 0) return "creating the overlay: " + LastError();
+            var mountFd = (int)syscall(SysFsMount, fsfd, CloseOnExec, 0, 0, 0);
+            if (mountFd < 0) return "fsmount: " + LastError();
+            try
+            {
+                return Call(SysMoveMount, mountFd, "", AtFdCwd, target, MoveMountEmptyPath) < 0 ? "move_mount: " + LastError() : null;
+            }
+            finally { LibC.close(mountFd); }
+        }
+        finally { LibC.close(fsfd); }
+    }
+
+    private static unsafe long Call(long number, string name, int flags)
+    {
+        var bytes = DirectoryCalls.Bytes(name);
+        fixed (byte* p = bytes) return syscall(number, (long)p, flags, 0, 0, 0);
+    }
+
+    private static unsafe long Call(long number, int fd, int command, string key, string? value, int aux)
+    {
+        var keyBytes = DirectoryCalls.Bytes(key);
+        var valueBytes = value is null ? null : DirectoryCalls.Bytes(value);
+        fixed (byte* k = keyBytes)
+        fixed (byte* v = valueBytes)
+            return syscall(number, fd, command, (long)k, (long)v, aux);
+    }
+
+    private static unsafe long Call(long number, int fromFd, string fromPath, int toFd, string toPath, int flags)
+    {
+        var from = DirectoryCalls.Bytes(fromPath);
+        var to = DirectoryCalls.Bytes(toPath);
+        fixed (byte* f = from)
+        fixed (byte* t = to)
+            return syscall(number, fromFd, (long)f, toFd, (long)t, flags);
+    }
+
+    private static string LastError() => LibC.ErrorText(Marshal.GetLastPInvokeError());
+}
