@@ -25,6 +25,7 @@ internal static class NspawnCommandLine
     public const string Registration = "registration";
     public const string Network = "network";
     public const string Binds = "binds";
+    public const string ReadOnlyRoot = "read-only root";
     public const string Process = "process";
     public const string Environment = "environment";
     public const string WorkingFolder = "working folder";
@@ -69,6 +70,14 @@ internal static class NspawnCommandLine
             // No machined to register with: nspawn stays in the cgroup it was started in.
             : ArgvBlock.Of(Registration, "--register=no", "--keep-unit"));
         blocks.Add(view.Network == NetworkMode.None ? ArgvBlock.Of(Network, "--private-network") : ArgvBlock.Of(Network));
+        // -ReadOnlyRoot: nspawn mounts the root read-only, then each writable path onto itself from
+        // the overlay in this mount namespace (nspawn applies its binds after the read-only remount,
+        // sorted by target, so a -Bind inside a writable path keeps its own ro/rw). Not '+/path'
+        // sources: a bind from inside the read-only root comes out read-only too. The sources are
+        // host paths nspawn follows links on: WritablePathLayer has checked that none is a link.
+        if (view.ReadOnlyRoot)
+            blocks.Add(ArgvBlock.Of(ReadOnlyRoot, new[] { "--read-only" }.Concat(view.WritablePaths.Select(path =>
+                $"--bind={EscapeColons(view.Overlay.Merged + path)}:{EscapeColons(path)}"))));
         // nspawn resolves a bind's target inside the container's root, so a planted link cannot
         // redirect it; ':' separates the sides in its syntax and is escaped in paths.
         blocks.Add(ArgvBlock.Of(Binds, view.Binds.Select(mount =>
