@@ -20,25 +20,44 @@ internal static class WritablePathLayer
 {
     private const ulong NoLinks = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
     private const uint NewFolderMode = 0b111_101_101; // 0755, root's inside the sandbox
+    private const uint NewFileMode = 0b110_100_100;
 
-    /// <summary>At Enter-Sandbox, before any command: each path is a folder of the sandbox's view, made if missing.</summary>
+    /// <summary>Where the Nspawn launcher binds a second, writable view of the overlay (see NspawnCommandLine's read-only root).</summary>
+    public const string WritableViewFolder = "writable-view";
+
+    /// <summary>
+    /// At Enter-Sandbox, before any command: each writable path is a folder of the sandbox's view,
+    /// made if missing; so is each -Bind target outside another bind, /run and the kernel's file
+    /// systems (an empty file for a file bind), because nspawn makes missing targets only after it
+    /// made the root read-only, and fails.
+    /// </summary>
     public static void Prepare(SandboxInfo sandbox, OverlayLayer layer)
     {
+        Directory.CreateDirectory(Path.Combine(sandbox.StatePath, WritableViewFolder), Storage.PrivateFiles.FolderMode);
         foreach (var path in sandbox.WritablePaths)
-            if (Walk(layer, path, create: true) is { } problem)
+            if (Walk(layer, path, create: true, fileLeaf: false) is { } problem)
                 throw SandboxErrors.WritablePathSubverted(sandbox.Provider, sandbox.Name, path, problem);
+        foreach (var mount in sandbox.Mounts.Where(mount => NeedsMountPoint(mount, sandbox.Mounts)))
+            if (Walk(layer, mount.SandboxPath, create: true, fileLeaf: FileStatus.Of(mount.HostPath) is { IsDirectory: false }) is { } problem)
+                throw SandboxErrors.BindTargetSubverted(sandbox.Provider, sandbox.Name, mount.SandboxPath, problem);
     }
+
+    private static readonly string[] NotInTheLayer = { "/run", "/proc", "/dev", "/sys" };
+
+    private static bool NeedsMountPoint(BindMount mount, IReadOnlyList<BindMount> all) =>
+        !NotInTheLayer.Any(folder => WritablePaths.IsSameOrUnder(mount.SandboxPath, folder))
+        && !all.Any(other => other != mount && other.SandboxPath != mount.SandboxPath && WritablePaths.IsSameOrUnder(mount.SandboxPath, other.SandboxPath));
 
     /// <summary>Before each command: each path is still a real folder, reached without a link.</summary>
     public static void Check(SandboxInfo sandbox, OverlayLayer layer)
     {
         foreach (var path in sandbox.WritablePaths)
-            if (Walk(layer, path, create: false) is { } problem)
+            if (Walk(layer, path, create: false, fileLeaf: false) is { } problem)
                 throw SandboxErrors.WritablePathSubverted(sandbox.Provider, sandbox.Name, path, problem);
     }
 
     /// <summary>Null if the path is (now) a real folder at every step in the topmost layer that has each name; else what is wrong.</summary>
-    private static string? Walk(OverlayLayer layer, string path, bool create)
+    private static string? Walk(OverlayLayer layer, string path, bool create, bool fileLeaf)
     {
         var segments = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
         // [0] the upper layer, [1] the image; -ENOENT where a layer has nothing at this depth.
@@ -58,11 +77,13 @@ internal static class WritablePathLayer
                     if (status is { IsWhiteout: true }) return $"{shown} was deleted in the sandbox";
                     if (status is { IsSymbolicLink: true })
                         return $"{shown} is a symbolic link (to {LinkTarget(current[top], segments[i]) ?? "?"}) in the {(top == 0 ? "sandbox's layer" : "image")}";
-                    if (status is { IsDirectory: false }) return $"{shown} is not a folder";
+                    var last = i == segments.Length - 1;
+                    if (last && fileLeaf && status is { IsRegularFile: true }) return null;
+                    if (status is { IsDirectory: false }) return $"{shown} is not a {(last && fileLeaf ? "file" : "folder")}";
                     if (top < 0)
                     {
                         if (!create) return $"{shown} is missing from the sandbox";
-                        return MakeMissing(layer, segments, i);
+                        return MakeMissing(layer, segments, i, fileLeaf);
                     }
                     // Go down in each layer that has a folder here.
                     for (var l = 0; l < next.Length; l++)
@@ -90,7 +111,7 @@ internal static class WritablePathLayer
     /// Makes segments[missing..] in the upper layer, first its existing parents there as overlayfs
     /// would copy them up (the image's mode and, as root, owner), so / and the parents look as before.
     /// </summary>
-    private static string? MakeMissing(OverlayLayer layer, string[] segments, int missing)
+    private static string? MakeMissing(OverlayLayer layer, string[] segments, int missing, bool fileLeaf)
     {
         var upper = OpenRoot(layer.Upper);
         var lower = OpenRoot(layer.Lower);
@@ -107,6 +128,14 @@ internal static class WritablePathLayer
                     close(lower);
                     lower = below;
                     image = below >= 0 ? StatOf(below) : null;
+                }
+                if (fileLeaf && i == segments.Length - 1)
+                {
+                    // An empty file for a file bind to cover; O_EXCL never opens what is there already.
+                    var file = Open(upper, segments[i], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, NoLinks, NewFileMode);
+                    if (file < 0) return $"{shown} cannot be made in the sandbox's layer ({ErrorText(-file)})";
+                    close(file);
+                    return null;
                 }
                 var made = mkdirat(upper, segments[i], image is { } copy ? copy.Permissions : NewFolderMode);
                 if (made != 0 && System.Runtime.InteropServices.Marshal.GetLastPInvokeError() is var errno && errno != EEXIST)
