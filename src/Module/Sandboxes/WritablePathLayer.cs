@@ -37,6 +37,11 @@ internal static class WritablePathLayer
         foreach (var path in sandbox.WritablePaths)
             if (Walk(layer, path, create: true, fileLeaf: false) is { } problem)
                 throw SandboxErrors.WritablePathSubverted(sandbox.Provider, sandbox.Name, path, problem);
+        // nspawn mounts its own /dev, /proc, /sys and /run, and cannot make their folders in a read-only root.
+        if (sandbox.Provider == nameof(ProviderName.Nspawn))
+            foreach (var folder in NotInTheLayer)
+                if (Walk(layer, folder, create: true, fileLeaf: false) is { } problem)
+                    throw SandboxErrors.SetupFailed(sandbox.Provider, sandbox.Name, $"nspawn's mount point {problem}.");
         foreach (var mount in sandbox.Mounts.Where(mount => NeedsMountPoint(mount, sandbox.Mounts)))
             if (Walk(layer, mount.SandboxPath, create: true, fileLeaf: FileStatus.Of(mount.HostPath) is { IsDirectory: false }) is { } problem)
                 throw SandboxErrors.BindTargetSubverted(sandbox.Provider, sandbox.Name, mount.SandboxPath, problem);
