@@ -38,6 +38,11 @@ public sealed class SandboxInfo
     /// sandboxes of older versions, which keep the mount flavour their upper layer was made with.
     /// </summary>
     public bool UserXattr { get; init; }
+    /// <summary>Every command sees / read-only except <see cref="WritablePaths"/> (Enter-Sandbox -ReadOnlyRoot).</summary>
+    public bool ReadOnlyRoot { get; init; }
+
+    /// <summary>The in-sandbox folders left writable under <see cref="ReadOnlyRoot"/>, normalised, each its own mount.</summary>
+    public List<string> WritablePaths { get; init; } = new();
 
     public int CommandsRun { get; set; }
     public TimeSpan UserCpu { get; set; }
