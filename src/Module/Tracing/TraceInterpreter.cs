@@ -43,31 +43,41 @@ internal static class TraceInterpreter
             }
         }
 
-        // Pass 2: the events of those processes, in order.
+        // Pass 2: the events of those processes, in order. A child's first lines may come before
+        // its parent's clone returns: its record is made at whichever comes first, with the
+        // parent's working folder then (the parent is still inside the clone, so it is unchanged).
         var workingFolders = new Dictionary<int, string?> { [rootHost] = paths.Join("/", workingFolder) };
         var processes = new Dictionary<int, ProcessRecord> { [rootHost] = new() { Pid = sandboxPid[rootHost] } };
+        ProcessRecord Process(int leader)
+        {
+            if (processes.TryGetValue(leader, out var known)) return known;
+            var parent = parentOf.GetValueOrDefault(leader);
+            workingFolders[leader] = workingFolders.GetValueOrDefault(parent);
+            return processes[leader] = new ProcessRecord
+            {
+                Pid = sandboxPid.GetValueOrDefault(leader, leader),
+                ParentPid = sandboxPid.TryGetValue(parent, out var parentPid) ? parentPid : null,
+            };
+        }
         var files = new List<TracedFileAccess>();
         var connects = new List<TracedConnect>();
         for (var i = start; i < records.Count; i++)
         {
             var record = records[i];
             if (!leaderOf.TryGetValue(record.Pid, out var leader)) continue;
+            var process = Process(leader);
             if (record is StraceExit exit)
             {
-                if (record.Pid == leader && processes.TryGetValue(leader, out var ended)) { ended.ExitCode = exit.ExitCode; ended.Signal = exit.Signal; }
+                if (record.Pid == leader) { process.ExitCode = exit.ExitCode; process.Signal = exit.Signal; }
                 continue;
             }
             var call = (StraceCall)record;
-            var pid = sandboxPid.GetValueOrDefault(leader, leader);
+            var pid = process.Pid;
             var cwd = workingFolders.GetValueOrDefault(leader);
             if (IsClone(call.Name))
             {
-                if (call.Result is > 0 && !IsThread(call))
-                {
-                    var child = call.HostPid ?? (int)call.Result.Value;
-                    processes[child] = new ProcessRecord { Pid = sandboxPid.GetValueOrDefault(child, child), ParentPid = pid, Argv = processes.GetValueOrDefault(leader)?.Argv ?? Array.Empty<string>() };
-                    workingFolders[child] = cwd;
-                }
+                // A fork that does not exec runs its parent's program.
+                if (call.Result is > 0 && !IsThread(call)) Process(call.HostPid ?? (int)call.Result.Value).Argv ??= process.Argv;
                 continue;
             }
             if (call.Name == "connect")
@@ -81,11 +91,10 @@ internal static class TraceInterpreter
                 workingFolders[leader] = null; // a descriptor's folder: not followed
             if (FileAccess(call, pid, paths, cwd) is not { } access) continue;
             files.Add(access);
-            if (access.Operation == TraceOperation.Exec && access.Errno is null && ExecArgv(call) is { } argv && processes.TryGetValue(leader, out var process))
-                process.Argv = argv;
+            if (access.Operation == TraceOperation.Exec && access.Errno is null && ExecArgv(call) is { } argv) process.Argv = argv;
         }
 
-        var processList = processes.Values.Select(p => new TracedProcess { Pid = p.Pid, ParentPid = p.ParentPid, Argv = p.Argv, ExitCode = p.ExitCode, Signal = p.Signal }).ToList();
+        var processList = processes.Values.Select(p => new TracedProcess { Pid = p.Pid, ParentPid = p.ParentPid, Argv = p.Argv ?? Array.Empty<string>(), ExitCode = p.ExitCode, Signal = p.Signal }).ToList();
         return new SandboxTrace
         {
             Files = files,
@@ -208,7 +217,7 @@ internal static class TraceInterpreter
     {
         public int Pid { get; init; }
         public int? ParentPid { get; init; }
-        public IReadOnlyList<string> Argv { get; set; } = Array.Empty<string>();
+        public IReadOnlyList<string>? Argv { get; set; }
         public int? ExitCode { get; set; }
         public string? Signal { get; set; }
     }
