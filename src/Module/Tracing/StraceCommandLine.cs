@@ -8,7 +8,8 @@ namespace Sandbox.Tracing;
 /// string byte as \xHH, so nothing the command names can fake the line's structure; -X raw prints
 /// flags and addresses as numbers; --pidns-translation adds the tracer's pid to each clone's
 /// result, which is how a pid the command saw is matched to the lines of that process; -s 4096
-/// keeps whole paths (PATH_MAX); -e signal=none drops signal deliveries. strace writes only to -o:
+/// keeps whole paths (PATH_MAX). Signal deliveries stay printed (and are skipped by the parser):
+/// with -e signal=none strace also leaves out "+++ killed by SIGNAL +++". strace writes only to -o:
 /// the command's stdout and stderr stay its own, and strace exits with the command's status.
 /// </summary>
 internal static class StraceCommandLine
@@ -28,6 +29,6 @@ internal static class StraceCommandLine
     public static IReadOnlyList<string> Prefix(string strace, string output) => new[]
     {
         strace, "-f", "-q", "--seccomp-bpf", "--pidns-translation", "-xx", "-X", "raw", "-s", "4096",
-        "-e", "signal=none", "-e", "trace=" + string.Join(',', TracedCalls), "-o", output, "--",
+        "-e", "trace=" + string.Join(',', TracedCalls), "-o", output, "--",
     };
 }

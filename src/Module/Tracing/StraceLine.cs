@@ -19,3 +19,7 @@ internal sealed record StraceResumed(int Pid, string Name, string Tail) : Strace
 
 /// <summary>"PID +++ exited with N +++" or "PID +++ killed by SIGNAL [(core dumped)] +++".</summary>
 internal sealed record StraceExit(int Pid, int? ExitCode, string? Signal) : StraceLine(Pid);
+
+/// <summary>"PID --- SIGCHLD {...} ---": a signal delivered. Not part of the trace; strace prints a process's
+/// "killed by" line only with signals printed, so they are asked for and skipped here.</summary>
+internal sealed record StraceSignal(int Pid) : StraceLine(Pid);

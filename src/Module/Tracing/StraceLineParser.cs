@@ -21,6 +21,8 @@ internal static class StraceLineParser
         if (space <= 0 || !TryPid(line[..space], out var pid)) return null;
         var rest = line[(space + 1)..].TrimStart(' ');
         if (rest.StartsWith("+++ ", StringComparison.Ordinal)) return ParseExit(pid, rest);
+        if (rest.StartsWith("--- ", StringComparison.Ordinal))
+            return rest.EndsWith(" ---", StringComparison.Ordinal) ? new StraceSignal(pid) : null;
         if (rest.StartsWith(ResumedOpen, StringComparison.Ordinal))
         {
             var close = rest.IndexOf(ResumedClose, StringComparison.Ordinal);

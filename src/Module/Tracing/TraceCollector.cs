@@ -37,6 +37,8 @@ internal sealed class TraceCollector
                 Unparsed++;
                 Dropped++;
                 return;
+            case StraceSignal:
+                return;
             case StraceUnfinished head:
                 if (_pending.Count >= MaxPending && !_pending.ContainsKey(head.Pid)) { Dropped++; return; }
                 _pending[head.Pid] = head;

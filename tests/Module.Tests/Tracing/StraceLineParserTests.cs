@@ -123,6 +123,15 @@ public sealed class StraceLineParserTests
     }
 
     [Fact]
+    public void Signal_deliveries_are_skipped_without_counting_as_dropped()
+    {
+        var collector = new TraceCollector();
+        collector.Add("77 --- SIGCHLD {si_signo=0x11, si_code=0x2, si_pid=78, si_uid=0, si_status=0x9, si_utime=0, si_stime=0} ---");
+        Assert.Empty(collector.Records);
+        Assert.Equal(0, collector.Dropped);
+    }
+
+    [Fact]
     public void Past_its_bounds_the_collector_counts_instead_of_keeping()
     {
         var collector = new TraceCollector();
