@@ -44,6 +44,8 @@ public sealed class SandboxEngine
         var provider = Providers.Get(options.Boot && options.Provider == ProviderName.Auto ? ProviderName.Nspawn : options.Provider);
         var network = NetworkFor(provider.Name, options.Network);
         if (options.Boot && provider.Name != ProviderName.Nspawn) throw SandboxErrors.NotSupported(provider.Name.ToString(), "-Boot");
+        var mounts = BindPolicy.Vet(Layout, options.Mounts).ToList();
+        var writablePaths = ReadOnlyRootPaths(provider.Name, options, mounts);
 
         var id = SandboxStore.NewId();
         var owner = ProcessIdentity.Current;
@@ -59,8 +61,10 @@ public sealed class SandboxEngine
             Keep = options.Keep,
             Boot = options.Boot,
             Network = network,
-            Mounts = BindPolicy.Vet(Layout, options.Mounts).ToList(),
+            Mounts = mounts,
             Environment = new Dictionary<string, string>(options.Environment),
+            ReadOnlyRoot = options.ReadOnlyRoot,
+            WritablePaths = writablePaths,
         });
         try
         {
@@ -68,6 +72,8 @@ public sealed class SandboxEngine
             // refused before it starts leaves the sandbox exactly as it was.
             Directory.CreateDirectory(RunningCommands.Folder(sandbox));
             provider.Create(sandbox);
+            // Before any command: each writable path a real folder of the layer, made if missing.
+            if (sandbox.ReadOnlyRoot) WritablePathLayer.Prepare(sandbox, OverlayLayer.Of(sandbox));
         }
         catch
         {
@@ -146,6 +152,23 @@ public sealed class SandboxEngine
         if (Directory.Exists(sandbox.StatePath)) return held;
         held.Dispose(); // removed while this command waited its turn
         throw SandboxErrors.SandboxNotFound(sandbox.Name);
+    }
+
+    /// <summary>
+    /// The writable paths of a -ReadOnlyRoot sandbox, normalised (see <see cref="WritablePaths"/>);
+    /// refused where the provider cannot make a root read-only: FakeChroot has no mounts (a write
+    /// reaches the copy's files directly) and a -Boot machine's init needs a writable root.
+    /// </summary>
+    private static List<string> ReadOnlyRootPaths(ProviderName provider, SandboxCreateOptions options, IReadOnlyList<BindMount> mounts)
+    {
+        if (!options.ReadOnlyRoot)
+            return options.WritablePaths.Count > 0 ? throw SandboxErrors.WritablePathWithoutReadOnlyRoot() : new List<string>();
+        if (provider == ProviderName.FakeChroot)
+            throw SandboxErrors.ReadOnlyRootUnsupported(provider.ToString(),
+                "it is not a security boundary and has no mounts of its own (writes reach the sandbox's copy directly), so nothing can fail with EROFS.");
+        if (options.Boot)
+            throw SandboxErrors.ReadOnlyRootUnsupported(provider.ToString(), "a booted machine's init (-Boot) needs a writable root.");
+        return WritablePaths.Normalise(options.WritablePaths, mounts);
     }
 
     /// <summary>
@@ -262,6 +285,8 @@ public sealed class SandboxEngine
     /// <summary>A bound host folder that vanished after creation makes the sandbox unusable, not the command.</summary>
     private static void RequireBindSources(SandboxInfo sandbox)
     {
+        // A writable path is bound from a host-side path too: it must still be a real folder (-ReadOnlyRoot).
+        if (sandbox.ReadOnlyRoot) WritablePathLayer.Check(sandbox, OverlayLayer.Of(sandbox));
         foreach (var mount in sandbox.Mounts.Where(m => !File.Exists(m.HostPath) && !Directory.Exists(m.HostPath)))
             throw SandboxErrors.SetupFailed(sandbox.Provider, sandbox.Name, $"the bound host path {mount.HostPath} no longer exists.");
         BindPolicy.RequireUnchangedSources(sandbox);

@@ -55,6 +55,14 @@ public sealed class EnterSandboxCommand : SandboxCmdlet
     [Parameter(ParameterSetName = ImageSet)]
     public SwitchParameter Keep { get; set; }
 
+    /// <summary>Every command sees / read-only (EROFS) except -WritablePath folders, -Bind targets, /dev, /proc and /run.</summary>
+    [Parameter(ParameterSetName = ImageSet)]
+    public SwitchParameter ReadOnlyRoot { get; set; }
+
+    /// <summary>In-sandbox folders left writable under -ReadOnlyRoot (made in the sandbox's layer if missing).</summary>
+    [Parameter(ParameterSetName = ImageSet)]
+    public string[]? WritablePath { get; set; }
+
     protected override void ProcessRecord()
     {
         if (ParameterSetName == SandboxSet)
@@ -73,6 +81,8 @@ public sealed class EnterSandboxCommand : SandboxCmdlet
             Environment = Parameters.Environment(Environment),
             Keep = Keep,
             Boot = Boot,
+            ReadOnlyRoot = ReadOnlyRoot,
+            WritablePaths = WritablePath ?? Array.Empty<string>(),
         }));
         if (!Shell)
         {

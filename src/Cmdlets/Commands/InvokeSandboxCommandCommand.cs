@@ -42,6 +42,14 @@ public sealed class InvokeSandboxCommandCommand : SandboxCmdlet
     [Parameter(ParameterSetName = ImageSet)]
     public NetworkMode Network { get; set; } = NetworkMode.None;
 
+    /// <summary>The one-shot sandbox's root is read-only (EROFS) except -WritablePath folders, -Bind targets, /dev, /proc and /run.</summary>
+    [Parameter(ParameterSetName = ImageSet)]
+    public SwitchParameter ReadOnlyRoot { get; set; }
+
+    /// <summary>In-sandbox folders left writable under -ReadOnlyRoot.</summary>
+    [Parameter(ParameterSetName = ImageSet)]
+    public string[]? WritablePath { get; set; }
+
     /// <summary>The program and its arguments: an array, or the words that follow the sandbox.</summary>
     [Parameter(Mandatory = true, Position = 1, ValueFromRemainingArguments = true)]
     [ValidateNotNullOrEmpty]
@@ -110,6 +118,7 @@ public sealed class InvokeSandboxCommandCommand : SandboxCmdlet
             {
                 Image = Image, Provider = Provider, Mounts = Parameters.Mounts(Bind, ReadOnlyBind),
                 Network = MyInvocation.BoundParameters.ContainsKey(nameof(Network)) ? Network : null, // unset: the provider's default
+                ReadOnlyRoot = ReadOnlyRoot, WritablePaths = WritablePath ?? Array.Empty<string>(),
             }));
             try { Run(oneShot, command); }
             finally { Try(() => Engine.RemoveSandbox(oneShot)); }

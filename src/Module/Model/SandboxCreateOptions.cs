@@ -24,4 +24,14 @@ public sealed class SandboxCreateOptions
 
     /// <summary>Keep the sandbox after its shell exits or its owner process ends.</summary>
     public bool Keep { get; init; }
+
+    /// <summary>
+    /// Every command of the sandbox sees its root read-only (writes fail with EROFS), except
+    /// <see cref="WritablePaths"/>, -Bind targets (their own ro/rw), /dev, /proc and the fresh /run.
+    /// Bubblewrap and Nspawn (without -Boot) only.
+    /// </summary>
+    public bool ReadOnlyRoot { get; init; }
+
+    /// <summary>In-sandbox folders left writable under <see cref="ReadOnlyRoot"/>; a missing one is made in the sandbox's layer.</summary>
+    public IReadOnlyList<string> WritablePaths { get; init; } = Array.Empty<string>();
 }

@@ -25,6 +25,12 @@ public sealed class SandboxInfo
     public List<BindMount> Mounts { get; init; } = new();
     public Dictionary<string, string> Environment { get; init; } = new();
 
+    /// <summary>Every command sees / read-only except <see cref="WritablePaths"/> (Enter-Sandbox -ReadOnlyRoot).</summary>
+    public bool ReadOnlyRoot { get; init; }
+
+    /// <summary>The in-sandbox folders left writable under <see cref="ReadOnlyRoot"/>, normalised, each its own mount.</summary>
+    public List<string> WritablePaths { get; init; } = new();
+
     public int CommandsRun { get; set; }
     public TimeSpan UserCpu { get; set; }
     public TimeSpan SystemCpu { get; set; }

@@ -21,6 +21,8 @@ internal static class CommandLineInputs
         SubordinateIds = !isRoot && ToolLocator.Find("newuidmap") is not null ? Namespaces.SubordinateIds.ForCurrentUser() : null,
         Binds = sandbox.Mounts,
         Network = sandbox.Network,
+        ReadOnlyRoot = sandbox.ReadOnlyRoot,
+        WritablePaths = sandbox.WritablePaths,
     };
 
     /// <summary>The command with its environment composed and its working folder chosen (a shell starts at home).</summary>

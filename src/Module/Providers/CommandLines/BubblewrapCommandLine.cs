@@ -16,6 +16,8 @@ internal static class BubblewrapCommandLine
     public const string Hostname = "hostname";
     public const string FileSystem = "file system";
     public const string Binds = "binds";
+    public const string WritablePaths = "writable paths";
+    public const string ReadOnlyRoot = "read-only root";
     public const string Privileges = "privileges";
     public const string Environment = "environment";
     public const string WorkingFolder = "working folder";
@@ -67,10 +69,25 @@ internal static class BubblewrapCommandLine
             // /tmp and /var/tmp are in the layer (OverlayLayer.Create); /run is empty at every start.
             "--tmpfs", "/run"));
 
+        // -ReadOnlyRoot, first half: each writable path bound onto itself from the layer, a mount of
+        // its own that the later read-only remount of / does not reach. Before the -Bind binds, so a
+        // bind inside a writable path keeps its own ro/rw. The sources are host paths (bwrap
+        // realpaths them): WritablePathLayer has checked that no part of them is a link.
+        if (view.ReadOnlyRoot)
+            blocks.Add(ArgvBlock.Of(WritablePaths, view.WritablePaths.SelectMany(path =>
+                new[] { "--bind", view.Overlay.Merged + path, path })));
+
         // The provider has checked each target is not a link planted by the sandbox (BindTargetGuard):
         // bwrap follows links on a bind's target.
         blocks.Add(ArgvBlock.Of(Binds, view.Binds.SelectMany(mount =>
             new[] { mount.ReadOnly ? "--ro-bind" : "--bind", mount.HostPath, mount.SandboxPath })));
+
+        // -ReadOnlyRoot, second half: / read-only, after every bind (bwrap makes missing bind targets
+        // as folders in /, which needs it writable). Only the root mount (bwrap's remount is not
+        // recursive): writable paths, binds, /dev, /proc and the fresh /run keep theirs. The command
+        // holds no CAP_SYS_ADMIN to remount it; a user namespace it makes inside gets the mount
+        // locked read-only by the kernel (MNT_LOCK_READONLY), as it came from a more privileged one.
+        if (view.ReadOnlyRoot) blocks.Add(ArgvBlock.Of(ReadOnlyRoot, "--remount-ro", "/"));
 
         blocks.Add(ArgvBlock.Of(Privileges, command.User.Uid != 0
             // A user namespace of its own maps the chosen uid; bwrap drops every capability for it.

@@ -25,6 +25,7 @@ internal static class NspawnCommandLine
     public const string Registration = "registration";
     public const string Network = "network";
     public const string Binds = "binds";
+    public const string ReadOnlyRoot = "read-only root";
     public const string Process = "process";
     public const string Environment = "environment";
     public const string WorkingFolder = "working folder";
@@ -60,6 +61,7 @@ internal static class NspawnCommandLine
     {
         var blocks = new List<ArgvBlock> { ArgvBlock.Of(Cgroup, host.CgroupJoin) };
         blocks.AddRange(OverlayMountCommandLine.Blocks(view, RuntimeFolder));
+        if (view.ReadOnlyRoot) blocks.Add(WritableViewBlock(view));
         blocks.Add(ArgvBlock.Of(Backend, view.Tools.Backend));
         blocks.Add(ArgvBlock.Of(Container, "--quiet", $"--directory={view.Overlay.Merged}", $"--machine={view.Name}",
             $"--hostname={view.Name}", "--link-journal=no"));
@@ -69,6 +71,17 @@ internal static class NspawnCommandLine
             // No machined to register with: nspawn stays in the cgroup it was started in.
             : ArgvBlock.Of(Registration, "--register=no", "--keep-unit"));
         blocks.Add(view.Network == NetworkMode.None ? ArgvBlock.Of(Network, "--private-network") : ArgvBlock.Of(Network));
+        // -ReadOnlyRoot: nspawn remounts the root read-only (recursively), then binds each writable
+        // path onto itself from the second view of the overlay (WritableViewBlock), which is outside
+        // the root and stays writable: a bind from inside the root ('+/path', or merged/path) would
+        // come out read-only. nspawn sorts its binds by target, so a -Bind inside a writable path
+        // keeps its own ro/rw; it makes missing targets only after the read-only remount, so
+        // WritablePathLayer made them at Enter-Sandbox. The sources are host paths nspawn follows
+        // links on: WritablePathLayer has checked that none is a link. No --timezone: it would bind
+        // the host's zone onto /etc/localtime, failing where the image has none.
+        if (view.ReadOnlyRoot)
+            blocks.Add(ArgvBlock.Of(ReadOnlyRoot, new[] { "--read-only", "--timezone=off" }.Concat(view.WritablePaths.Select(path =>
+                $"--bind={EscapeColons(WritableView(view) + path)}:{EscapeColons(path)}"))));
         // nspawn resolves a bind's target inside the container's root, so a planted link cannot
         // redirect it; ':' separates the sides in its syntax and is escaped in paths.
         blocks.Add(ArgvBlock.Of(Binds, view.Binds.Select(mount =>
@@ -94,4 +107,19 @@ internal static class NspawnCommandLine
     }
 
     private static string EscapeColons(string path) => path.Replace(":", "\\:");
+
+    public const string WritableViewLabel = "writable view";
+
+    /// <summary>
+    /// -ReadOnlyRoot: in the command's private mount namespace, after the overlay is mounted, a
+    /// second mount of it beside merged/ (a bind, gone with the namespace), the source of the
+    /// writable paths' binds. Its failure is our setup's (SetupMarker, exit 125), like the overlay's.
+    /// </summary>
+    private static ArgvBlock WritableViewBlock(SandboxView view) => ArgvBlock.Of(WritableViewLabel, view.Tools.Sh, "-c",
+        "mount --bind \"$1\" \"$2\" || { echo \"" + OverlayLauncher.SetupMarker + " could not bind a writable view of $1 on $2\" >&2; exit " +
+        OverlayLauncher.SetupExitCode.ToString(System.Globalization.CultureInfo.InvariantCulture) + "; }; shift 2; exec \"$@\"",
+        "sandbox-writable-view", view.Overlay.Merged, WritableView(view));
+
+    private static string WritableView(SandboxView view) =>
+        Path.Combine(Path.GetDirectoryName(view.Overlay.Merged)!, Sandboxes.WritablePathLayer.WritableViewFolder);
 }

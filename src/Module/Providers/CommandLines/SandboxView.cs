@@ -27,6 +27,12 @@ internal sealed record SandboxView
     public IReadOnlyList<BindMount> Binds { get; init; } = Array.Empty<BindMount>();
 
     public NetworkMode Network { get; init; } = NetworkMode.None;
+
+    /// <summary>-ReadOnlyRoot: / is read-only for the command except <see cref="WritablePaths"/> (and -Bind targets, /dev, /proc, /run).</summary>
+    public bool ReadOnlyRoot { get; init; }
+
+    /// <summary>In-sandbox folders bound writable onto themselves from the layer (checked by WritablePathLayer).</summary>
+    public IReadOnlyList<string> WritablePaths { get; init; } = Array.Empty<string>();
 }
 
 /// <summary>One command to run in a sandbox, with its user already looked up in the image's /etc/passwd.</summary>
