@@ -16,6 +16,9 @@ public abstract class TraceScenarios<TFixture> : IClassFixture<TFixture> where T
 
     protected abstract ProviderName Provider { get; }
 
+    /// <summary>Whether the provider has -ReadOnlyRoot (FakeChroot cannot make a path read-only).</summary>
+    protected virtual bool SupportsReadOnlyRoot => true;
+
     /// <summary>The errno a write to /proc/sys gets: EROFS where /proc/sys is mounted read-only, EACCES for a host user.</summary>
     protected abstract string[] RefusedWriteErrnos { get; }
 
@@ -78,6 +81,32 @@ public abstract class TraceScenarios<TFixture> : IClassFixture<TFixture> where T
             Assert.Equal(child.Pid, files.Single(f => f.Operation == TraceOperation.Exec && f.Path == "/bin/true").Pid);
             Assert.DoesNotContain(files, f => f.Path.Contains("bwrap") || f.Path.Contains("nspawn") || f.Path.Contains("/sandboxes/"));
             Assert.False(trace.Truncated);
+        }
+        finally { Harness.Remove(sandbox.Id); }
+    }
+
+    [SkippableFact]
+    public void Under_a_read_only_root_the_refused_write_and_the_allowed_one_are_both_in_the_trace()
+    {
+        Skip.IfNot(SupportsReadOnlyRoot, $"{Provider} has no -ReadOnlyRoot");
+        var sandbox = Harness.Create(new SandboxCreateOptions
+        {
+            Image = HarnessFixture.ImageName, Provider = Provider, ReadOnlyRoot = true, WritablePaths = new[] { "/build" },
+        });
+        try
+        {
+            var result = Run(sandbox, "touch /etc/x; echo etc $?; touch /build/x; echo build $?", trace: true);
+            Assert.Equal("etc 1\nbuild 0\n", result.StdOut);
+            var files = result.Trace!.Files;
+            string Shown() => string.Join("\n", files.Select(f => f.ToString()));
+            var refused = Assert.Single(files, f => f.Path == "/etc/x");
+            Assert.Equal("EROFS", refused.Errno);
+            Assert.True(refused.Denied, Shown());
+            var allowed = Assert.Single(files, f => f.Path == "/build/x");
+            Assert.Equal(TraceOperation.Create, allowed.Operation);
+            Assert.Null(allowed.Errno);
+            Assert.False(allowed.Denied);
+            Assert.Equal(1, result.Trace.Summary.Denied);
         }
         finally { Harness.Remove(sandbox.Id); }
     }
@@ -155,6 +184,7 @@ public sealed class NspawnTraceAsRoot(RootHarnessFixture fixture) : TraceScenari
 public sealed class FakeChrootTraceAsUnprivilegedUser(FakeChrootHarnessFixture fixture) : TraceScenarios<FakeChrootHarnessFixture>(fixture)
 {
     protected override ProviderName Provider => ProviderName.FakeChroot;
+    protected override bool SupportsReadOnlyRoot => false;
 
     // The host's /proc: a host user may not write it.
     protected override string[] RefusedWriteErrnos => new[] { "EACCES" };
