@@ -14,7 +14,7 @@
     Description          = 'Disposable copy-on-write root filesystems for Linux: run commands in a clean system (bubblewrap, systemd-nspawn or fakechroot) and get structured results back.'
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
-    FormatsToProcess     = @('Sandbox.Format.ps1xml')
+    FormatsToProcess     = @('Sandbox.Format.ps1xml', 'Sandbox.Trace.Format.ps1xml')
     TypesToProcess       = @('Sandbox.Types.ps1xml')
     CmdletsToExport      = @(
         'New-SandboxImage'

@@ -16,6 +16,7 @@ trap 'rm -rf "$bench_dir"' EXIT
 cp -r bench/Sandbox.Bench/bin/Release/net10.0/. "$bench_dir/"
 chmod -R a+rX "$bench_dir"
 dotnet "$bench_dir/Sandbox.Bench.dll" "$@"
+[[ " $* " == *" --trace "* ]] && exit 0 # --trace: only what Invoke-SandboxCommand -Trace costs (TraceBench)
 # The same Bubblewrap paths through the cmdlets in the real pwsh, and many sandboxes at once there.
 runs=30
 [[ "${1:-}" == "--runs" ]] && runs="$2"

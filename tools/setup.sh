@@ -14,6 +14,7 @@ packages=(
   mmdebstrap debootstrap          # image builders
   util-linux uidmap   # unshare, newuidmap/newgidmap for rootless id ranges
   time                # measures each command's peak memory (see PeakMemoryMeter)
+  strace              # Invoke-SandboxCommand -Trace (the tracer runs on the host side, see Tracing/CommandTracer)
   busybox-static      # the tiny image the fast tests use
   passwd              # useradd, for the tests' unprivileged user
   tmux                # drives the interactive-shell test through a terminal

@@ -9,6 +9,7 @@ using Sandbox.Storage;
 var runs = args.Length >= 2 && args[0] == "--runs" ? int.Parse(args[1]) : 30;
 var fakeChrootOnly = args.Contains("--fakechroot"); // bench/run.sh runs this part as an unprivileged user
 var parallelOnly = args.Contains("--parallel"); // bash bench/run.sh --parallel: only the parallel section
+var traceOnly = args.Contains("--trace"); // bash bench/run.sh --trace: only -Trace's cost (builds a minbase)
 var work = Directory.CreateTempSubdirectory("sandbox-bench-").FullName;
 var report = new Report();
 try
@@ -18,6 +19,13 @@ try
     if (fakeChrootOnly)
     {
         FakeChrootBench.Run(engine, runs, work, report);
+        report.Print();
+        return;
+    }
+
+    if (traceOnly)
+    {
+        TraceBench.Run(engine, engine.Images.Build("bench-minbase", new ImageBuildOptions { Suite = "bookworm", Variant = "minbase" }, force: false), runs, report);
         report.Print();
         return;
     }
@@ -34,6 +42,7 @@ try
 
     // Images and Nspawn, on a real bookworm minbase.
     var minbase = ImageBench.Run(engine, runs, work, report);
+    TraceBench.Run(engine, minbase, runs, report);
     if (Environment.UserName == "root") NspawnBench.Run(engine, minbase, runs, report);
     else report.Note("Nspawn: not measured (needs root)");
 

@@ -132,6 +132,7 @@ public sealed class SandboxEngine
             UserCpu = outcome.UserCpu,
             SystemCpu = outcome.SystemCpu,
             PeakMemoryBytes = outcome.PeakMemoryBytes,
+            Trace = outcome.Trace,
         };
     }
 

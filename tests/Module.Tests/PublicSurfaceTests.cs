@@ -38,6 +38,15 @@ public sealed class PublicSurfaceTests
         "Sandbox.NetworkMode",
         "Sandbox.SandboxStatus",
         "Sandbox.SandboxChangeKind",
+        // A result's trace (Invoke-SandboxCommand -Trace) and its parts.
+        "Sandbox.SandboxTrace",
+        "Sandbox.TracedFileAccess",
+        "Sandbox.TracedProcess",
+        "Sandbox.TracedConnect",
+        "Sandbox.TracedPackage",
+        "Sandbox.TraceSummary",
+        "Sandbox.TraceOperation",
+        "Sandbox.TraceAddressFamily",
         // Errors, turned into ErrorRecords by the cmdlets.
         "Sandbox.SandboxException",
         "Sandbox.SandboxErrorKind",

@@ -78,6 +78,10 @@ public sealed class InvokeSandboxCommandCommand : SandboxCmdlet
     [Parameter]
     public SwitchParameter Stream { get; set; }
 
+    /// <summary>Trace the command (strace on the host side): the result's Trace lists its files, processes, connects and packages.</summary>
+    [Parameter]
+    public SwitchParameter Trace { get; set; }
+
     private bool _sandboxesPiped;
     private readonly List<object> _stdin = new();
 
@@ -130,6 +134,7 @@ public sealed class InvokeSandboxCommandCommand : SandboxCmdlet
         WorkingDirectory = WorkingDirectory,
         User = User,
         Timeout = TimeoutSec > 0 ? TimeSpan.FromSeconds(TimeoutSec) : null,
+        Trace = Trace,
     };
 
     /// <summary>
@@ -165,13 +170,22 @@ public sealed class InvokeSandboxCommandCommand : SandboxCmdlet
             var error = SandboxErrors.CommandFailed(string.Join(' ', command.Argv), result.ExitCode, result.Signal, result.StdErr);
             ThrowTerminatingError(new ErrorRecord(error, error.ErrorId, ErrorCategory.InvalidResult, result));
         }
-        if (!Stream) WriteObject(result);
+        if (!Stream) WriteObject(Traced(result));
         if (failed && Stream)
         {
             // Its stderr has been written already, line by line.
             var error = SandboxErrors.CommandFailed(string.Join(' ', command.Argv), result.ExitCode, result.Signal);
             WriteError(new ErrorRecord(error, error.ErrorId, ErrorCategory.InvalidResult, result));
         }
+    }
+
+    /// <summary>A traced result's default view adds the trace's one-line summary (Sandbox.Trace.Format.ps1xml).</summary>
+    private static object Traced(SandboxCommandResult result)
+    {
+        if (result.Trace is null) return result;
+        var wrapped = PSObject.AsPSObject(result);
+        wrapped.TypeNames.Insert(0, "Sandbox.SandboxCommandResult#Traced");
+        return wrapped;
     }
 
     /// <summary>A result that does not hold all the output says so, and how to get it all.</summary>

@@ -19,6 +19,9 @@ public sealed class SandboxCommand
 
     public TimeSpan? Timeout { get; init; }
 
+    /// <summary>Trace the command's file accesses, processes and connects (strace on the host side): the result's Trace.</summary>
+    public bool Trace { get; init; }
+
     /// <summary>The engine's own commands (Copy-SandboxItem's tar) read stdout as bytes.</summary>
     internal bool BinaryStdOut { get; init; }
 

@@ -47,5 +47,8 @@ public sealed class SandboxCommandResult
     public TimeSpan SystemCpu { get; init; }
     public long PeakMemoryBytes { get; init; }
 
+    /// <summary>What the command did (files, processes, connects, packages), when run with -Trace; else null.</summary>
+    public SandboxTrace? Trace { get; init; }
+
     public bool Succeeded => ExitCode == 0;
 }

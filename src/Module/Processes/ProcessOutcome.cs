@@ -47,4 +47,7 @@ internal sealed record ProcessOutcome
 
     /// <summary>Largest resident set of the process or any waited-for descendant, in bytes.</summary>
     public long PeakMemoryBytes { get; init; }
+
+    /// <summary>What the command did, when it ran under -Trace (see Tracing.CommandTracer).</summary>
+    public SandboxTrace? Trace { get; init; }
 }

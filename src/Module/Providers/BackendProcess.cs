@@ -39,8 +39,16 @@ internal static class BackendProcess
     /// </param>
     public static ProcessOutcome Run(IEngineLog log, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment,
         SandboxCommand command, OutputLines lines, CancellationToken cancellation, bool ownPidNamespace = false,
-        bool backendDiesWithParent = false, int? passedDescriptor = null)
+        bool backendDiesWithParent = false, int? passedDescriptor = null, Tracing.TracePoint? tracePoint = null)
     {
+        // -Trace: strace goes right before the backend (see Tracing.CommandTracer); it does not set a
+        // parent-death signal of its own, so a setpriv goes before it when it would lead the chain.
+        using var tracer = Tracing.TracePoint.StartFor(command, tracePoint);
+        if (tracer is not null)
+        {
+            argv = tracer.Wrap(argv, tracePoint!.BackendAt);
+            if (tracePoint.BackendAt == 0) backendDiesWithParent = false;
+        }
         log.Verbose(ShellQuote.Join(argv));
         using var meter = new PeakMemoryMeter();
         var outcome = NativeProcessRunner.Run(new ProcessSpec
@@ -54,7 +62,8 @@ internal static class BackendProcess
             StdOutConsumer = command.StdOutConsumer,
             PassedDescriptor = passedDescriptor,
         }, lines.StdOut, cancellation, lines.StdErr);
-        return meter.Correct(outcome);
+        outcome = meter.Correct(outcome);
+        return tracer is null ? outcome : outcome with { Trace = tracePoint!.Build(tracer, command, log) };
     }
 
     /// <summary>

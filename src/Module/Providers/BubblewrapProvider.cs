@@ -50,14 +50,20 @@ internal sealed class BubblewrapProvider : ISandboxProvider
         // ran, whatever it printed (see BwrapStatusPipe).
         using var status = new BwrapStatusPipe();
         // As root bwrap is exec'd directly and --die-with-parent makes it set its own parent-death signal.
-        var outcome = BackendProcess.Run(_log, BuildArgv(sandbox, command, interactive: false, status.Arguments),
+        var argv = BuildArgv(sandbox, command, interactive: false, status.Arguments);
+        var outcome = BackendProcess.Run(_log, argv,
             BackendProcess.HostEnvironment(), command, lines, cancellation, backendDiesWithParent: !MountNamespace.InUserNamespace,
-            passedDescriptor: status.WriteDescriptor);
+            passedDescriptor: status.WriteDescriptor, tracePoint: TracePoint(sandbox, command, argv));
 
         if (!status.CommandExited())
             BackendFailureClassifier.ThrowIfNotStarted(ProviderFailureTables.Bubblewrap, outcome, sandbox.Name, command.Argv[0]);
         return outcome;
     }
+
+    /// <summary>-Trace: strace goes right before bwrap (after the rootless launcher); the command is PID 1 (--as-pid-1).</summary>
+    private static Tracing.TracePoint TracePoint(SandboxInfo sandbox, SandboxCommand command, List<string> argv) =>
+        new(argv.IndexOf(ToolLocator.Require("bwrap", "bubblewrap")), CommandPid: 1, HostRoot: null,
+            () => OverlayLayer.Of(sandbox).Reader, sandbox.StatePath, command.WorkingDirectory ?? "/");
 
     public int RunInteractive(SandboxInfo sandbox, SandboxCommand command)
     {

@@ -65,7 +65,12 @@ internal sealed class FakeChrootProvider : ISandboxProvider
         CancellationToken cancellation)
     {
         var (argv, environment) = CommandLine(sandbox, command);
-        var outcome = BackendProcess.Run(_log, argv, environment, command, lines, cancellation);
+        // -Trace: strace before env (so not under the preload); the calls name host paths under the
+        // copy, mapped back; no pid namespace, so host pids.
+        var copy = RealPath.Of(Farm(sandbox)) ?? throw SandboxErrors.SandboxNotFound(sandbox.Name);
+        var trace = new Tracing.TracePoint(0, CommandPid: null, HostRoot: copy, () => new SandboxRootReader(Farm(sandbox)),
+            sandbox.StatePath, copy + (command.WorkingDirectory ?? "/"));
+        var outcome = BackendProcess.Run(_log, argv, environment, command, lines, cancellation, tracePoint: trace);
         Failures.BackendFailureClassifier.ThrowIfNotStarted(Failures.ProviderFailureTables.FakeChroot, outcome, sandbox.Name, command.Argv[0]);
         return outcome;
     }

@@ -61,7 +61,10 @@ internal sealed partial class NspawnProvider : ISandboxProvider
         try
         {
             // Not for -Boot: nsenter cannot join the machine's pid namespace from a sibling one.
-            var outcome = BackendProcess.Run(_log, argv, environment, command, lines, cancellation, ownPidNamespace: !sandbox.Boot);
+            // -Trace: strace before nspawn; the command is PID 2 (--as-pid2). Not in a -Boot machine.
+            var trace = sandbox.Boot ? null : new Tracing.TracePoint(0, CommandPid: 2, HostRoot: null,
+                () => OverlayLayer.Of(sandbox).Reader, sandbox.StatePath, command.WorkingDirectory ?? "/");
+            var outcome = BackendProcess.Run(_log, argv, environment, command, lines, cancellation, ownPidNamespace: !sandbox.Boot, tracePoint: trace);
             BackendFailureClassifier.ThrowIfNotStarted(ProviderFailureTables.Nspawn, outcome, sandbox.Name, command.Argv[0]);
             return outcome;
         }

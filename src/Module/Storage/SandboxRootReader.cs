@@ -71,6 +71,35 @@ internal sealed class SandboxRootReader
         return _layers.Where((_, index) => stack.Reaches(folder, index)).ToList();
     }
 
+    /// <summary>
+    /// The target of the symbolic link at the path (as text, for the caller to resolve inside the
+    /// root), or null when the topmost layer having the path has no link there. The folders on the
+    /// way resolve inside the root as for every lookup here.
+    /// </summary>
+    public string? LinkTarget(string pathInSandbox)
+    {
+        var relative = Relative(pathInSandbox);
+        foreach (var layer in Reaching(relative))
+        {
+            var root = OpenRoot(layer);
+            if (root < 0) continue;
+            try
+            {
+                var fd = Open(root, relative, O_PATH | O_NOFOLLOW, Confined);
+                if (fd == -ENOENT) continue;
+                if (fd < 0) return null;
+                try
+                {
+                    if (StatOf(fd) is not { } status || status.IsWhiteout) return null;
+                    return status.IsSymbolicLink ? OpenAt2.LinkTarget(fd, "") : null;
+                }
+                finally { close(fd); }
+            }
+            finally { close(root); }
+        }
+        return null;
+    }
+
     /// <summary>Looks the path up in one layer: its status, or hidden when the layer masks lower ones there.</summary>
     private static (FileStatus? Status, bool Hidden) Find(string layer, string relative, string shown, int flags)
     {
