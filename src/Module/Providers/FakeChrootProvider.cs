@@ -64,7 +64,11 @@ internal sealed class FakeChrootProvider : ISandboxProvider
     public ProcessOutcome Run(SandboxInfo sandbox, SandboxCommand command, OutputLines lines,
         CancellationToken cancellation)
     {
-        var (argv, environment) = CommandLine(sandbox, command);
+        var built = Build(sandbox, command);
+        // The launch helper is static: the preload in its environment reaches only chroot, which it
+        // execs. The chain of host tools (setpriv, time) must not run under it: env gives it chroot alone.
+        var (environment, argv) = BackendProcess.LaunchesThroughHelper(ownPidNamespace: false)
+            ? built.WithoutEnv() : (built.Environment, built.CommandLine);
         var outcome = BackendProcess.Run(_log, argv, environment, command, lines, cancellation);
         Failures.BackendFailureClassifier.ThrowIfNotStarted(Failures.ProviderFailureTables.FakeChroot, outcome, sandbox.Name, command.Argv[0]);
         return outcome;
@@ -72,8 +76,8 @@ internal sealed class FakeChrootProvider : ISandboxProvider
 
     public int RunInteractive(SandboxInfo sandbox, SandboxCommand command)
     {
-        var (argv, environment) = CommandLine(sandbox, command);
-        return BackendProcess.RunInteractive(_log, argv, environment);
+        var built = Build(sandbox, command);
+        return BackendProcess.RunInteractive(_log, built.CommandLine, built.Environment);
     }
 
     /// <summary>
@@ -123,17 +127,16 @@ internal sealed class FakeChrootProvider : ISandboxProvider
     /// The command line and environment of one command: the environment the wrapper scripts would
     /// have made (FakeChrootEnvironment), set directly, and the host's chroot under the preload.
     /// </summary>
-    private (IReadOnlyList<string>, IReadOnlyDictionary<string, string>) CommandLine(SandboxInfo sandbox, SandboxCommand command)
+    private FakeChrootEnvironment Build(SandboxInfo sandbox, SandboxCommand command)
     {
         RefuseRoot();
         var farm = Farm(sandbox);
         var copy = RealPath.Of(farm) ?? throw SandboxErrors.SandboxNotFound(sandbox.Name);
         var account = PasswdFile.For(command, new Storage.SandboxRootReader(farm));
         var daemon = FakedDaemon.Ensure(sandbox, _log);
-        var built = FakeChrootEnvironment.Build(HostTools.Value, CommandEnvironment.Compose(sandbox, command, account.Home),
+        return FakeChrootEnvironment.Build(HostTools.Value, CommandEnvironment.Compose(sandbox, command, account.Home),
             command.Argv, command.WorkingDirectory, copy, daemon.Key, account.Uid, account.Gid,
             LinkerFolders.Of(copy), LinkerFolders.ExtraOf(copy), OnHostPath);
-        return (built.CommandLine, built.Environment);
     }
 
     /// <summary>The host tools the command line names, found once per process.</summary>

@@ -14,17 +14,43 @@ internal static class OverlayMountCommandLine
     public const string OverlayLabel = "overlay";
 
     // $1 = overlay options, $2 = mount point, then tmpfs mount points up to "--", then the backend.
-    // Arguments travel as positional parameters, never pasted into the script.
+    // Arguments travel as positional parameters, never pasted into the script. mkdir is a program
+    // (an exec): only run when the mount point is missing, which after the first command it is not.
     private const string MountThenExec =
         "fail() { echo \"" + OverlayLauncher.SetupMarker + " $1\" >&2; exit 125; }; " +
         "mount -t overlay sandbox-overlay -o \"$1\" \"$2\" || fail \"could not mount the overlay on $2\"; shift 2; " +
-        "while [ \"$1\" != -- ]; do mkdir -p \"$1\" && mount -t tmpfs sandbox-tmpfs \"$1\" || fail \"could not mount a tmpfs on $1\"; shift; done; " +
+        "while [ \"$1\" != -- ]; do { [ -d \"$1\" ] || mkdir -p \"$1\"; } && mount -t tmpfs sandbox-tmpfs \"$1\" || fail \"could not mount a tmpfs on $1\"; shift; done; " +
         "shift; exec \"$@\"";
 
-    public static IEnumerable<ArgvBlock> Blocks(SandboxView view, params string[] privateTmpfs)
+    // The same, first moving itself into the cgroups whose cgroup.procs files come before a "--":
+    // the cgroup join is this shell's work rather than a shell of its own (one exec less), and
+    // everything it execs, the backend and the command below it, starts inside.
+    private const string JoinThenMountThenExec =
+        "fail() { echo \"" + OverlayLauncher.SetupMarker + " $1\" >&2; exit 125; }; " +
+        "while [ \"$1\" != -- ]; do echo $$ > \"$1\" || fail \"could not join the cgroup $1\"; shift; done; shift; " +
+        "mount -t overlay sandbox-overlay -o \"$1\" \"$2\" || fail \"could not mount the overlay on $2\"; shift 2; " +
+        "while [ \"$1\" != -- ]; do { [ -d \"$1\" ] || mkdir -p \"$1\"; } && mount -t tmpfs sandbox-tmpfs \"$1\" || fail \"could not mount a tmpfs on $1\"; shift; done; " +
+        "shift; exec \"$@\"";
+
+    public static IEnumerable<ArgvBlock> Blocks(SandboxView view, params string[] privateTmpfs) =>
+        Blocks(view, inOwnMountNamespace: false, Array.Empty<string>(), privateTmpfs);
+
+    /// <param name="inOwnMountNamespace">
+    /// The launch chain already gives the backend a private mount namespace of its own (Nspawn's
+    /// commands: see BackendProcess.OwnPidNamespaceHasOwnMountNamespace): no unshare --mount.
+    /// </param>
+    /// <param name="cgroupProcs">The cgroup.procs files of the cgroups the backend must start in (Nspawn), or none.</param>
+    public static IEnumerable<ArgvBlock> Blocks(SandboxView view, bool inOwnMountNamespace, IReadOnlyList<string> cgroupProcs, params string[] privateTmpfs)
     {
-        yield return UnshareBlock(view);
-        var overlay = new List<string> { view.Tools.Sh, "-c", MountThenExec, "sandbox-overlay" };
+        if (!inOwnMountNamespace || !view.IsRoot) yield return UnshareBlock(view);
+        var overlay = cgroupProcs.Count == 0
+            ? new List<string> { view.Tools.Sh, "-c", MountThenExec, "sandbox-overlay" }
+            : new List<string> { view.Tools.Sh, "-c", JoinThenMountThenExec, "sandbox-overlay" };
+        if (cgroupProcs.Count > 0)
+        {
+            overlay.AddRange(cgroupProcs);
+            overlay.Add("--");
+        }
         // Rootless, overlayfs keeps its metadata in user.* xattrs: trusted.* needs real root.
         overlay.Add(view.Overlay.MountOptions(inUserNamespace: !view.IsRoot));
         overlay.Add(view.Overlay.Merged);
