@@ -66,10 +66,13 @@ internal static class BackendProcess
     /// helper cannot run, the host's tools: setpriv, time (with the sh that closes its report),
     /// [setpriv unless the backend dies with its parent by itself], [unshare], backend.
     /// </summary>
-    internal static IReadOnlyList<string> Chain(PeakMemoryMeter meter, IReadOnlyList<string> argv, bool ownPidNamespace, bool backendDiesWithParent)
+    internal static IReadOnlyList<string> Chain(PeakMemoryMeter meter, IReadOnlyList<string> argv, bool ownPidNamespace, bool backendDiesWithParent) =>
+        Chain(meter, argv, ownPidNamespace, backendDiesWithParent, LaunchHelper.Path(ownPidNamespace && UserIdentity.IsRoot));
+
+    /// <param name="helper">The launch helper's path, or null for the chain of host tools.</param>
+    internal static IReadOnlyList<string> Chain(PeakMemoryMeter meter, IReadOnlyList<string> argv, bool ownPidNamespace, bool backendDiesWithParent, string? helper)
     {
-        if (LaunchHelper.Path(ownPidNamespace && UserIdentity.IsRoot) is { } helper
-            && meter.WrapWithHelper(helper, WithAbsoluteProgram(argv)) is { } launched)
+        if (helper is not null && meter.WrapWithHelper(helper, WithAbsoluteProgram(argv)) is { } launched)
             return launched;
         var backend = ownPidNamespace ? InNamespaceThatDiesWithParent(argv) : argv;
         // unshare (ownPidNamespace) does not ask for a parent-death signal for itself: only for its child.
