@@ -7,7 +7,9 @@ using Sandbox.Native;
 namespace Sandbox.Processes;
 
 /// <summary>
-/// Measures a backend's peak resident memory with time(1) placed between us and the backend.
+/// Measures a backend's peak resident memory through the report of a link placed between us and
+/// the backend: our <see cref="LaunchHelper"/> (the status and rusage of its forked child, as
+/// bytes), or where that cannot run, time(1) (as text), as described below.
 /// The kernel's figure for our own child cannot be used: the child is spawned by vfork from this
 /// .NET process, and exec records the parent's high-water RSS as the child's own, so even /bin/true
 /// showed the ~100 MB of the PowerShell host. time's child is forked from a process of a few MB, so
@@ -33,10 +35,25 @@ internal sealed partial class PeakMemoryMeter : IDisposable
 
     public PeakMemoryMeter()
     {
-        if (_time is null) return;
+        if (_time is null && !LaunchHelper.Supported) return;
         _report = memfd_create("sandbox-peak-memory", MFD_CLOEXEC);
         if (_report < 0) throw new IOException($"memfd_create failed: {LibC.ErrorText(Marshal.GetLastPInvokeError())}");
     }
+
+    /// <summary>
+    /// <paramref name="argv"/> run by the launch helper, which writes its child's status and rusage
+    /// into our report (see <see cref="LaunchHelper"/>); null when the report could not be made.
+    /// </summary>
+    public IReadOnlyList<string>? WrapWithHelper(string helper, IReadOnlyList<string> argv)
+    {
+        if (_report < 0) return null;
+        _binary = true;
+        return new[] { helper, ReportPath }.Concat(argv).ToList();
+    }
+
+    private string ReportPath => $"/proc/{Environment.ProcessId}/fd/{_report}";
+
+    private bool _binary;
 
     /// <summary><paramref name="argv"/> run under time, which writes the peak (in KiB) into our report.</summary>
     public IReadOnlyList<string> Wrap(IReadOnlyList<string> argv) =>
@@ -44,7 +61,7 @@ internal sealed partial class PeakMemoryMeter : IDisposable
             ? argv
             : new[]
             {
-                _time!, "--format=%M", $"--output=/proc/{Environment.ProcessId}/fd/{_report}", "--",
+                _time!, "--format=%M", $"--output={ReportPath}", "--",
                 LaunchChainTools.Sh ?? throw SandboxErrors.ToolNotInstalled("sh", "dash"), "-c", CloseReportDescriptor, "sandbox-backend",
             }.Concat(argv).ToList();
 
@@ -55,6 +72,7 @@ internal sealed partial class PeakMemoryMeter : IDisposable
     public ProcessOutcome Correct(ProcessOutcome outcome)
     {
         if (_report < 0) return outcome;
+        if (_binary) return CorrectFromHelper(outcome);
         string[] lines;
         try { lines = File.ReadAllLines($"/proc/self/fd/{_report}"); }
         catch (IOException) { return outcome; }
@@ -67,6 +85,22 @@ internal sealed partial class PeakMemoryMeter : IDisposable
         return signal is not null && outcome.Signal is null
             ? measured with { Signal = int.Parse(signal.Groups[1].Value, CultureInfo.InvariantCulture), ExitCode = null }
             : measured;
+    }
+
+    /// <summary>
+    /// The helper's report: its child's peak memory, and its child's signal (the helper itself then
+    /// exits with 128 + the signal number). A helper killed before it wrote (timeout, cancellation)
+    /// leaves the report empty: the kernel's figure is all there is.
+    /// </summary>
+    private ProcessOutcome CorrectFromHelper(ProcessOutcome outcome)
+    {
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes($"/proc/self/fd/{_report}"); }
+        catch (IOException) { return outcome; }
+        if (LaunchHelper.Read(bytes) is not { } report) return outcome;
+        var measured = outcome with { PeakMemoryBytes = report.MaxRssKiB * 1024 };
+        var signal = report.Status & 0x7f;
+        return signal != 0 && outcome.Signal is null ? measured with { Signal = signal, ExitCode = null } : measured;
     }
 
     public void Dispose()

@@ -6,8 +6,10 @@ namespace Sandbox.Providers;
 /// <summary>
 /// How every provider starts its backend (bwrap, systemd-nspawn, fakechroot) for a command: the
 /// command line logged shell-quoted at verbose level, then either run to completion with the
-/// kernel's accounting (peak memory measured by time(1), see PeakMemoryMeter) or handed the
-/// caller's terminal.
+/// kernel's accounting (peak memory measured by our launch helper, or time(1) where it cannot run,
+/// see PeakMemoryMeter) or handed the caller's terminal. With the helper (x86-64) the whole chain
+/// is one exec of ours before the backend (see <see cref="LaunchHelper"/>); what follows describes
+/// the chain of host tools used elsewhere, whose guarantees the helper keeps.
 /// The chain from us to the backend dies with us: each link that would otherwise survive its
 /// parent (time, and the backend below time) starts under <c>setpriv --pdeathsig KILL</c>, so a
 /// kill -9 of the engine kills time, whose death kills the backend (bwrap then takes its pid
@@ -67,16 +69,41 @@ internal static class BackendProcess
     }
 
     /// <summary>
-    /// The whole command line from us to the backend: setpriv, time (with the sh that closes its
-    /// report), [setpriv unless the backend dies with its parent by itself], [unshare], backend.
+    /// The whole command line from us to the backend. With the <see cref="LaunchHelper"/>: the
+    /// helper (the parent-death signals, the fork whose rusage is the command's, and as root the
+    /// pid namespace with its own mount namespace and /proc), then the backend: one exec. Where the
+    /// helper cannot run, the host's tools: setpriv, time (with the sh that closes its report),
+    /// [setpriv unless the backend dies with its parent by itself], [unshare], backend.
     /// </summary>
-    internal static IReadOnlyList<string> Chain(PeakMemoryMeter meter, IReadOnlyList<string> argv, bool ownPidNamespace, bool backendDiesWithParent)
+    internal static IReadOnlyList<string> Chain(PeakMemoryMeter meter, IReadOnlyList<string> argv, bool ownPidNamespace, bool backendDiesWithParent) =>
+        Chain(meter, argv, ownPidNamespace, backendDiesWithParent, LaunchHelper.Path(ownPidNamespace && UserIdentity.IsRoot));
+
+    /// <param name="helper">The launch helper's path, or null for the chain of host tools.</param>
+    internal static IReadOnlyList<string> Chain(PeakMemoryMeter meter, IReadOnlyList<string> argv, bool ownPidNamespace, bool backendDiesWithParent, string? helper)
     {
+        if (helper is not null && meter.WrapWithHelper(helper, WithAbsoluteProgram(argv)) is { } launched)
+            return launched;
         var backend = ownPidNamespace ? InNamespaceThatDiesWithParent(argv) : argv;
         // unshare (ownPidNamespace) does not ask for a parent-death signal for itself: only for its child.
         if (!backendDiesWithParent || ownPidNamespace) backend = DiesWithParent(backend);
         return DiesWithParent(meter.Wrap(backend));
     }
+
+    /// <summary>
+    /// Whether <see cref="Run"/> with ownPidNamespace puts the backend in a private mount namespace
+    /// of its own (with a /proc of its pid namespace): the helper does, and so does unshare
+    /// --mount-proc, whose --mount is private by default. Then the backend needs no unshare --mount.
+    /// </summary>
+    public static bool OwnPidNamespaceHasOwnMountNamespace => UserIdentity.IsRoot
+        && (LaunchHelper.Path(ownPidNamespace: true) is not null || LaunchChainTools.Unshare is not null);
+
+    /// <summary>Whether <see cref="Run"/> starts the backend through the static <see cref="LaunchHelper"/> (no host tool before it).</summary>
+    public static bool LaunchesThroughHelper(bool ownPidNamespace) => LaunchHelper.Path(ownPidNamespace && UserIdentity.IsRoot) is not null;
+
+    /// <summary>The helper execs without a search: the backend's program as an absolute path.</summary>
+    private static IReadOnlyList<string> WithAbsoluteProgram(IReadOnlyList<string> argv) =>
+        argv.Count == 0 || argv[0].StartsWith('/') ? argv
+            : new[] { ToolLocator.Find(argv[0]) ?? throw SandboxErrors.ExecutableNotFound(argv[0]) }.Concat(argv.Skip(1)).ToList();
 
     public static int RunInteractive(IEngineLog log, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment)
     {

@@ -103,7 +103,24 @@ internal sealed record FakeChrootEnvironment(
         if (workingDirectory is { } folder && folder != "/")
             command.AddRange(new[] { tools.Shell, "-c", "cd \"$1\" && shift && exec \"$@\"", "sandbox-chdir", folder });
         command.AddRange(argv);
-        return new FakeChrootEnvironment(own, prefix, command);
+        return new FakeChrootEnvironment(own, prefix, command)
+        {
+            ChrootVariables = variables.Select(v => new KeyValuePair<string, string>(v.Item1, v.Item2)).ToList(),
+        };
+    }
+
+    /// <summary>The variables <see cref="Prefix"/> gives chroot alone through env, in order.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> ChrootVariables { get; init; } = Array.Empty<KeyValuePair<string, string>>();
+
+    /// <summary>
+    /// For a launcher that loads no library (our static LaunchHelper, which an LD_PRELOAD cannot
+    /// reach): chroot's variables in the environment itself and chroot without env, one exec less.
+    /// </summary>
+    public (IReadOnlyDictionary<string, string> Environment, IReadOnlyList<string> CommandLine) WithoutEnv()
+    {
+        var environment = new Dictionary<string, string>(Environment);
+        foreach (var (name, value) in ChrootVariables) environment[name] = value;
+        return (environment, Prefix.Skip(1 + ChrootVariables.Count).Concat(Argv).ToList());
     }
 
     /// <summary>The whole command line: <see cref="Prefix"/> then <see cref="Argv"/>.</summary>

@@ -64,9 +64,12 @@ internal sealed class FakeChrootProvider : ISandboxProvider
     public ProcessOutcome Run(SandboxInfo sandbox, SandboxCommand command, OutputLines lines,
         CancellationToken cancellation)
     {
-        var (argv, environment) = CommandLine(sandbox, command);
-        // -Trace: strace before env (so not under the preload); the calls name host paths under the
-        // copy, mapped back; no pid namespace, so host pids.
+        var built = Build(sandbox, command);
+        // The launch helper is static: the preload in its environment reaches only chroot, which it
+        // execs. Traced, strace comes before env instead (strace must not run under the preload).
+        var (environment, argv) = !command.Trace && BackendProcess.LaunchesThroughHelper(ownPidNamespace: false)
+            ? built.WithoutEnv() : (built.Environment, built.CommandLine);
+        // -Trace: the calls name host paths under the copy, mapped back; no pid namespace, so host pids.
         var copy = RealPath.Of(Farm(sandbox)) ?? throw SandboxErrors.SandboxNotFound(sandbox.Name);
         var trace = new Tracing.TracePoint(0, CommandPid: null, HostRoot: copy, () => new SandboxRootReader(Farm(sandbox)),
             sandbox.StatePath, copy + (command.WorkingDirectory ?? "/"));
@@ -77,8 +80,8 @@ internal sealed class FakeChrootProvider : ISandboxProvider
 
     public int RunInteractive(SandboxInfo sandbox, SandboxCommand command)
     {
-        var (argv, environment) = CommandLine(sandbox, command);
-        return BackendProcess.RunInteractive(_log, argv, environment);
+        var built = Build(sandbox, command);
+        return BackendProcess.RunInteractive(_log, built.CommandLine, built.Environment);
     }
 
     /// <summary>
@@ -133,17 +136,16 @@ internal sealed class FakeChrootProvider : ISandboxProvider
     /// The command line and environment of one command: the environment the wrapper scripts would
     /// have made (FakeChrootEnvironment), set directly, and the host's chroot under the preload.
     /// </summary>
-    private (IReadOnlyList<string>, IReadOnlyDictionary<string, string>) CommandLine(SandboxInfo sandbox, SandboxCommand command)
+    private FakeChrootEnvironment Build(SandboxInfo sandbox, SandboxCommand command)
     {
         RefuseRoot();
         var farm = Farm(sandbox);
         var copy = RealPath.Of(farm) ?? throw SandboxErrors.SandboxNotFound(sandbox.Name);
         var account = PasswdFile.For(command, new Storage.SandboxRootReader(farm));
         var daemon = FakedDaemon.Ensure(sandbox, _log);
-        var built = FakeChrootEnvironment.Build(HostTools.Value, CommandEnvironment.Compose(sandbox, command, account.Home),
+        return FakeChrootEnvironment.Build(HostTools.Value, CommandEnvironment.Compose(sandbox, command, account.Home),
             command.Argv, command.WorkingDirectory, copy, daemon.Key, account.Uid, account.Gid,
             LinkerFolders.Of(copy), LinkerFolders.ExtraOf(copy), OnHostPath);
-        return (built.CommandLine, built.Environment);
     }
 
     /// <summary>The host tools the command line names, found once per process.</summary>

@@ -145,10 +145,12 @@ internal sealed partial class NspawnProvider : ISandboxProvider
     private static SandboxView View(SandboxInfo sandbox) =>
         CommandLineInputs.View(sandbox, OverlayLayer.Of(sandbox), isRoot: true, ToolLocator.Require("systemd-nspawn", "systemd-container"));
 
-    private static NspawnHost Host(SandboxCgroup? cgroup) => new()
+    /// <param name="inOwnMountNamespace">Launched by BackendProcess.Run with a pid namespace of its own, which brings a mount namespace.</param>
+    private static NspawnHost Host(SandboxCgroup? cgroup, bool inOwnMountNamespace = false) => new()
     {
         RegistersWithMachined = HostRunsSystemd,
-        CgroupJoin = cgroup?.JoinPrefix() ?? new List<string>(),
+        CgroupProcs = cgroup?.Create() ?? new List<string>(),
+        InOwnMountNamespace = inOwnMountNamespace,
     };
 
     public LayerMeasurement Measure(SandboxInfo sandbox) => OverlayLayer.Of(sandbox).Measure(sandbox.Name);
@@ -157,7 +159,10 @@ internal sealed partial class NspawnProvider : ISandboxProvider
     {
         if (!UserIdentity.IsRoot) throw SandboxErrors.ProviderUnavailable("Nspawn", "systemd-nspawn needs root.", "Run pwsh as root (sudo pwsh), or use -Provider Bubblewrap.");
         var account = PasswdFile.For(command, OverlayLayer.Of(sandbox).Reader);
-        return NspawnCommandLine.ForCommand(View(sandbox), Host(cgroup), CommandLineInputs.Invocation(sandbox, command, account, interactive)).Argv;
+        // Exactly the commands Run gives a pid namespace of their own (ownPidNamespace: !sandbox.Boot);
+        // an interactive one keeps its unshare --mount, or the overlay would be mounted on the host.
+        var host = Host(cgroup, inOwnMountNamespace: !interactive && !sandbox.Boot && BackendProcess.OwnPidNamespaceHasOwnMountNamespace);
+        return NspawnCommandLine.ForCommand(View(sandbox), host, CommandLineInputs.Invocation(sandbox, command, account, interactive)).Argv;
     }
 
     private static Dictionary<string, string> HostEnvironment()

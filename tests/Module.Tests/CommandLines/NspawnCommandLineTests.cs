@@ -22,9 +22,8 @@ public sealed class NspawnCommandLineTests
     {
         var line = ForCommand(View(Nspawn, isRoot: true), PlainHost, Invocation("echo", "hi"));
 
-        Assert.Equal(new[] { Cgroup, OverlayMountCommandLine.NamespaceLabel, OverlayMountCommandLine.OverlayLabel, Backend, Container,
+        Assert.Equal(new[] { OverlayMountCommandLine.NamespaceLabel, OverlayMountCommandLine.OverlayLabel, Backend, Container,
             Capabilities, Registration, Network, Binds, Process, NspawnCommandLine.Environment, WorkingFolder, User, Command }, line.Labels);
-        Assert.Empty(line[Cgroup]);
         // As root: no user namespace, and overlayfs keeps its metadata in trusted.* xattrs.
         Assert.Equal(new[] { "/usr/bin/unshare", "--mount", "--propagation", "private", "--" }, line[OverlayMountCommandLine.NamespaceLabel]);
         Assert.Equal(new[] { "sandbox-overlay", "/", OverlayOptions, Merged, RuntimeFolder, "--" }, line[OverlayMountCommandLine.OverlayLabel].Skip(3));
@@ -43,14 +42,26 @@ public sealed class NspawnCommandLineTests
     }
 
     [Fact]
-    public void The_cgroup_join_comes_first_so_every_process_after_it_is_in_the_commands_cgroup()
+    public void The_overlay_launcher_joins_the_cgroup_first_so_every_process_after_it_is_in_the_commands_cgroup()
     {
-        var join = new[] { "/bin/sh", "-c", "join", "sandbox-cgroup", "/sys/fs/cgroup/sandbox.slice/x/run-1/cgroup.procs", "--" };
-        var line = ForCommand(View(Nspawn, isRoot: true), PlainHost with { CgroupJoin = join }, Invocation("true"));
+        var procs = new[] { "/sys/fs/cgroup/unified/sandbox.slice/x/run-1/cgroup.procs", "/sys/fs/cgroup/systemd/sandbox.slice/x/run-1/cgroup.procs" };
+        var line = ForCommand(View(Nspawn, isRoot: true), PlainHost with { CgroupProcs = procs }, Invocation("true"));
 
-        Assert.Equal(Cgroup, line.Labels.First());
-        Assert.Equal(join, line[Cgroup]);
-        Assert.Equal(join, line.Argv.Take(join.Length));
+        // One shell joins the cgroups, then mounts: no shell of its own for the join.
+        var overlay = line[OverlayMountCommandLine.OverlayLabel];
+        Assert.StartsWith("fail() {", overlay[2]);
+        Assert.True(overlay[2].IndexOf("cgroup", StringComparison.Ordinal) < overlay[2].IndexOf("mount -t overlay", StringComparison.Ordinal));
+        Assert.Equal(new[] { "sandbox-overlay", procs[0], procs[1], "--", "/", OverlayOptions, Merged, RuntimeFolder, "--" }, overlay.Skip(3));
+        Assert.Single(line.Argv, arg => arg == "/bin/sh" || arg.EndsWith("/sh", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_command_launched_in_its_own_mount_namespace_gets_no_unshare_of_its_own()
+    {
+        var line = ForCommand(View(Nspawn, isRoot: true), PlainHost with { InOwnMountNamespace = true }, Invocation("true"));
+
+        Assert.DoesNotContain(OverlayMountCommandLine.NamespaceLabel, line.Labels);
+        Assert.Equal(OverlayMountCommandLine.OverlayLabel, line.Labels.First());
     }
 
     [Fact]
@@ -117,7 +128,7 @@ public sealed class NspawnCommandLineTests
     {
         var line = ForContainer(View(Nspawn, isRoot: true), PlainHost, BootDroppedCapabilities);
 
-        Assert.Equal(new[] { Cgroup, OverlayMountCommandLine.NamespaceLabel, OverlayMountCommandLine.OverlayLabel, Backend, Container,
+        Assert.Equal(new[] { OverlayMountCommandLine.NamespaceLabel, OverlayMountCommandLine.OverlayLabel, Backend, Container,
             Capabilities, Registration, Network, Binds }, line.Labels);
         Assert.Equal(new[] { "--drop-capability=CAP_MKNOD,CAP_SYS_RAWIO,CAP_SYS_MODULE" }, line[Capabilities]);
     }

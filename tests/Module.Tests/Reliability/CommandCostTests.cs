@@ -25,9 +25,9 @@ public sealed class CommandCostTests
         Skip.If(ToolLocator.Find("setpriv") is null || ToolLocator.Find("time") is null, "needs setpriv and time (util-linux, time)");
         using var meter = new PeakMemoryMeter();
 
-        var chain = BackendProcess.Chain(meter, Backend, ownPidNamespace: false, backendDiesWithParent: true);
+        var chain = BackendProcess.Chain(meter, Backend, ownPidNamespace: false, backendDiesWithParent: true, helper: null);
 
-        // setpriv -> time -> sh (closes time's report) -> bwrap: the one setpriv is the one before time.
+        // Where the launch helper cannot run: setpriv -> time -> sh (closes time's report) -> bwrap: the one setpriv is the one before time.
         Assert.Equal(1, Count(chain, "setpriv"));
         Assert.Equal("setpriv", Path.GetFileName(chain[0]));
         Assert.Equal("time", Path.GetFileName(chain[4]));
@@ -43,10 +43,23 @@ public sealed class CommandCostTests
         using var meter = new PeakMemoryMeter();
         var fakeChroot = new[] { "/usr/bin/fakechroot", "/bin/true" };
 
-        Assert.Equal(2, Count(BackendProcess.Chain(meter, fakeChroot, ownPidNamespace: false, backendDiesWithParent: false), "setpriv"));
+        Assert.Equal(2, Count(BackendProcess.Chain(meter, fakeChroot, ownPidNamespace: false, backendDiesWithParent: false, helper: null), "setpriv"));
         // unshare asks for a parent-death signal for its child only, so it keeps the setpriv before
         // it even when what it runs would set its own.
-        Assert.Equal(2, Count(BackendProcess.Chain(meter, Backend, ownPidNamespace: true, backendDiesWithParent: true), "setpriv"));
+        Assert.Equal(2, Count(BackendProcess.Chain(meter, Backend, ownPidNamespace: true, backendDiesWithParent: true, helper: null), "setpriv"));
+    }
+
+    [SkippableFact]
+    public void With_the_launch_helper_the_chain_is_the_helper_its_report_and_the_backend()
+    {
+        Skip.IfNot(LaunchHelper.Supported, "the launch helper is x86-64 only");
+        using var meter = new PeakMemoryMeter();
+
+        var chain = BackendProcess.Chain(meter, Backend, ownPidNamespace: false, backendDiesWithParent: true);
+
+        Assert.Matches($"^/proc/{Environment.ProcessId}/fd/[0-9]+$", chain[0]);
+        Assert.Matches($"^/proc/{Environment.ProcessId}/fd/[0-9]+$", chain[1]);
+        Assert.Equal(Backend, chain.Skip(2));
     }
 
     [SkippableFact]

@@ -6,8 +6,15 @@ internal sealed record NspawnHost
     /// <summary>PID 1 is systemd, so machined can register the container (else --register=no --keep-unit).</summary>
     public required bool RegistersWithMachined { get; init; }
 
-    /// <summary>The prefix that moves the command into a cgroup of its own (SandboxCgroup.JoinPrefix), or empty.</summary>
-    public IReadOnlyList<string> CgroupJoin { get; init; } = Array.Empty<string>();
+    /// <summary>The cgroup.procs files of the cgroup nspawn starts in (SandboxCgroup.Create), or none: joined by the overlay launcher.</summary>
+    public IReadOnlyList<string> CgroupProcs { get; init; } = Array.Empty<string>();
+
+    /// <summary>
+    /// nspawn is launched in a private mount namespace of its own already (a plain command's pid
+    /// namespace brings one, see BackendProcess.OwnPidNamespaceHasOwnMountNamespace): the overlay
+    /// launcher needs no unshare --mount.
+    /// </summary>
+    public bool InOwnMountNamespace { get; init; }
 }
 
 /// <summary>
@@ -18,7 +25,6 @@ internal sealed record NspawnHost
 /// </summary>
 internal static class NspawnCommandLine
 {
-    public const string Cgroup = "cgroup";
     public const string Backend = "backend";
     public const string Container = "container";
     public const string Capabilities = "capabilities";
@@ -53,14 +59,14 @@ internal static class NspawnCommandLine
     }).ToArray();
 
     /// <summary>
-    /// What every nspawn of this sandbox gets: its cgroup, the overlay launcher, its root, name,
+    /// What every nspawn of this sandbox gets: the overlay launcher (which joins its cgroup), its root, name,
     /// hostname, registration, network and binds. No journal link (the host has no journald to
     /// link to, and concurrent commands raced to make /var/log/journal).
     /// </summary>
     public static LabelledArgv ForContainer(SandboxView view, NspawnHost host, IEnumerable<string> droppedCapabilities)
     {
-        var blocks = new List<ArgvBlock> { ArgvBlock.Of(Cgroup, host.CgroupJoin) };
-        blocks.AddRange(OverlayMountCommandLine.Blocks(view, RuntimeFolder));
+        var blocks = new List<ArgvBlock>();
+        blocks.AddRange(OverlayMountCommandLine.Blocks(view, host.InOwnMountNamespace, host.CgroupProcs, RuntimeFolder));
         if (view.ReadOnlyRoot) blocks.Add(WritableViewBlock(view));
         blocks.Add(ArgvBlock.Of(Backend, view.Tools.Backend));
         blocks.Add(ArgvBlock.Of(Container, "--quiet", $"--directory={view.Overlay.Merged}", $"--machine={view.Name}",

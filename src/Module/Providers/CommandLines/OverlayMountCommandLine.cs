@@ -16,18 +16,44 @@ internal static class OverlayMountCommandLine
     // $1 = the folder the overlay options are relative to (the store: a chain of layers named by
     // short relative paths fits mount(2)'s one page), $2 = overlay options, $3 = mount point, then
     // tmpfs mount points up to "--", then the backend. Arguments travel as positional parameters,
-    // never pasted into the script. The backend starts in / again.
-    private const string MountThenExec =
-        "fail() { echo \"" + OverlayLauncher.SetupMarker + " $1\" >&2; exit 125; }; " +
+    // never pasted into the script. The backend starts in / again. mkdir is a program (an exec):
+    // only run when the mount point is missing, which after the first command it is not.
+    private const string MountThenExecBody =
         "cd \"$1\" || fail \"could not enter $1\"; " +
         "mount -t overlay sandbox-overlay -o \"$2\" \"$3\" || fail \"could not mount the overlay on $3\"; cd /; shift 3; " +
-        "while [ \"$1\" != -- ]; do mkdir -p \"$1\" && mount -t tmpfs sandbox-tmpfs \"$1\" || fail \"could not mount a tmpfs on $1\"; shift; done; " +
+        "while [ \"$1\" != -- ]; do { [ -d \"$1\" ] || mkdir -p \"$1\"; } && mount -t tmpfs sandbox-tmpfs \"$1\" || fail \"could not mount a tmpfs on $1\"; shift; done; " +
         "shift; exec \"$@\"";
 
-    public static IEnumerable<ArgvBlock> Blocks(SandboxView view, params string[] privateTmpfs)
+    private const string Fail = "fail() { echo \"" + OverlayLauncher.SetupMarker + " $1\" >&2; exit 125; }; ";
+
+    private const string MountThenExec = Fail + MountThenExecBody;
+
+    // The same, first moving itself into the cgroups whose cgroup.procs files come before a "--":
+    // the cgroup join is this shell's work rather than a shell of its own (one exec less), and
+    // everything it execs, the backend and the command below it, starts inside.
+    private const string JoinThenMountThenExec = Fail +
+        "while [ \"$1\" != -- ]; do echo $$ > \"$1\" || fail \"could not join the cgroup $1\"; shift; done; shift; " +
+        MountThenExecBody;
+
+    public static IEnumerable<ArgvBlock> Blocks(SandboxView view, params string[] privateTmpfs) =>
+        Blocks(view, inOwnMountNamespace: false, Array.Empty<string>(), privateTmpfs);
+
+    /// <param name="inOwnMountNamespace">
+    /// The launch chain already gives the backend a private mount namespace of its own (Nspawn's
+    /// commands: see BackendProcess.OwnPidNamespaceHasOwnMountNamespace): no unshare --mount.
+    /// </param>
+    /// <param name="cgroupProcs">The cgroup.procs files of the cgroups the backend must start in (Nspawn), or none.</param>
+    public static IEnumerable<ArgvBlock> Blocks(SandboxView view, bool inOwnMountNamespace, IReadOnlyList<string> cgroupProcs, params string[] privateTmpfs)
     {
-        yield return UnshareBlock(view);
-        var overlay = new List<string> { view.Tools.Sh, "-c", MountThenExec, "sandbox-overlay" };
+        if (!inOwnMountNamespace || !view.IsRoot) yield return UnshareBlock(view);
+        var overlay = cgroupProcs.Count == 0
+            ? new List<string> { view.Tools.Sh, "-c", MountThenExec, "sandbox-overlay" }
+            : new List<string> { view.Tools.Sh, "-c", JoinThenMountThenExec, "sandbox-overlay" };
+        if (cgroupProcs.Count > 0)
+        {
+            overlay.AddRange(cgroupProcs);
+            overlay.Add("--");
+        }
         overlay.Add(view.Overlay.MountFolder);
         // Rootless, overlayfs keeps its metadata in user.* xattrs: trusted.* needs real root.
         overlay.Add(view.Overlay.MountOptions(inUserNamespace: !view.IsRoot));

@@ -25,9 +25,6 @@ internal static class ConfineHelper
 
     public static bool Supported => RuntimeInformation.OSArchitecture == Architecture.X64;
 
-    private const ulong Base = 0x400000;
-    private const int HeaderSize = 64 + 56;
-
     /// <summary>
     /// Where execvp would look for <paramref name="program"/>: itself if it names a path, else in
     /// each folder of the command's PATH (an empty entry is the working directory).
@@ -42,7 +39,7 @@ internal static class ConfineHelper
     /// <summary>The program's bytes for the given identity, the capabilities to drop and where the program may be.</summary>
     public static byte[] Build(uint uid, uint gid, IEnumerable<int> dropCapabilities, IReadOnlyList<string> programPaths)
     {
-        var asm = new Assembler();
+        var asm = new TinyElf.Assembler();
         Syscall(asm, 157, 38, 1, edxZero: true, zeroR10R8: true);   // prctl(PR_SET_NO_NEW_PRIVS, 1)
         foreach (var capability in dropCapabilities)
             Syscall(asm, 157, 24, (uint)capability);                // prctl(PR_CAPBSET_DROP, cap): needs CAP_SETPCAP, as root
@@ -83,107 +80,11 @@ internal static class ConfineHelper
         var filter = SeccompDenyList.Program();
         asm.Align(8).Label("fprog").Emit16((ushort)(filter.Length / 8)).Emit(0, 0, 0, 0, 0, 0).EmitAddress64("filter");
         asm.Align(8).Label("filter").Emit(filter);
-        return Elf(asm.Link(Base + HeaderSize));
+        return TinyElf.Executable(asm);
     }
 
-    private static void Syscall(Assembler asm, byte number, uint first, uint second, bool edxZero = false, bool zeroR10R8 = false)
-    {
-        asm.Emit(0xB8, number, 0, 0, 0, 0xBF).Emit32(first).Emit(0xBE).Emit32(second);
-        if (edxZero) asm.Emit(0x31, 0xD2);
-        if (zeroR10R8) asm.Emit(0x45, 0x31, 0xD2, 0x45, 0x31, 0xC0);
-        asm.Emit(0x0F, 0x05);
-    }
+    private static void Syscall(TinyElf.Assembler asm, byte number, uint first, uint second, bool edxZero = false, bool zeroR10R8 = false) =>
+        asm.Syscall(number, first, second, edxZero, zeroR10R8);
 
-    /// <summary>write(2, message) then exit_group(code).</summary>
-    private static void Fail(Assembler asm, string label, string message, int code)
-    {
-        var bytes = Encoding.ASCII.GetBytes(message + "\n");
-        asm.Label(label);
-        asm.Emit(0xB8, 1, 0, 0, 0, 0xBF, 2, 0, 0, 0, 0xBE).EmitAddress(label + ".text").Emit(0xBA).Emit32((uint)bytes.Length).Emit(0x0F, 0x05);
-        asm.Emit(0xB8, 231, 0, 0, 0, 0xBF).Emit32((uint)code).Emit(0x0F, 0x05);
-        asm.Label(label + ".text").Emit(bytes);
-    }
-
-    private static byte[] Elf(byte[] body)
-    {
-        var total = HeaderSize + body.Length;
-        var elf = new byte[total];
-        var span = elf.AsSpan();
-        new byte[] { 0x7F, (byte)'E', (byte)'L', (byte)'F', 2, 1, 1, 0 }.CopyTo(span);
-        BitConverter.TryWriteBytes(span[16..], (ushort)2);        // ET_EXEC
-        BitConverter.TryWriteBytes(span[18..], (ushort)0x3E);     // EM_X86_64
-        BitConverter.TryWriteBytes(span[20..], 1u);
-        BitConverter.TryWriteBytes(span[24..], Base + HeaderSize); // entry: the first instruction
-        BitConverter.TryWriteBytes(span[32..], 64ul);              // program headers right after
-        BitConverter.TryWriteBytes(span[52..], (ushort)64);
-        BitConverter.TryWriteBytes(span[54..], (ushort)56);
-        BitConverter.TryWriteBytes(span[56..], (ushort)1);
-        var header = span[64..];
-        BitConverter.TryWriteBytes(header, 1u);                    // PT_LOAD
-        BitConverter.TryWriteBytes(header[4..], 5u);               // PF_R | PF_X
-        BitConverter.TryWriteBytes(header[16..], Base);
-        BitConverter.TryWriteBytes(header[24..], Base);
-        BitConverter.TryWriteBytes(header[32..], (ulong)total);
-        BitConverter.TryWriteBytes(header[40..], (ulong)total);
-        BitConverter.TryWriteBytes(header[48..], 0x1000ul);
-        body.CopyTo(span[HeaderSize..]);
-        return elf;
-    }
-
-    /// <summary>Just enough of an assembler: bytes, labels, and fixups for 32-bit addresses and jumps.</summary>
-    private sealed class Assembler
-    {
-        private readonly List<byte> _bytes = new();
-        private readonly Dictionary<string, int> _labels = new();
-        private readonly List<(int At, string Label, char Kind)> _fixups = new();
-
-        public Assembler Emit(params byte[] bytes) { _bytes.AddRange(bytes); return this; }
-        public Assembler Emit16(ushort value) => Emit(BitConverter.GetBytes(value));
-        public Assembler Emit32(uint value) => Emit(BitConverter.GetBytes(value));
-        public Assembler Label(string name) { _labels[name] = _bytes.Count; return this; }
-        public Assembler Align(int to) { while (_bytes.Count % to != 0) _bytes.Add(0); return this; }
-        public Assembler EmitAddress(string label) { _fixups.Add((_bytes.Count, label, 'a')); return Emit32(0); }
-        public Assembler EmitAddress64(string label) { _fixups.Add((_bytes.Count, label, 'q')); return Emit32(0).Emit32(0); }
-
-        /// <summary>test rax, rax; jnz label (a system call returns -errno on failure).</summary>
-        public void JumpIfFailed(string label)
-        {
-            Emit(0x48, 0x85, 0xC0, 0x0F, 0x85);
-            _fixups.Add((_bytes.Count, label, 'r'));
-            Emit32(0);
-        }
-
-        /// <summary>jz label.</summary>
-        public void JumpIfZero(string label)
-        {
-            Emit(0x0F, 0x84);
-            _fixups.Add((_bytes.Count, label, 'r'));
-            Emit32(0);
-        }
-
-        /// <summary>jmp label.</summary>
-        public void Jump(string label)
-        {
-            Emit(0xE9);
-            _fixups.Add((_bytes.Count, label, 'r'));
-            Emit32(0);
-        }
-
-        public byte[] Link(ulong origin)
-        {
-            var bytes = _bytes.ToArray();
-            foreach (var (at, label, kind) in _fixups)
-            {
-                var target = _labels[label];
-                var span = bytes.AsSpan(at);
-                switch (kind)
-                {
-                    case 'a': BitConverter.TryWriteBytes(span, checked((uint)(origin + (ulong)target))); break;
-                    case 'q': BitConverter.TryWriteBytes(span, origin + (ulong)target); break;
-                    default: BitConverter.TryWriteBytes(span, target - (at + 4)); break;
-                }
-            }
-            return bytes;
-        }
-    }
+    private static void Fail(TinyElf.Assembler asm, string label, string message, int code) => asm.Fail(label, message, code);
 }
