@@ -106,7 +106,9 @@ internal static partial class DebianBuilder
             ? InstalledPackages.ArchiveNames(File.ReadAllText(status))
             : new HashSet<string>();
         var fromCache = installed.Count(offered.Contains);
-        log.Verbose($"Package cache: {fromCache} packages from the cache, {downloaded.Count} downloaded ({cache.Folder}).");
+        // A handful of new files are worth naming (the one package -Include added, say); a cold cache's are not.
+        var named = downloaded.Count is > 0 and <= 12 ? ": " + string.Join(", ", downloaded.Order(StringComparer.Ordinal)) : "";
+        log.Verbose($"Package cache: {fromCache} packages from the cache, {downloaded.Count} downloaded{named} ({cache.Folder}).");
     }
 
     private static List<string> MmdebstrapArgv(string tool, ImageBuildOptions o, string target)
