@@ -13,10 +13,10 @@ internal static partial class DebFileName
     public const int HashLength = 64;
 
     // Debian policy: package names [a-z0-9][a-z0-9+.-]+, versions [A-Za-z0-9.+~:-] (':' as %3a), architectures [a-z0-9-].
-    [GeneratedRegex(@"^[a-z0-9][a-z0-9+.-]*_[A-Za-z0-9.+~%-]+_[a-z0-9-]+\.deb$")]
+    [GeneratedRegex(@"^[a-z0-9][a-z0-9+.-]*_[A-Za-z0-9.+~%-]+_[a-z0-9-]+\.deb\z")]
     private static partial Regex ArchiveNamePattern();
 
-    [GeneratedRegex(@"^[0-9a-f]{64}$")]
+    [GeneratedRegex(@"^[0-9a-f]{64}\z")]
     private static partial Regex HashPattern();
 
     public static bool IsArchiveName(string name) => name.Length <= 255 - HashLength - 1 && ArchiveNamePattern().IsMatch(name);

@@ -184,7 +184,7 @@ internal sealed partial class PackageCache
         var other => other.ToString().ToLowerInvariant(),
     };
 
-    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\z")]
     private static partial Regex SafeName();
 
     private const int O_RDONLY = 0;
