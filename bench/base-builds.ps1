@@ -17,7 +17,7 @@ $work = Join-Path ([IO.Path]::GetTempPath()) "sandbox-bench-builds-$([guid]::New
 $previousHome = $env:SANDBOX_HOME
 $env:SANDBOX_HOME = Join-Path $work 'store'
 Import-Module (Join-Path $PSScriptRoot '../out/Sandbox/Sandbox.psd1')
-$mmdebstrap = (Get-Command mmdebstrap -CommandType Application).Source
+$mmdebstrap = (Get-Command mmdebstrap -CommandType Application | Select-Object -First 1).Source
 $rootless = (id -u) -ne '0'
 
 $samples = @{ raw = [Collections.Generic.List[double]]::new(); cold = [Collections.Generic.List[double]]::new(); warm = [Collections.Generic.List[double]]::new() }
