@@ -14,6 +14,7 @@ $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
 
 $work = Join-Path ([IO.Path]::GetTempPath()) "sandbox-bench-builds-$([guid]::NewGuid().ToString('N'))"
+$null = New-Item -ItemType Directory -Path $work
 $previousHome = $env:SANDBOX_HOME
 $env:SANDBOX_HOME = Join-Path $work 'store'
 Import-Module (Join-Path $PSScriptRoot '../out/Sandbox/Sandbox.psd1')
