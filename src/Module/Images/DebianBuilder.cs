@@ -22,6 +22,11 @@ internal static partial class DebianBuilder
         if (mmdebstrap is null && !UserIdentity.IsRoot)
             throw SandboxErrors.ToolNotInstalled("mmdebstrap", "mmdebstrap (debootstrap needs root)");
 
+        // -Mode fakechroot builds run mmdebstrap's hooks under fakechroot, where the special hooks' tar
+        // resolves links inside the chroot: not yet tried with the cache, so they build as before.
+        if (mmdebstrap is not null && options.Mode == "fakechroot")
+            return RunMmdebstrap(mmdebstrap, imageName, options, targetRootFs, null, log, cancellation);
+
         // The build's own folders for the package cache sit in the image's staging folder, so a build
         // that dies leaves nothing of them that the sweep of abandoned staging folders would not remove.
         var staging = Path.GetDirectoryName(targetRootFs)!;
@@ -34,10 +39,12 @@ internal static partial class DebianBuilder
             var offered = cache.Seed(seed, log);
             Directory.CreateDirectory(incoming, Storage.PrivateFiles.FolderMode);
             var builder = mmdebstrap is not null
-                ? RunMmdebstrap(mmdebstrap, imageName, options, targetRootFs, seed, incoming, log, cancellation)
+                ? RunMmdebstrap(mmdebstrap, imageName, options, targetRootFs, (seed, incoming), log, cancellation)
                 : RunDebootstrap(debootstrap!, imageName, options, targetRootFs, incoming, seed, log, cancellation);
             var downloaded = cache.Absorb(incoming, offered);
-            ReportCacheUse(log, cache, offered, downloaded, targetRootFs);
+            var installed = InstalledIn(targetRootFs);
+            cache.PruneSuperseded(installed);
+            ReportCacheUse(log, cache, offered, downloaded, installed);
             return builder;
         }
         finally
@@ -48,14 +55,17 @@ internal static partial class DebianBuilder
     }
 
     private static string RunMmdebstrap(string mmdebstrap, string imageName, ImageBuildOptions options, string targetRootFs,
-        string seed, string incoming, IEngineLog log, CancellationToken cancellation)
+        (string Seed, string Incoming)? cache, IEngineLog log, CancellationToken cancellation)
     {
         // Rootless, mmdebstrap --mode=unshare maps the image's root onto a subordinate id, not onto
         // the user as our sandboxes do; so it writes a tarball, unpacked in our own namespace.
         var tarball = UserIdentity.IsRoot || options.Mode == "fakechroot" ? null : targetRootFs + ".tar";
         var argv = MmdebstrapArgv(mmdebstrap, options, tarball ?? targetRootFs);
-        argv.InsertRange(1, MmdebstrapCacheOptions.For(seed, incoming));
-        argv.InsertRange(1, MmdebstrapCacheOptions.EatMyData());
+        if (cache is { } folders)
+        {
+            argv.InsertRange(1, MmdebstrapCacheOptions.For(folders.Seed, folders.Incoming));
+            argv.InsertRange(1, MmdebstrapCacheOptions.EatMyData());
+        }
         var activity = $"Building image with mmdebstrap ({options.Suite})";
         Run(imageName, "mmdebstrap", activity, argv, log, cancellation);
         if (options.Mode == "fakechroot")
@@ -97,14 +107,19 @@ internal static partial class DebianBuilder
             throw SandboxErrors.ImageBuildFailed(imageName, builder, outcome.ExitCode, outcome.StdErr + outcome.StdOut);
     }
 
-    /// <summary>"312 packages from the cache, 4 downloaded": the installed packages the cache offered, and the new files it took in.</summary>
-    private static void ReportCacheUse(IEngineLog log, PackageCache cache, IReadOnlySet<string> offered,
-        IReadOnlyCollection<string> downloaded, string rootFs)
+    /// <summary>apt's archive names of what the new tree's dpkg says is installed (none if it has no status file).</summary>
+    private static HashSet<string> InstalledIn(string rootFs)
     {
         var status = Path.Combine(rootFs, "var", "lib", "dpkg", "status");
-        var installed = FileStatus.Of(status) is { IsRegularFile: true }
+        return FileStatus.Of(status) is { IsRegularFile: true }
             ? InstalledPackages.ArchiveNames(File.ReadAllText(status))
-            : new HashSet<string>();
+            : new HashSet<string>(StringComparer.Ordinal);
+    }
+
+    /// <summary>"312 packages from the cache, 4 downloaded": the installed packages the cache offered, and the new files it took in.</summary>
+    private static void ReportCacheUse(IEngineLog log, PackageCache cache, IReadOnlySet<string> offered,
+        IReadOnlyCollection<string> downloaded, IReadOnlySet<string> installed)
+    {
         var fromCache = installed.Count(offered.Contains);
         // A handful of new files are worth naming (the one package -Include added, say); a cold cache's are not.
         var named = downloaded.Count is > 0 and <= 12 ? ": " + string.Join(", ", downloaded.Order(StringComparer.Ordinal)) : "";

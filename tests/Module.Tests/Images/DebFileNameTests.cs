@@ -59,3 +59,28 @@ public sealed class DebFileNameTests
             InstalledPackages.ArchiveNames(status.Replace("\r\n", "\n")).Order(StringComparer.Ordinal));
     }
 }
+
+/// <summary>The pool keeps one version of each package a build installed. Files only: no build.</summary>
+[Trait("Area", "Images")]
+public sealed class PackageCachePruneTests
+{
+    [Fact]
+    public void A_build_prunes_the_other_versions_of_what_it_installed_and_keeps_everything_else()
+    {
+        using var store = new Support.TemporaryFolder("prune");
+        var cache = PackageCache.For(store.Path, new Sandbox.Images.ImageBuildOptions { Suite = "bookworm", Architecture = "amd64" });
+        Directory.CreateDirectory(cache.Folder);
+        string Entry(char hash, string name) => Path.Combine(cache.Folder, DebFileName.EntryName(new string(hash, 64), name));
+        var old = Entry('a', "dash_0.5.12-1_amd64.deb");
+        var current = Entry('b', "dash_0.5.12-2_amd64.deb");
+        var otherArchitecture = Entry('c', "dash_0.5.12-1_i386.deb");
+        var notInstalled = Entry('d', "hello_2.10-3_amd64.deb");
+        foreach (var path in new[] { old, current, otherArchitecture, notInstalled }) File.WriteAllText(path, "x");
+
+        var pruned = cache.PruneSuperseded(new HashSet<string> { "dash_0.5.12-2_amd64.deb", "sed_4.9-1_amd64.deb" });
+
+        Assert.Equal(1, pruned);
+        Assert.False(File.Exists(old));
+        Assert.True(File.Exists(current) && File.Exists(otherArchitecture) && File.Exists(notInstalled));
+    }
+}

@@ -126,6 +126,32 @@ internal sealed partial class PackageCache
         return added;
     }
 
+    /// <summary>
+    /// Deletes the entries of other versions of the packages this build installed (same name and
+    /// architecture): the suite has moved on from them, and every build would copy them into its
+    /// chroot for nothing. Bounds the pool to about one version of each package a build used.
+    /// </summary>
+    public int PruneSuperseded(IReadOnlySet<string> installed)
+    {
+        var current = installed.Select(PackageAndArchitecture).ToHashSet(StringComparer.Ordinal);
+        var pruned = 0;
+        foreach (var path in Directory.EnumerateFiles(Folder))
+        {
+            if (!DebFileName.TryParseEntry(Path.GetFileName(path), out _, out var archiveName)) continue;
+            if (installed.Contains(archiveName) || !current.Contains(PackageAndArchitecture(archiveName))) continue;
+            File.Delete(path);
+            pruned++;
+        }
+        return pruned;
+    }
+
+    /// <summary>"dash_0.5.12-2_amd64.deb" -> "dash amd64".</summary>
+    private static string PackageAndArchitecture(string archiveName)
+    {
+        var parts = archiveName[..^4].Split('_');
+        return $"{parts[0]} {parts[^1]}";
+    }
+
     /// <summary>Renames into the pool; across file systems copies to a hidden name first, so the entry appears whole.</summary>
     private void MoveIn(string path, string entry)
     {
