@@ -49,7 +49,7 @@ function Measure-Build([string] $Kind) {
 }
 
 function Get-Median([Collections.Generic.List[double]] $Values) {
-    $sorted = $Values | Sort-Object
+    $sorted = @($Values | Sort-Object)
     $sorted[[int][Math]::Floor($sorted.Count / 2)]
 }
 
