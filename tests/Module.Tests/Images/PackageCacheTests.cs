@@ -178,7 +178,7 @@ public sealed class PackageCacheTests : IClassFixture<PackageCacheBuilds>
     }
 
     [SkippableFact]
-    public void Eatmydata_speeds_the_build_and_leaves_nothing_in_the_image()
+    public void Builds_run_under_eatmydata_and_leave_nothing_of_it_in_the_image()
     {
         SkipUnlessBuilt();
         var eatmydata = Processes.ToolLocator.Find("eatmydata") is not null;
