@@ -11,6 +11,7 @@ fi
 dotnet build -c Release bench/Sandbox.Bench >/dev/null
 # The cmdlet level (bench/cmdlets.ps1) imports the module from out/Sandbox.
 dotnet build -c Release src/Cmdlets >/dev/null
+[[ " $* " == *" --builds "* ]] && exec pwsh -NoProfile -File bench/base-builds.ps1 # base builds only: ~10 min (3 rounds of raw, cold, warm)
 bench_dir="$(mktemp -d)"
 trap 'rm -rf "$bench_dir"' EXIT
 cp -r bench/Sandbox.Bench/bin/Release/net10.0/. "$bench_dir/"

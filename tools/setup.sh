@@ -12,6 +12,7 @@ packages=(
   systemd-container   # Nspawn provider (systemd-nspawn)
   fakechroot fakeroot   # FakeChroot provider (cowdancer is not used: see FakeChrootProvider)
   mmdebstrap debootstrap          # image builders
+  eatmydata dpkg-dev  # image builds skip fsync (mmdebstrap's eatmydata hooks, which call dpkg-architecture)
   util-linux uidmap   # unshare, newuidmap/newgidmap for rootless id ranges
   time                # measures each command's peak memory (see PeakMemoryMeter)
   strace              # Invoke-SandboxCommand -Trace (the tracer runs on the host side, see Tracing/CommandTracer)

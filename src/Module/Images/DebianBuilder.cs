@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Sandbox.Images.Packages;
 using Sandbox.Native;
 using Sandbox.Processes;
 
@@ -10,29 +11,63 @@ namespace Sandbox.Images;
 /// </summary>
 internal static partial class DebianBuilder
 {
-    public static string Build(string imageName, ImageBuildOptions options, string targetRootFs, IEngineLog log, CancellationToken cancellation)
+    /// <param name="storeRoot">The store whose package cache (<see cref="PackageCache"/>) the build uses.</param>
+    public static string Build(string imageName, ImageBuildOptions options, string targetRootFs, string storeRoot,
+        IEngineLog log, CancellationToken cancellation)
     {
         var mmdebstrap = ToolLocator.Find("mmdebstrap");
         var debootstrap = ToolLocator.Find("debootstrap");
         if (mmdebstrap is null && debootstrap is null)
             throw SandboxErrors.ToolNotInstalled("mmdebstrap", "mmdebstrap (or debootstrap)");
+        if (mmdebstrap is null && !UserIdentity.IsRoot)
+            throw SandboxErrors.ToolNotInstalled("mmdebstrap", "mmdebstrap (debootstrap needs root)");
 
+        // -Mode fakechroot builds run mmdebstrap's hooks under fakechroot, where the special hooks' tar
+        // resolves links inside the chroot: not yet tried with the cache, so they build as before.
+        if (mmdebstrap is not null && options.Mode == "fakechroot")
+            return RunMmdebstrap(mmdebstrap, imageName, options, targetRootFs, null, log, cancellation);
+
+        // The build's own folders for the package cache sit in the image's staging folder, so a build
+        // that dies leaves nothing of them that the sweep of abandoned staging folders would not remove.
+        var staging = Path.GetDirectoryName(targetRootFs)!;
+        var cache = PackageCache.For(storeRoot, options);
+        cache.EnsureCreated();
+        var seed = Path.Combine(staging, "package-seed");
+        var incoming = Path.Combine(staging, "package-incoming");
+        try
+        {
+            var offered = cache.Seed(seed, log);
+            Directory.CreateDirectory(incoming, Storage.PrivateFiles.FolderMode);
+            var builder = mmdebstrap is not null
+                ? RunMmdebstrap(mmdebstrap, imageName, options, targetRootFs, (seed, incoming), log, cancellation)
+                : RunDebootstrap(debootstrap!, imageName, options, targetRootFs, incoming, seed, log, cancellation);
+            var downloaded = cache.Absorb(incoming, offered);
+            var installed = InstalledIn(targetRootFs);
+            cache.PruneSuperseded(installed);
+            ReportCacheUse(log, cache, offered, downloaded, installed);
+            return builder;
+        }
+        finally
+        {
+            foreach (var folder in new[] { seed, incoming })
+                if (Directory.Exists(folder)) Storage.SafeTreeRemover.Remove(folder, staging);
+        }
+    }
+
+    private static string RunMmdebstrap(string mmdebstrap, string imageName, ImageBuildOptions options, string targetRootFs,
+        (string Seed, string Incoming)? cache, IEngineLog log, CancellationToken cancellation)
+    {
         // Rootless, mmdebstrap --mode=unshare maps the image's root onto a subordinate id, not onto
         // the user as our sandboxes do; so it writes a tarball, unpacked in our own namespace.
         var tarball = UserIdentity.IsRoot || options.Mode == "fakechroot" ? null : targetRootFs + ".tar";
-        var (builder, argv) = mmdebstrap is not null
-            ? ("mmdebstrap", MmdebstrapArgv(mmdebstrap, options, tarball ?? targetRootFs))
-            : ("debootstrap", DebootstrapArgv(debootstrap!, options, targetRootFs));
-        if (builder == "debootstrap" && !UserIdentity.IsRoot)
-            throw SandboxErrors.ToolNotInstalled("mmdebstrap", "mmdebstrap (debootstrap needs root)");
-
-        var activity = $"Building image with {builder} ({options.Suite})";
-        log.Progress(activity, "resolving", 0);
-        var outcome = HostCommand.Run(log, argv, line => ReportStage(log, activity, line), cancellation);
-        if (outcome.Cancelled) throw new OperationCanceledException(cancellation);
-        if (outcome.ExitCode != 0)
-            throw SandboxErrors.ImageBuildFailed(imageName, builder,
-                outcome.ExitCode, outcome.StdErr + outcome.StdOut);
+        var argv = MmdebstrapArgv(mmdebstrap, options, tarball ?? targetRootFs);
+        if (cache is { } folders)
+        {
+            argv.InsertRange(1, MmdebstrapCacheOptions.For(folders.Seed, folders.Incoming));
+            argv.InsertRange(1, MmdebstrapCacheOptions.EatMyData());
+        }
+        var activity = $"Building image with mmdebstrap ({options.Suite})";
+        Run(imageName, "mmdebstrap", activity, argv, log, cancellation);
         if (options.Mode == "fakechroot")
             Providers.AbsoluteSymlinks.StripBuildRoot(targetRootFs, Path.GetFullPath(targetRootFs));
         if (tarball is not null)
@@ -42,7 +77,53 @@ internal static partial class DebianBuilder
             File.Delete(tarball);
         }
         log.Progress(activity, "done", 100);
-        return builder;
+        return "mmdebstrap";
+    }
+
+    /// <summary>
+    /// debootstrap (root only) checks every package in --cache-dir against the suite's signed index
+    /// itself, and writes its downloads there: it gets a private copy of what the cache offers (never
+    /// the pool's own files, which it would overwrite in place), and its new files are taken in afterwards.
+    /// </summary>
+    private static string RunDebootstrap(string debootstrap, string imageName, ImageBuildOptions options, string targetRootFs,
+        string incoming, string seed, IEngineLog log, CancellationToken cancellation)
+    {
+        foreach (var offered in Directory.EnumerateFiles(seed))
+            File.Copy(offered, Path.Combine(incoming, Path.GetFileName(offered)));
+        var argv = DebootstrapArgv(debootstrap, options, targetRootFs);
+        argv.Insert(1, $"--cache-dir={incoming}");
+        var activity = $"Building image with debootstrap ({options.Suite})";
+        Run(imageName, "debootstrap", activity, argv, log, cancellation);
+        log.Progress(activity, "done", 100);
+        return "debootstrap";
+    }
+
+    private static void Run(string imageName, string builder, string activity, List<string> argv, IEngineLog log, CancellationToken cancellation)
+    {
+        log.Progress(activity, "resolving", 0);
+        var outcome = HostCommand.Run(log, argv, line => ReportStage(log, activity, line), cancellation);
+        if (outcome.Cancelled) throw new OperationCanceledException(cancellation);
+        if (outcome.ExitCode != 0)
+            throw SandboxErrors.ImageBuildFailed(imageName, builder, outcome.ExitCode, outcome.StdErr + outcome.StdOut);
+    }
+
+    /// <summary>apt's archive names of what the new tree's dpkg says is installed (none if it has no status file).</summary>
+    private static HashSet<string> InstalledIn(string rootFs)
+    {
+        var status = Path.Combine(rootFs, "var", "lib", "dpkg", "status");
+        return FileStatus.Of(status) is { IsRegularFile: true }
+            ? InstalledPackages.ArchiveNames(File.ReadAllText(status))
+            : new HashSet<string>(StringComparer.Ordinal);
+    }
+
+    /// <summary>"312 packages from the cache, 4 downloaded": the installed packages the cache offered, and the new files it took in.</summary>
+    private static void ReportCacheUse(IEngineLog log, PackageCache cache, IReadOnlySet<string> offered,
+        IReadOnlyCollection<string> downloaded, IReadOnlySet<string> installed)
+    {
+        var fromCache = installed.Count(offered.Contains);
+        // A handful of new files are worth naming (the one package -Include added, say); a cold cache's are not.
+        var named = downloaded.Count is > 0 and <= 12 ? ": " + string.Join(", ", downloaded.Order(StringComparer.Ordinal)) : "";
+        log.Verbose($"Package cache: {fromCache} packages from the cache, {downloaded.Count} downloaded{named} ({cache.Folder}).");
     }
 
     private static List<string> MmdebstrapArgv(string tool, ImageBuildOptions o, string target)

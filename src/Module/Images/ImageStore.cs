@@ -81,7 +81,7 @@ public sealed class ImageStore
     public SandboxImage Build(string name, ImageBuildOptions options, bool force, CancellationToken cancellation = default)
     {
         return Publish(name, options.ToParameters(), force, cancellation,
-            BaseLayer(name, rootfs => DebianBuilder.Build(name, options, rootfs, _log, cancellation)));
+            BaseLayer(name, rootfs => DebianBuilder.Build(name, options, rootfs, _layout.Root, _log, cancellation)));
     }
 
     /// <summary>

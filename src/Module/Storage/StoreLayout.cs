@@ -43,7 +43,7 @@ internal sealed class StoreLayout
     /// Every name the store itself uses directly under its root (trash/ holds removed FakeChroot copies
     /// deleted in the background, see CopyTrash): the store guard checks each is a folder of the owner, not a link.
     /// </summary>
-    public static readonly IReadOnlyList<string> TopLevelFolders = new[] { "images", "sandboxes", "locks", "trash", LayersFolderName };
+    public static readonly IReadOnlyList<string> TopLevelFolders = new[] { "images", "sandboxes", "locks", "trash", LayersFolderName, "cache" };
 
     public static StoreLayout Resolve() => new(ResolveRoot(
         Environment.GetEnvironmentVariable, UserIdentity.IsRoot,

@@ -1,0 +1,228 @@
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.RegularExpressions;
+using Microsoft.Win32.SafeHandles;
+using Sandbox.Native;
+using Sandbox.Storage;
+
+namespace Sandbox.Images.Packages;
+
+/// <summary>
+/// The store's pool of downloaded .deb files, one folder per suite and architecture (and mirror):
+/// <c>STORE/cache/apt/bookworm-amd64/&lt;sha256&gt;-&lt;apt's name&gt;</c>. A build is offered the entries
+/// whose content still hashes to the name (<see cref="Seed"/>: hard links into the build's own staging
+/// folder, copied into the chroot by mmdebstrap), and the packages it downloaded are taken back in
+/// afterwards (<see cref="Absorb"/>).
+///
+/// Why the hash is ours: apt trusts any file in /var/cache/apt/archives whose size matches the index
+/// and installs it without checking its hash (apt-get prints "Need to get 0 B"), so a truncated or
+/// replaced entry would break or poison every later build. An entry is checked against its name each
+/// time it is offered, and dropped if it does not match; apt then downloads (and verifies) it again.
+/// Entries only ever appear by rename of a complete file, so concurrent builds never see half of one.
+/// The folders are the store owner's (0700): a rootless build's subordinate ids never write here,
+/// only the user's own mmdebstrap process does, outside the build's namespace.
+/// </summary>
+internal sealed partial class PackageCache
+{
+    private PackageCache(string folder) => Folder = folder;
+
+    /// <summary>This suite's pool: <c>cache/apt/&lt;suite&gt;-&lt;arch&gt;[-&lt;mirror hash&gt;]</c>.</summary>
+    public string Folder { get; }
+
+    public static PackageCache For(string storeRoot, ImageBuildOptions options)
+    {
+        var suite = SafeName().IsMatch(options.Suite) ? options.Suite : "suite-" + ShortHash(options.Suite);
+        var architecture = options.Architecture is { } arch && SafeName().IsMatch(arch) ? arch : HostArchitecture();
+        var key = $"{suite}-{architecture}";
+        // Another mirror may publish different files under the same names (a derivative, a snapshot).
+        if (options.Mirror is { Length: > 0 } mirror) key += "-" + ShortHash(mirror);
+        return new PackageCache(Path.Combine(storeRoot, "cache", "apt", key));
+    }
+
+    /// <summary>
+    /// Makes the pool's folders (0700, the store owner's) and refuses any that is a link or someone
+    /// else's: the store guard checks <c>cache</c> itself, this the two levels below it.
+    /// </summary>
+    public void EnsureCreated()
+    {
+        var apt = Path.GetDirectoryName(Folder)!;
+        foreach (var folder in new[] { Path.GetDirectoryName(apt)!, apt, Folder })
+        {
+            PrivateFiles.EnsureFolder(folder);
+            var status = FileStatus.Of(folder);
+            var owner = SudoCaller.Current is { } sudo ? (uint)sudo.Uid : UserIdentity.EffectiveUid;
+            if (status is not { IsDirectory: true } || (status.Value.Uid != owner && status.Value.Uid != UserIdentity.EffectiveUid))
+                throw SandboxErrors.PackageCacheUnsafe(folder);
+        }
+    }
+
+    /// <summary>
+    /// Fills <paramref name="seedFolder"/> (a new folder) with hard links, under apt's names, to every
+    /// entry whose content hashes to its name; drops the entries that do not (and anything that is not
+    /// an entry). Returns apt's names of what it offered.
+    /// </summary>
+    public HashSet<string> Seed(string seedFolder, IEngineLog log)
+    {
+        Directory.CreateDirectory(seedFolder, PrivateFiles.FolderMode);
+        var offered = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var path in Directory.EnumerateFileSystemEntries(Folder))
+        {
+            var name = Path.GetFileName(path);
+            if (name.StartsWith('.')) continue; // another build's file on its way in
+            if (!DebFileName.TryParseEntry(name, out var expected, out var archiveName))
+            {
+                Drop(path, log, "it is not a package the cache stored");
+                continue;
+            }
+            if (offered.Contains(archiveName)) continue;
+            if (FileStatus.Of(path) is not { IsRegularFile: true } entry) { Drop(path, log, "it is not a regular file"); continue; }
+            // Link first, then hash the link: the seed folder is the build's own, so what was hashed is
+            // what the build gets, whatever happens to the pool's name meanwhile (a link is never followed).
+            var offer = Path.Combine(seedFolder, archiveName);
+            // link(2) never follows a final link; failing (removed meanwhile by another build), apt downloads it.
+            if (Link(path, offer) != 0) continue;
+            var matches = false;
+            using (var file = OpenRegularFile(offer))
+                matches = file is not null && Sha256(file) == expected;
+            if (!matches)
+            {
+                var linked = FileStatus.Of(offer);
+                File.Delete(offer);
+                if (linked?.Inode == entry.Inode) Drop(path, log, "its content does not match its SHA-256");
+                continue;
+            }
+            offered.Add(archiveName);
+        }
+        return offered;
+    }
+
+    /// <summary>
+    /// Takes the package files a build left in <paramref name="incoming"/> (its /var/cache/apt/archives,
+    /// written there by the user's own mmdebstrap process) into the pool: only regular files with apt's
+    /// names, made 0600 and the store owner's, named by their hash, moved in by rename. What the cache
+    /// offered is skipped (the build never rewrites it). Returns apt's names of the new entries.
+    /// </summary>
+    public List<string> Absorb(string incoming, IReadOnlySet<string> offered)
+    {
+        var added = new List<string>();
+        if (FileStatus.Of(incoming) is not { IsDirectory: true }) return added;
+        foreach (var path in Directory.EnumerateFileSystemEntries(incoming))
+        {
+            var name = Path.GetFileName(path);
+            if (!DebFileName.IsArchiveName(name) || offered.Contains(name)) continue;
+            if (FileStatus.Of(path) is not { IsRegularFile: true, LinkCount: 1 }) continue;
+            using var file = OpenRegularFile(path);
+            if (file is null) continue;
+            var fd = (int)file.DangerousGetHandle();
+            // Root's tar kept the owner and mode the build gave the file; the pool's entries are the owner's 0600.
+            if (UserIdentity.IsRoot) FChown(fd, (uint)(SudoCaller.Current?.Uid ?? 0), (uint)(SudoCaller.Current?.Gid ?? 0));
+            FChmod(fd, 0b110_000_000);
+            var entry = Path.Combine(Folder, DebFileName.EntryName(Sha256(file), name));
+            if (FileStatus.Of(entry) is not null) continue; // a concurrent build brought the same file
+            MoveIn(path, entry);
+            added.Add(name);
+        }
+        return added;
+    }
+
+    /// <summary>
+    /// Deletes the entries of other versions of the packages this build installed (same name and
+    /// architecture): the suite has moved on from them, and every build would copy them into its
+    /// chroot for nothing. Bounds the pool to about one version of each package a build used.
+    /// </summary>
+    public int PruneSuperseded(IReadOnlySet<string> installed)
+    {
+        var current = installed.Select(PackageAndArchitecture).ToHashSet(StringComparer.Ordinal);
+        var pruned = 0;
+        foreach (var path in Directory.EnumerateFiles(Folder))
+        {
+            if (!DebFileName.TryParseEntry(Path.GetFileName(path), out _, out var archiveName)) continue;
+            if (installed.Contains(archiveName) || !current.Contains(PackageAndArchitecture(archiveName))) continue;
+            File.Delete(path);
+            pruned++;
+        }
+        return pruned;
+    }
+
+    /// <summary>"dash_0.5.12-2_amd64.deb" -> "dash amd64".</summary>
+    private static string PackageAndArchitecture(string archiveName)
+    {
+        var parts = archiveName[..^4].Split('_');
+        return $"{parts[0]} {parts[^1]}";
+    }
+
+    /// <summary>Renames into the pool; across file systems copies to a hidden name first, so the entry appears whole.</summary>
+    private void MoveIn(string path, string entry)
+    {
+        try
+        {
+            File.Move(path, entry, overwrite: true);
+        }
+        catch (IOException) when (Path.GetPathRoot(path) is not null && FileStatus.Of(path) is not null)
+        {
+            var partial = Path.Combine(Folder, $".new-{Guid.NewGuid():N}");
+            File.Copy(path, partial);
+            File.SetUnixFileMode(partial, PrivateFiles.FileMode);
+            File.Move(partial, entry, overwrite: true);
+        }
+    }
+
+    private static void Drop(string path, IEngineLog log, string why)
+    {
+        log.Verbose($"Package cache: dropped {Path.GetFileName(path)}: {why}; apt downloads it again if needed.");
+        try { File.Delete(path); } // unlinks a link or file itself, never what a link points to
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+
+    /// <summary>Opens for reading without following a link or blocking on a FIFO; null unless a regular file.</summary>
+    private static SafeFileHandle? OpenRegularFile(string path)
+    {
+        var fd = LibC.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | LibC.O_CLOEXEC, 0);
+        if (fd < 0) return null;
+        var handle = new SafeFileHandle(fd, ownsHandle: true);
+        if (FileStatus.OfDescriptor(fd) is { IsRegularFile: true }) return handle;
+        handle.Dispose();
+        return null;
+    }
+
+    private static string Sha256(SafeFileHandle file)
+    {
+        using var stream = new FileStream(file, FileAccess.Read, bufferSize: 0);
+        stream.Position = 0;
+        return Convert.ToHexString(SHA256.HashData(stream)).ToLowerInvariant();
+    }
+
+    private static string ShortHash(string text) =>
+        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..12].ToLowerInvariant();
+
+    /// <summary>dpkg's name for this machine's architecture (the one mmdebstrap builds without --architectures).</summary>
+    private static string HostArchitecture() => RuntimeInformation.OSArchitecture switch
+    {
+        Architecture.X64 => "amd64",
+        Architecture.Arm64 => "arm64",
+        Architecture.Arm => "armhf",
+        Architecture.X86 => "i386",
+        Architecture.S390x => "s390x",
+        Architecture.Ppc64le => "ppc64el",
+        Architecture.LoongArch64 => "loong64",
+        var other => other.ToString().ToLowerInvariant(),
+    };
+
+    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\z")]
+    private static partial Regex SafeName();
+
+    private const int O_RDONLY = 0;
+    private const int O_NONBLOCK = 0x800;
+    private static readonly int O_NOFOLLOW = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 0x8000 : 0x20000;
+
+    [LibraryImport("libc", EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Link(string existing, string created);
+
+    [LibraryImport("libc", EntryPoint = "fchmod", SetLastError = true)]
+    private static partial int FChmod(int fd, uint mode);
+
+    [LibraryImport("libc", EntryPoint = "fchown", SetLastError = true)]
+    private static partial int FChown(int fd, uint uid, uint gid);
+}
