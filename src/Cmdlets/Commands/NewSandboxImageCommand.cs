@@ -26,8 +26,8 @@ public sealed class NewSandboxImageCommand : SandboxCmdlet
 
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = BuildSet)]
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = ImportSet)]
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = DeriveSet)]
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = CommitSet)]
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = DeriveSet)]
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = CommitSet)]
     [ValidateNotNullOrEmpty]
     public string Name { get; set; } = "";
 
