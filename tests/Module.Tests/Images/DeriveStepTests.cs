@@ -151,4 +151,32 @@ public sealed class DeriveStepTests
         Assert.Empty(store.Engine.GetSandboxes());
         Assert.Empty(Directory.EnumerateDirectories(Path.Combine(store.Root, "sandboxes")));
     }
+
+    [SkippableFact]
+    public void A_script_step_runs_by_its_shebang_leaves_no_copy_of_itself_and_its_bytes_are_part_of_the_key()
+    {
+        RequireRootWith(ProviderName.Bubblewrap);
+        using var store = new BusyboxStore("derive-script");
+        using var host = new TemporaryFolder("derive-script-host");
+        var script = Path.Combine(host.Path, "provision.sh");
+        DeriveStep Scripted(string body)
+        {
+            File.WriteAllText(script, body);
+            return new DeriveStep
+            {
+                Name = "scripted", From = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap, Network = NetworkMode.None,
+                Script = DeriveStep.ReadScript(script),
+            };
+        }
+
+        var first = store.Engine.DeriveImage(Scripted("#!/bin/sh\necho \"$0\" > /data/ran-as\n"));
+        var ranAs = Run(store.Engine, "scripted", ProviderName.Bubblewrap, "cat /data/ran-as").Trim();
+        Assert.StartsWith("/.sandbox-derive-step-", ranAs);
+        Assert.Equal("gone\n", Run(store.Engine, "scripted", ProviderName.Bubblewrap, $"test -e {ranAs} || echo gone; ls -A / | grep sandbox-derive"));
+        Assert.Equal(first.Id, store.Engine.DeriveImage(Scripted("#!/bin/sh\necho \"$0\" > /data/ran-as\n")).Id);
+
+        var second = store.Engine.DeriveImage(Scripted("echo second > /data/ran-as\n")); // no shebang: run with sh
+        Assert.NotEqual(first.Id, second.Id);
+        Assert.Equal("second\n", Run(store.Engine, "scripted", ProviderName.Bubblewrap, "cat /data/ran-as"));
+    }
 }

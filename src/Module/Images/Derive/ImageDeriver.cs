@@ -17,7 +17,6 @@ internal sealed class ImageDeriver
     /// <summary>Parameters recorded in image.json; the key is what the cache compares.</summary>
     internal const string KeyParameter = "DeriveKey";
 
-    private const string ScriptPathInside = "/.sandbox-derive-step";
 
     private readonly SandboxEngine _engine;
     private readonly IEngineLog _log;
@@ -72,7 +71,10 @@ internal sealed class ImageDeriver
             // The sandbox stands on the chain it recorded; if the parent was rebuilt meanwhile, the key names that chain.
             if (sandbox.Layers.Count > 0 && sandbox.Layers[0] != parent.Id)
                 parameters = ParametersFor(step, sandbox.Layers[0], network, provider);
-            var argv = step.Script is null ? step.Argv : CopyScriptIn(sandbox, step.Script, cancellation);
+            // A fresh name each time: a file of that name in the parent would otherwise be overwritten
+            // and its removal leave a whiteout in the layer.
+            var scriptInside = $"/.sandbox-derive-step-{Guid.NewGuid():N}";
+            var argv = step.Script is null ? step.Argv : CopyScriptIn(sandbox, step.Script, scriptInside, cancellation);
             _log.Progress(activity, "running " + Printable(step.Describe()), 10);
             var result = _engine.Invoke(sandbox, new SandboxCommand { Argv = argv, Environment = step.Environment },
                 new OutputLines(StdOut: line =>
@@ -83,7 +85,7 @@ internal sealed class ImageDeriver
                 }), cancellation);
             if (result.ExitCode != 0 || result.Signal is not null)
                 throw SandboxErrors.DeriveStepFailed(step.Name, step.Describe(), result.ExitCode, result.Signal, result.StdErr);
-            if (step.Script is not null) RemoveScript(sandbox, cancellation);
+            if (step.Script is not null) RemoveScript(sandbox, scriptInside, cancellation);
             _log.Progress(activity, "publishing its layer", 90);
             var image = _engine.CommitSandbox(sandbox.Id, step.Name, parameters, replace, cancellation);
             _log.Progress(activity, "done", 100);
@@ -108,22 +110,22 @@ internal sealed class ImageDeriver
     /// Writes the script's bytes (the very buffer the key was computed from) into the sandbox's root
     /// through the step's own stdin, and returns how to run it: by its shebang, else with sh.
     /// </summary>
-    private IReadOnlyList<string> CopyScriptIn(SandboxInfo sandbox, byte[] script, CancellationToken cancellation)
+    private IReadOnlyList<string> CopyScriptIn(SandboxInfo sandbox, byte[] script, string scriptInside, CancellationToken cancellation)
     {
         var copy = _engine.Invoke(sandbox, new SandboxCommand
         {
-            Argv = new[] { "sh", "-c", "umask 077 && cat > \"$0\" && chmod 700 \"$0\"", ScriptPathInside },
+            Argv = new[] { "sh", "-c", "umask 077 && cat > \"$0\" && chmod 700 \"$0\"", scriptInside },
             StandardInput = script,
         }, null, cancellation);
         if (copy.ExitCode != 0)
             throw SandboxErrors.DeriveStepFailed(sandbox.Image, "copying the script in", copy.ExitCode, copy.Signal, copy.StdErr);
         var shebang = script.Length > 2 && script[0] == '#' && script[1] == '!';
-        return shebang ? new[] { ScriptPathInside } : new[] { "sh", ScriptPathInside };
+        return shebang ? new[] { scriptInside } : new[] { "sh", scriptInside };
     }
 
     /// <summary>The script is not part of what the step made: removed before publishing (it never was in the parent, so no whiteout remains).</summary>
-    private void RemoveScript(SandboxInfo sandbox, CancellationToken cancellation) =>
-        _engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "rm", "-f", ScriptPathInside } }, null, cancellation);
+    private void RemoveScript(SandboxInfo sandbox, string scriptInside, CancellationToken cancellation) =>
+        _engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "rm", "-f", scriptInside } }, null, cancellation);
 
     private static string Short(string? id) => id is { Length: > 12 } ? id[..12] : id ?? "none";
 
