@@ -10,7 +10,7 @@ namespace Sandbox.Images.Derive;
 /// gives another key. Every field is tagged and length-prefixed, so no two different inputs encode
 /// to the same bytes (["a b"] and ["a","b"], or an argv word ending where an env value starts).
 /// </summary>
-public static class DeriveCacheKey
+internal static class DeriveCacheKey
 {
     /// <summary>Bumped when the encoding or what a step means changes: old cached images then rebuild once.</summary>
     public const int FormatVersion = 1;
