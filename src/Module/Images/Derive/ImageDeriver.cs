@@ -35,7 +35,9 @@ internal sealed class ImageDeriver
             throw SandboxErrors.EmptyCommand();
         var parent = _engine.Images.Get(step.From);
         if (parent.Id.Length == 0) throw SandboxErrors.DeriveParentHasNoLayers(parent.Name);
-        var provider = _engine.Providers.Get(step.Provider).Name;
+        // A provider named outright is not probed here: a cache hit needs no provider at all, and
+        // CreateSandbox checks that it can run before a step does.
+        var provider = step.Provider != ProviderName.Auto ? step.Provider : _engine.Providers.Get(step.Provider).Name;
         if (provider == ProviderName.FakeChroot)
             throw SandboxErrors.DeriveProviderUnsupported(provider.ToString(),
                 "its sandboxes are private copies whose owners live in faked's database, not an overlay layer over the image.");
