@@ -6,10 +6,11 @@
 #      against 10 tests that each provision bookworm + jq themselves (goal >= 10x faster). Needs the
 #      Debian mirror; -SkipScenario leaves it out.
 # Run by bench/run.sh (as root) after the module is built into out/Sandbox:
-#   pwsh -NoProfile -File bench/derive.ps1 [-Runs N] [-SkipScenario]
+#   pwsh -NoProfile -File bench/derive.ps1 [-Runs N] [-SkipScenario | -ScenarioOnly]
 param(
     [int] $Runs = 30,
-    [switch] $SkipScenario
+    [switch] $SkipScenario,
+    [switch] $ScenarioOnly
 )
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
@@ -38,6 +39,7 @@ function Get-DiskBytes([string] $Path) { [long]((du -sB1 --apparent-size -- $Pat
 function Get-UsedBytes([string] $Path) { [long]((du -sB1 -- $Path) -split '\s+')[0] }
 
 try {
+    if (-not $ScenarioOnly) {
     $tree = Join-Path $work 'tree'
     New-BusyboxTree -Path $tree -Folder 'data'
     $null = New-SandboxImage -Name base -Path $tree
@@ -60,14 +62,15 @@ try {
     Write-Host ('  Enter+Invoke /bin/true+Remove, derived image    {0,8:N1} ms   {1:N2}x the parent (goal <= 1.2x)' -f $onDerived, ($onDerived / $onParent))
     Write-Host ('  derived image: own layer {0:N1} MiB, parent {1:N1} MiB, total {2:N1} MiB; the store grew {3:N1} MiB (goal: only its layer, about 4 MiB)' -f `
         ($derived.LayerSize / 1MB), ($parent.TotalSize / 1MB), ($derived.TotalSize / 1MB), ($storeGrowth / 1MB))
+    }
 
     if (-not $SkipScenario) {
         $null = New-SandboxImage -Name bookworm -Suite bookworm -Variant minbase
-        $provision = 'sh', '-c', 'apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends jq >/dev/null'
+        $provisionStep = 'sh', '-c', 'apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends jq >/dev/null'
         $test = { param($Image, [switch] $Provision)
             $sb = Enter-Sandbox -Image $Image -Provider Bubblewrap -Network Host
             try {
-                if ($Provision) { $null = Invoke-SandboxCommand $sb -Command $provision -Check }
+                if ($Provision) { $null = Invoke-SandboxCommand $sb -Command $provisionStep -Check }
                 $null = Invoke-SandboxCommand $sb jq --version -Check
             }
             finally { $sb | Remove-Sandbox }
@@ -76,11 +79,11 @@ try {
         for ($i = 0; $i -lt 10; $i++) { & $test bookworm -Provision }
         $perTest = $watch.Elapsed.TotalSeconds
         $watch.Restart()
-        $null = New-SandboxImage -Name app -From bookworm -Network Host -Run $provision
+        $null = New-SandboxImage -Name app -From bookworm -Network Host -Run $provisionStep
         for ($i = 0; $i -lt 10; $i++) { & $test app }
         $derivedOnce = $watch.Elapsed.TotalSeconds
         $watch.Restart()
-        $null = New-SandboxImage -Name app -From bookworm -Network Host -Run $provision   # the next run of the suite: a cache hit
+        $null = New-SandboxImage -Name app -From bookworm -Network Host -Run $provisionStep   # the next run of the suite: a cache hit
         for ($i = 0; $i -lt 10; $i++) { & $test app }
         $cached = $watch.Elapsed.TotalSeconds
         Write-Host ('  10 tests, each provisioning bookworm + jq       {0,8:N1} s' -f $perTest)
