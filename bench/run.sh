@@ -24,6 +24,7 @@ runs=30
 pwsh_args=(-Runs "$runs")
 [[ " $* " == *" --parallel "* ]] && pwsh_args+=(-ParallelOnly)
 pwsh -NoProfile -File bench/cmdlets.ps1 "${pwsh_args[@]}"
+[[ " $* " == *" --parallel "* ]] || pwsh -NoProfile -File bench/derive.ps1 -Runs "$runs"   # derived images: cache hit, Enter, disk, the 10-test scenario
 # --parallel measures only the parallel sections, which run as root.
 [[ " $* " == *" --parallel "* ]] && exit 0
 id sandbox-test >/dev/null 2>&1 || useradd --create-home --shell /bin/sh --comment "Sandbox module tests" sandbox-test

@@ -318,6 +318,20 @@ public sealed class SandboxEngine
         return removed;
     }
 
+    // ---- Derived images (issue 11): New-SandboxImage -From -Run/-Script ----
+
+    /// <summary>
+    /// Image <c>step.Name</c> = image <c>step.From</c> plus what the step writes when run in a fresh
+    /// sandbox of it (see <see cref="Images.Derive.ImageDeriver"/>). Cached by
+    /// <see cref="Images.Derive.DeriveCacheKey"/>: the same parent content and step again return the
+    /// existing image without creating a sandbox; another step or a rebuilt parent replaces it.
+    /// </summary>
+    public SandboxImage DeriveImage(Images.Derive.DeriveStep step, CancellationToken cancellation = default)
+    {
+        foreach (var key in step.Environment.Keys) RequireVariableName(key);
+        return new Images.Derive.ImageDeriver(this, _log).Derive(step, cancellation);
+    }
+
     /// <summary>Deletes the layers no image and no sandbox references (under the layers lock, which publishing and creating hold too).</summary>
     internal IReadOnlyList<string> CollectLayers()
     {

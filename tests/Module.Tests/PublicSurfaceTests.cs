@@ -26,6 +26,7 @@ public sealed class PublicSurfaceTests
         "Sandbox.SandboxCreateOptions",
         "Sandbox.SandboxCommand",
         "Sandbox.Images.ImageBuildOptions",
+        "Sandbox.Images.Derive.DeriveStep",
         "Sandbox.BindMount",
         // What the cmdlets emit, and its enums.
         "Sandbox.SandboxInfo",
