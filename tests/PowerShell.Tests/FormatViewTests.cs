@@ -53,7 +53,7 @@ public sealed class FormatViewTests(ModuleSession session)
     private static IReadOnlyList<string> TableLabels(string typeName)
     {
         var formats = XDocument.Load(Path.Combine(Path.GetDirectoryName(PowerShellSession.ModuleManifest)!, "Sandbox.Format.ps1xml"));
-        var view = formats.Descendants("View").Single(v => v.Element("ViewSelectedBy")!.Element("TypeName")!.Value == typeName);
+        var view = formats.Descendants("View").Single(v => v.Element("ViewSelectedBy")!.Element("TypeName")!.Value == typeName && v.Element("TableControl") is not null);
         return view.Descendants("TableColumnHeader").Select(h => h.Element("Label")!.Value).ToList();
     }
 }
