@@ -29,7 +29,7 @@ internal sealed class SandboxRootReader
     /// <exception cref="SandboxException">UnsafeSandboxFile: a link, device, FIFO, socket or folder, or over <paramref name="maxBytes"/>.</exception>
     public byte[]? ReadFile(string pathInSandbox, int maxBytes)
     {
-        var relative = Relative(pathInSandbox);
+        var relative = WithFoldersResolved(Relative(pathInSandbox), pathInSandbox);
         foreach (var layer in Reaching(relative))
         {
             var (found, hidden) = Find(layer, relative, pathInSandbox, O_PATH | O_NOFOLLOW);
@@ -44,7 +44,9 @@ internal sealed class SandboxRootReader
     /// <summary>Whether the path names a regular file, following links inside the root (for a shell such as /bin/sh -> dash).</summary>
     public bool IsFile(string pathInSandbox)
     {
-        var relative = Relative(pathInSandbox);
+        string relative;
+        try { relative = WithFoldersResolved(Relative(pathInSandbox), pathInSandbox); }
+        catch (SandboxException) { return false; } // a link loop: not a file
         foreach (var layer in Reaching(relative))
         {
             try
@@ -165,6 +167,48 @@ internal sealed class SandboxRootReader
             finally { close(fd); }
         }
         finally { close(root); }
+    }
+
+    /// <summary>Links one path may pass through before it counts as a loop (the kernel's own limit).</summary>
+    private const int MaxFolderLinks = 40;
+
+    /// <summary>
+    /// The path with every folder on the way that is a link in the merged view (`/etc -> /oldetc` made
+    /// in the sandbox's layer) replaced by its target, read as text and resolved inside the root, as
+    /// the kernel resolves it over the whole stack. Each layer is then looked up along real folders:
+    /// resolving the link inside one layer alone would miss a target another layer holds, and the
+    /// stack rules would take the link for a file hiding the folder.
+    /// </summary>
+    private string WithFoldersResolved(string relative, string shown)
+    {
+        if (relative == ".") return relative;
+        for (var followed = 0; followed <= MaxFolderLinks; followed++)
+        {
+            var parts = relative.Split('/', StringSplitOptions.RemoveEmptyEntries);
+            string? replaced = null;
+            for (var i = 0; i < parts.Length - 1 && replaced is null; i++)
+            {
+                if (LinkTarget("/" + string.Join('/', parts[..(i + 1)])) is not { } target) continue;
+                var from = target.StartsWith('/') ? "" : string.Join('/', parts[..i]);
+                replaced = Normalised(from + "/" + target + "/" + string.Join('/', parts[(i + 1)..]));
+            }
+            if (replaced is null) return relative;
+            relative = replaced;
+        }
+        throw SandboxErrors.UnsafeSandboxFile(shown, "a symbolic link (or a loop of them)");
+    }
+
+    /// <summary>A relative path with `.` and `..` taken out, `..` never climbing above the root (as RESOLVE_IN_ROOT).</summary>
+    private static string Normalised(string path)
+    {
+        var kept = new List<string>();
+        foreach (var part in path.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (part == ".") continue;
+            if (part == "..") { if (kept.Count > 0) kept.RemoveAt(kept.Count - 1); continue; }
+            kept.Add(part);
+        }
+        return kept.Count == 0 ? "." : string.Join('/', kept);
     }
 
     private static string Relative(string pathInSandbox)

@@ -50,6 +50,26 @@ public sealed class LayerStoreTests
         return image;
     }
 
+    /// <summary>
+    /// A step's sparse file (`dd seek=`) takes a few KB in its upper layer; read as data by the
+    /// commit it took its whole apparent size on the host's disk (100 GB filled the disk in minutes).
+    /// </summary>
+    [SkippableFact]
+    public void A_sparse_file_stays_sparse_in_the_committed_layer_and_keeps_its_size_inside()
+    {
+        using var scratch = new TemporaryFolder("layer-sparse");
+        using var harness = NewStore(scratch);
+        const long apparent = 8L << 30; // 8 GiB, about 4 KB on disk
+        var image = Derive(harness, Base, "sparse", $"dd if=/dev/zero of=/sparse bs=1 count=1 seek={apparent - 1} 2>/dev/null");
+
+        var status = FileStatus.Of(Path.Combine(image.RootFs, "sparse")) ?? throw new Xunit.Sdk.XunitException("no /sparse in the layer");
+        Assert.Equal((ulong)apparent, status.Size);
+        Assert.True(status.Blocks * 512 < 1 << 20, $"the layer's copy takes {status.Blocks * 512} bytes on disk");
+        var sandbox = Sandbox(harness, "sparse");
+        Assert.Equal($"{apparent}\n", Run(harness, sandbox, "stat -c %s /sparse"));
+        harness.Remove(sandbox.Id);
+    }
+
     [SkippableFact]
     public void A_layer_is_in_the_one_format_whiteouts_as_devices_and_opaque_folders_in_user_xattrs()
     {

@@ -17,15 +17,15 @@ namespace Sandbox.Images.Layers;
 internal static class LayerDigest
 {
     private const string Script =
-        "tar -C \"$1\" --create --file - --sort=name --format=pax --numeric-owner --mtime=@0 " +
+        "$DIE tar -C \"$1\" --create --file - --sparse --sort=name --format=pax --numeric-owner --mtime=@0 " +
         "--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime " +
-        "--xattrs --xattrs-include='*' --acls . | sha256sum";
+        "--xattrs --xattrs-include='*' --acls . | $DIE sha256sum";
 
     public static string Of(string tree, string? parentId, IEngineLog log, CancellationToken cancellation)
     {
         var argv = AbandonedFolders.DieWithUs().ToList();
         if (MountNamespace.InUserNamespace) argv.AddRange(MountNamespace.UnsharePrefix());
-        argv.AddRange(new[] { ToolLocator.Require("bash", "bash"), "-o", "pipefail", "-c", Script, "sandbox-layer-digest", tree });
+        argv.AddRange(new[] { ToolLocator.Require("bash", "bash"), "-o", "pipefail", "-c", AbandonedFolders.WithDieVariable(Script), "sandbox-layer-digest", tree });
         var outcome = HostCommand.Run(log, argv, cancellation: cancellation);
         if (outcome.Cancelled) throw new OperationCanceledException(cancellation);
         var treeHash = outcome.StdOut.Split(' ', 2)[0].Trim();

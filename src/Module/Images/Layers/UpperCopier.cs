@@ -16,10 +16,14 @@ namespace Sandbox.Images.Layers;
 /// </summary>
 internal static class UpperCopier
 {
+    // --sparse: a step's `dd seek=100G` is a few KB in its upper layer and must stay that in the
+    // layer (read as data, its holes filled the host's disk). Each tar is $DIE (setpriv
+    // --pdeathsig KILL, see AbandonedFolders.DieWithUs) so the pipeline dies with this shell, which
+    // dies with the engine: a killed pwsh leaves no tar writing into the staging folder.
     private const string Script =
         "src=\"$1\"; dst=\"$2\"; shift 2; mkdir -m 0755 -- \"$dst\" && " +
-        "tar -C \"$src\" --create --file - --numeric-owner --xattrs --xattrs-include='*' --acls . | " +
-        "tar -C \"$dst\" --extract --file - --numeric-owner --same-owner --preserve-permissions " +
+        "$DIE tar -C \"$src\" --create --file - --sparse --numeric-owner --xattrs --xattrs-include='*' --acls . | " +
+        "$DIE tar -C \"$dst\" --extract --file - --numeric-owner --same-owner --preserve-permissions " +
         "--xattrs --xattrs-include='*' --acls \"$@\"";
 
     /// <summary>Every user.overlay.* name but user.overlay.opaque, as tar --xattrs-exclude patterns (fnmatch).</summary>
@@ -35,7 +39,7 @@ internal static class UpperCopier
         var argv = AbandonedFolders.DieWithUs().ToList();
         var rootless = MountNamespace.InUserNamespace;
         if (rootless) argv.AddRange(MountNamespace.UnsharePrefix());
-        argv.AddRange(new[] { ToolLocator.Require("bash", "bash"), "-o", "pipefail", "-c", Script, "sandbox-commit", upper, tree });
+        argv.AddRange(new[] { ToolLocator.Require("bash", "bash"), "-o", "pipefail", "-c", AbandonedFolders.WithDieVariable(Script), "sandbox-commit", upper, tree });
         if (rootless) argv.AddRange(RootlessExcludes.Select(pattern => $"--xattrs-exclude={pattern}"));
         log.Progress($"Committing sandbox {sandboxName}", "copying its layer", 10);
         var outcome = HostCommand.Run(log, argv, cancellation: cancellation);
