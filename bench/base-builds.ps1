@@ -45,7 +45,7 @@ function Measure-Build([string] $Kind) {
     $samples[$Kind].Add($watch.Elapsed.TotalSeconds)
     $loads.Add((Get-Content /proc/loadavg).Split(' ')[0])
     Remove-Item -Recurse -Force $raw, "$raw.tar" -ErrorAction SilentlyContinue
-    Write-Host ("  {0,-5} {1,7:F1} s   load {2}" -f $Kind, $watch.Elapsed.TotalSeconds, $loads[-1])
+    Write-Output ("  {0,-5} {1,7:F1} s   load {2}" -f $Kind, $watch.Elapsed.TotalSeconds, $loads[-1])
 }
 
 function Get-Median([Collections.Generic.List[double]] $Values) {
@@ -54,23 +54,23 @@ function Get-Median([Collections.Generic.List[double]] $Values) {
 }
 
 try {
-    Write-Host "Base builds: $Suite minbase, $Rounds rounds, as $(if ($rootless) { 'an unprivileged user (unshare)' } else { 'root' })"
+    Write-Output "Base builds: $Suite minbase, $Rounds rounds, as $(if ($rootless) { 'an unprivileged user (unshare)' } else { 'root' })"
     # The first cold build fills the cache, so 'warm' never runs before a 'cold' in the same run.
     $orders = @(@('raw', 'cold', 'warm'), @('warm', 'raw', 'cold'), @('cold', 'warm', 'raw'))
     for ($round = 0; $round -lt $Rounds; $round++) {
-        Write-Host "round $($round + 1)"
+        Write-Output "round $($round + 1)"
         foreach ($kind in $orders[$round % 3]) { Measure-Build $kind }
     }
     $raw = Get-Median $samples.raw
     $cold = Get-Median $samples.cold
     $warm = Get-Median $samples.warm
-    Write-Host ''
-    Write-Host ("raw mmdebstrap --variant=minbase   median {0,7:F1} s" -f $raw)
-    Write-Host ("New-SandboxImage -Force, cold      median {0,7:F1} s   {1:F2}x raw (goal <= 1.0x)" -f $cold, ($cold / $raw))
-    Write-Host ("New-SandboxImage -Force, warm      median {0,7:F1} s   {1:F2}x raw (goal <= 0.6x)" -f $warm, ($warm / $raw))
-    Write-Host "cold: $($cacheLines['cold'])"
-    Write-Host "warm: $($cacheLines['warm'])"
-    Write-Host "load average (1 min) at each build: $($loads -join ', '); $([Environment]::ProcessorCount) cores"
+    Write-Output ''
+    Write-Output ("raw mmdebstrap --variant=minbase   median {0,7:F1} s" -f $raw)
+    Write-Output ("New-SandboxImage -Force, cold      median {0,7:F1} s   {1:F2}x raw (goal <= 1.0x)" -f $cold, ($cold / $raw))
+    Write-Output ("New-SandboxImage -Force, warm      median {0,7:F1} s   {1:F2}x raw (goal <= 0.6x)" -f $warm, ($warm / $raw))
+    Write-Output "cold: $($cacheLines['cold'])"
+    Write-Output "warm: $($cacheLines['warm'])"
+    Write-Output "load average (1 min) at each build: $($loads -join ', '); $([Environment]::ProcessorCount) cores"
 } finally {
     Remove-SandboxImage -Name bench-base -Force -ErrorAction SilentlyContinue
     Remove-Item -Recurse -Force $work -ErrorAction SilentlyContinue

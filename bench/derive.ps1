@@ -35,8 +35,8 @@ function Measure-Median {
     $samples[[int][Math]::Floor($samples.Count / 2)]
 }
 
-function Get-DiskBytes([string] $Path) { [long]((du -sB1 --apparent-size -- $Path) -split '\s+')[0] }
-function Get-UsedBytes([string] $Path) { [long]((du -sB1 -- $Path) -split '\s+')[0] }
+function Get-ApparentSize([string] $Path) { [long]((du -sB1 --apparent-size -- $Path) -split '\s+')[0] }
+function Get-DiskUsage([string] $Path) { [long]((du -sB1 -- $Path) -split '\s+')[0] }
 
 try {
     if (-not $ScenarioOnly) {
@@ -46,21 +46,21 @@ try {
     # A step that writes 4 MiB of its own beside the 2 MiB parent.
     $step = 'sh', '-c', 'dd if=/dev/urandom of=/data/blob bs=1M count=4 2>/dev/null && echo configured > /etc/app.conf'
 
-    $storeBefore = Get-UsedBytes $env:SANDBOX_HOME
+    $storeBefore = Get-DiskUsage $env:SANDBOX_HOME
     $derived = New-SandboxImage -Name derived -From base -Network None -Provider Bubblewrap -Run $step
-    $storeGrowth = (Get-UsedBytes $env:SANDBOX_HOME) - $storeBefore
+    $storeGrowth = (Get-DiskUsage $env:SANDBOX_HOME) - $storeBefore
 
     $hit = Measure-Median { New-SandboxImage -Name derived -From base -Network None -Provider Bubblewrap -Run $step }
     $onParent = Measure-Median { $sb = Enter-Sandbox -Image base -Provider Bubblewrap; $null = Invoke-SandboxCommand $sb /bin/true; $sb | Remove-Sandbox }
     $onDerived = Measure-Median { $sb = Enter-Sandbox -Image derived -Provider Bubblewrap; $null = Invoke-SandboxCommand $sb /bin/true; $sb | Remove-Sandbox }
     $parent = Get-SandboxImage -Name base
 
-    Write-Host ''
-    Write-Host "Derived images ($Runs runs each, medians; store $env:SANDBOX_HOME)"
-    Write-Host ('  derive cache hit (same -From -Run again)        {0,8:N1} ms   goal < 50 ms' -f $hit)
-    Write-Host ('  Enter+Invoke /bin/true+Remove, parent image     {0,8:N1} ms' -f $onParent)
-    Write-Host ('  Enter+Invoke /bin/true+Remove, derived image    {0,8:N1} ms   {1:N2}x the parent (goal <= 1.2x)' -f $onDerived, ($onDerived / $onParent))
-    Write-Host ('  derived image: own layer {0:N1} MiB, parent {1:N1} MiB, total {2:N1} MiB; the store grew {3:N1} MiB (goal: only its layer, about 4 MiB)' -f `
+    Write-Output ''
+    Write-Output "Derived images ($Runs runs each, medians; store $env:SANDBOX_HOME)"
+    Write-Output ('  derive cache hit (same -From -Run again)        {0,8:N1} ms   goal < 50 ms' -f $hit)
+    Write-Output ('  Enter+Invoke /bin/true+Remove, parent image     {0,8:N1} ms' -f $onParent)
+    Write-Output ('  Enter+Invoke /bin/true+Remove, derived image    {0,8:N1} ms   {1:N2}x the parent (goal <= 1.2x)' -f $onDerived, ($onDerived / $onParent))
+    Write-Output ('  derived image: own layer {0:N1} MiB, parent {1:N1} MiB, total {2:N1} MiB; the store grew {3:N1} MiB (goal: only its layer, about 4 MiB)' -f `
         ($derived.LayerSize / 1MB), ($parent.TotalSize / 1MB), ($derived.TotalSize / 1MB), ($storeGrowth / 1MB))
     }
 
@@ -86,9 +86,9 @@ try {
         $null = New-SandboxImage -Name app -From bookworm -Network Host -Run $provisionStep   # the next run of the suite: a cache hit
         for ($i = 0; $i -lt 10; $i++) { & $test app }
         $cached = $watch.Elapsed.TotalSeconds
-        Write-Host ('  10 tests, each provisioning bookworm + jq       {0,8:N1} s' -f $perTest)
-        Write-Host ('  derive app once + 10 tests in fresh sandboxes  {0,8:N1} s   {1:N1}x faster (goal >= 10x)' -f $derivedOnce, ($perTest / $derivedOnce))
-        Write-Host ('  the same with app cached (the suite''s next run) {0,8:N1} s   {1:N1}x faster' -f $cached, ($perTest / $cached))
+        Write-Output ('  10 tests, each provisioning bookworm + jq       {0,8:N1} s' -f $perTest)
+        Write-Output ('  derive app once + 10 tests in fresh sandboxes  {0,8:N1} s   {1:N1}x faster (goal >= 10x)' -f $derivedOnce, ($perTest / $derivedOnce))
+        Write-Output ('  the same with app cached (the suite''s next run) {0,8:N1} s   {1:N1}x faster' -f $cached, ($perTest / $cached))
     }
 }
 finally {

@@ -229,7 +229,7 @@ public sealed class PackageCacheTests : IClassFixture<PackageCacheBuilds>
             Assert.Equal((uid, 0b111_000_000u), (status.Uid, status.Permissions));
         }
         Assert.All(after.Values, status => Assert.Equal((uid, 0b110_000_000u), (status.Uid, status.Permissions)));
-        Assert.Empty(Directory.EnumerateFiles(Path.Combine(user.StoreRoot, "images", "pkgcache-user", "rootfs", "var/cache/apt"), "*.deb", SearchOption.AllDirectories));
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(user.StoreRoot, "layers", Assert.Single(image.Layers), "tree", "var/cache/apt"), "*.deb", SearchOption.AllDirectories));
 
         var sandbox = user.Create(new SandboxCreateOptions { Image = "pkgcache-user", Provider = ProviderName.Bubblewrap });
         var result = user.Invoke(sandbox.Id, new SandboxCommand { Argv = new[] { "hello" } });
