@@ -56,8 +56,8 @@ try {
         if ($applet -ne 'busybox') { $null = New-Item -ItemType SymbolicLink -Path (Join-Path $tree "bin/$applet") -Target busybox }
     }
     Set-Content -Path (Join-Path $tree 'etc/passwd') -Value 'root:x:0:0:root:/root:/bin/sh'
-    $null = New-SandboxImage -Name bench-busybox -Path $tree
-    $rootFs = Join-Path $env:SANDBOX_HOME 'images/bench-busybox/rootfs'
+    # A base image is one layer: its tree is the whole root filesystem pwsh gives bwrap itself.
+    $rootFs = (New-SandboxImage -Name bench-busybox -Path $tree).RootFs
     if (-not (Test-Path (Join-Path $rootFs 'bin/busybox'))) { throw "the image's root filesystem is not at $rootFs" }
 
     # What the engine passes bwrap for a minimal sandbox (BubblewrapProvider), the image bound
