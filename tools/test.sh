@@ -53,6 +53,20 @@ else
   lint_skipped=1
 fi
 
+# Name every failed xunit test with the first lines of its message, at the end where a truncated
+# log still shows them (CI prints only the head and the tail of a long run).
+if command -v pwsh >/dev/null && ls "$results"/*.trx >/dev/null 2>&1; then
+  TRX_FOLDER="$results" pwsh -NoLogo -NoProfile -NonInteractive -Command '
+    foreach ($file in Get-ChildItem $env:TRX_FOLDER -Filter *.trx) {
+      $trx = [xml](Get-Content -Raw $file.FullName)
+      foreach ($result in $trx.TestRun.Results.UnitTestResult | Where-Object outcome -ne "Passed" | Where-Object outcome -ne "NotExecuted") {
+        $message = "$($result.Output.ErrorInfo.Message)" -split "\n" | Select-Object -First 6
+        "FAILED xunit: $($result.testName) ($($result.duration))"
+        $message | ForEach-Object { "    $_" }
+      }
+    }' || true
+fi
+
 echo "xunit: ${total_passed} passed, ${total_failed} failed, ${total_skipped} skipped"
 echo "pester: ${pester_passed} passed, ${pester_failed} failed, ${pester_skipped} skipped"
 echo "lint: ${lint} (PSScriptAnalyzer, default rules)"
