@@ -17,6 +17,7 @@ $work = Join-Path ([IO.Path]::GetTempPath()) "sandbox-bench-builds-$([guid]::New
 $null = New-Item -ItemType Directory -Path $work
 $previousHome = $env:SANDBOX_HOME
 $env:SANDBOX_HOME = Join-Path $work 'store'
+. (Join-Path $PSScriptRoot 'Assert-FreshBuild.ps1')
 Import-Module (Join-Path $PSScriptRoot '../out/Sandbox/Sandbox.psd1')
 $mmdebstrap = (Get-Command mmdebstrap -CommandType Application | Select-Object -First 1).Source
 $rootless = (id -u) -ne '0'

@@ -16,6 +16,7 @@ $previousHome = $env:SANDBOX_HOME
 $env:SANDBOX_HOME = Join-Path $work 'store'
 # Parallel runspaces load the module by name, as a user's would from their module path.
 $env:PSModulePath = (Resolve-Path (Join-Path $moduleFolder '..')).Path + [IO.Path]::PathSeparator + $env:PSModulePath
+. (Join-Path $PSScriptRoot 'Assert-FreshBuild.ps1')
 Import-Module (Join-Path $moduleFolder 'Sandbox.psd1')
 
 $rows = [Collections.Generic.List[object]]::new()

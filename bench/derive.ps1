@@ -18,6 +18,7 @@ Set-StrictMode -Version Latest
 $work = Join-Path ([IO.Path]::GetTempPath()) "sandbox-bench-derive-$([guid]::NewGuid().ToString('N'))"
 $previousHome = $env:SANDBOX_HOME
 $env:SANDBOX_HOME = Join-Path $work 'store'
+. (Join-Path $PSScriptRoot 'Assert-FreshBuild.ps1')
 Import-Module (Join-Path $PSScriptRoot '../out/Sandbox/Sandbox.psd1')
 . (Join-Path $PSScriptRoot '../tests/Pester/BusyboxTree.ps1')
 
