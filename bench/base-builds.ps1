@@ -43,10 +43,11 @@ function Measure-Build([string] $Kind) {
             Where-Object { $_ -is [Management.Automation.VerboseRecord] -and $_.Message -like 'Package cache:*' }
         $cacheLines[$Kind] = "$verbose"
     }
-    $samples[$Kind].Add($watch.Elapsed.TotalSeconds)
+    $seconds = $watch.Elapsed.TotalSeconds
+    $samples[$Kind].Add($seconds)
     $loads.Add((Get-Content /proc/loadavg).Split(' ')[0])
     Remove-Item -Recurse -Force $raw, "$raw.tar" -ErrorAction SilentlyContinue
-    Write-Output ("  {0,-5} {1,7:F1} s   load {2}" -f $Kind, $watch.Elapsed.TotalSeconds, $loads[-1])
+    Write-Output ("  {0,-5} {1,7:F1} s   load {2}" -f $Kind, $seconds, $loads[-1])
 }
 
 function Get-Median([Collections.Generic.List[double]] $Values) {
