@@ -1,0 +1,41 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+using Sandbox.Native;
+
+namespace Sandbox.Storage;
+
+/// <summary>
+/// Opens a file that something we do not trust could have put there (a build, a sandbox): never
+/// through a final link, never blocking on a FIFO, and only if it is a regular file.
+/// </summary>
+internal static partial class UntrustedFile
+{
+    private const int O_RDONLY = 0;
+    private const int O_NONBLOCK = 0x800;
+    private static readonly int O_NOFOLLOW = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 0x8000 : 0x20000;
+
+    /// <summary>The open file, or null unless <paramref name="path"/> names a regular file (not a link to one).</summary>
+    public static SafeFileHandle? OpenRegular(string path)
+    {
+        var fd = LibC.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | LibC.O_CLOEXEC, 0);
+        if (fd < 0) return null;
+        var handle = new SafeFileHandle(fd, ownsHandle: true);
+        if (FileStatus.OfDescriptor(fd) is { IsRegularFile: true }) return handle;
+        handle.Dispose();
+        return null;
+    }
+
+    /// <summary>The whole content of a regular file of at most <paramref name="maxBytes"/>; null if it is not one, or larger.</summary>
+    public static byte[]? ReadRegular(string path, long maxBytes)
+    {
+        using var file = OpenRegular(path);
+        if (file is null) return null;
+        using var stream = new FileStream(file, FileAccess.Read, bufferSize: 0);
+        if (stream.Length > maxBytes) return null;
+        var bytes = new byte[stream.Length];
+        try { stream.ReadExactly(bytes); }
+        catch (EndOfStreamException) { return null; } // shrank while read
+        // A file still growing past its size when read is not what was checked: refuse it.
+        return stream.ReadByte() < 0 ? bytes : null;
+    }
+}
