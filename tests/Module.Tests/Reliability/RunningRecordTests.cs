@@ -1,0 +1,83 @@
+using Sandbox.Tests.Support;
+using Xunit;
+
+namespace Sandbox.Tests.Reliability;
+
+/// <summary>
+/// A running command's record is a reused slot file (RunningCommands): commands one after another
+/// create no file each (ext4 made every create cost 0.6-0.8 ms), commands at once get a slot each,
+/// and a slot the sandbox's owner could plant as a link (under sudo the state folder is theirs) is
+/// never followed.
+/// </summary>
+[Trait("Area", "Reliability")]
+[Trait("User", "Root")]
+public sealed class RunningRecordTests
+{
+    [SkippableFact]
+    public void Commands_one_after_another_reuse_one_slot_and_leave_it_empty()
+    {
+        Skip.If(Environment.UserName != "root", "root Bubblewrap; run the tests as root (CI does).");
+        using var busybox = new BusyboxStore("running-slots");
+        var engine = busybox.Engine;
+        var sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
+        var running = Path.Combine(sandbox.StatePath, "running");
+
+        for (var i = 0; i < 5; i++)
+            Assert.Equal(0, engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "true" } }).ExitCode);
+
+        var slot = Assert.Single(Directory.GetFiles(running));
+        Assert.Equal("slot-0", Path.GetFileName(slot));
+        Assert.Equal(0, new FileInfo(slot).Length);
+        engine.RemoveSandbox(sandbox);
+    }
+
+    [SkippableFact]
+    public void A_running_command_is_recorded_by_identity_and_commands_at_once_get_a_slot_each()
+    {
+        Skip.If(Environment.UserName != "root", "root Bubblewrap; run the tests as root (CI does).");
+        using var busybox = new BusyboxStore("running-two");
+        var engine = busybox.Engine;
+        var sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
+        var seconds = Random.Shared.Next(1000, 9999).ToString();
+        var first = Task.Run(() => engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "sleep", seconds } }));
+        var second = Task.Run(() => engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "sleep", seconds } }));
+        Assert.True(Poll.Until(() => HostProcesses.WithCommandLine("sleep", seconds).Count == 2, TimeSpan.FromSeconds(30)), "both commands run");
+        var running = Path.Combine(sandbox.StatePath, "running");
+        // Read as the engine reads them: a claimed slot is flocked, which .NET's own File.Read* refuses.
+        static string Text(string slot) => System.Text.Encoding.ASCII.GetString(Storage.UntrustedFile.ReadRegular(slot, 64)!);
+        Assert.True(Poll.Until(() => Directory.GetFiles(running).Count(f => new FileInfo(f).Length > 0) == 2, TimeSpan.FromSeconds(10)),
+            string.Join(", ", Directory.GetFiles(running).Select(f => $"{Path.GetFileName(f)}={Text(f)}")));
+        foreach (var slot in Directory.GetFiles(running))
+        {
+            var text = Text(slot);
+            var pid = int.Parse(text.Split('-')[0]);
+            Assert.Equal(text, $"{pid}-{Native.ProcessIdentity.Of(pid)!.Value.StartTicks}");
+        }
+
+        engine.RemoveSandbox(engine.GetSandbox(sandbox.Id));
+
+        Assert.Empty(HostProcesses.StillRunningAfter(TimeSpan.FromSeconds(10), "sleep", seconds));
+        Assert.True(Task.WaitAll(new Task[] { first, second }, TimeSpan.FromSeconds(30)) || first.IsFaulted || second.IsFaulted);
+    }
+
+    [SkippableFact]
+    public void A_slot_planted_as_a_link_is_not_followed()
+    {
+        Skip.If(Environment.UserName != "root", "root Bubblewrap; run the tests as root (CI does).");
+        using var busybox = new BusyboxStore("running-link");
+        using var victim = new TemporaryFolder("running-victim");
+        var victimFile = Path.Combine(victim.Path, "precious");
+        File.WriteAllText(victimFile, "precious contents");
+        var engine = busybox.Engine;
+        var sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
+        var running = Path.Combine(sandbox.StatePath, "running");
+        File.CreateSymbolicLink(Path.Combine(running, "slot-0"), victimFile);
+
+        Assert.Equal(0, engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "true" } }).ExitCode);
+
+        Assert.Equal("precious contents", File.ReadAllText(victimFile));
+        Assert.True(File.Exists(Path.Combine(running, "slot-1")), "the record went to the next slot");
+        engine.RemoveSandbox(sandbox);
+        Assert.Equal("precious contents", File.ReadAllText(victimFile));
+    }
+}
