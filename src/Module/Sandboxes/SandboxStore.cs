@@ -101,7 +101,9 @@ internal sealed class SandboxStore
         current.UserCpu += outcome.UserCpu;
         current.SystemCpu += outcome.SystemCpu;
         current.PeakMemoryBytes = Math.Max(current.PeakMemoryBytes, outcome.PeakMemoryBytes);
-        Save(current, sandbox.StatePath);
+        // In place (see CommandTotals); state.json by rename only if the totals file cannot be used.
+        var totals = new CommandTotals(current.CommandsRun, current.UserCpu, current.SystemCpu, current.PeakMemoryBytes);
+        if (!StoreSpace.Write(_layout, () => totals.TryWrite(sandbox.StatePath))) Save(current, sandbox.StatePath);
         sandbox.CommandsRun = current.CommandsRun;
         sandbox.UserCpu = current.UserCpu;
         sandbox.SystemCpu = current.SystemCpu;
@@ -128,6 +130,9 @@ internal sealed class SandboxStore
         catch (DirectoryNotFoundException) { return null; }
         catch (JsonException) { return null; }
         if (sandbox is null) return null;
+        if (CommandTotals.Read(folder) is { } totals && totals.CommandsRun >= sandbox.CommandsRun)
+            (sandbox.CommandsRun, sandbox.UserCpu, sandbox.SystemCpu, sandbox.PeakMemoryBytes) =
+                (totals.CommandsRun, totals.UserCpu, totals.SystemCpu, totals.PeakMemoryBytes);
         sandbox.StatePath = folder;
         sandbox.ImageRootFs = Path.Combine(_layout.ImageFolder(sandbox.Image), "rootfs");
         // Its own recorded chain, never the image name's current one (which a rebuild may have changed).
