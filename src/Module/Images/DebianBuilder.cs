@@ -34,14 +34,21 @@ internal static partial class DebianBuilder
         cache.EnsureCreated();
         var seed = Path.Combine(staging, "package-seed");
         var incoming = Path.Combine(staging, "package-incoming");
+        var lists = Path.Combine(staging, "package-lists");
         try
         {
             var offered = cache.Seed(seed, log);
             Directory.CreateDirectory(incoming, Storage.PrivateFiles.FolderMode);
+            Directory.CreateDirectory(lists, Storage.PrivateFiles.FolderMode);
             var builder = mmdebstrap is not null
-                ? RunMmdebstrap(mmdebstrap, imageName, options, targetRootFs, (seed, incoming), log, cancellation)
+                ? RunMmdebstrap(mmdebstrap, imageName, options, targetRootFs, (seed, incoming, lists), log, cancellation)
                 : RunDebootstrap(debootstrap!, imageName, options, targetRootFs, incoming, seed, log, cancellation);
-            var downloaded = cache.Absorb(incoming, offered);
+            // mmdebstrap's downloads sat in the chroot, within reach of its maintainer scripts: each is
+            // checked against the signed index. debootstrap checked its own, in a folder the chroot cannot reach.
+            var (downloaded, unlisted) = cache.Absorb(incoming, offered,
+                () => mmdebstrap is not null ? PackageIndex.FromLists(lists, log) : null);
+            if (unlisted > 0)
+                log.Verbose($"Package cache: {unlisted} file(s) the build left in its archives are not what the signed index names; not kept.");
             var installed = InstalledIn(targetRootFs);
             cache.PruneSuperseded(installed);
             ReportCacheUse(log, cache, offered, downloaded, installed);
@@ -49,13 +56,13 @@ internal static partial class DebianBuilder
         }
         finally
         {
-            foreach (var folder in new[] { seed, incoming })
+            foreach (var folder in new[] { seed, incoming, lists })
                 if (Directory.Exists(folder)) Storage.SafeTreeRemover.Remove(folder, staging);
         }
     }
 
     private static string RunMmdebstrap(string mmdebstrap, string imageName, ImageBuildOptions options, string targetRootFs,
-        (string Seed, string Incoming)? cache, IEngineLog log, CancellationToken cancellation)
+        (string Seed, string Incoming, string Lists)? cache, IEngineLog log, CancellationToken cancellation)
     {
         // Rootless, mmdebstrap --mode=unshare maps the image's root onto a subordinate id, not onto
         // the user as our sandboxes do; so it writes a tarball, unpacked in our own namespace.
@@ -63,7 +70,7 @@ internal static partial class DebianBuilder
         var argv = MmdebstrapArgv(mmdebstrap, options, tarball ?? targetRootFs);
         if (cache is { } folders)
         {
-            argv.InsertRange(1, MmdebstrapCacheOptions.For(folders.Seed, folders.Incoming));
+            argv.InsertRange(1, MmdebstrapCacheOptions.For(folders.Seed, folders.Incoming, folders.Lists));
             argv.InsertRange(1, MmdebstrapCacheOptions.EatMyData());
         }
         var activity = $"Building image with mmdebstrap ({options.Suite})";

@@ -12,13 +12,15 @@ internal static class MmdebstrapCacheOptions
 {
     public const string EatMyDataHooks = "/usr/share/mmdebstrap/hooks/eatmydata";
 
-    public static IEnumerable<string> For(string seedFolder, string incomingFolder) => new[]
+    public static IEnumerable<string> For(string seedFolder, string incomingFolder, string listsFolder) => new[]
     {
         // Keep the essential packages mmdebstrap would delete after installing them, so they reach the cache.
         "--skip=essential/unlink",
         "--setup-hook=mkdir -p \"$1\"/var/cache/apt/archives/",
         $"--setup-hook=sync-in {Quote(seedFolder)} /var/cache/apt/archives/",
         $"--customize-hook=sync-out /var/cache/apt/archives {Quote(incomingFolder)}",
+        // The signed lists, before mmdebstrap's cleanup deletes them: what the downloads are checked against (PackageIndex).
+        $"--customize-hook=sync-out /var/lib/apt/lists {Quote(listsFolder)}",
     };
 
     /// <summary>

@@ -83,7 +83,7 @@ internal sealed partial class PackageCache
             // link(2) never follows a final link; failing (removed meanwhile by another build), apt downloads it.
             if (Link(path, offer) != 0) continue;
             var matches = false;
-            using (var file = OpenRegularFile(offer))
+            using (var file = UntrustedFile.OpenRegular(offer))
                 matches = file is not null && Sha256(file) == expected;
             if (!matches)
             {
@@ -100,30 +100,41 @@ internal sealed partial class PackageCache
     /// <summary>
     /// Takes the package files a build left in <paramref name="incoming"/> (its /var/cache/apt/archives,
     /// written there by the user's own mmdebstrap process) into the pool: only regular files with apt's
-    /// names, made 0600 and the store owner's, named by their hash, moved in by rename. What the cache
-    /// offered is skipped (the build never rewrites it). Returns apt's names of the new entries.
+    /// names whose content hashes to what the build's signed <paramref name="index"/> says (null: the
+    /// builder checked every file against the signed index itself and the build could not reach
+    /// them, as debootstrap's --cache-dir), made 0600 and the store owner's, named by their hash,
+    /// moved in by rename. What the cache offered is skipped (the build never rewrites it).
+    /// Returns apt's names of the new entries, and how many files the index did not name.
     /// </summary>
-    public List<string> Absorb(string incoming, IReadOnlySet<string> offered)
+    public (List<string> Added, int Unlisted) Absorb(string incoming, IReadOnlySet<string> offered, Func<PackageIndex?> index)
     {
         var added = new List<string>();
-        if (FileStatus.Of(incoming) is not { IsDirectory: true }) return added;
+        var unlisted = 0;
+        if (FileStatus.Of(incoming) is not { IsDirectory: true }) return (added, unlisted);
+        PackageIndex? signed = null;
+        var indexRead = false;
         foreach (var path in Directory.EnumerateFileSystemEntries(incoming))
         {
             var name = Path.GetFileName(path);
             if (!DebFileName.IsArchiveName(name) || offered.Contains(name)) continue;
             if (FileStatus.Of(path) is not { IsRegularFile: true, LinkCount: 1 }) continue;
-            using var file = OpenRegularFile(path);
+            using var file = UntrustedFile.OpenRegular(path);
             if (file is null) continue;
             var fd = (int)file.DangerousGetHandle();
             // Root's tar kept the owner and mode the build gave the file; the pool's entries are the owner's 0600.
+            // (Before hashing: the hash's stream closes the descriptor. A file left out stays in the staging folder.)
             if (UserIdentity.IsRoot) FChown(fd, (uint)(SudoCaller.Current?.Uid ?? 0), (uint)(SudoCaller.Current?.Gid ?? 0));
             FChmod(fd, 0b110_000_000);
-            var entry = Path.Combine(Folder, DebFileName.EntryName(Sha256(file), name));
+            var hash = Sha256(file);
+            // The index is read only when there is something to check (a warm build has nothing new).
+            if (!indexRead) { signed = index(); indexRead = true; }
+            if (signed is not null && !signed.Names(name, hash)) { unlisted++; continue; }
+            var entry = Path.Combine(Folder, DebFileName.EntryName(hash, name));
             if (FileStatus.Of(entry) is not null) continue; // a concurrent build brought the same file
             MoveIn(path, entry);
             added.Add(name);
         }
-        return added;
+        return (added, unlisted);
     }
 
     /// <summary>
@@ -176,17 +187,6 @@ internal sealed partial class PackageCache
         catch (UnauthorizedAccessException) { }
     }
 
-    /// <summary>Opens for reading without following a link or blocking on a FIFO; null unless a regular file.</summary>
-    private static SafeFileHandle? OpenRegularFile(string path)
-    {
-        var fd = LibC.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | LibC.O_CLOEXEC, 0);
-        if (fd < 0) return null;
-        var handle = new SafeFileHandle(fd, ownsHandle: true);
-        if (FileStatus.OfDescriptor(fd) is { IsRegularFile: true }) return handle;
-        handle.Dispose();
-        return null;
-    }
-
     private static string Sha256(SafeFileHandle file)
     {
         using var stream = new FileStream(file, FileAccess.Read, bufferSize: 0);
@@ -213,9 +213,6 @@ internal sealed partial class PackageCache
     [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\z")]
     private static partial Regex SafeName();
 
-    private const int O_RDONLY = 0;
-    private const int O_NONBLOCK = 0x800;
-    private static readonly int O_NOFOLLOW = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 0x8000 : 0x20000;
 
     [LibraryImport("libc", EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Link(string existing, string created);

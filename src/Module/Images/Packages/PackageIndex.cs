@@ -1,0 +1,151 @@
+using System.Security.Cryptography;
+using System.Text;
+using Sandbox.Processes;
+using Sandbox.Storage;
+
+namespace Sandbox.Images.Packages;
+
+/// <summary>
+/// What a build's signed package index says each archive file must hash to: apt's archive name
+/// ("dash_0.5.12-2_amd64.deb") to the SHA-256 values the suite's Packages lists give it. Trusted
+/// through the chain apt trusts and nothing the build could write: each list's InRelease verified by
+/// gpgv against the host's archive keyrings (<see cref="TrustedKeyrings"/>), each Packages list by
+/// the hash that verified InRelease gives it.
+///
+/// Why: the files a build leaves in its /var/cache/apt/archives (<see cref="PackageCache.Absorb"/>)
+/// are within reach of every maintainer script the build runs, and apt installs any same-size file
+/// it finds there without checking its hash. Taken into the cache after a hash of themselves only,
+/// one planted file would be offered to every later build of the suite. Only a file whose hash this
+/// index names is taken in; anything else is left out (and apt downloads it next time).
+/// </summary>
+internal sealed class PackageIndex
+{
+    private readonly Dictionary<string, HashSet<string>> _hashes = new(StringComparer.Ordinal);
+
+    /// <summary>A list file larger than this is not read (bookworm's main is about 50 MB).</summary>
+    internal const long MaxListBytes = 512L * 1024 * 1024;
+
+    /// <summary>The host keyrings whose keys may sign a list: Debian's archive keyring and apt's trusted keys (binary ones; gpgv reads no armour).</summary>
+    internal static IEnumerable<string> TrustedKeyrings()
+    {
+        var candidates = new List<string> { "/usr/share/keyrings/debian-archive-keyring.gpg", "/etc/apt/trusted.gpg" };
+        if (Directory.Exists("/etc/apt/trusted.gpg.d"))
+            candidates.AddRange(Directory.EnumerateFiles("/etc/apt/trusted.gpg.d", "*.gpg").Order(StringComparer.Ordinal));
+        return candidates.Where(File.Exists);
+    }
+
+    /// <summary>Whether <paramref name="archiveName"/> with content hashing to <paramref name="sha256"/> is a package the index names.</summary>
+    public bool Names(string archiveName, string sha256) =>
+        _hashes.TryGetValue(archiveName, out var hashes) && hashes.Contains(sha256);
+
+    public int Count => _hashes.Count;
+
+    /// <summary>
+    /// The index of the lists a build left in <paramref name="listsFolder"/> (its /var/lib/apt/lists,
+    /// copied out before mmdebstrap's cleanup). Lists that cannot be verified add nothing; the reason
+    /// is logged at verbose level.
+    /// </summary>
+    public static PackageIndex FromLists(string listsFolder, IEngineLog log)
+    {
+        var index = new PackageIndex();
+        if (!Directory.Exists(listsFolder)) return index;
+        var gpgv = ToolLocator.Find("gpgv");
+        var keyrings = TrustedKeyrings().ToList();
+        if (gpgv is null || keyrings.Count == 0)
+        {
+            log.Verbose("Package cache: gpgv or the archive keyrings are missing here, so no downloaded package can be checked against the signed index; none is kept.");
+            return index;
+        }
+        foreach (var release in Directory.EnumerateFiles(listsFolder, "*_InRelease"))
+        {
+            var prefix = Path.GetFileName(release)[..^"InRelease".Length];
+            if (Verified(gpgv, keyrings, release) is not { } signedText)
+            {
+                log.Verbose($"Package cache: {Path.GetFileName(release)} is not signed by a trusted key here; its packages are not kept.");
+                continue;
+            }
+            var listHashes = ReleaseHashes(signedText);
+            foreach (var list in Directory.EnumerateFiles(listsFolder, prefix + "*_Packages"))
+            {
+                var relative = Path.GetFileName(list)[prefix.Length..].Replace('_', '/');
+                var bytes = UntrustedFile.ReadRegular(list, MaxListBytes);
+                if (bytes is null || !listHashes.TryGetValue(relative, out var expected) || Sha256(bytes) != expected)
+                {
+                    log.Verbose($"Package cache: {Path.GetFileName(list)} does not match its signed InRelease; its packages are not kept.");
+                    continue;
+                }
+                index.AddPackages(Encoding.UTF8.GetString(bytes));
+            }
+        }
+        return index;
+    }
+
+    /// <summary>The SHA256 section of a (verified) Release text: path relative to the suite -> hash.</summary>
+    internal static Dictionary<string, string> ReleaseHashes(string releaseText)
+    {
+        var hashes = new Dictionary<string, string>(StringComparer.Ordinal);
+        var inSection = false;
+        foreach (var line in releaseText.Split('\n'))
+        {
+            if (!line.StartsWith(' '))
+            {
+                inSection = line.TrimEnd() == "SHA256:";
+                continue;
+            }
+            if (!inSection) continue;
+            var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (fields.Length == 3 && IsSha256(fields[0])) hashes[fields[2]] = fields[0];
+        }
+        return hashes;
+    }
+
+    /// <summary>Adds each stanza's archive name (the last part of Filename) with its SHA256.</summary>
+    internal void AddPackages(string packagesText)
+    {
+        string? file = null, hash = null;
+        foreach (var raw in packagesText.Split('\n'))
+        {
+            var line = raw.TrimEnd('\r');
+            if (line.Length == 0)
+            {
+                Add(file, hash);
+                file = hash = null;
+            }
+            else if (line.StartsWith("Filename: ", StringComparison.Ordinal)) file = line[10..].Trim();
+            else if (line.StartsWith("SHA256: ", StringComparison.Ordinal)) hash = line[8..].Trim().ToLowerInvariant();
+        }
+        Add(file, hash);
+    }
+
+    private void Add(string? file, string? hash)
+    {
+        if (file is null || hash is null || !IsSha256(hash)) return;
+        var name = file[(file.LastIndexOf('/') + 1)..];
+        if (!DebFileName.IsArchiveName(name)) return;
+        if (!_hashes.TryGetValue(name, out var hashes)) _hashes[name] = hashes = new HashSet<string>(StringComparer.Ordinal);
+        hashes.Add(hash);
+    }
+
+    /// <summary>The signed text of a clearsigned file when gpgv finds a good signature by a key of <paramref name="keyrings"/>; else null.</summary>
+    private static string? Verified(string gpgv, IReadOnlyList<string> keyrings, string release)
+    {
+        // Read by us (never through a link, bounded) and handed to gpgv on stdin: gpgv opens no path of the build's.
+        var bytes = UntrustedFile.ReadRegular(release, 4L * 1024 * 1024);
+        if (bytes is null) return null;
+        var argv = new List<string> { gpgv, "--quiet" };
+        foreach (var keyring in keyrings) argv.AddRange(new[] { "--keyring", keyring });
+        argv.AddRange(new[] { "--output", "-", "-" });
+        var outcome = NativeProcessRunner.Run(new ProcessSpec
+        {
+            Argv = argv,
+            Environment = new Dictionary<string, string> { ["PATH"] = ToolLocator.SystemPath, ["LANG"] = "C.UTF-8" },
+            StandardInput = bytes,
+            Timeout = TimeSpan.FromMinutes(1),
+        }, null, CancellationToken.None, null);
+        return outcome.ExitCode == 0 && !outcome.StdOutTruncated ? outcome.StdOut : null;
+    }
+
+    private static bool IsSha256(string text) => text.Length == 64 && text.All(Uri.IsHexDigit);
+
+    private static string Sha256(byte[] bytes) => Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant();
+}

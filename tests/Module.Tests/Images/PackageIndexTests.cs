@@ -1,0 +1,90 @@
+using System.Security.Cryptography;
+using System.Text;
+using Sandbox.Images.Packages;
+using Xunit;
+
+namespace Sandbox.Tests;
+
+/// <summary>
+/// What a build's signed index names, and what the cache takes in from a build's archives: parsing
+/// as plain data, then Absorb on real files. The chain from a real InRelease through gpgv is exercised
+/// by every cold build of PackageCacheTests (nothing would be kept if it failed).
+/// </summary>
+[Trait("Area", "Images")]
+public sealed class PackageIndexTests
+{
+    private static string Sha256(string text) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text))).ToLowerInvariant();
+
+    [Fact]
+    public void The_release_hashes_are_the_SHA256_section_only()
+    {
+        var md5 = new string('1', 32);
+        var sha = new string('a', 64);
+        var release = $"Origin: Debian\nMD5Sum:\n {md5} 50060337 main/binary-amd64/Packages\nSHA256:\n {sha} 50060337 main/binary-amd64/Packages\n {new string('b', 64)} 123 main/binary-amd64/Packages.xz\n zz 1 main/bad\nAcquire-By-Hash: yes\n";
+
+        var hashes = PackageIndex.ReleaseHashes(release);
+
+        Assert.Equal(sha, hashes["main/binary-amd64/Packages"]);
+        Assert.Equal(new string('b', 64), hashes["main/binary-amd64/Packages.xz"]);
+        Assert.False(hashes.ContainsKey("main/bad"));
+        Assert.Equal(2, hashes.Count);
+    }
+
+    [Fact]
+    public void A_package_is_named_only_with_a_hash_its_stanza_gives()
+    {
+        var index = new PackageIndex();
+        index.AddPackages($"Package: dash\nVersion: 0.5.12-2\nFilename: pool/main/d/dash/dash_0.5.12-2_amd64.deb\nSize: 5\nSHA256: {new string('C', 64)}\n\n" +
+                          $"Package: evil\nFilename: pool/../../evil\nSHA256: {new string('d', 64)}\n\nPackage: nohash\nFilename: pool/n/nohash_1_all.deb\n");
+
+        Assert.True(index.Names("dash_0.5.12-2_amd64.deb", new string('c', 64)));
+        Assert.False(index.Names("dash_0.5.12-2_amd64.deb", new string('e', 64)));
+        Assert.False(index.Names("evil", new string('d', 64)));
+        Assert.False(index.Names("nohash_1_all.deb", new string('0', 64)));
+    }
+
+    [Fact]
+    public void Absorb_takes_in_only_what_the_signed_index_names_and_leaves_a_same_size_replacement_out()
+    {
+        using var store = new Support.TemporaryFolder("absorb");
+        var cache = PackageCache.For(store.Path, new Sandbox.Images.ImageBuildOptions { Suite = "bookworm", Architecture = "amd64" });
+        cache.EnsureCreated();
+        var incoming = Path.Combine(store.Path, "incoming");
+        Directory.CreateDirectory(incoming);
+        const string genuine = "genuine package bytes";
+        const string planted = "planted package bytes"; // same size: apt would install it without a look
+        File.WriteAllText(Path.Combine(incoming, "dash_0.5.12-2_amd64.deb"), genuine);
+        File.WriteAllText(Path.Combine(incoming, "sed_4.9-1_amd64.deb"), planted);
+        var index = new PackageIndex();
+        index.AddPackages($"Filename: pool/main/d/dash/dash_0.5.12-2_amd64.deb\nSHA256: {Sha256(genuine)}\n\n" +
+                          $"Filename: pool/main/s/sed/sed_4.9-1_amd64.deb\nSHA256: {Sha256(genuine)}\n");
+
+        var (added, unlisted) = cache.Absorb(incoming, new HashSet<string>(), () => index);
+
+        Assert.Equal(new[] { "dash_0.5.12-2_amd64.deb" }, added);
+        Assert.Equal(1, unlisted);
+        var entry = Assert.Single(Directory.GetFiles(cache.Folder));
+        Assert.Equal(DebFileName.EntryName(Sha256(genuine), "dash_0.5.12-2_amd64.deb"), Path.GetFileName(entry));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(entry));
+    }
+
+    [Fact]
+    public void Without_a_verifiable_index_nothing_is_taken_in_and_without_the_need_for_one_everything_is()
+    {
+        using var store = new Support.TemporaryFolder("absorb-none");
+        var cache = PackageCache.For(store.Path, new Sandbox.Images.ImageBuildOptions { Suite = "bookworm", Architecture = "amd64" });
+        cache.EnsureCreated();
+        var incoming = Path.Combine(store.Path, "incoming");
+        Directory.CreateDirectory(incoming);
+        File.WriteAllText(Path.Combine(incoming, "dash_0.5.12-2_amd64.deb"), "bytes");
+        // Lists that are not signed by a trusted key (here: none at all) give an empty index.
+        var lists = Path.Combine(store.Path, "lists");
+        Directory.CreateDirectory(lists);
+        File.WriteAllText(Path.Combine(lists, "example.org_debian_dists_bookworm_InRelease"), "not signed\n");
+        var empty = PackageIndex.FromLists(lists, NullEngineLog.Instance);
+        Assert.Equal(0, empty.Count);
+
+        Assert.Empty(cache.Absorb(incoming, new HashSet<string>(), () => empty).Added);
+        Assert.Equal(new[] { "dash_0.5.12-2_amd64.deb" }, cache.Absorb(incoming, new HashSet<string>(), () => null).Added);
+    }
+}
