@@ -78,9 +78,9 @@ public sealed class SandboxEngine
         }
         try
         {
-            // Where running commands are recorded (RunningCommands); made now, so that a command
-            // refused before it starts leaves the sandbox exactly as it was.
-            Directory.CreateDirectory(RunningCommands.Folder(sandbox));
+            // Where running commands are recorded (RunningCommands), with its first slot; made now, so
+            // that a command refused before it starts leaves the sandbox exactly as it was.
+            StoreSpace.Write(Layout, () => RunningCommands.Prepare(sandbox));
             provider.Create(sandbox);
             // Before any command: each writable path a real folder of the layer, made if missing.
             if (sandbox.ReadOnlyRoot) WritablePathLayer.Prepare(sandbox, OverlayLayer.Of(sandbox));

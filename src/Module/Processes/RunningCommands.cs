@@ -13,8 +13,9 @@ namespace Sandbox.Processes;
 /// Bubblewrap and Nspawn every command has its own pid namespace below its backend, so the tree
 /// holds every process the command started, however it forked.
 ///
-/// A record is a reusable slot file (<c>slot-N</c>) holding "PID-STARTTICKS", claimed for the
-/// command's lifetime with an exclusive flock: files are created once and then rewritten, because
+/// A record is a reusable slot file (<c>slot-N</c>) holding "PID-STARTTICKS" (space-padded to a fixed
+/// length, blank when free), claimed for the command's lifetime with an exclusive flock: files are
+/// created once (slot-0 with the sandbox) and then rewritten in place, because
 /// creating and deleting a file per command made ext4 search its inode bitmap past the recently
 /// deleted inodes each time (0.6-0.8 ms a create here, more than the rest of the record keeping).
 /// A claimant that dies leaves its text, whose identity is then no longer alive; the next
@@ -50,34 +51,52 @@ internal static partial class RunningCommands
         if (OpenAt2.mkdirat(-100 /* AT_FDCWD */, folder, 0b111_000_000) != 0
             && Marshal.GetLastPInvokeError() != 17 /* EEXIST */)
             return new Scope(() => { });
-        var text = Encoding.ASCII.GetBytes($"{process.Pid}-{process.StartTicks.ToString(CultureInfo.InvariantCulture)}");
+        var text = Line($"{process.Pid}-{process.StartTicks.ToString(CultureInfo.InvariantCulture)}");
         for (var slot = 0; slot < MaxSlots; slot++)
         {
-            // Never through a link (under sudo the state folder is the calling user's), never someone else's file.
-            var fd = LibC.open(Path.Combine(folder, $"slot-{slot}"), O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | LibC.O_CLOEXEC, 0b110_000_000);
-            if (fd < 0)
-            {
-                if (Marshal.GetLastPInvokeError() == 2 /* ENOENT: the sandbox is being removed under us */) break;
-                continue;
-            }
-            if (FileStatus.OfDescriptor(fd) is not { IsRegularFile: true } status || status.Uid != UserIdentity.EffectiveUid
-                || LibC.flock(fd, LibC.LOCK_EX | LibC.LOCK_NB) != 0)
+            var fd = OpenSlot(folder, slot);
+            if (fd == SlotFolderGone) break;
+            if (fd < 0) continue;
+            if (LibC.flock(fd, LibC.LOCK_EX | LibC.LOCK_NB) != 0)
             {
                 LibC.close(fd);
-                continue; // another running command's slot, or not ours to use
+                continue; // another running command's
             }
-            if (ftruncate(fd, 0) != 0 || pwrite(fd, text, (nuint)text.Length, 0) != text.Length)
+            // Always the whole fixed-length line over the old one: no truncate, and a slot that has
+            // been written once needs no new space (a command still gets recorded in a full store).
+            if (pwrite(fd, text, (nuint)text.Length, 0) != text.Length)
             {
                 LibC.close(fd);
                 break;
             }
             return new Scope(() =>
             {
-                ftruncate(fd, 0);
+                pwrite(fd, FreeSlot, (nuint)FreeSlot.Length, 0);
                 LibC.close(fd); // and with it the claim
             });
         }
         return new Scope(() => { });
+    }
+
+    /// <summary>
+    /// Makes the first slot, free, with the sandbox (while the store has room): a command's record is
+    /// then a rewrite of space already the file's.
+    /// </summary>
+    public static void Prepare(SandboxInfo sandbox)
+    {
+        var folder = Folder(sandbox);
+        Directory.CreateDirectory(folder);
+        var fd = OpenSlot(folder, 0);
+        if (fd < 0) return;
+        try
+        {
+            if (pwrite(fd, FreeSlot, (nuint)FreeSlot.Length, 0) != FreeSlot.Length)
+            {
+                var errno = Marshal.GetLastPInvokeError();
+                throw new IOException($"writing the first command slot of {folder} failed: {LibC.ErrorText(errno)}", errno);
+            }
+        }
+        finally { LibC.close(fd); }
     }
 
     /// <summary>
@@ -105,12 +124,33 @@ internal static partial class RunningCommands
         return found;
     }
 
-    /// <summary>A slot's text ("PID-STARTTICKS"), empty when free; read without following a link, bounded.</summary>
+    /// <summary>A slot's text ("PID-STARTTICKS"), null when free; read without following a link, bounded.</summary>
     private static string? ReadSlot(string path)
     {
-        var bytes = Storage.UntrustedFile.ReadRegular(path, 64);
-        return bytes is { Length: > 0 } ? Encoding.ASCII.GetString(bytes) : null;
+        var bytes = Storage.UntrustedFile.ReadRegular(path, SlotLength);
+        return bytes is null ? null : Encoding.ASCII.GetString(bytes).Trim() is { Length: > 0 } text ? text : null;
     }
+
+    /// <summary>
+    /// Slot <paramref name="slot"/> opened for writing: never through a link (under sudo the state
+    /// folder is the calling user's), only a regular file of ours; below zero when it cannot be used,
+    /// <see cref="SlotFolderGone"/> when the folder is gone (the sandbox is being removed).
+    /// </summary>
+    private static int OpenSlot(string folder, int slot)
+    {
+        var fd = LibC.open(Path.Combine(folder, $"slot-{slot}"), O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | LibC.O_CLOEXEC, 0b110_000_000);
+        if (fd < 0) return Marshal.GetLastPInvokeError() == 2 /* ENOENT */ ? SlotFolderGone : -1;
+        if (FileStatus.OfDescriptor(fd) is { IsRegularFile: true } status && status.Uid == UserIdentity.EffectiveUid) return fd;
+        LibC.close(fd);
+        return -1;
+    }
+
+    private const int SlotFolderGone = -2;
+    private const int SlotLength = 64;
+    private static readonly byte[] FreeSlot = Line("");
+
+    /// <summary>A slot's content: the text, space-padded to <see cref="SlotLength"/> with a final newline.</summary>
+    private static byte[] Line(string text) => Encoding.ASCII.GetBytes(text.PadRight(SlotLength - 1) + "\n");
 
     /// <summary>Slots looked at: more commands at once in one sandbox go unrecorded, as a command whose record could not be written always did.</summary>
     private const int MaxSlots = 4096;
@@ -118,9 +158,6 @@ internal static partial class RunningCommands
     private const int O_CREAT = 0x40;
     private const int O_NONBLOCK = 0x800;
     private static readonly int O_NOFOLLOW = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 0x8000 : 0x20000;
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int ftruncate(int fd, long length);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial nint pwrite(int fd, byte[] buffer, nuint count, long offset);

@@ -46,6 +46,8 @@ internal sealed class SandboxStore
         try
         {
             Save(sandbox, folder);
+            // The totals file made now, while the store has room: each command then rewrites it in place.
+            StoreSpace.Write(_layout, () => new CommandTotals(0, TimeSpan.Zero, TimeSpan.Zero, 0).TryWrite(folder));
         }
         catch (SandboxException)
         {

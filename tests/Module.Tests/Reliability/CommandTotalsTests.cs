@@ -75,6 +75,7 @@ public sealed class CommandRecordingTests
         File.WriteAllText(victimFile, "precious contents");
         var engine = busybox.Engine;
         var sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
+        File.Delete(Path.Combine(sandbox.StatePath, CommandTotals.FileName));
         File.CreateSymbolicLink(Path.Combine(sandbox.StatePath, CommandTotals.FileName), victimFile);
 
         Assert.Equal(0, engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "true" } }).ExitCode);

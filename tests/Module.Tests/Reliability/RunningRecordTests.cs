@@ -27,7 +27,7 @@ public sealed class RunningRecordTests
 
         var slot = Assert.Single(Directory.GetFiles(running));
         Assert.Equal("slot-0", Path.GetFileName(slot));
-        Assert.Equal(0, new FileInfo(slot).Length);
+        Assert.Equal("", System.Text.Encoding.ASCII.GetString(Storage.UntrustedFile.ReadRegular(slot, 64)!).Trim());
         engine.RemoveSandbox(sandbox);
     }
 
@@ -45,11 +45,11 @@ public sealed class RunningRecordTests
         var running = Path.Combine(sandbox.StatePath, "running");
         // Read as the engine reads them: a claimed slot is flocked, which .NET's own File.Read* refuses.
         static string Text(string slot) => System.Text.Encoding.ASCII.GetString(Storage.UntrustedFile.ReadRegular(slot, 64)!);
-        Assert.True(Poll.Until(() => Directory.GetFiles(running).Count(f => new FileInfo(f).Length > 0) == 2, TimeSpan.FromSeconds(10)),
+        Assert.True(Poll.Until(() => Directory.GetFiles(running).Count(f => Text(f).Trim().Length > 0) == 2, TimeSpan.FromSeconds(10)),
             string.Join(", ", Directory.GetFiles(running).Select(f => $"{Path.GetFileName(f)}={Text(f)}")));
         foreach (var slot in Directory.GetFiles(running))
         {
-            var text = Text(slot);
+            var text = Text(slot).Trim();
             var pid = int.Parse(text.Split('-')[0]);
             Assert.Equal(text, $"{pid}-{Native.ProcessIdentity.Of(pid)!.Value.StartTicks}");
         }
@@ -71,6 +71,7 @@ public sealed class RunningRecordTests
         var engine = busybox.Engine;
         var sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
         var running = Path.Combine(sandbox.StatePath, "running");
+        File.Delete(Path.Combine(running, "slot-0"));
         File.CreateSymbolicLink(Path.Combine(running, "slot-0"), victimFile);
 
         Assert.Equal(0, engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "true" } }).ExitCode);
