@@ -14,7 +14,19 @@ $configuration = New-PesterConfiguration
 $configuration.Run.Path = $PSScriptRoot
 $configuration.Run.PassThru = $true
 $configuration.Output.Verbosity = 'Detailed'
-$run = Invoke-Pester -Configuration $configuration
+# One cache folder for this run only (a fresh name each time, removed at the end, never reused): the
+# files that need a bookworm image import the one PesterStore.ps1's Get-SharedBookworm builds there.
+$cache = Join-Path ([IO.Path]::GetTempPath()) "sandbox-pester-cache-$([guid]::NewGuid().ToString('N'))"
+$null = New-Item -ItemType Directory -Path $cache
+chmod 700 $cache
+$previousCache = $env:SANDBOX_PESTER_CACHE
+$env:SANDBOX_PESTER_CACHE = $cache
+try { $run = Invoke-Pester -Configuration $configuration }
+finally {
+    $env:SANDBOX_PESTER_CACHE = $previousCache
+    . (Join-Path $PSScriptRoot 'PesterStore.ps1')
+    Remove-PesterFolder $cache
+}
 # A test that did not run (skipped, not run, inconclusive) is not a pass; a failed container
 # (a script that would not even load) counts as a failure.
 $failed = $run.FailedCount + $run.FailedBlocksCount + $run.FailedContainersCount
