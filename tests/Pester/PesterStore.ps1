@@ -118,27 +118,35 @@ function Remove-PesterStore {
     }
 }
 
-function Get-SharedBookworm {
+function Get-SharedImage {
     <#
     .SYNOPSIS
-        Image -Name in the current store: a bookworm minbase built at most once per suite run and
-        imported from there (a copy of its tree: each file's sandboxes and derived images stay in
-        its own store). Invoke-PesterSuite.ps1 names the run's cache folder in SANDBOX_PESTER_CACHE
-        and removes it at the end; a file run alone builds its own in its work folder.
+        Image -Name in the current store, imported from image -Key of the run's cache store, which
+        -Build (given -Key) makes there the first time any file asks. Each file gets a copy of the
+        tree in its own store, so its sandboxes and derived images never meet another file's.
+        Invoke-PesterSuite.ps1 names the run's cache folder in SANDBOX_PESTER_CACHE and removes it
+        at the end; a file run alone builds its own in its work folder, removed with it.
     #>
-    param([Parameter(Mandatory)] [string] $Name)
+    param([Parameter(Mandatory)] [string] $Name, [Parameter(Mandatory)] [string] $Key, [Parameter(Mandatory)] [scriptblock] $Build)
     $cache = $env:SANDBOX_PESTER_CACHE
-    if (-not $cache) { $cache = Join-Path $script:PesterStoreState.Run 'bookworm-cache' }
+    if (-not $cache) { $cache = Join-Path $script:PesterStoreState.Run 'image-cache' }
     elseif (-not (Test-Path -LiteralPath $cache -PathType Container)) {
-        throw "SANDBOX_PESTER_CACHE names $cache, which is not a folder: Invoke-PesterSuite.ps1 makes it for its run."
+        throw "SANDBOX_PESTER_CACHE names $cache, which is not a folder: Invoke-PesterSuite.ps1 makes one for each run."
     }
     $fileStore = $env:SANDBOX_HOME
     $env:SANDBOX_HOME = Join-Path $cache 'store'
     try {
-        $built = Get-SandboxImage -Name bookworm -ErrorAction SilentlyContinue
-        if (-not $built) { $built = New-SandboxImage -Name bookworm -Suite bookworm -Variant minbase }
+        $built = Get-SandboxImage -Name $Key -ErrorAction SilentlyContinue
+        if (-not $built) { $built = & $Build $Key }
     }
     finally { $env:SANDBOX_HOME = $fileStore }
-    # A base image is one layer: its tree is the whole root filesystem.
+    # Only a base image is one layer whose tree is the whole root filesystem.
+    if ($built.Parent) { throw "The shared image $Key must be a base image, not derived from $($built.Parent)." }
     New-SandboxImage -Name $Name -Path $built.RootFs
+}
+
+function Get-SharedBookworm {
+    <# .SYNOPSIS Image -Name in the current store: the run's one bookworm minbase (see Get-SharedImage). #>
+    param([Parameter(Mandatory)] [string] $Name)
+    Get-SharedImage -Name $Name -Key bookworm -Build { param($key) New-SandboxImage -Name $key -Suite bookworm -Variant minbase }
 }
