@@ -5,7 +5,7 @@
 
 BeforeDiscovery {
     . (Join-Path $PSScriptRoot 'PesterStore.ps1')
-    $script:skipReason = Get-PesterSkipReason -File $PSCommandPath -Need Root, Busybox, Bubblewrap -RootFor 'a root Bubblewrap sandbox (its overlay mounted on the host)'
+    $script:skipReason = Get-PesterSkipReason -File $PSCommandPath -Need Root, Busybox, Bubblewrap -RootFor 'mounting a leftover in a work folder'
 }
 
 BeforeAll {
@@ -55,7 +55,6 @@ Describe 'PesterStore.ps1' -Skip:([bool]$script:skipReason) {
         $env:SANDBOX_HOME | Should -Be $store
         $null = New-PesterBusyboxImage -Name selftest
         $null = Enter-Sandbox -Image selftest -Provider Bubblewrap
-        Get-MountBelow $run | Should -Not -BeNullOrEmpty -Because 'a root Bubblewrap sandbox has its overlay mounted on the host'
         $left = Join-Path $run 'left-mounted'
         $null = New-Item -ItemType Directory -Path $left
         mount -t tmpfs pester-selftest $left
