@@ -11,12 +11,11 @@ BeforeDiscovery {
 BeforeAll {
     . (Join-Path $PSScriptRoot 'PesterStore.ps1')
     # Mount points below a folder, as this process's mount namespace (the host's) sees them.
-    function script:Get-MountBelow([string] $Folder) {
-        Get-Content /proc/self/mountinfo | ForEach-Object { ($_ -split ' ')[4] } | Where-Object { $_ -like "$Folder/*" }
-    }
-    # A shared image's recipe that counts its builds: a busybox tree imported under the given name.
+    function script:Get-MountBelow([string] $Folder) { Get-MountPoint | Where-Object { $_.StartsWith("$Folder/", [StringComparison]::Ordinal) } }
+    # Shared images' recipes that count their builds: a busybox tree imported under the given name.
     $script:builds = 0
     $script:countingBuild = { param($key) $script:builds++; New-PesterBusyboxImage -Name $key }
+    $script:otherBuild = { param($key) $script:builds++; New-PesterBusyboxImage -Name $key -Folder 'other' }
     $script:previousCache = $env:SANDBOX_PESTER_CACHE
     $script:previousHome = $env:SANDBOX_HOME
 }
@@ -67,37 +66,41 @@ Describe 'PesterStore.ps1' -Skip:([bool]$script:skipReason) {
         Get-Module Sandbox | Should -BeNullOrEmpty
     }
 
-    It 'Get-SharedImage builds once per cache, and each store gets a tree of its own' {
+    It 'Get-SharedImage builds a recipe once per cache, another recipe apart, and each store gets a tree of its own' {
         $script:cache = Join-Path ([IO.Path]::GetTempPath()) "sandbox-pester-selftest-cache-$([guid]::NewGuid().ToString('N'))"
         $null = New-Item -ItemType Directory -Path $script:cache
         $env:SANDBOX_PESTER_CACHE = $script:cache
         $script:builds = 0
 
         $null = New-PesterStore -Tag selftest-first
-        $first = Get-SharedImage -Name mine -Key counted -Build $script:countingBuild
+        $first = Get-SharedImage -Name mine -Build $script:countingBuild
         # The first file's leftover in its own copy of the tree.
         Set-Content -Path (Join-Path $first.RootFs 'etc/leftover') -Value 'first'
         Remove-PesterStore
 
         $null = New-PesterStore -Tag selftest-second
-        $second = Get-SharedImage -Name mine -Key counted -Build $script:countingBuild
+        $second = Get-SharedImage -Name mine -Build $script:countingBuild
         $script:builds | Should -Be 1
         $second.RootFs | Should -Not -Be $first.RootFs
         $second.RootFs | Should -BeLike "$env:SANDBOX_HOME/*"
         (Invoke-SandboxCommand -Image mine -Provider Bubblewrap -Command sh, -c, 'test -e /etc/leftover && echo leftover; cat /etc/passwd').StdOut |
             Should -Be "root:x:0:0:root:/root:/bin/sh`n"
+        # Another recipe is another image, even in the same cache.
+        $other = Get-SharedImage -Name other -Build $script:otherBuild
+        $script:builds | Should -Be 2
+        Test-Path (Join-Path $other.RootFs 'other') | Should -BeTrue
     }
 
     It 'Get-SharedImage without SANDBOX_PESTER_CACHE builds in the file''s work folder, gone with it; a named cache that is no folder is refused' {
         $env:SANDBOX_PESTER_CACHE = $null
         $script:builds = 0
         $run = Split-Path -Parent (New-PesterStore -Tag selftest-alone)
-        $null = Get-SharedImage -Name mine -Key counted -Build $script:countingBuild
+        $null = Get-SharedImage -Name mine -Build $script:countingBuild
         $script:builds | Should -Be 1
         Test-Path (Join-Path $run 'image-cache/store') | Should -BeTrue
 
         $env:SANDBOX_PESTER_CACHE = Join-Path $run 'no-such-cache'
-        { Get-SharedImage -Name other -Key counted -Build $script:countingBuild } | Should -Throw '*is not a folder*'
+        { Get-SharedImage -Name other -Build $script:countingBuild } | Should -Throw '*is not a folder*'
         $script:builds | Should -Be 1
         Remove-PesterStore
         Test-Path $run | Should -BeFalse

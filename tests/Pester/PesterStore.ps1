@@ -89,14 +89,21 @@ function New-PesterBusyboxImage {
     New-SandboxImage -Name $Name -Path $tree
 }
 
+# Every mount point this process's mount namespace sees (mountinfo's fifth field, octal escapes
+# such as \040 for a space decoded).
+function Get-MountPoint {
+    foreach ($line in Get-Content /proc/self/mountinfo) {
+        [regex]::Replace(($line -split ' ')[4], '\\([0-7]{3})', { param($m) [string][char][Convert]::ToInt32($m.Groups[1].Value, 8) })
+    }
+}
+
 # Removes a folder tree whatever its owners (a rootless store holds subordinate ids). A mount left
 # below it (a root Bubblewrap sandbox whose removal failed) is unmounted first, deepest first, and
 # rm never crosses into another filesystem, so nothing outside the folder is touched.
 function Remove-PesterFolder([string] $Path) {
     if (-not $Path -or -not (Test-Path -LiteralPath $Path)) { return }
     $full = (Resolve-Path -LiteralPath $Path).Path.TrimEnd('/')
-    $mounts = Get-Content /proc/self/mountinfo | ForEach-Object { ($_ -split ' ')[4] -replace '\\040', ' ' } |
-        Where-Object { $_ -like "$full/*" } | Sort-Object Length -Descending
+    $mounts = Get-MountPoint | Where-Object { $_.StartsWith("$full/", [StringComparison]::Ordinal) } | Sort-Object Length -Descending
     foreach ($mount in $mounts) { umount $mount 2>$null; if ($LASTEXITCODE -ne 0) { umount --lazy $mount } }
     rm -rf --one-file-system -- $full
     if (Test-Path -LiteralPath $full) { throw "Could not remove $full (is something still mounted below it?)" }
@@ -121,32 +128,37 @@ function Remove-PesterStore {
 function Get-SharedImage {
     <#
     .SYNOPSIS
-        Image -Name in the current store, imported from image -Key of the run's cache store, which
-        -Build (given -Key) makes there the first time any file asks. Each file gets a copy of the
-        tree in its own store, so its sandboxes and derived images never meet another file's.
-        Invoke-PesterSuite.ps1 names the run's cache folder in SANDBOX_PESTER_CACHE and removes it
-        at the end; a file run alone builds its own in its work folder, removed with it.
+        Image -Name in the current store, imported from the image -Build makes in the run's cache
+        store the first time any file asks for that recipe (named there by a hash of its text, so
+        two recipes never share an image). Each file gets a copy of the tree in its own store: its
+        sandboxes and derived images never meet another file's. Invoke-PesterSuite.ps1 names the
+        run's cache folder in SANDBOX_PESTER_CACHE and removes it at the end; a file run alone
+        builds in its own work folder, removed with it.
+    .PARAMETER Build
+        Makes a base image, named by its one argument, in the current store (the cache's).
     #>
-    param([Parameter(Mandatory)] [string] $Name, [Parameter(Mandatory)] [string] $Key, [Parameter(Mandatory)] [scriptblock] $Build)
+    param([Parameter(Mandatory)] [string] $Name, [Parameter(Mandatory)] [scriptblock] $Build)
     $cache = $env:SANDBOX_PESTER_CACHE
     if (-not $cache) { $cache = Join-Path $script:PesterStoreState.Run 'image-cache' }
     elseif (-not (Test-Path -LiteralPath $cache -PathType Container)) {
         throw "SANDBOX_PESTER_CACHE names $cache, which is not a folder: Invoke-PesterSuite.ps1 makes one for each run."
     }
+    $recipe = [Security.Cryptography.SHA256]::HashData([Text.Encoding]::UTF8.GetBytes($Build.ToString()))
+    $key = 'shared-' + [Convert]::ToHexString($recipe).Substring(0, 16).ToLowerInvariant()
     $fileStore = $env:SANDBOX_HOME
     $env:SANDBOX_HOME = Join-Path $cache 'store'
     try {
-        $built = Get-SandboxImage -Name $Key -ErrorAction SilentlyContinue
-        if (-not $built) { $built = & $Build $Key }
+        $built = Get-SandboxImage -Name $key -ErrorAction SilentlyContinue
+        if (-not $built) { $built = & $Build $key }
     }
     finally { $env:SANDBOX_HOME = $fileStore }
     # Only a base image is one layer whose tree is the whole root filesystem.
-    if ($built.Parent) { throw "The shared image $Key must be a base image, not derived from $($built.Parent)." }
+    if ($built.Parent) { throw "A shared image must be a base image; this recipe derived one from $($built.Parent)." }
     New-SandboxImage -Name $Name -Path $built.RootFs
 }
 
 function Get-SharedBookworm {
     <# .SYNOPSIS Image -Name in the current store: the run's one bookworm minbase (see Get-SharedImage). #>
     param([Parameter(Mandatory)] [string] $Name)
-    Get-SharedImage -Name $Name -Key bookworm -Build { param($key) New-SandboxImage -Name $key -Suite bookworm -Variant minbase }
+    Get-SharedImage -Name $Name -Build { param($key) New-SandboxImage -Name $key -Suite bookworm -Variant minbase }
 }
