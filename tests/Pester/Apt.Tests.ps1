@@ -1,39 +1,23 @@
 # apt-get update in a real bookworm minbase, the first thing a provisioning script does: it needs a
-# writable, sticky /tmp (mode 1777) and a network. As root (Bubblewrap, -Network Host) on an image
-# built once for this run in a store of its own, and rootless as the user sandbox-test in a store of
-# that user's, importing the root-built tree as a tarball (so the mirror is asked once per run).
+# writable, sticky /tmp (mode 1777) and a network. As root (Bubblewrap, -Network Host) on the suite
+# run's one bookworm (Get-SharedBookworm) imported into a store of this file's, and rootless as the
+# user sandbox-test in a store of that user's, importing that tree as a tarball (so the mirror is
+# asked once per run).
 
 BeforeDiscovery {
-    $script:skipReason = $null
-    if (-not $IsLinux) { $script:skipReason = 'Sandbox runs on Linux only.' }
-    elseif ((id -u) -ne '0') { $script:skipReason = 'building the image and switching to the test user needs root (CI runs as root).' }
-    elseif (-not (Get-Command bwrap -ErrorAction SilentlyContinue)) { $script:skipReason = 'bubblewrap is not installed (bash tools/setup.sh installs it).' }
-    elseif (-not (Get-Command mmdebstrap -ErrorAction SilentlyContinue) -and -not (Get-Command debootstrap -ErrorAction SilentlyContinue)) {
-        $script:skipReason = 'neither mmdebstrap nor debootstrap is installed (bash tools/setup.sh installs them).'
-    }
-    if ($script:skipReason) { Write-Host "SKIPPED: Apt.Tests.ps1: $script:skipReason" }
+    . (Join-Path $PSScriptRoot 'PesterStore.ps1')
+    $script:skipReason = Get-PesterSkipReason -File $PSCommandPath -Need Root, Bubblewrap, DebianBuilder -RootFor 'building the image and switching to the test user'
 }
 
 BeforeAll {
-    $script:modulePath = (Resolve-Path (Join-Path $PSScriptRoot '../../out/Sandbox/Sandbox.psd1')).Path
-    Import-Module $script:modulePath -Force
-    # One folder for the run, traversable by the test user; the stores inside are 0700 each.
-    $script:run = Join-Path ([IO.Path]::GetTempPath()) "sandbox-apt-$([guid]::NewGuid().ToString('N'))"
-    $null = New-Item -ItemType Directory -Path $script:run
-    chmod 755 $script:run
-    $script:previousHome = $env:SANDBOX_HOME
-    $env:SANDBOX_HOME = Join-Path $script:run 'root-store'
-    $script:image = New-SandboxImage -Name apt-bookworm -Suite bookworm -Variant minbase
+    . (Join-Path $PSScriptRoot 'PesterStore.ps1')
+    $script:modulePath = Get-PesterModulePath
+    # The work folder is traversable by the test user; the stores inside are 0700 each.
+    $script:run = Split-Path -Parent (New-PesterStore -Tag apt -TestUserCanEnter)
+    $script:image = Get-SharedBookworm -Name apt-bookworm
 }
 
-AfterAll {
-    Get-Sandbox -ErrorAction SilentlyContinue | Remove-Sandbox -Confirm:$false -ErrorAction SilentlyContinue
-    Get-SandboxImage -ErrorAction SilentlyContinue | Remove-SandboxImage -Force -Confirm:$false -ErrorAction SilentlyContinue
-    $env:SANDBOX_HOME = $script:previousHome
-    Remove-Module Sandbox -ErrorAction SilentlyContinue
-    # The user's store holds files of their subordinate ids: rm as root removes everything.
-    if ($script:run -and (Test-Path $script:run)) { rm -rf --one-file-system -- $script:run }
-}
+AfterAll { Remove-PesterStore }
 
 Describe 'apt-get update in a Bubblewrap sandbox' -Skip:([bool]$script:skipReason) {
     It 'works as root, with /tmp and /var/tmp sticky and world-writable' {

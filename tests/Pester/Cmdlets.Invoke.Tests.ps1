@@ -2,9 +2,8 @@
 # -Check as a terminating error, -Stream with stderr on the error stream.
 
 BeforeDiscovery {
-    . (Join-Path $PSScriptRoot 'Cmdlets.Store.ps1')
-    $script:skipReason = Get-CmdletsSkipReason
-    if ($script:skipReason) { Write-Host "SKIPPED: Cmdlets.Invoke.Tests.ps1: $script:skipReason" }
+    . (Join-Path $PSScriptRoot 'PesterStore.ps1')
+    $script:skipReason = Get-PesterSkipReason -File $PSCommandPath -Need Busybox, Bubblewrap
 }
 
 BeforeAll {
@@ -13,7 +12,7 @@ BeforeAll {
     $script:sb = Enter-Sandbox -Image pester-busybox -Provider Bubblewrap -Name pester-invoke
 }
 
-AfterAll { Remove-CmdletsTestStore }
+AfterAll { Remove-PesterStore }
 
 Describe 'Invoke-SandboxCommand' -Skip:([bool]$script:skipReason) {
     Context 'the command''s words' {

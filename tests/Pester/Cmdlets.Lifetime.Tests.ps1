@@ -2,16 +2,14 @@
 # in a real tmux), a kill -TERM, or a crash that the next Import-Module reaps and names.
 
 BeforeDiscovery {
-    . (Join-Path $PSScriptRoot 'Cmdlets.Store.ps1')
-    $script:skipReason = Get-CmdletsSkipReason
-    if (-not $script:skipReason -and -not (Get-Command tmux -ErrorAction SilentlyContinue)) { $script:skipReason = 'tmux is not installed (bash tools/setup.sh installs it).' }
-    if ($script:skipReason) { Write-Host "SKIPPED: Cmdlets.Lifetime.Tests.ps1: $script:skipReason" }
+    . (Join-Path $PSScriptRoot 'PesterStore.ps1')
+    $script:skipReason = Get-PesterSkipReason -File $PSCommandPath -Need Busybox, Bubblewrap, Tmux
 }
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'Cmdlets.Store.ps1')
     New-CmdletsTestStore
-    $script:manifest = (Resolve-Path (Join-Path $PSScriptRoot '../../out/Sandbox/Sandbox.psd1')).Path
+    $script:manifest = Get-PesterModulePath
     $script:pwsh = (Get-Process -Id $PID).Path
 
     # A script for another pwsh: import the module into this store, enter a sandbox named $name,
@@ -44,7 +42,7 @@ $then
     }
 }
 
-AfterAll { Remove-CmdletsTestStore }
+AfterAll { Remove-PesterStore }
 
 Describe 'A session''s sandboxes' -Skip:([bool]$script:skipReason) {
     It 'are removed when the terminal of a real pwsh closes (tmux kill-session: SIGHUP)' {

@@ -2,9 +2,8 @@
 # reasons they show, in an order that reads.
 
 BeforeDiscovery {
-    . (Join-Path $PSScriptRoot 'Cmdlets.Store.ps1')
-    $script:skipReason = Get-CmdletsSkipReason
-    if ($script:skipReason) { Write-Host "SKIPPED: Cmdlets.Objects.Tests.ps1: $script:skipReason" }
+    . (Join-Path $PSScriptRoot 'PesterStore.ps1')
+    $script:skipReason = Get-PesterSkipReason -File $PSCommandPath -Need Busybox, Bubblewrap
 }
 
 BeforeAll {
@@ -12,7 +11,7 @@ BeforeAll {
     New-CmdletsTestStore
 }
 
-AfterAll { Remove-CmdletsTestStore }
+AfterAll { Remove-PesterStore }
 
 Describe 'Remove-Sandbox' -Skip:([bool]$script:skipReason) {
     It 'takes names and ids as Invoke-SandboxCommand does: Remove-Sandbox other-c' {

@@ -4,22 +4,14 @@
 # of its own and is removed in AfterAll.
 
 BeforeDiscovery {
-    $script:skipReason = $null
-    if (-not $IsLinux) { $script:skipReason = 'Sandbox runs on Linux only.' }
-    elseif (-not (Test-Path /bin/busybox)) { $script:skipReason = 'busybox-static is not installed (bash tools/setup.sh installs it).' }
-    elseif (-not (Get-Command bwrap -ErrorAction SilentlyContinue)) { $script:skipReason = 'bubblewrap is not installed (bash tools/setup.sh installs it).' }
-    if ($script:skipReason) { Write-Host "SKIPPED: CopyOutStream.Tests.ps1: $script:skipReason" }
+    . (Join-Path $PSScriptRoot 'PesterStore.ps1')
+    $script:skipReason = Get-PesterSkipReason -File $PSCommandPath -Need Busybox, Bubblewrap
 }
 
 BeforeAll {
-    Import-Module (Join-Path $PSScriptRoot '../../out/Sandbox/Sandbox.psd1') -Force
-    $script:store = Join-Path ([IO.Path]::GetTempPath()) "sandbox-pester-$([guid]::NewGuid().ToString('N'))"
-    $script:previousHome = $env:SANDBOX_HOME
-    $env:SANDBOX_HOME = $script:store
-    $script:tree = Join-Path $script:store 'tree'
-    . (Join-Path $PSScriptRoot 'BusyboxTree.ps1')
-    New-BusyboxTree -Path $script:tree
-    $null = New-SandboxImage -Name pester-copyout -Path $script:tree
+    . (Join-Path $PSScriptRoot 'PesterStore.ps1')
+    $script:store = New-PesterStore -Tag copyout
+    $null = New-PesterBusyboxImage -Name pester-copyout
 
     # Replaces the sandbox's tar with a script that ignores its arguments and runs $Body.
     function Set-PlantedTar([object] $Sandbox, [string] $Body) {
@@ -28,13 +20,7 @@ BeforeAll {
     }
 }
 
-AfterAll {
-    Get-Sandbox -ErrorAction SilentlyContinue | Remove-Sandbox -Confirm:$false -ErrorAction SilentlyContinue
-    Get-SandboxImage -ErrorAction SilentlyContinue | Remove-SandboxImage -Force -Confirm:$false -ErrorAction SilentlyContinue
-    if ($script:store -and (Test-Path $script:store)) { Remove-Item -Recurse -Force $script:store }
-    $env:SANDBOX_HOME = $script:previousHome
-    Remove-Module Sandbox -ErrorAction SilentlyContinue
-}
+AfterAll { Remove-PesterStore }
 
 Describe 'Copy-SandboxItem -FromSandbox on a hostile stream' -Skip:([bool]$script:skipReason) {
     BeforeEach {

@@ -5,27 +5,18 @@
 # Bubblewrap. Root Bubblewrap and Nspawn, the chain and the cache are in the xunit DeriveStepTests.
 
 BeforeDiscovery {
-    $script:skipReason = $null
-    if (-not $IsLinux) { $script:skipReason = 'Sandbox runs on Linux only.' }
-    elseif ((id -u) -ne '0') { $script:skipReason = 'killing another pwsh and switching to the test user need root; CI runs Pester as root.' }
-    elseif (-not (Test-Path /bin/busybox)) { $script:skipReason = 'busybox-static is not installed (bash tools/setup.sh installs it).' }
-    elseif (-not (Get-Command bwrap -ErrorAction SilentlyContinue)) { $script:skipReason = 'bubblewrap is not installed (bash tools/setup.sh installs it).' }
-    if ($script:skipReason) { Write-Host "SKIPPED: Derive.Tests.ps1: $script:skipReason" }
+    . (Join-Path $PSScriptRoot 'PesterStore.ps1')
+    $script:skipReason = Get-PesterSkipReason -File $PSCommandPath -Need Root, Busybox, Bubblewrap -RootFor 'killing another pwsh and switching to the test user'
 }
 
 BeforeAll {
-    $script:modulePath = (Resolve-Path (Join-Path $PSScriptRoot '../../out/Sandbox/Sandbox.psd1')).Path
-    Import-Module $script:modulePath -Force
-    # One folder for the file, traversable by the test user; the stores inside are 0700 each.
-    $script:run = Join-Path ([IO.Path]::GetTempPath()) "sandbox-pester-derive-$([guid]::NewGuid().ToString('N'))"
-    $null = New-Item -ItemType Directory -Path $script:run
-    chmod 755 $script:run
-    $script:previousHome = $env:SANDBOX_HOME
-    $script:store = Join-Path $script:run 'root-store'
-    $env:SANDBOX_HOME = $script:store
+    . (Join-Path $PSScriptRoot 'PesterStore.ps1')
+    $script:modulePath = Get-PesterModulePath
+    # The work folder is traversable by the test user; the stores inside are 0700 each.
+    $script:store = New-PesterStore -Tag derive -TestUserCanEnter
+    $script:run = Split-Path -Parent $script:store
 
     $script:tree = Join-Path $script:run 'tree'
-    . (Join-Path $PSScriptRoot 'BusyboxTree.ps1')
     New-BusyboxTree -Path $script:tree -Folder 'data/nested', 'counter'
     Set-Content -Path (Join-Path $script:tree 'data/file.txt') -Value 'original'
     Set-Content -Path (Join-Path $script:tree 'data/delete-me.txt') -Value 'to be deleted'
@@ -52,14 +43,7 @@ BeforeAll {
     }
 }
 
-AfterAll {
-    Get-Sandbox -ErrorAction SilentlyContinue | Remove-Sandbox -Confirm:$false -ErrorAction SilentlyContinue
-    Get-SandboxImage -ErrorAction SilentlyContinue | Remove-SandboxImage -Force -Confirm:$false -ErrorAction SilentlyContinue
-    $env:SANDBOX_HOME = $script:previousHome
-    Remove-Module Sandbox -ErrorAction SilentlyContinue
-    # The user's store holds files of their subordinate ids: rm as root removes everything.
-    if ($script:run -and (Test-Path $script:run)) { rm -rf --one-file-system -- $script:run }
-}
+AfterAll { Remove-PesterStore }
 
 Describe 'An interrupted New-SandboxImage -From' -Skip:([bool]$script:skipReason) {
     It 'Ctrl-C (the pipeline stopped) removes the step''s sandbox and publishes nothing' {

@@ -14,10 +14,24 @@ $configuration = New-PesterConfiguration
 $configuration.Run.Path = $PSScriptRoot
 $configuration.Run.PassThru = $true
 $configuration.Output.Verbosity = 'Detailed'
-$run = Invoke-Pester -Configuration $configuration
+# One cache folder for this run only (a fresh name each time, removed at the end, never reused): the
+# files that need a bookworm image import the one PesterStore.ps1's Get-SharedBookworm builds there.
+$cache = Join-Path ([IO.Path]::GetTempPath()) "sandbox-pester-cache-$([guid]::NewGuid().ToString('N'))"
+$null = New-Item -ItemType Directory -Path $cache
+chmod 700 $cache
+$previousCache = $env:SANDBOX_PESTER_CACHE
+$env:SANDBOX_PESTER_CACHE = $cache
+$cacheLeft = 0
+try { $run = Invoke-Pester -Configuration $configuration }
+finally {
+    $env:SANDBOX_PESTER_CACHE = $previousCache
+    . (Join-Path $PSScriptRoot 'PesterStore.ps1') # for Remove-PesterFolder
+    try { Remove-PesterFolder $cache }
+    catch { Write-Host "FAILED: the run's cache folder stays behind: $_"; $cacheLeft = 1 }
+}
 # A test that did not run (skipped, not run, inconclusive) is not a pass; a failed container
-# (a script that would not even load) counts as a failure.
-$failed = $run.FailedCount + $run.FailedBlocksCount + $run.FailedContainersCount
+# (a script that would not even load) counts as a failure, and so does a cache left on the host.
+$failed = $run.FailedCount + $run.FailedBlocksCount + $run.FailedContainersCount + $cacheLeft
 $skipped = $run.SkippedCount + $run.NotRunCount + $run.InconclusiveCount
 if ($ResultFile) { Set-Content -Path $ResultFile -Value "$($run.PassedCount) $failed $skipped" }
 exit ([int]($failed -gt 0 -or $run.Result -ne 'Passed'))

@@ -2,9 +2,8 @@
 # Format-List, and Remove-SandboxImage refusing while a derived image stands on its parent.
 
 BeforeDiscovery {
-    . (Join-Path $PSScriptRoot 'Cmdlets.Store.ps1')
-    $script:skipReason = Get-CmdletsSkipReason
-    if ($script:skipReason) { Write-Host "SKIPPED: Layers.Tests.ps1: $script:skipReason" }
+    . (Join-Path $PSScriptRoot 'PesterStore.ps1')
+    $script:skipReason = Get-PesterSkipReason -File $PSCommandPath -Need Busybox, Bubblewrap
 }
 
 BeforeAll {
@@ -18,7 +17,7 @@ BeforeAll {
     $sb | Remove-Sandbox
 }
 
-AfterAll { Remove-CmdletsTestStore }
+AfterAll { Remove-PesterStore }
 
 Describe 'Get-SandboxImage on a derived image' -Skip:([bool]$script:skipReason) {
     It 'shows the short Id, the Parent and the sizes in the table' {

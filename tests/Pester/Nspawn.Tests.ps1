@@ -3,33 +3,17 @@
 # Every sandbox and image made here lives in a store of its own and is removed in AfterAll.
 
 BeforeDiscovery {
-    $script:skipReason = $null
-    if (-not $IsLinux) { $script:skipReason = 'Sandbox runs on Linux only.' }
-    elseif ((id -u) -ne '0') { $script:skipReason = 'systemd-nspawn needs root; run the suite as root (CI does).' }
-    elseif (-not (Get-Command systemd-nspawn -ErrorAction SilentlyContinue)) { $script:skipReason = 'systemd-container is not installed (bash tools/setup.sh installs it).' }
-    elseif (-not (Test-Path /bin/busybox)) { $script:skipReason = 'busybox-static is not installed (bash tools/setup.sh installs it).' }
-    if ($script:skipReason) { Write-Host "SKIPPED: Nspawn.Tests.ps1: $script:skipReason" }
+    . (Join-Path $PSScriptRoot 'PesterStore.ps1')
+    $script:skipReason = Get-PesterSkipReason -File $PSCommandPath -Need Root, Nspawn, Busybox -RootFor 'systemd-nspawn'
 }
 
 BeforeAll {
-    Import-Module (Join-Path $PSScriptRoot '../../out/Sandbox/Sandbox.psd1') -Force
-    $script:store = Join-Path ([IO.Path]::GetTempPath()) "sandbox-pester-nspawn-$([guid]::NewGuid().ToString('N'))"
-    $script:previousHome = $env:SANDBOX_HOME
-    $env:SANDBOX_HOME = $script:store
-
-    $script:tree = Join-Path $script:store 'tree'
-    . (Join-Path $PSScriptRoot 'BusyboxTree.ps1')
-    New-BusyboxTree -Path $script:tree -Folder 'dev', 'proc', 'run', 'sys', 'usr/bin'
-    $null = New-SandboxImage -Name pester-nspawn -Path $script:tree
+    . (Join-Path $PSScriptRoot 'PesterStore.ps1')
+    $null = New-PesterStore -Tag nspawn
+    $null = New-PesterBusyboxImage -Name pester-nspawn -Folder 'dev', 'proc', 'run', 'sys', 'usr/bin'
 }
 
-AfterAll {
-    Get-Sandbox -ErrorAction SilentlyContinue | Remove-Sandbox -Confirm:$false -ErrorAction SilentlyContinue
-    Get-SandboxImage -ErrorAction SilentlyContinue | Remove-SandboxImage -Force -Confirm:$false -ErrorAction SilentlyContinue
-    if ($script:store -and (Test-Path $script:store)) { Remove-Item -Recurse -Force $script:store }
-    $env:SANDBOX_HOME = $script:previousHome
-    Remove-Module Sandbox -ErrorAction SilentlyContinue
-}
+AfterAll { Remove-PesterStore }
 
 Describe 'Nspawn provider' -Skip:([bool]$script:skipReason) {
     It 'refuses -Boot of an image without systemd, naming the packages to include' {

@@ -3,36 +3,21 @@
 # cut. Every sandbox and image made here lives in a store of its own and is removed in AfterAll.
 
 BeforeDiscovery {
-    $script:skipReason = $null
-    if (-not $IsLinux) { $script:skipReason = 'Sandbox runs on Linux only.' }
-    elseif (-not (Test-Path /bin/busybox)) { $script:skipReason = 'busybox-static is not installed (bash tools/setup.sh installs it).' }
-    elseif (-not (Get-Command bwrap -ErrorAction SilentlyContinue)) { $script:skipReason = 'bubblewrap is not installed (bash tools/setup.sh installs it).' }
-    if ($script:skipReason) { Write-Host "SKIPPED: Parallel.Tests.ps1: $script:skipReason" }
+    . (Join-Path $PSScriptRoot 'PesterStore.ps1')
+    $script:skipReason = Get-PesterSkipReason -File $PSCommandPath -Need Busybox, Bubblewrap
 }
 
 BeforeAll {
-    $script:module = Join-Path $PSScriptRoot '../../out/Sandbox/Sandbox.psd1'
-    Import-Module $script:module -Force
-    $script:store = Join-Path ([IO.Path]::GetTempPath()) "sandbox-pester-parallel-$([guid]::NewGuid().ToString('N'))"
-    $script:previousHome = $env:SANDBOX_HOME
-    $env:SANDBOX_HOME = $script:store
-
-    $tree = Join-Path $script:store 'tree'
-    . (Join-Path $PSScriptRoot 'BusyboxTree.ps1')
-    New-BusyboxTree -Path $tree
-    $null = New-SandboxImage -Name parallel-busybox -Path $tree
+    . (Join-Path $PSScriptRoot 'PesterStore.ps1')
+    $script:module = Get-PesterModulePath
+    $script:store = New-PesterStore -Tag parallel
+    $null = New-PesterBusyboxImage -Name parallel-busybox
 
     # What `seq 1 20000` prints: 108894 bytes.
     $script:expectedSeq = (1..20000 | ForEach-Object { "$_`n" }) -join ''
 }
 
-AfterAll {
-    Get-Sandbox -ErrorAction SilentlyContinue | Remove-Sandbox -Confirm:$false -ErrorAction SilentlyContinue
-    Get-SandboxImage -ErrorAction SilentlyContinue | Remove-SandboxImage -Force -Confirm:$false -ErrorAction SilentlyContinue
-    if ($script:store -and (Test-Path $script:store)) { Remove-Item -Recurse -Force $script:store }
-    $env:SANDBOX_HOME = $script:previousHome
-    Remove-Module Sandbox -ErrorAction SilentlyContinue
-}
+AfterAll { Remove-PesterStore }
 
 Describe 'Sandboxes in parallel runspaces' -Skip:([bool]$script:skipReason) {
     It '8 sandboxes at once each Enter, copy in and out, Invoke and Remove with complete results' {

@@ -3,33 +3,17 @@
 # provider's default. Everything made here lives in a store of its own, removed in AfterAll.
 
 BeforeDiscovery {
-    $script:skipReason = $null
-    if (-not $IsLinux) { $script:skipReason = 'Sandbox runs on Linux only.' }
-    elseif ((id -u) -ne '0') { $script:skipReason = 'root Bubblewrap (merged/ mounted on the host) needs root; CI runs Pester as root.' }
-    elseif (-not (Test-Path /bin/busybox)) { $script:skipReason = 'busybox-static is not installed (bash tools/setup.sh installs it).' }
-    elseif (-not (Get-Command bwrap -ErrorAction SilentlyContinue)) { $script:skipReason = 'bubblewrap is not installed (bash tools/setup.sh installs it).' }
-    if ($script:skipReason) { Write-Host "SKIPPED: ProcessLifetime.Tests.ps1: $script:skipReason" }
+    . (Join-Path $PSScriptRoot 'PesterStore.ps1')
+    $script:skipReason = Get-PesterSkipReason -File $PSCommandPath -Need Root, Busybox, Bubblewrap -RootFor 'root Bubblewrap (merged/ mounted on the host)'
 }
 
 BeforeAll {
-    Import-Module (Join-Path $PSScriptRoot '../../out/Sandbox/Sandbox.psd1') -Force
-    $script:store = Join-Path ([IO.Path]::GetTempPath()) "sandbox-pester-lifetime-$([guid]::NewGuid().ToString('N'))"
-    $script:previousHome = $env:SANDBOX_HOME
-    $env:SANDBOX_HOME = $script:store
-
-    $tree = Join-Path $script:store 'tree'
-    . (Join-Path $PSScriptRoot 'BusyboxTree.ps1')
-    New-BusyboxTree -Path $tree
-    $null = New-SandboxImage -Name lifetime -Path $tree
+    . (Join-Path $PSScriptRoot 'PesterStore.ps1')
+    $script:store = New-PesterStore -Tag lifetime
+    $null = New-PesterBusyboxImage -Name lifetime
 }
 
-AfterAll {
-    Get-Sandbox -ErrorAction SilentlyContinue | Remove-Sandbox -Confirm:$false -ErrorAction SilentlyContinue
-    Get-SandboxImage -ErrorAction SilentlyContinue | Remove-SandboxImage -Force -Confirm:$false -ErrorAction SilentlyContinue
-    if ($script:store -and (Test-Path $script:store)) { Remove-Item -Recurse -Force $script:store }
-    $env:SANDBOX_HOME = $script:previousHome
-    Remove-Module Sandbox -ErrorAction SilentlyContinue
-}
+AfterAll { Remove-PesterStore }
 
 Describe 'Sandbox process lifetime' -Skip:([bool]$script:skipReason) {
     It 'gives a Bubblewrap sandbox entered without -Network no network (the provider default)' {

@@ -5,34 +5,19 @@
 # in AfterAll.
 
 BeforeDiscovery {
-    $script:skipReason = $null
-    if (-not $IsLinux) { $script:skipReason = 'Sandbox runs on Linux only.' }
-    elseif (-not (Test-Path /bin/busybox)) { $script:skipReason = 'busybox-static is not installed (bash tools/setup.sh installs it).' }
-    elseif (-not (Get-Command bwrap -ErrorAction SilentlyContinue)) { $script:skipReason = 'bubblewrap is not installed (bash tools/setup.sh installs it).' }
-    if ($script:skipReason) { Write-Host "SKIPPED: ReadOnlyRoot.Tests.ps1: $script:skipReason" }
+    . (Join-Path $PSScriptRoot 'PesterStore.ps1')
+    $script:skipReason = Get-PesterSkipReason -File $PSCommandPath -Need Busybox, Bubblewrap
 }
 
 BeforeAll {
-    $script:manifest = Join-Path $PSScriptRoot '../../out/Sandbox/Sandbox.psd1'
-    Import-Module $script:manifest -Force
-    $script:store = Join-Path ([IO.Path]::GetTempPath()) "sandbox-pester-$([guid]::NewGuid().ToString('N'))"
-    $script:previousHome = $env:SANDBOX_HOME
-    $env:SANDBOX_HOME = $script:store
-
-    $script:tree = Join-Path $script:store 'tree'
-    . (Join-Path $PSScriptRoot 'BusyboxTree.ps1')
-    New-BusyboxTree -Path $script:tree
-    $null = New-SandboxImage -Name pester-readonly -Path $script:tree
-    $script:rootfs = Join-Path $script:store 'images/pester-readonly/rootfs'
+    . (Join-Path $PSScriptRoot 'PesterStore.ps1')
+    $script:manifest = Get-PesterModulePath
+    $script:store = New-PesterStore -Tag readonly
+    # The image's own tree (its one layer), which no sandbox write may reach.
+    $script:rootfs = (New-PesterBusyboxImage -Name pester-readonly).RootFs
 }
 
-AfterAll {
-    Get-Sandbox -ErrorAction SilentlyContinue | Remove-Sandbox -Confirm:$false -ErrorAction SilentlyContinue
-    Get-SandboxImage -ErrorAction SilentlyContinue | Remove-SandboxImage -Force -Confirm:$false -ErrorAction SilentlyContinue
-    if ($script:store -and (Test-Path $script:store)) { Remove-Item -Recurse -Force $script:store }
-    $env:SANDBOX_HOME = $script:previousHome
-    Remove-Module Sandbox -ErrorAction SilentlyContinue
-}
+AfterAll { Remove-PesterStore }
 
 Describe 'Enter-Sandbox -ReadOnlyRoot -WritablePath' -Skip:([bool]$script:skipReason) {
     It 'fails writes outside the writable paths with EROFS, for every command and a shell, and keeps what /build got' {
@@ -61,6 +46,7 @@ Describe 'Enter-Sandbox -ReadOnlyRoot -WritablePath' -Skip:([bool]$script:skipRe
             $changes | Should -Contain '/build/x'
             $changes | Should -Contain '/build/s'
             $changes | Where-Object { $_ -like '/etc*' } | Should -BeNullOrEmpty
+            Test-Path (Join-Path $script:rootfs 'etc/passwd') | Should -BeTrue -Because 'the checks below look in the image''s real tree'
             Test-Path (Join-Path $script:rootfs 'etc/x') | Should -BeFalse
             Test-Path (Join-Path $script:rootfs 'build') | Should -BeFalse
         }

@@ -2,33 +2,21 @@
 # Every sandbox and image made here lives in a store of its own and is removed in AfterAll.
 
 BeforeDiscovery {
-    $script:skipReason = $null
-    if (-not $IsLinux) { $script:skipReason = 'Sandbox runs on Linux only.' }
-    elseif (-not (Test-Path /bin/busybox)) { $script:skipReason = 'busybox-static is not installed (bash tools/setup.sh installs it).' }
-    elseif (-not (Get-Command bwrap -ErrorAction SilentlyContinue)) { $script:skipReason = 'bubblewrap is not installed (bash tools/setup.sh installs it).' }
-    if ($script:skipReason) { Write-Host "SKIPPED: Sandbox.Tests.ps1: $script:skipReason" }
+    . (Join-Path $PSScriptRoot 'PesterStore.ps1')
+    $script:skipReason = Get-PesterSkipReason -File $PSCommandPath -Need Busybox, Bubblewrap
 }
 
 BeforeAll {
-    Import-Module (Join-Path $PSScriptRoot '../../out/Sandbox/Sandbox.psd1') -Force
-    $script:store = Join-Path ([IO.Path]::GetTempPath()) "sandbox-pester-$([guid]::NewGuid().ToString('N'))"
-    $script:previousHome = $env:SANDBOX_HOME
-    $env:SANDBOX_HOME = $script:store
+    . (Join-Path $PSScriptRoot 'PesterStore.ps1')
+    $script:store = New-PesterStore -Tag module
 
     # A tiny busybox root filesystem to import.
-    $script:tree = Join-Path $script:store 'tree'
-    . (Join-Path $PSScriptRoot 'BusyboxTree.ps1')
+    $script:tree = Join-Path (Split-Path -Parent $script:store) 'tree'
     New-BusyboxTree -Path $script:tree -Folder 'data'
     Set-Content -Path (Join-Path $script:tree 'data/file.txt') -Value 'original'
 }
 
-AfterAll {
-    Get-Sandbox -ErrorAction SilentlyContinue | Remove-Sandbox -Confirm:$false -ErrorAction SilentlyContinue
-    Get-SandboxImage -ErrorAction SilentlyContinue | Remove-SandboxImage -Force -Confirm:$false -ErrorAction SilentlyContinue
-    if ($script:store -and (Test-Path $script:store)) { Remove-Item -Recurse -Force $script:store }
-    $env:SANDBOX_HOME = $script:previousHome
-    Remove-Module Sandbox -ErrorAction SilentlyContinue
-}
+AfterAll { Remove-PesterStore }
 
 Describe 'Sandbox module' -Skip:([bool]$script:skipReason) {
     Context 'Providers and images' {

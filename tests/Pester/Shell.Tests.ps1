@@ -5,12 +5,8 @@
 # becomes $LASTEXITCODE, and keys the sandbox pushes into its terminal (TIOCSTI) stay there.
 
 BeforeDiscovery {
-    $script:skipReason = $null
-    if (-not $IsLinux) { $script:skipReason = 'Sandbox runs on Linux only.' }
-    elseif (-not (Test-Path /bin/busybox)) { $script:skipReason = 'busybox-static is not installed (bash tools/setup.sh installs it).' }
-    elseif (-not (Get-Command bwrap -ErrorAction SilentlyContinue)) { $script:skipReason = 'bubblewrap is not installed (bash tools/setup.sh installs it).' }
-    elseif (-not (Get-Command tmux -ErrorAction SilentlyContinue)) { $script:skipReason = 'tmux is not installed (bash tools/setup.sh installs it).' }
-    if ($script:skipReason) { Write-Host "SKIPPED: Shell.Tests.ps1: $script:skipReason" }
+    . (Join-Path $PSScriptRoot 'PesterStore.ps1')
+    $script:skipReason = Get-PesterSkipReason -File $PSCommandPath -Need Busybox, Bubblewrap, Tmux
     # The injector is a static C program; without gcc and a static libc it cannot be built.
     $script:noInjector = if (-not (Get-Command gcc -ErrorAction SilentlyContinue) -or -not (Test-Path /usr/lib/*-linux-gnu/libc.a)) {
         'gcc and a static libc are needed to build the TIOCSTI injector (apt-get install gcc libc6-dev).'
@@ -19,16 +15,13 @@ BeforeDiscovery {
 }
 
 BeforeAll {
-    $script:manifest = Join-Path $PSScriptRoot '../../out/Sandbox/Sandbox.psd1' | Resolve-Path | ForEach-Object Path
-    Import-Module $script:manifest -Force
-    $script:store = Join-Path ([IO.Path]::GetTempPath()) "sandbox-pester-shell-$([guid]::NewGuid().ToString('N'))"
-    $script:previousHome = $env:SANDBOX_HOME
-    $env:SANDBOX_HOME = $script:store
+    . (Join-Path $PSScriptRoot 'PesterStore.ps1')
+    $script:manifest = Get-PesterModulePath
+    $script:store = New-PesterStore -Tag shell
 
     # A busybox root filesystem, with "inject WORD..." (types each word and Enter into the terminal
     # on its stdin with TIOCSTI) when gcc can build it statically.
     $tree = Join-Path $script:store 'tree'
-    . (Join-Path $PSScriptRoot 'BusyboxTree.ps1')
     New-BusyboxTree -Path $tree
     if (-not $script:noInjector) {
         $source = Join-Path $script:store 'inject.c'
@@ -90,11 +83,7 @@ int main(int argc, char **argv) {
 
 AfterAll {
     foreach ($name in $script:sessions) { & tmux kill-session -t $name 2>$null }
-    Get-Sandbox -ErrorAction SilentlyContinue | Remove-Sandbox -Confirm:$false -ErrorAction SilentlyContinue
-    Get-SandboxImage -ErrorAction SilentlyContinue | Remove-SandboxImage -Force -Confirm:$false -ErrorAction SilentlyContinue
-    if ($script:store -and (Test-Path $script:store)) { Remove-Item -Recurse -Force $script:store }
-    $env:SANDBOX_HOME = $script:previousHome
-    Remove-Module Sandbox -ErrorAction SilentlyContinue
+    Remove-PesterStore
 }
 
 Describe 'Enter-Sandbox -Shell in a real pwsh on a terminal' -Skip:([bool]$script:skipReason) {
