@@ -28,4 +28,10 @@ public static partial class SandboxErrors
         "CommitOwnersUnreadable", SandboxErrorKind.SetupFailure,
         $"Sandbox '{sandbox}' cannot be published as an image: the owners its commands set (faked's table) could not be read: {reason}",
         "Run a command in the sandbox (it restarts faked) and try again; if it persists, recreate the sandbox.", sandbox);
+
+    /// <summary>A folder of the copy its owner cannot list (chmod'ed by a static binary, past fakeroot): it would look empty, its parent's contents deleted.</summary>
+    public static SandboxException CommitFolderUnlistable(string sandbox, string path, string mode) => new(
+        "CommitFolderUnlistable", SandboxErrorKind.InvalidOperation,
+        $"Sandbox '{sandbox}' cannot be published as an image: the folder '{path}' of its copy cannot be listed (mode {mode}), so what it holds cannot be told apart from what was deleted.",
+        "Give the folder back its owner's read and search bits in the sandbox (chmod u+rx), then commit or derive again.", sandbox);
 }

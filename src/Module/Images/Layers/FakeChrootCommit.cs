@@ -59,8 +59,9 @@ internal static partial class FakeChrootCommit
         var work = Path.Combine(Path.GetDirectoryName(tree)!, "fakechroot-commit");
         try
         {
-            Directory.CreateDirectory(tree, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
-                                            | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+            // The layer's root as an overlay upper's (and UpperCopier's mkdir -m 0755), whatever the umask.
+            Directory.CreateDirectory(tree);
+            File.SetUnixFileMode(tree, (UnixFileMode)0b111_101_101);
             Directory.CreateDirectory(work, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             MakeMarkers(tree, plan);
             WriteLists(work, plan, Native.RealPath.Of(farm) ?? throw SandboxErrors.SandboxNotFound(sandbox.Name));

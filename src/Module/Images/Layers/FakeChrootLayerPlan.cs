@@ -59,9 +59,10 @@ internal sealed class FakeChrootLayerPlan
             if (EntryTimes.Of(entry.FolderFd, entry.Name) is not { } times) continue; // gone meanwhile
             // A folder the user cannot list would look empty, and everything the parent has in it deleted.
             if (entry.Status.IsDirectory && (entry.Status.Mode & 0x140) != 0x140)
-                throw SandboxErrors.LayerCopyFailed(sandbox, -1, $"the folder '/{entry.Relative}' of its copy cannot be listed by its owner (mode {Convert.ToString(entry.Status.Mode & 0xFFF, 8)}); chmod u+rx it in the sandbox.");
+                throw SandboxErrors.CommitFolderUnlistable(sandbox, "/" + entry.Relative, Convert.ToString(entry.Status.Mode & 0xFFF, 8));
+            if (!names.TryGetValue(Parent(entry.Relative), out var siblings)) continue; // its folder went meanwhile
             rows.Add(new Row(entry.Relative, entry.Status, times));
-            names[Parent(entry.Relative)].Add(Name(entry.Relative));
+            siblings.Add(Name(entry.Relative));
             if (entry.Status.IsDirectory) names[entry.Relative] = new HashSet<string>(StringComparer.Ordinal);
         }
 
