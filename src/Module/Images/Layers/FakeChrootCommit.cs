@@ -25,12 +25,13 @@ namespace Sandbox.Images.Layers;
 internal static partial class FakeChrootCommit
 {
     // $1 farm, $2 tree, $3 work folder (groups: "uid gid mode|- list" per line; links: NUL records uid, gid, target, path).
+    // --owner=NAME:UID: tar 1.34 takes "+UID" as a name to look up, not as a number.
     private const string Script =
         "farm=\"$1\"; dst=\"$2\"; work=\"$3\"; " +
         "if [ -s \"$work/groups\" ]; then { while read -r uid gid mode list; do " +
         "if [ \"$mode\" = - ]; then set --; else set -- \"--mode=$mode\"; fi; " +
         "$DIE tar -C \"$farm\" --create --file - --no-recursion --null --verbatim-files-from --files-from \"$work/$list\" --sparse " +
-        "--numeric-owner --owner=\"+$uid\" --group=\"+$gid\" \"$@\" --xattrs --xattrs-include='*' --xattrs-exclude='user.overlay.*' --acls || exit 1; " +
+        "--numeric-owner --owner=\"sandbox:$uid\" --group=\"sandbox:$gid\" \"$@\" --xattrs --xattrs-include='*' --xattrs-exclude='user.overlay.*' --acls || exit 1; " +
         "done < \"$work/groups\"; } | " +
         "$DIE tar -C \"$dst\" --extract --file - --ignore-zeros --numeric-owner --same-owner --preserve-permissions " +
         "--xattrs --xattrs-include='*' --xattrs-exclude='user.overlay.*' --acls || exit 1; fi; " +
