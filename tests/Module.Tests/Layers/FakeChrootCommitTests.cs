@@ -79,9 +79,12 @@ public sealed class FakeChrootCommitTests(FakeChrootHarnessFixture fixture) : IC
         var parent = LayerListing.Of(LayerOf(HarnessFixture.ImageName)).ToHashSet(StringComparer.Ordinal);
         var bwrapListing = LayerListing.Of(LayerOf(bwrap.Name));
         static string PathOf(string line) => line[..line.IndexOf(" mode=", StringComparison.Ordinal)];
-        var meaningful = bwrapListing.Where(line => !(parent.Contains(line) && line.Contains(" mode=4", StringComparison.Ordinal)
-                                                      && !bwrapListing.Any(other => PathOf(other).StartsWith(PathOf(line) + "/", StringComparison.Ordinal))))
-            .ToList();
+        var meaningful = new List<string>();
+        foreach (var line in bwrapListing.AsEnumerable().Reverse()) // a folder's entries before the folder
+        {
+            var unchangedFolder = PathOf(line) != "." && parent.Contains(line) && line.Contains(" mode=4", StringComparison.Ordinal);
+            if (!unchangedFolder || meaningful.Any(kept => PathOf(kept).StartsWith(PathOf(line) + "/", StringComparison.Ordinal))) meaningful.Insert(0, line);
+        }
         Assert.Equal(meaningful, LayerListing.Of(LayerOf(fake.Name)));
     }
 
