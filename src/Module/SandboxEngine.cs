@@ -266,8 +266,6 @@ public sealed class SandboxEngine
         NameRules.RequireValid("image", imageName);
         var sandbox = Sandboxes.Get(sandboxNameOrId);
         var provider = Providers.For(sandbox);
-        if (provider.Name == ProviderName.FakeChroot)
-            throw SandboxErrors.CommitNotSupported(sandbox.Name, "a FakeChroot sandbox is a private copy of its image, not a layer over it.");
         if (sandbox.Layers.Count == 0)
             throw SandboxErrors.CommitNotSupported(sandbox.Name, $"its image '{sandbox.Image}' was made by an older version (one folder, no layers).");
         var current = Images.TryGet(sandbox.Image);
@@ -278,7 +276,11 @@ public sealed class SandboxEngine
             // Commands of the sandbox wait while its layer is copied (those that share it, Bubblewrap
             // as root, see a snapshot taken while they run).
             using (FileLock.Acquire(Path.Combine(sandbox.StatePath, "commands.lock"), cancellation))
-                UpperCopier.Copy(OverlayLayer.Of(sandbox).Upper, tree, sandbox.Name, _log, cancellation);
+            {
+                // FakeChroot has no upper layer: its layer is its private copy's difference from the parent.
+                if (provider.Name == ProviderName.FakeChroot) FakeChrootCommit.Copy(sandbox, tree, _log, cancellation);
+                else UpperCopier.Copy(OverlayLayer.Of(sandbox).Upper, tree, sandbox.Name, _log, cancellation);
+            }
             return "commit";
         });
         CollectLayers();

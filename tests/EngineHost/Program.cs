@@ -59,6 +59,7 @@ while (Console.ReadLine() is { } line)
             "reap" => engine.ReapOrphans(),
             "commit" => engine.CommitSandbox(arguments!["sandbox"]!.GetValue<string>(), arguments["name"]!.GetValue<string>(),
                 new Dictionary<string, string>(), false, CancellationToken.None),
+            "derive" => engine.DeriveImage(arguments.Deserialize<Sandbox.Images.Derive.DeriveStep>(json)!),
             "pid" => Environment.ProcessId,
             var other => throw new InvalidOperationException($"unknown op {other}"),
         };

@@ -84,6 +84,10 @@ public sealed class NewSandboxImageCommand : SandboxCmdlet
     [Parameter(ParameterSetName = DeriveSet)]
     public NetworkMode Network { get; set; } = NetworkMode.Host;
 
+    /// <summary>
+    /// Runs the step: Bubblewrap, Nspawn, or FakeChroot (unprivileged users only; its layer is its
+    /// private copy's difference from the parent, with the owners faked recorded). Part of the cache key.
+    /// </summary>
     [Parameter(ParameterSetName = DeriveSet)]
     public ProviderName Provider { get; set; } = ProviderName.Auto;
 

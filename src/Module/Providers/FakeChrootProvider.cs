@@ -58,6 +58,8 @@ internal sealed class FakeChrootProvider : ISandboxProvider
             if (Directory.Exists(link) && !Directory.EnumerateFileSystemEntries(link).Any()) Directory.Delete(link);
             File.CreateSymbolicLink(link, mount.HostPath);
         }
+        // Before faked first loads its table: the derived layers' owners, and when the copy became the sandbox's (a commit compares with both).
+        Images.Layers.FarmBaseline.Record(sandbox, FakedDaemon.Database(sandbox));
         FakedDaemon.Ensure(sandbox, _log);
     }
 

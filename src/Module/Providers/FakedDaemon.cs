@@ -22,7 +22,7 @@ internal sealed class FakedDaemon
     public string Key { get; }
     public ProcessIdentity Process { get; }
 
-    private static string Database(SandboxInfo sandbox) => Path.Combine(sandbox.StatePath, "fakeroot.db");
+    internal static string Database(SandboxInfo sandbox) => Path.Combine(sandbox.StatePath, "fakeroot.db");
     private static string Announcement(SandboxInfo sandbox) => Path.Combine(sandbox.StatePath, "faked.out");
 
     /// <summary>The sandbox's running daemon, started (with its saved table) if it is not running.</summary>
@@ -61,6 +61,31 @@ internal sealed class FakedDaemon
         using var exit = ProcessExitWatch.Watch(daemon.Process);
         if (exit is null || !daemon.Process.Signal(LibC.SIGTERM)) return; // gone already
         if (!exit.Wait(TimeSpan.FromSeconds(5))) daemon.Process.Signal(LibC.SIGKILL);
+    }
+
+    /// <summary>
+    /// Has the sandbox's running daemon write its table to fakeroot.db now, without stopping it
+    /// (background processes of the sandbox keep their faked), and returns the file. SIGUSR1 is
+    /// faked's save signal; the handler runs before faked answers any request that comes after the
+    /// signal, so one stat through libfakeroot answered means the file is complete. A daemon that is
+    /// not running saved its table when it stopped.
+    /// </summary>
+    public static string SaveTable(SandboxInfo sandbox, IEngineLog log)
+    {
+        const int SIGUSR1 = 10;
+        if (Running(sandbox) is { } daemon && daemon.Process.Signal(SIGUSR1))
+        {
+            var answered = HostCommand.Run(log, new[] { ToolLocator.Require("stat", "coreutils"), "-c", "%u", "/" },
+                extraEnvironment: new Dictionary<string, string>
+                {
+                    ["LD_LIBRARY_PATH"] = FakeChrootEnvironment.FakerootLibraries,
+                    ["LD_PRELOAD"] = "libfakeroot-sysv.so",
+                    ["FAKEROOTKEY"] = daemon.Key,
+                });
+            if (answered.ExitCode != 0 || answered.StdOut.Trim() != "0")
+                throw SandboxErrors.CommitOwnersUnreadable(sandbox.Name, "faked did not answer after saving its table: " + answered.StdErr.Trim());
+        }
+        return Database(sandbox);
     }
 
     private static FakedDaemon Start(SandboxInfo sandbox, IEngineLog log)

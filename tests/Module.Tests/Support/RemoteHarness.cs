@@ -113,6 +113,9 @@ public sealed class RemoteHarness : ISandboxHarness
     public SandboxImage Commit(string sandbox, string image) =>
         Call<SandboxImage>("commit", new JsonObject { ["sandbox"] = sandbox, ["name"] = image });
 
+    /// <summary>New-SandboxImage -From -Run as this harness's user (SandboxEngine.DeriveImage).</summary>
+    public SandboxImage Derive(Images.Derive.DeriveStep step) => Call<SandboxImage>("derive", JsonSerializer.SerializeToNode(step, Json)!);
+
     public IReadOnlyList<string> ReapOrphans() => Call<List<string>>("reap", new JsonObject());
 
     public string Export(string image, string path) =>

@@ -38,9 +38,10 @@ internal sealed class ImageDeriver
         // A provider named outright is not probed here: a cache hit needs no provider at all, and
         // CreateSandbox checks that it can run before a step does.
         var provider = step.Provider != ProviderName.Auto ? step.Provider : _engine.Providers.Get(step.Provider).Name;
-        if (provider == ProviderName.FakeChroot)
+        // FakeChroot commits its copy's difference from the parent (FakeChrootCommit), but never as root.
+        if (provider == ProviderName.FakeChroot && Native.UserIdentity.IsRoot)
             throw SandboxErrors.DeriveProviderUnsupported(provider.ToString(),
-                "its sandboxes are private copies whose owners live in faked's database, not an overlay layer over the image.");
+                "it never runs as root: nothing but LD_PRELOAD would stand between the step and the host.");
         var network = step.Network ?? NetworkMode.Host;
 
         var parameters = ParametersFor(step, parent.Id, network, provider);
