@@ -46,7 +46,7 @@ internal static partial class DebianBuilder
             // mmdebstrap's downloads sat in the chroot, within reach of its maintainer scripts: each is
             // checked against the signed index. debootstrap checked its own, in a folder the chroot cannot reach.
             var (downloaded, unlisted) = cache.Absorb(incoming, offered,
-                () => mmdebstrap is not null ? PackageIndex.FromLists(lists, log) : null);
+                () => mmdebstrap is not null ? PackageIndex.FromLists(lists, options.Suite, log) : null);
             if (unlisted > 0)
                 log.Verbose($"Package cache: {unlisted} file(s) the build left in its archives are not what the signed index names; not kept.");
             var installed = InstalledIn(targetRootFs);

@@ -58,42 +58,38 @@ internal readonly partial record struct CommandTotals(int CommandsRun, TimeSpan 
     }
 
     /// <summary>
-    /// Rewrites the file in place (made 0600 the first time, handed to the sudo caller like
-    /// state.json); false when it cannot be used (a link or another kind of file in its place), so
-    /// the caller records the totals in state.json instead.
+    /// Rewrites the file in place (made 0600 the first time and handed to the sudo caller like
+    /// state.json), reached from the store root without following a link (<see cref="StateFolder"/>);
+    /// false when it cannot be used (a link or another kind of file in its place, a folder swapped
+    /// for a link), so the caller records the totals in state.json instead.
     /// </summary>
-    public bool TryWrite(string stateFolder)
+    public bool TryWrite(string storeRoot, string stateFolder)
     {
-        var path = Path.Combine(stateFolder, FileName);
-        var existed = File.Exists(path);
-        var fd = LibC.open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | LibC.O_CLOEXEC, 0b110_000_000);
+        var folder = StateFolder.Open(storeRoot, stateFolder);
+        if (folder < 0) return false;
+        int fd;
+        try { fd = StateFolder.OpenOwnFile(folder, FileName, sudoCallersToo: true); }
+        finally { LibC.close(folder); }
         if (fd < 0) return false;
         try
         {
-            if (FileStatus.OfDescriptor(fd) is not { IsRegularFile: true }) return false;
             var bytes = Encoding.ASCII.GetBytes(Format());
-            var written = pwrite(fd, bytes, (nuint)bytes.Length, 0);
-            if (written != bytes.Length)
+            if (pwrite(fd, bytes, (nuint)bytes.Length, 0) != bytes.Length)
             {
                 var errno = Marshal.GetLastPInvokeError();
-                throw new IOException($"writing {path} failed: {LibC.ErrorText(errno)}", errno);
+                throw new IOException($"writing {Path.Combine(stateFolder, FileName)} failed: {LibC.ErrorText(errno)}", errno);
             }
+            return true;
         }
         finally
         {
             LibC.close(fd);
         }
-        if (!existed) StoreLayout.HandOver(path);
-        return true;
     }
 
     private static string Checksum(string text) =>
         Convert.ToHexString(SHA256.HashData(Encoding.ASCII.GetBytes(text)))[..16].ToLowerInvariant();
 
-    private const int O_WRONLY = 1;
-    private const int O_CREAT = 0x40;
-    private const int O_NONBLOCK = 0x800;
-    private static readonly int O_NOFOLLOW = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 0x8000 : 0x20000;
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial nint pwrite(int fd, byte[] buffer, nuint count, long offset);

@@ -47,7 +47,7 @@ internal sealed class SandboxStore
         {
             Save(sandbox, folder);
             // The totals file made now, while the store has room: each command then rewrites it in place.
-            StoreSpace.Write(_layout, () => new CommandTotals(0, TimeSpan.Zero, TimeSpan.Zero, 0).TryWrite(folder));
+            StoreSpace.Write(_layout, () => new CommandTotals(0, TimeSpan.Zero, TimeSpan.Zero, 0).TryWrite(_layout.Root, folder));
         }
         catch (SandboxException)
         {
@@ -105,7 +105,7 @@ internal sealed class SandboxStore
         current.PeakMemoryBytes = Math.Max(current.PeakMemoryBytes, outcome.PeakMemoryBytes);
         // In place (see CommandTotals); state.json by rename only if the totals file cannot be used.
         var totals = new CommandTotals(current.CommandsRun, current.UserCpu, current.SystemCpu, current.PeakMemoryBytes);
-        if (!StoreSpace.Write(_layout, () => totals.TryWrite(sandbox.StatePath))) Save(current, sandbox.StatePath);
+        if (!StoreSpace.Write(_layout, () => totals.TryWrite(_layout.Root, sandbox.StatePath))) Save(current, sandbox.StatePath);
         sandbox.CommandsRun = current.CommandsRun;
         sandbox.UserCpu = current.UserCpu;
         sandbox.SystemCpu = current.SystemCpu;

@@ -12,17 +12,32 @@ internal static partial class UntrustedFile
 {
     private const int O_RDONLY = 0;
     private const int O_NONBLOCK = 0x800;
+    private const int O_PATH = 0x200000;
     private static readonly int O_NOFOLLOW = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 0x8000 : 0x20000;
 
-    /// <summary>The open file, or null unless <paramref name="path"/> names a regular file (not a link to one).</summary>
+    /// <summary>
+    /// The open file, or null unless <paramref name="path"/> names a regular file (not a link to one).
+    /// Looked at before it is opened for reading (an O_PATH open runs no driver's open, which for a
+    /// device node could have effects: a watchdog, a tape), then reopened through that descriptor.
+    /// </summary>
     public static SafeFileHandle? OpenRegular(string path)
     {
-        var fd = LibC.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | LibC.O_CLOEXEC, 0);
-        if (fd < 0) return null;
-        var handle = new SafeFileHandle(fd, ownsHandle: true);
-        if (FileStatus.OfDescriptor(fd) is { IsRegularFile: true }) return handle;
-        handle.Dispose();
-        return null;
+        var pathFd = LibC.open(path, O_PATH | O_NOFOLLOW | LibC.O_CLOEXEC, 0);
+        if (pathFd < 0) return null;
+        try
+        {
+            if (FileStatus.OfDescriptor(pathFd) is not { IsRegularFile: true }) return null;
+            var fd = LibC.open($"/proc/self/fd/{pathFd}", O_RDONLY | O_NONBLOCK | LibC.O_CLOEXEC, 0);
+            if (fd < 0) return null;
+            var handle = new SafeFileHandle(fd, ownsHandle: true);
+            if (FileStatus.OfDescriptor(fd) is { IsRegularFile: true }) return handle;
+            handle.Dispose();
+            return null;
+        }
+        finally
+        {
+            LibC.close(pathFd);
+        }
     }
 
     /// <summary>The whole content of a regular file of at most <paramref name="maxBytes"/>; null if it is not one, or larger.</summary>

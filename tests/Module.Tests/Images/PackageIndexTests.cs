@@ -81,10 +81,27 @@ public sealed class PackageIndexTests
         var lists = Path.Combine(store.Path, "lists");
         Directory.CreateDirectory(lists);
         File.WriteAllText(Path.Combine(lists, "example.org_debian_dists_bookworm_InRelease"), "not signed\n");
-        var empty = PackageIndex.FromLists(lists, NullEngineLog.Instance);
+        var empty = PackageIndex.FromLists(lists, "bookworm", NullEngineLog.Instance);
         Assert.Equal(0, empty.Count);
 
         Assert.Empty(cache.Absorb(incoming, new HashSet<string>(), () => empty).Added);
         Assert.Equal(new[] { "dash_0.5.12-2_amd64.deb" }, cache.Absorb(incoming, new HashSet<string>(), () => null).Added);
     }
+}
+
+/// <summary>Which verified Release texts may vouch for a build's packages. Plain data.</summary>
+[Trait("Area", "Images")]
+public sealed class PackageIndexSuiteTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 11, 24, 12, 0, 0, TimeSpan.Zero);
+
+    [Theory]
+    [InlineData("Origin: Debian\nSuite: oldstable\nCodename: bookworm\nDate: Sat, 11 Jul 2026 10:16:37 UTC\nSHA256:\n x 1 y\n", true)]
+    [InlineData("Suite: oldstable-security\nCodename: bookworm-security\nValid-Until: Tue, 01 Dec 2026 00:00:00 UTC\n", true)]
+    [InlineData("Suite: oldstable-security\nCodename: bookworm-security\nValid-Until: Sun, 01 Nov 2026 00:00:00 UTC\n", false)]
+    [InlineData("Suite: stable\nCodename: trixie\n", false)]
+    [InlineData("Origin: Some Vendor\nSuite: bookwormish\nCodename: vendor\n", false)]
+    [InlineData("SHA256:\n Codename: bookworm\n", false)]
+    public void Only_a_current_index_of_the_builds_suite_counts(string release, bool expected) =>
+        Assert.Equal(expected, PackageIndex.IsForSuite(release, "bookworm", Now));
 }

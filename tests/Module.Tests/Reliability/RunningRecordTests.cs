@@ -81,4 +81,23 @@ public sealed class RunningRecordTests
         engine.RemoveSandbox(sandbox);
         Assert.Equal("precious contents", File.ReadAllText(victimFile));
     }
+
+    [SkippableFact]
+    public void A_running_folder_swapped_for_a_link_gets_no_record_written_through_it()
+    {
+        Skip.If(Environment.UserName != "root", "root Bubblewrap; run the tests as root (CI does).");
+        using var busybox = new BusyboxStore("running-swapped");
+        using var victim = new TemporaryFolder("running-swapped-victim");
+        var engine = busybox.Engine;
+        var sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
+        var running = Path.Combine(sandbox.StatePath, "running");
+        Directory.Delete(running, recursive: true);
+        Directory.CreateSymbolicLink(running, victim.Path);
+
+        Assert.Equal(0, engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "true" } }).ExitCode);
+
+        Assert.Empty(Directory.GetFileSystemEntries(victim.Path));
+        engine.RemoveSandbox(sandbox);
+        Assert.True(Directory.Exists(victim.Path));
+    }
 }

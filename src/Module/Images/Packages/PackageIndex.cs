@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Sandbox.Processes;
@@ -25,6 +26,9 @@ internal sealed class PackageIndex
     /// <summary>A list file larger than this is not read (bookworm's main is about 50 MB).</summary>
     internal const long MaxListBytes = 512L * 1024 * 1024;
 
+    /// <summary>How many InRelease files of one build are checked at most.</summary>
+    internal const int MaxReleases = 32;
+
     /// <summary>The host keyrings whose keys may sign a list: Debian's archive keyring and apt's trusted keys (binary ones; gpgv reads no armour).</summary>
     internal static IEnumerable<string> TrustedKeyrings()
     {
@@ -45,7 +49,7 @@ internal sealed class PackageIndex
     /// copied out before mmdebstrap's cleanup). Lists that cannot be verified add nothing; the reason
     /// is logged at verbose level.
     /// </summary>
-    public static PackageIndex FromLists(string listsFolder, IEngineLog log)
+    public static PackageIndex FromLists(string listsFolder, string suite, IEngineLog log)
     {
         var index = new PackageIndex();
         if (!Directory.Exists(listsFolder)) return index;
@@ -56,12 +60,21 @@ internal sealed class PackageIndex
             log.Verbose("Package cache: gpgv or the archive keyrings are missing here, so no downloaded package can be checked against the signed index; none is kept.");
             return index;
         }
-        foreach (var release in Directory.EnumerateFiles(listsFolder, "*_InRelease"))
+        // A build has a handful of sources; a folder with more lists than this is not one to spend gpgv runs on.
+        foreach (var release in Directory.EnumerateFiles(listsFolder, "*_InRelease").Take(MaxReleases))
         {
             var prefix = Path.GetFileName(release)[..^"InRelease".Length];
             if (Verified(gpgv, keyrings, release) is not { } signedText)
             {
                 log.Verbose($"Package cache: {Path.GetFileName(release)} is not signed by a trusted key here; its packages are not kept.");
+                continue;
+            }
+            // A list signed by any trusted key is not enough: it must be this build's suite (or its
+            // -updates, -security), and still valid, or another repository's key could vouch for a
+            // package this suite's builds would later be offered under the same name.
+            if (!IsForSuite(signedText, suite, DateTimeOffset.UtcNow))
+            {
+                log.Verbose($"Package cache: {Path.GetFileName(release)} is not a current index of {suite}; its packages are not kept.");
                 continue;
             }
             var listHashes = ReleaseHashes(signedText);
@@ -78,6 +91,28 @@ internal sealed class PackageIndex
             }
         }
         return index;
+    }
+
+    /// <summary>
+    /// Whether a (verified) Release text is an index of <paramref name="suite"/> (its Suite or
+    /// Codename is the suite, or the suite followed by "-": bookworm-updates, bookworm-security)
+    /// whose Valid-Until, if it has one, has not passed.
+    /// </summary>
+    internal static bool IsForSuite(string releaseText, string suite, DateTimeOffset now)
+    {
+        var fields = releaseText.Split('\n')
+            .TakeWhile(line => line.Length > 0 && !line.StartsWith(' '))
+            .Select(line => line.Split(':', 2))
+            .Where(parts => parts.Length == 2)
+            .GroupBy(parts => parts[0].Trim(), StringComparer.Ordinal)
+            .ToDictionary(group => group.Key, group => group.First()[1].Trim(), StringComparer.Ordinal);
+        bool Names(string field) => fields.TryGetValue(field, out var value)
+            && (value == suite || value.StartsWith(suite + "-", StringComparison.Ordinal));
+        if (!Names("Suite") && !Names("Codename")) return false;
+        if (fields.TryGetValue("Valid-Until", out var until))
+            return DateTimeOffset.TryParse(until.Replace(" UTC", " +00:00", StringComparison.Ordinal), CultureInfo.InvariantCulture,
+                DateTimeStyles.AssumeUniversal, out var validUntil) && validUntil > now;
+        return true;
     }
 
     /// <summary>The SHA256 section of a (verified) Release text: path relative to the suite -> hash.</summary>
@@ -134,7 +169,8 @@ internal sealed class PackageIndex
         if (bytes is null) return null;
         var argv = new List<string> { gpgv, "--quiet" };
         foreach (var keyring in keyrings) argv.AddRange(new[] { "--keyring", keyring });
-        argv.AddRange(new[] { "--output", "-", "-" });
+        // Status lines on stderr: a good signature by a key that has neither expired nor been revoked says GOODSIG.
+        argv.AddRange(new[] { "--status-fd", "2", "--output", "-", "-" });
         var outcome = NativeProcessRunner.Run(new ProcessSpec
         {
             Argv = argv,
@@ -142,7 +178,8 @@ internal sealed class PackageIndex
             StandardInput = bytes,
             Timeout = TimeSpan.FromMinutes(1),
         }, null, CancellationToken.None, null);
-        return outcome.ExitCode == 0 && !outcome.StdOutTruncated ? outcome.StdOut : null;
+        var goodSignature = outcome.StdErr.Split('\n').Any(line => line.StartsWith("[GNUPG:] GOODSIG ", StringComparison.Ordinal));
+        return outcome.ExitCode == 0 && goodSignature && !outcome.StdOutTruncated ? outcome.StdOut : null;
     }
 
     private static bool IsSha256(string text) => text.Length == 64 && text.All(Uri.IsHexDigit);

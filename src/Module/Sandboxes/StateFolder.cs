@@ -1,0 +1,62 @@
+using Sandbox.Native;
+
+namespace Sandbox.Sandboxes;
+
+/// <summary>
+/// A folder of a sandbox's state (the state folder, its <c>running/</c>) opened as a descriptor
+/// from the store root without following any link on the way: under sudo the store's folders belong
+/// to the calling user, who could swap <c>sandboxes/&lt;id&gt;</c> for a link into one of root's
+/// folders between a check and a use, and have root create (and hand over) a file there. Files are
+/// then made relative to the descriptor (openat, fchown), never by a path that is resolved again.
+/// </summary>
+internal static class StateFolder
+{
+    /// <summary>The folder's O_PATH descriptor, or -1 when it is missing or not a real folder all the way down from the store root.</summary>
+    public static int Open(string storeRoot, string folder)
+    {
+        var relative = Path.GetRelativePath(storeRoot, folder);
+        if (relative == ".." || relative.StartsWith("../", StringComparison.Ordinal) || Path.IsPathRooted(relative)) return -1;
+        var root = OpenAt2.OpenRoot(storeRoot);
+        if (root < 0) return -1;
+        try
+        {
+            var fd = OpenAt2.Open(root, relative, OpenAt2.O_PATH | OpenAt2.O_DIRECTORY,
+                OpenAt2.RESOLVE_BENEATH | OpenAt2.RESOLVE_NO_SYMLINKS | OpenAt2.RESOLVE_NO_MAGICLINKS);
+            return fd < 0 ? -1 : fd;
+        }
+        finally
+        {
+            OpenAt2.close(root);
+        }
+    }
+
+    /// <summary>
+    /// A regular file <paramref name="name"/> of the folder <paramref name="folderFd"/>, opened
+    /// read-write (made 0600 when new): never through a link, never a FIFO or device, never a file
+    /// with other names (hard links) or of someone else. With <paramref name="sudoCallersToo"/> a new
+    /// file is handed to the sudo caller (like state.json, so the caller's own sessions can write it)
+    /// and a file of theirs is accepted; without, only this process's own user's files count (records
+    /// root relies on to kill processes). -1 when the file cannot be used.
+    /// </summary>
+    public static int OpenOwnFile(int folderFd, string name, bool sudoCallersToo)
+    {
+        const int flags = OpenAt2.O_NOFOLLOW | OpenAt2.O_NONBLOCK | OpenAt2.O_CLOEXEC | 2 /* O_RDWR */;
+        var created = true;
+        var fd = OpenAt2.openat(folderFd, name, flags | OpenAt2.O_CREAT | OpenAt2.O_EXCL, 0b110_000_000);
+        if (fd < 0)
+        {
+            created = false;
+            fd = OpenAt2.openat(folderFd, name, flags, 0);
+            if (fd < 0) return -1;
+        }
+        var sudo = sudoCallersToo ? SudoCaller.Current : null;
+        if (FileStatus.OfDescriptor(fd) is not { IsRegularFile: true, LinkCount: 1 } status
+            || (status.Uid != UserIdentity.EffectiveUid && (sudo is null || status.Uid != (uint)sudo.Uid)))
+        {
+            OpenAt2.close(fd);
+            return -1;
+        }
+        if (created && sudo is not null) OpenAt2.fchown(fd, (uint)sudo.Uid, (uint)sudo.Gid);
+        return fd;
+    }
+}
