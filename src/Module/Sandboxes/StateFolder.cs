@@ -14,6 +14,7 @@ internal static class StateFolder
     /// <summary>The folder's O_PATH descriptor, or -1 when it is missing or not a real folder all the way down from the store root.</summary>
     public static int Open(string storeRoot, string folder)
     {
+        if (string.IsNullOrEmpty(storeRoot) || string.IsNullOrEmpty(folder)) return -1;
         var relative = Path.GetRelativePath(storeRoot, folder);
         if (relative == ".." || relative.StartsWith("../", StringComparison.Ordinal) || Path.IsPathRooted(relative)) return -1;
         var root = OpenAt2.OpenRoot(storeRoot);
