@@ -147,21 +147,47 @@ internal sealed class SandboxStore
 
     /// <summary>
     /// Writes state.json (0600: it holds the sandbox's environment values) by rename; a full
-    /// filesystem is StoreFull, and the previous state.json stays whole.
+    /// filesystem is StoreFull, and the previous state.json stays whole. Made through a descriptor of
+    /// the state folder reached from the store root without links (<see cref="StateFolder"/>): under
+    /// sudo the folder is the caller's, who could swap it for a link to one of root's folders.
     /// </summary>
     private void Save(SandboxInfo sandbox, string folder)
     {
-        var temporary = Path.Combine(folder, StateFile + ".tmp");
+        const string temporary = StateFile + ".tmp";
+        var json = System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(sandbox, Json));
+        var dir = StateFolder.Open(_layout.Root, folder);
+        if (dir < 0) throw new IOException($"{folder} is not a folder of the store {_layout.Root} reached without links; its state was not written.");
         try
         {
-            PrivateFiles.WriteNew(temporary, JsonSerializer.Serialize(sandbox, Json));
+            Native.OpenAt2.unlinkat(dir, temporary, 0);
+            var fd = Native.OpenAt2.openat(dir, temporary,
+                Native.OpenAt2.O_WRONLY | Native.OpenAt2.O_CREAT | Native.OpenAt2.O_EXCL | Native.OpenAt2.O_NOFOLLOW | Native.OpenAt2.O_CLOEXEC,
+                0b110_000_000);
+            if (fd < 0)
+            {
+                var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+                throw new IOException($"creating {Path.Combine(folder, temporary)} failed: {Native.LibC.ErrorText(errno)}", errno);
+            }
+            if (Native.SudoCaller.Current is { } sudo) Native.OpenAt2.fchown(fd, (uint)sudo.Uid, (uint)sudo.Gid);
+            try
+            {
+                using var stream = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true), FileAccess.Write, bufferSize: 0);
+                stream.Write(json);
+            }
+            catch (IOException e) when (StoreSpace.IsOutOfSpace(e))
+            {
+                Native.OpenAt2.unlinkat(dir, temporary, 0);
+                throw SandboxErrors.StoreFull(_layout.Root, e);
+            }
+            if (StateFolder.Rename(dir, temporary, StateFile) != 0)
+            {
+                var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+                throw new IOException($"renaming {temporary} to {StateFile} in {folder} failed: {Native.LibC.ErrorText(errno)}", errno);
+            }
         }
-        catch (IOException e) when (StoreSpace.IsOutOfSpace(e))
+        finally
         {
-            try { File.Delete(temporary); } catch (IOException) { }
-            throw SandboxErrors.StoreFull(_layout.Root, e);
+            Native.OpenAt2.close(dir);
         }
-        StoreLayout.HandOver(temporary);
-        File.Move(temporary, Path.Combine(folder, StateFile), overwrite: true);
     }
 }

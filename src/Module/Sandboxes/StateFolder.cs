@@ -9,7 +9,7 @@ namespace Sandbox.Sandboxes;
 /// folders between a check and a use, and have root create (and hand over) a file there. Files are
 /// then made relative to the descriptor (openat, fchown), never by a path that is resolved again.
 /// </summary>
-internal static class StateFolder
+internal static partial class StateFolder
 {
     /// <summary>The folder's O_PATH descriptor, or -1 when it is missing or not a real folder all the way down from the store root.</summary>
     public static int Open(string storeRoot, string folder)
@@ -60,4 +60,10 @@ internal static class StateFolder
         if (created && sudo is not null) OpenAt2.fchown(fd, (uint)sudo.Uid, (uint)sudo.Gid);
         return fd;
     }
+
+    /// <summary>rename(2) of one name of the folder to another, both relative to its descriptor.</summary>
+    public static int Rename(int folderFd, string from, string to) => renameat(folderFd, from, folderFd, to);
+
+    [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true, StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8)]
+    private static partial int renameat(int oldDirFd, string oldPath, int newDirFd, string newPath);
 }
