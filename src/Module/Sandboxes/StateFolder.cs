@@ -21,7 +21,7 @@ internal static partial class StateFolder
         if (root < 0) return -1;
         try
         {
-            var fd = OpenAt2.Open(root, relative, OpenAt2.O_PATH | OpenAt2.O_DIRECTORY,
+            var fd = OpenAt2.Open(root, relative, OpenFlags.O_PATH | OpenFlags.O_DIRECTORY,
                 OpenAt2.RESOLVE_BENEATH | OpenAt2.RESOLVE_NO_SYMLINKS | OpenAt2.RESOLVE_NO_MAGICLINKS);
             return fd < 0 ? -1 : fd;
         }
@@ -41,9 +41,9 @@ internal static partial class StateFolder
     /// </summary>
     public static int OpenOwnFile(int folderFd, string name, bool sudoCallersToo)
     {
-        const int flags = OpenAt2.O_NOFOLLOW | OpenAt2.O_NONBLOCK | OpenAt2.O_CLOEXEC | 2 /* O_RDWR */;
+        var flags = OpenFlags.O_NOFOLLOW | OpenFlags.O_NONBLOCK | OpenFlags.O_CLOEXEC | OpenFlags.O_RDWR;
         var created = true;
-        var fd = OpenAt2.openat(folderFd, name, flags | OpenAt2.O_CREAT | OpenAt2.O_EXCL, 0b110_000_000);
+        var fd = OpenAt2.openat(folderFd, name, flags | OpenFlags.O_CREAT | OpenFlags.O_EXCL, 0b110_000_000);
         if (fd < 0)
         {
             created = false;
