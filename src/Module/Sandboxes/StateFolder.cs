@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Sandbox.Native;
 
 namespace Sandbox.Sandboxes;
@@ -61,9 +62,29 @@ internal static partial class StateFolder
         return fd;
     }
 
+    /// <summary>
+    /// Writes <paramref name="bytes"/> over the start of the open file <paramref name="fd"/> in one
+    /// pwrite at offset 0. The records kept in a state folder (the totals line, a running-command
+    /// slot) are fixed-length lines rewritten in place: never a truncate, and no new space once the
+    /// file has been written once (a command is still recorded in a full store). False when the
+    /// write failed or fell short; errno is then the last P/Invoke error.
+    /// </summary>
+    public static bool TryWriteWhole(int fd, byte[] bytes) => pwrite(fd, bytes, (nuint)bytes.Length, 0) == bytes.Length;
+
+    /// <summary><see cref="TryWriteWhole"/>, a failure thrown as an IOException "writing <paramref name="what"/> failed: ...".</summary>
+    public static void WriteWhole(int fd, byte[] bytes, string what)
+    {
+        if (TryWriteWhole(fd, bytes)) return;
+        var errno = Marshal.GetLastPInvokeError();
+        throw new IOException($"writing {what} failed: {LibC.ErrorText(errno)}", errno);
+    }
+
     /// <summary>rename(2) of one name of the folder to another, both relative to its descriptor.</summary>
     public static int Rename(int folderFd, string from, string to) => renameat(folderFd, from, folderFd, to);
 
-    [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true, StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8)]
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int renameat(int oldDirFd, string oldPath, int newDirFd, string newPath);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint pwrite(int fd, byte[] buffer, nuint count, long offset);
 }

@@ -88,6 +88,42 @@ public sealed class StateFolderTests
     }
 
     [Fact]
+    public void A_record_is_written_over_the_start_of_its_file_and_a_failed_write_names_what_it_wrote()
+    {
+        var (store, state, victim) = Layout("state-write");
+        using (store)
+        using (victim)
+        {
+            File.WriteAllText(Path.Combine(state, "record"), "0123456789");
+            var folder = StateFolder.Open(store.Path, state);
+            try
+            {
+                var fd = StateFolder.OpenOwnFile(folder, "record", sudoCallersToo: false);
+                try
+                {
+                    Assert.True(StateFolder.TryWriteWhole(fd, "ab"u8.ToArray()));
+                    StateFolder.WriteWhole(fd, "c"u8.ToArray(), "the record");
+                }
+                finally
+                {
+                    Native.OpenAt2.close(fd);
+                }
+                Assert.Equal("cb23456789", File.ReadAllText(Path.Combine(state, "record"))); // in place, never truncated
+
+                // The folder's O_PATH descriptor takes no write (EBADF).
+                Assert.False(StateFolder.TryWriteWhole(folder, "x"u8.ToArray()));
+                var failure = Assert.Throws<IOException>(() => StateFolder.WriteWhole(folder, "x"u8.ToArray(), "the record"));
+                Assert.StartsWith("writing the record failed: ", failure.Message);
+                Assert.Equal(9 /* EBADF */, failure.HResult);
+            }
+            finally
+            {
+                Native.OpenAt2.close(folder);
+            }
+        }
+    }
+
+    [Fact]
     public void Untrusted_reads_take_regular_files_only()
     {
         using var folder = new TemporaryFolder("untrusted-read");
