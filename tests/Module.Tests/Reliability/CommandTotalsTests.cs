@@ -67,19 +67,16 @@ public sealed class CommandRecordingTests
     public void A_totals_file_planted_as_a_link_is_not_followed_and_the_command_is_still_counted()
     {
         using var root = new RootSandbox("totals-link");
-        using var victim = new TemporaryFolder("totals-victim");
-        var victimFile = Path.Combine(victim.Path, "precious");
-        File.WriteAllText(victimFile, "precious contents");
+        using var victim = new PreciousFile("totals-victim");
         var (engine, sandbox) = (root.Engine, root.Sandbox);
-        File.Delete(Path.Combine(sandbox.StatePath, CommandTotals.FileName));
-        File.CreateSymbolicLink(Path.Combine(sandbox.StatePath, CommandTotals.FileName), victimFile);
+        victim.PlantLinkAt(Path.Combine(sandbox.StatePath, CommandTotals.FileName));
 
         Assert.Equal(0, root.Run("true").ExitCode);
         Assert.Equal(0, root.Run("true").ExitCode);
 
-        Assert.Equal("precious contents", File.ReadAllText(victimFile));
+        victim.AssertUntouched();
         Assert.Equal(2, engine.GetSandbox(sandbox.Id).CommandsRun);
         engine.RemoveSandbox(sandbox);
-        Assert.Equal("precious contents", File.ReadAllText(victimFile));
+        victim.AssertUntouched();
     }
 }

@@ -60,20 +60,17 @@ public sealed class RunningRecordTests
     public void A_slot_planted_as_a_link_is_not_followed()
     {
         using var root = new RootSandbox("running-link");
-        using var victim = new TemporaryFolder("running-victim");
-        var victimFile = Path.Combine(victim.Path, "precious");
-        File.WriteAllText(victimFile, "precious contents");
+        using var victim = new PreciousFile("running-victim");
         var (engine, sandbox) = (root.Engine, root.Sandbox);
         var running = Path.Combine(sandbox.StatePath, "running");
-        File.Delete(Path.Combine(running, "slot-0"));
-        File.CreateSymbolicLink(Path.Combine(running, "slot-0"), victimFile);
+        victim.PlantLinkAt(Path.Combine(running, "slot-0"));
 
         Assert.Equal(0, root.Run("true").ExitCode);
 
-        Assert.Equal("precious contents", File.ReadAllText(victimFile));
+        victim.AssertUntouched();
         Assert.True(File.Exists(Path.Combine(running, "slot-1")), "the record went to the next slot");
         engine.RemoveSandbox(sandbox);
-        Assert.Equal("precious contents", File.ReadAllText(victimFile));
+        victim.AssertUntouched();
     }
 
     [SkippableFact]
