@@ -127,11 +127,16 @@ internal sealed partial class StoreTrash
         }
     }
 
-    /// <summary>Waits (at most <paramref name="limit"/>) for the deletions this process started.</summary>
-    public static void WaitForPending(TimeSpan limit)
+    /// <summary>
+    /// Waits (at most <paramref name="limit"/>) for the deletions this process started. False when
+    /// none was under way.
+    /// </summary>
+    public static bool WaitForPending(TimeSpan limit)
     {
         var tasks = Pending.Keys.ToArray();
-        if (tasks.Length > 0) Task.WaitAll(tasks, limit);
+        if (tasks.Length == 0) return false;
+        Task.WaitAll(tasks, limit);
+        return true;
     }
 
     private void Delete(string entry)
