@@ -49,7 +49,7 @@ internal static class FakeChrootCommandBench
             // Neither the pool refill this Enter started nor the last removal's background deletion
             // is what Remove costs: both are over before the timed run.
             pool.Refill(image);
-            CopyTrash.WaitForPending(TimeSpan.FromMinutes(2));
+            Sandbox.Storage.StoreTrash.WaitForPending(TimeSpan.FromMinutes(2));
         }, () => engine.RemoveSandbox(made!));
         report.Add(section, remove);
 

@@ -23,7 +23,7 @@ public sealed class SandboxEngine
         _log = log ?? NullEngineLog.Instance;
         Layout = layout;
         Images = new ImageStore(layout, _log);
-        Sandboxes = new SandboxStore(layout);
+        Sandboxes = new SandboxStore(layout, _log);
         Providers = new ProviderCatalog(_log, layout, name => Images.Get(name));
     }
 
@@ -233,10 +233,8 @@ public sealed class SandboxEngine
             reaped.Add(orphan.Name);
         }
         foreach (var incomplete in Sandboxes.ListIncomplete(olderThan: TimeSpan.FromMinutes(1)))
-        {
-            Sandboxes.Delete(incomplete);
-            reaped.Add(Path.GetFileName(incomplete));
-        }
+            if (Sandboxes.Delete(incomplete)) reaped.Add(Path.GetFileName(incomplete));
+        Sandboxes.SweepTrash();
         Images.SweepAbandoned(); // staging and trash folders of image builds and removals that died
         CollectLayers();
         return reaped;

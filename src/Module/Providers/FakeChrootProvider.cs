@@ -23,13 +23,11 @@ internal sealed class FakeChrootProvider : ISandboxProvider
     private readonly IEngineLog _log;
     private readonly FarmPool _pool;
     private readonly Func<string, SandboxImage> _images;
-    private readonly CopyTrash _trash;
 
     public FakeChrootProvider(IEngineLog log, StoreLayout layout, Func<string, SandboxImage> images)
     {
         _log = log;
-        _trash = new CopyTrash(layout, log);
-        _pool = new FarmPool(layout, log, _trash);
+        _pool = new FarmPool(layout, log);
         _images = images;
     }
 
@@ -87,18 +85,13 @@ internal sealed class FakeChrootProvider : ISandboxProvider
     }
 
     /// <summary>
-    /// Stops the sandbox's faked (waiting for its death, not its reaping: FakedDaemon.Stop), then
-    /// moves the whole state folder (copy, faked's table, state.json) to the store's trash in one
-    /// rename: the sandbox is gone at once, and the deletion of the copy's thousands of files
-    /// happens in the background (CopyTrash). The engine has killed the sandbox's processes before,
-    /// so nothing writes into the copy any more; its own deletion of the state folder then finds it
-    /// gone (or, when the rename was impossible, deletes it as before).
+    /// Stops the sandbox's faked (waiting for its death, not its reaping: FakedDaemon.Stop). The
+    /// engine has killed the sandbox's processes before, so nothing writes into the copy any more;
+    /// its deletion of the state folder then moves the whole folder (copy, faked's table,
+    /// state.json) to the store's trash in one rename, and the copy's thousands of files are deleted
+    /// in the background (StoreTrash).
     /// </summary>
-    public void Destroy(SandboxInfo sandbox)
-    {
-        FakedDaemon.Stop(sandbox);
-        _trash.Discard(sandbox.StatePath, sandbox.Id);
-    }
+    public void Destroy(SandboxInfo sandbox) => FakedDaemon.Stop(sandbox);
 
     /// <summary>Daemons a command left behind (setsid, double fork): see FakeChrootProcesses for how they are told.</summary>
     public IReadOnlyList<ProcessIdentity> Stragglers(SandboxInfo sandbox) => FakeChrootProcesses.In(Farm(sandbox));

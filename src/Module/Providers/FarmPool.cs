@@ -15,13 +15,13 @@ internal sealed class FarmPool
     private const int ReadyCopies = 1;
     private readonly StoreLayout _layout;
     private readonly IEngineLog _log;
-    private readonly CopyTrash _trash;
+    private readonly StoreTrash _trash;
 
-    public FarmPool(StoreLayout layout, IEngineLog log, CopyTrash? trash = null)
+    public FarmPool(StoreLayout layout, IEngineLog log, StoreTrash? trash = null)
     {
         _layout = layout;
         _log = log;
-        _trash = trash ?? new CopyTrash(layout, log);
+        _trash = trash ?? new StoreTrash(layout, log);
     }
 
     /// <summary>Moves a ready copy of the image to <paramref name="target"/>, or makes one there now.</summary>

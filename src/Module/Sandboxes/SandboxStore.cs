@@ -9,7 +9,9 @@ namespace Sandbox.Sandboxes;
 /// <summary>
 /// Sandbox state folders: <c>sandboxes/&lt;id&gt;/state.json</c> plus whatever the provider keeps
 /// there. state.json is written by rename so a reader never sees half a file, and a folder without
-/// it is a creation that died half-way (never listed, reaped with the orphans).
+/// it is a creation that died half-way (never listed, reaped with the orphans). A removal takes the
+/// whole folder away in one rename (<see cref="StoreTrash"/>), so no other process ever sees a
+/// sandbox half deleted.
 /// </summary>
 internal sealed class SandboxStore
 {
@@ -21,11 +23,13 @@ internal sealed class SandboxStore
     };
 
     private readonly StoreLayout _layout;
+    private readonly StoreTrash _trash;
 
     /// <summary>Opening a store tightens the folders an older version left world-readable.</summary>
-    public SandboxStore(StoreLayout layout)
+    public SandboxStore(StoreLayout layout, IEngineLog? log = null)
     {
         _layout = layout;
+        _trash = new StoreTrash(layout, log ?? NullEngineLog.Instance);
         _layout.TightenIfPresent();
     }
 
@@ -36,6 +40,21 @@ internal sealed class SandboxStore
 
     /// <summary>Creates the state folder and its state.json; the name must be free.</summary>
     public SandboxInfo Create(SandboxInfo sandbox)
+    {
+        try
+        {
+            return CreateOnce(sandbox);
+        }
+        catch (SandboxException e) when (e.ErrorId == "StoreFull")
+        {
+            // Removals delete in the background (StoreTrash): in a full store the space a removal
+            // of this process just freed may still be on its way back. Once that is done, once more.
+            if (!StoreTrash.WaitForPending(TimeSpan.FromMinutes(1))) throw;
+            return CreateOnce(sandbox);
+        }
+    }
+
+    private SandboxInfo CreateOnce(SandboxInfo sandbox)
     {
         _layout.EnsureCreated();
         using var namesLock = FileLock.Acquire(_layout.LockFile("sandbox", "names"));
@@ -67,14 +86,25 @@ internal sealed class SandboxStore
             .ToList();
     }
 
-    /// <summary>State folders that never got a state.json: creations interrupted half-way.</summary>
+    /// <summary>
+    /// State folders that never got a state.json: creations interrupted half-way, made more than
+    /// <paramref name="olderThan"/> ago. A folder gone by the time it is looked at (another process
+    /// removed its sandbox) is none: its age would read as the year 1601.
+    /// </summary>
     public IReadOnlyList<string> ListIncomplete(TimeSpan olderThan) =>
         !Directory.Exists(_layout.SandboxesFolder)
             ? Array.Empty<string>()
             : Directory.EnumerateDirectories(_layout.SandboxesFolder)
                 .Where(folder => !File.Exists(Path.Combine(folder, StateFile)))
-                .Where(folder => DateTime.UtcNow - Directory.GetCreationTimeUtc(folder) > olderThan)
+                .Where(folder => AgeOf(folder) > olderThan)
                 .ToList();
+
+    /// <summary>How long ago the folder was made; null when it is not there (any more).</summary>
+    internal static TimeSpan? AgeOf(string folder)
+    {
+        var info = new DirectoryInfo(folder);
+        return info.Exists ? DateTime.UtcNow - info.CreationTimeUtc : null;
+    }
 
     /// <summary>
     /// By id first (ids are unique), then by name. An id is its folder's name, so a sandbox named
@@ -112,16 +142,30 @@ internal sealed class SandboxStore
         sandbox.PeakMemoryBytes = current.PeakMemoryBytes;
     }
 
-    /// <summary>Deletes the state folder (the provider has torn down its processes and mounts).</summary>
-    public void Delete(string folder)
+    /// <summary>
+    /// Deletes the state folder (the provider has torn down its processes and mounts): moved to the
+    /// trash in one rename and deleted there in the background. False when there was nothing to
+    /// delete (another process removed it first).
+    /// </summary>
+    public bool Delete(string folder)
     {
-        // state.json goes first: a removal that dies half-way leaves an incomplete folder, not a sandbox.
-        var state = Path.Combine(folder, StateFile);
-        if (File.Exists(state)) File.Delete(state);
-        SafeTreeRemover.Remove(folder, _layout.SandboxesFolder);
+        var existed = Directory.Exists(folder);
+        if (existed) SafeTreeRemover.UnmountBelow(Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)));
+        if (!_trash.Discard(folder, Path.GetFileName(folder)))
+        {
+            // Not movable (a full store cannot make trash/): in place, state.json first, so a
+            // removal that dies half-way leaves an incomplete folder, not a sandbox.
+            var state = Path.Combine(folder, StateFile);
+            if (File.Exists(state)) File.Delete(state);
+            SafeTreeRemover.Remove(folder, _layout.SandboxesFolder);
+        }
         var lockFile = _layout.LockFile("sandbox", Path.GetFileName(folder));
         if (File.Exists(lockFile)) File.Delete(lockFile);
+        return existed;
     }
+
+    /// <summary>Deletes what removals killed before they finished left in the trash.</summary>
+    public void SweepTrash() => _trash.Sweep();
 
     private SandboxInfo? Load(string folder)
     {

@@ -23,14 +23,7 @@ internal static class SafeTreeRemover
         if (entry.LinkTarget is not null) { File.Delete(target); return; }
         if (!Directory.Exists(target)) return;
 
-        var mounted = MountTable.MountPointsUnder(target);
-        foreach (var mountPoint in mounted)
-            LibC.umount2(mountPoint, LibC.MNT_DETACH);
-        // The table is read again only when something was unmounted (the provider's own teardown
-        // usually left nothing mounted).
-        var stillMounted = mounted.Count == 0 ? mounted : MountTable.MountPointsUnder(target);
-        if (stillMounted.Count > 0)
-            throw SandboxErrors.StoreUnsafe(target, $"'{stillMounted[0]}' is still mounted.");
+        UnmountBelow(target);
 
         // As root, the tree goes in this process, by descriptors (see DeleteTree); rm is the fallback.
         if (UserIdentity.IsRoot && TryDeleteTree(target)) return;
@@ -45,6 +38,23 @@ internal static class SafeTreeRemover
         else if (!UserIdentity.IsRoot) Run(target, new[] { ToolLocator.Require("chmod", "coreutils"), "-R", "u+rwx", "--", target }, mayFail: true);
         argv.AddRange(new[] { ToolLocator.Require("rm", "coreutils"), "-rf", "--one-file-system", "--", target });
         Run(target, argv, mayFail: false);
+    }
+
+    /// <summary>
+    /// Unmounts what is mounted at or below <paramref name="target"/> and refuses (StoreUnsafe) when
+    /// something stays: what a removal does before it deletes, and before it moves a folder to the
+    /// trash, so that the refusal reaches the caller rather than a background deletion.
+    /// </summary>
+    public static void UnmountBelow(string target)
+    {
+        var mounted = MountTable.MountPointsUnder(target);
+        foreach (var mountPoint in mounted)
+            LibC.umount2(mountPoint, LibC.MNT_DETACH);
+        // The table is read again only when something was unmounted (the provider's own teardown
+        // usually left nothing mounted).
+        var stillMounted = mounted.Count == 0 ? mounted : MountTable.MountPointsUnder(target);
+        if (stillMounted.Count > 0)
+            throw SandboxErrors.StoreUnsafe(target, $"'{stillMounted[0]}' is still mounted.");
     }
 
     /// <summary>False when something here is beyond root in this process (root of a user namespace meeting unmapped ids): rm then finishes.</summary>

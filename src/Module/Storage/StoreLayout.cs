@@ -40,8 +40,8 @@ internal sealed class StoreLayout
     public string LayersFolder => Path.Combine(Root, LayersFolderName);
 
     /// <summary>
-    /// Every name the store itself uses directly under its root (trash/ holds removed FakeChroot copies
-    /// deleted in the background, see CopyTrash): the store guard checks each is a folder of the owner, not a link.
+    /// Every name the store itself uses directly under its root (trash/ holds removed sandboxes' state folders
+    /// deleted in the background, see StoreTrash): the store guard checks each is a folder of the owner, not a link.
     /// </summary>
     public static readonly IReadOnlyList<string> TopLevelFolders = new[] { "images", "sandboxes", "locks", "trash", LayersFolderName, "cache" };
 

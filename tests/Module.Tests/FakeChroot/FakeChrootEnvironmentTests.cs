@@ -167,10 +167,10 @@ public sealed class FakeChrootEnvironmentTests
     [Fact]
     public void Trash_entries_name_the_process_that_threw_them_away()
     {
-        Assert.Equal(new ProcessIdentity(1234, 5678), CopyTrash.Owner("0a1b2c3d4e5f-1234-5678-deadbeef"));
-        Assert.Null(CopyTrash.Owner("0a1b2c3d4e5f"));
-        Assert.Null(CopyTrash.Owner("x-99999999999-1-deadbeef"));
-        Assert.Null(CopyTrash.Owner("../etc-1-1-deadbeef"));
+        Assert.Equal(new ProcessIdentity(1234, 5678), Sandbox.Storage.StoreTrash.Owner("0a1b2c3d4e5f-1234-5678-deadbeef"));
+        Assert.Null(Sandbox.Storage.StoreTrash.Owner("0a1b2c3d4e5f"));
+        Assert.Null(Sandbox.Storage.StoreTrash.Owner("x-99999999999-1-deadbeef"));
+        Assert.Null(Sandbox.Storage.StoreTrash.Owner("../etc-1-1-deadbeef"));
     }
 
     [Fact]

@@ -255,7 +255,7 @@ public sealed class StoreOwnerTests
     [SkippableFact]
     public void A_trash_link_in_the_store_is_refused()
     {
-        // trash/ receives removed FakeChroot copies (CopyTrash): a link there would move them into the attacker's folder.
+        // trash/ receives removed sandboxes (StoreTrash): a link there would move them into the attacker's folder.
         Skip.IfNot(UnprivilegedUser.CanCreate, UnprivilegedUser.SkipReason);
         using var planted = new TmpPaths();
         var store = VictimFolder(planted, "trash-store");

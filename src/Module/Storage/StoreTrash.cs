@@ -2,16 +2,19 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Sandbox.Native;
-using Sandbox.Storage;
 
-namespace Sandbox.Providers;
+namespace Sandbox.Storage;
 
 /// <summary>
-/// Where a removed FakeChroot sandbox's state folder (with its copy) goes so that Remove-Sandbox
-/// does not wait for it to be deleted (a minbase copy is 9000 files: seconds on a busy disk, and
-/// rm and chmod to start). It is renamed into <c>STORE/trash/ID-PID-START-RANDOM</c> (one rename on
-/// the same file system: the sandbox is gone at once, state.json with it) and deleted by a
-/// background task.
+/// Where a removed sandbox's state folder goes so that Remove-Sandbox does not wait for it to be
+/// deleted (a FakeChroot minbase copy is 9000 files: seconds on a busy disk; even a Bubblewrap
+/// sandbox's dozen folders and files cost two of the few milliseconds a removal takes). It is
+/// renamed into <c>STORE/trash/ID-PID-START-RANDOM</c> (one rename on the same file system: the
+/// sandbox is gone at once, state.json with it, so no other process ever sees a state folder half
+/// deleted) and deleted by a background task. The rename goes through descriptors of both folders
+/// reached from the store root without following links: under sudo the store belongs to the
+/// calling user, who could otherwise swap <c>trash</c> for a link and have root move the folder
+/// into one of root's own.
 /// Nothing is lost and nothing looks valid half-way: a trash entry is never a sandbox or an image,
 /// only garbage. Its name carries the process that threw it away (pid and start time): this process
 /// finishes its deletions before it exits (normal exit, SIGTERM); an entry whose process died
@@ -19,10 +22,11 @@ namespace Sandbox.Providers;
 /// its own name, so two sweepers never delete the same tree. Deletion never leaves the trash folder
 /// (SafeTreeRemover: no link followed, nothing outside its root).
 /// </summary>
-internal sealed partial class CopyTrash
+internal sealed partial class StoreTrash
 {
     private static readonly ConcurrentDictionary<Task, bool> Pending = new();
     private static volatile bool _exiting;
+    private readonly string _root;
     private readonly string _folder;
     private readonly IEngineLog _log;
 
@@ -31,7 +35,7 @@ internal sealed partial class CopyTrash
     /// handlers run in the order they were added: if a later one (the module's removal of its own
     /// sandboxes at exit) throws copies away after this one ran, they are deleted at once instead.
     /// </summary>
-    static CopyTrash()
+    static StoreTrash()
     {
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
@@ -40,8 +44,9 @@ internal sealed partial class CopyTrash
         };
     }
 
-    public CopyTrash(StoreLayout layout, IEngineLog log)
+    public StoreTrash(StoreLayout layout, IEngineLog log)
     {
+        _root = layout.Root;
         _folder = layout.TrashFolder;
         _log = log;
     }
@@ -49,30 +54,64 @@ internal sealed partial class CopyTrash
     public string Folder => _folder;
 
     /// <summary>
-    /// Moves <paramref name="copy"/> into the trash and deletes it in the background. False (nothing
-    /// moved) when the rename is impossible (another file system): the caller deletes it itself.
+    /// Moves <paramref name="folder"/> (a folder of the store, named after <paramref name="id"/>)
+    /// into the trash and deletes it in the background. True when it is gone from its place (or was
+    /// not there); false (nothing moved) when it cannot be moved: the caller deletes it itself.
     /// </summary>
-    public bool Discard(string copy, string id)
+    public bool Discard(string folder, string id)
     {
-        if (!Path.Exists(copy)) return true;
+        var relative = Path.GetRelativePath(_root, folder);
+        if (relative is "." or ".." || relative.StartsWith("../", StringComparison.Ordinal) || Path.IsPathRooted(relative)) return false;
+        if (!Path.Exists(folder)) return true;
         PrivateFiles.EnsureFolder(_folder);
-        var entry = Path.Combine(_folder, NewName(id));
-        if (rename(copy, entry) != 0)
+        var entry = NewName(id);
+        var errno = MoveBeneathRoot(relative, Path.GetFileName(_folder), entry);
+        if (errno == OpenAt2.ENOENT && !Path.Exists(folder)) return true; // removed meanwhile
+        if (errno != 0)
         {
-            _log.Verbose($"Could not move {copy} to the trash ({Marshal.GetLastPInvokeError()}): deleting it now.");
+            _log.Verbose($"Could not move {folder} to the trash ({OpenAt2.ErrorText(errno)}): deleting it now.");
             return false;
         }
+        var moved = Path.Combine(_folder, entry);
         if (_exiting)
         {
-            Delete(entry);
+            Delete(moved);
             return true;
         }
         Track(Task.Run(() =>
         {
-            Delete(entry);
+            Delete(moved);
             Sweep();
         }));
         return true;
+    }
+
+    /// <summary>
+    /// renameat(2) of <paramref name="relative"/> into the trash folder as <paramref name="entry"/>,
+    /// both parents opened from the store root without links (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS).
+    /// The moved name itself is not followed either: a link planted in its place is what moves.
+    /// 0 or the errno.
+    /// </summary>
+    private int MoveBeneathRoot(string relative, string trashName, string entry)
+    {
+        const ulong beneath = OpenAt2.RESOLVE_BENEATH | OpenAt2.RESOLVE_NO_SYMLINKS | OpenAt2.RESOLVE_NO_MAGICLINKS;
+        var root = OpenAt2.OpenRoot(_root);
+        if (root < 0) return -root;
+        var from = -1;
+        var to = -1;
+        try
+        {
+            var parent = Path.GetDirectoryName(relative);
+            from = OpenAt2.Open(root, string.IsNullOrEmpty(parent) ? "." : parent, OpenAt2.O_PATH | OpenAt2.O_DIRECTORY, beneath);
+            if (from < 0) return -from;
+            to = OpenAt2.Open(root, trashName, OpenAt2.O_PATH | OpenAt2.O_DIRECTORY, beneath);
+            if (to < 0) return -to;
+            return renameat(from, Path.GetFileName(relative), to, entry) == 0 ? 0 : Marshal.GetLastPInvokeError();
+        }
+        finally
+        {
+            foreach (var fd in new[] { from, to, root }) if (fd >= 0) OpenAt2.close(fd);
+        }
     }
 
     /// <summary>Deletes every entry whose process is gone: what a crash (kill -9) left behind.</summary>
@@ -83,16 +122,21 @@ internal sealed partial class CopyTrash
         {
             if (Owner(Path.GetFileName(entry)) is not { } owner || owner.IsAlive) continue;
             var claimed = Path.Combine(_folder, NewName("swept"));
-            if (rename(entry, claimed) != 0) continue; // another sweeper took it
+            if (renameat(AtCurrentFolder, entry, AtCurrentFolder, claimed) != 0) continue; // another sweeper took it
             Delete(claimed);
         }
     }
 
-    /// <summary>Waits (at most <paramref name="limit"/>) for the deletions this process started.</summary>
-    public static void WaitForPending(TimeSpan limit)
+    /// <summary>
+    /// Waits (at most <paramref name="limit"/>) for the deletions this process started. False when
+    /// none was under way.
+    /// </summary>
+    public static bool WaitForPending(TimeSpan limit)
     {
         var tasks = Pending.Keys.ToArray();
-        if (tasks.Length > 0) Task.WaitAll(tasks, limit);
+        if (tasks.Length == 0) return false;
+        Task.WaitAll(tasks, limit);
+        return true;
     }
 
     private void Delete(string entry)
@@ -135,6 +179,8 @@ internal sealed partial class CopyTrash
     [System.Text.RegularExpressions.GeneratedRegex(@"^[0-9a-z]+-(?<pid>\d{1,10})-(?<start>\d{1,20})-[0-9a-f]{8}$")]
     private static partial System.Text.RegularExpressions.Regex EntryName();
 
+    private const int AtCurrentFolder = -100; // AT_FDCWD
+
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int rename(string from, string to);
+    private static partial int renameat(int oldDirFd, string oldPath, int newDirFd, string newPath);
 }
