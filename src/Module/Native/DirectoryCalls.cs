@@ -18,8 +18,8 @@ internal static unsafe partial class DirectoryCalls
     private const uint STATX_BASIC_STATS = 0x7ff;
 
     /// <summary>A folder, opened for listing, never through a link, never blocking, closed on exec.</summary>
-    public const int OpenFolderFlags = 0 /* O_RDONLY */ | 0x10000 /* O_DIRECTORY */ | 0x20000 /* O_NOFOLLOW */
-                                       | 0x800 /* O_NONBLOCK */ | 0x80000 /* O_CLOEXEC */;
+    public static readonly int OpenFolderFlags = OpenFlags.O_RDONLY | OpenFlags.O_DIRECTORY | OpenFlags.O_NOFOLLOW
+                                                 | OpenFlags.O_NONBLOCK | OpenFlags.O_CLOEXEC;
 
     public const int EINTR = 4;
     public const int ENOENT = 2;

@@ -11,10 +11,10 @@ internal static unsafe partial class LibC
 {
     private const string Lib = "libc";
 
-    public const int O_RDONLY = 0;
-    public const int O_RDWR = 2;
-    public const int O_CREAT = 0x40;
-    public const int O_CLOEXEC = 0x80000;
+    public const int O_RDONLY = OpenFlags.O_RDONLY;
+    public const int O_RDWR = OpenFlags.O_RDWR;
+    public const int O_CREAT = OpenFlags.O_CREAT;
+    public const int O_CLOEXEC = OpenFlags.O_CLOEXEC;
     public const int EINTR = 4;
     public const int ECHILD = 10;
     public const int EWOULDBLOCK = 11;

@@ -14,15 +14,16 @@ internal static unsafe partial class OpenAt2
     private const string Lib = "libc";
     private const long SYS_openat2 = 437;
 
-    public const int O_RDONLY = 0;
-    public const int O_WRONLY = 1;
-    public const int O_CREAT = 0x40;
-    public const int O_EXCL = 0x80;
-    public const int O_NONBLOCK = 0x800;
-    public const int O_DIRECTORY = 0x10000;
-    public const int O_NOFOLLOW = 0x20000;
-    public const int O_CLOEXEC = 0x80000;
-    public const int O_PATH = 0x200000;
+    // The open flags under the names its callers use; the numbers are OpenFlags' (two differ by architecture).
+    public const int O_RDONLY = OpenFlags.O_RDONLY;
+    public const int O_WRONLY = OpenFlags.O_WRONLY;
+    public const int O_CREAT = OpenFlags.O_CREAT;
+    public const int O_EXCL = OpenFlags.O_EXCL;
+    public const int O_NONBLOCK = OpenFlags.O_NONBLOCK;
+    public static readonly int O_DIRECTORY = OpenFlags.O_DIRECTORY;
+    public static readonly int O_NOFOLLOW = OpenFlags.O_NOFOLLOW;
+    public const int O_CLOEXEC = OpenFlags.O_CLOEXEC;
+    public const int O_PATH = OpenFlags.O_PATH;
 
     public const ulong RESOLVE_NO_MAGICLINKS = 0x02;
     public const ulong RESOLVE_NO_SYMLINKS = 0x04;

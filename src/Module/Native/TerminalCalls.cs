@@ -11,10 +11,10 @@ internal static unsafe partial class TerminalCalls
 {
     private const string Lib = "libc";
 
-    public const int O_RDWR = 2;
-    public const int O_NOCTTY = 0x100;
-    public const int O_NONBLOCK = 0x800;
-    public const int O_CLOEXEC = 0x80000;
+    public const int O_RDWR = OpenFlags.O_RDWR;
+    public const int O_NOCTTY = OpenFlags.O_NOCTTY;
+    public const int O_NONBLOCK = OpenFlags.O_NONBLOCK;
+    public const int O_CLOEXEC = OpenFlags.O_CLOEXEC;
     public const int F_GETFL = 3;
     public const int F_SETFL = 4;
 

@@ -14,16 +14,11 @@ namespace Sandbox.Native;
 /// </summary>
 internal static unsafe class ThreadlessSpawn
 {
-    private const int O_WRONLY = 1;
-    private const int O_TRUNC = 0x200;
-    // Not the same number on every architecture (aarch64 swapped it with O_DIRECTORY).
-    private static readonly int O_NOFOLLOW = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 0x8000 : 0x20000;
-
     public static int Run(string executable, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment, string outputFile)
     {
         using var spawn = new SpawnArguments(flags: 0);
         posix_spawn_file_actions_addopen(spawn.Actions, 0, spawn.Utf8("/dev/null"), O_RDONLY, 0);
-        posix_spawn_file_actions_addopen(spawn.Actions, 1, spawn.Utf8(outputFile), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0b110_000_000);
+        posix_spawn_file_actions_addopen(spawn.Actions, 1, spawn.Utf8(outputFile), OpenFlags.O_WRONLY | O_CREAT | OpenFlags.O_TRUNC | OpenFlags.O_NOFOLLOW, 0b110_000_000);
         posix_spawn_file_actions_adddup2(spawn.Actions, 1, 2);
         spawn.KeepOnlyStdio();
 

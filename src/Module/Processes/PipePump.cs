@@ -14,7 +14,7 @@ internal sealed unsafe partial class PipePump
 {
     private const int ChunkBytes = 64 * 1024;
     private const short POLLIN = 0x001, POLLOUT = 0x004, POLLERR = 0x008, POLLHUP = 0x010, POLLNVAL = 0x020;
-    private const int F_GETFL = 3, F_SETFL = 4, F_GETPIPE_SZ = 1032, O_NONBLOCK = 0x800, EAGAIN = 11;
+    private const int F_GETFL = 3, F_SETFL = 4, F_GETPIPE_SZ = 1032, O_NONBLOCK = Native.OpenFlags.O_NONBLOCK, EAGAIN = 11;
 
     [StructLayout(LayoutKind.Sequential)]
     private struct PollFd { public int Fd; public short Events; public short Revents; }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Text;
 using Sandbox.Native;
 using Sandbox.Sandboxes;
@@ -22,7 +21,7 @@ namespace Sandbox.Processes;
 /// A claimant that dies leaves its text, whose identity is then no longer alive; the next
 /// claimant overwrites it. Records of older versions (an empty file named "PID-STARTTICKS") are read too.
 /// </summary>
-internal static partial class RunningCommands
+internal static class RunningCommands
 {
     private static readonly AsyncLocal<SandboxInfo?> Target = new();
 
@@ -54,14 +53,7 @@ internal static partial class RunningCommands
         var fd = StateFolder.OpenOwnFile(running, "slot-0", sudoCallersToo: false);
         LibC.close(running);
         if (fd < 0) return;
-        try
-        {
-            if (pwrite(fd, FreeSlot, (nuint)FreeSlot.Length, 0) != FreeSlot.Length)
-            {
-                var errno = Marshal.GetLastPInvokeError();
-                throw new IOException($"writing the first command slot of {Folder(sandbox)} failed: {LibC.ErrorText(errno)}", errno);
-            }
-        }
+        try { StateFolder.WriteWhole(fd, FreeSlot, $"the first command slot of {Folder(sandbox)}"); }
         finally { LibC.close(fd); }
     }
 
@@ -85,16 +77,16 @@ internal static partial class RunningCommands
                     LibC.close(fd);
                     continue; // another running command's
                 }
-                // Always the whole fixed-length line over the old one: no truncate, and a slot that has
-                // been written once needs no new space (a command still gets recorded in a full store).
-                if (pwrite(fd, text, (nuint)text.Length, 0) != text.Length)
+                // Always the whole fixed-length line over the old one (see StateFolder.TryWriteWhole).
+                if (!StateFolder.TryWriteWhole(fd, text))
                 {
                     LibC.close(fd);
                     break;
                 }
                 return new Scope(() =>
                 {
-                    pwrite(fd, FreeSlot, (nuint)FreeSlot.Length, 0);
+                    // Not checked: a slot left holding an identity that no longer runs reads as free.
+                    _ = StateFolder.TryWriteWhole(fd, FreeSlot);
                     LibC.close(fd); // and with it the claim
                 });
             }
@@ -168,9 +160,6 @@ internal static partial class RunningCommands
 
     /// <summary>A slot's content: the text, space-padded to <see cref="SlotLength"/> with a final newline.</summary>
     private static byte[] Line(string text) => Encoding.ASCII.GetBytes(text.PadRight(SlotLength - 1) + "\n");
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial nint pwrite(int fd, byte[] buffer, nuint count, long offset);
 
     private sealed class Scope(Action end) : IDisposable
     {

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using Sandbox.Native;
@@ -16,7 +15,7 @@ namespace Sandbox.Sandboxes;
 /// write half-way (or a line torn by a crash) sees a bad checksum, reads again, and otherwise keeps
 /// the totals state.json last had: never a wrong figure, at worst an older one.
 /// </summary>
-internal readonly partial record struct CommandTotals(int CommandsRun, TimeSpan UserCpu, TimeSpan SystemCpu, long PeakMemoryBytes)
+internal readonly record struct CommandTotals(int CommandsRun, TimeSpan UserCpu, TimeSpan SystemCpu, long PeakMemoryBytes)
 {
     public const string FileName = "totals";
     private const int LineLength = 128;
@@ -73,12 +72,7 @@ internal readonly partial record struct CommandTotals(int CommandsRun, TimeSpan 
         if (fd < 0) return false;
         try
         {
-            var bytes = Encoding.ASCII.GetBytes(Format());
-            if (pwrite(fd, bytes, (nuint)bytes.Length, 0) != bytes.Length)
-            {
-                var errno = Marshal.GetLastPInvokeError();
-                throw new IOException($"writing {Path.Combine(stateFolder, FileName)} failed: {LibC.ErrorText(errno)}", errno);
-            }
+            StateFolder.WriteWhole(fd, Encoding.ASCII.GetBytes(Format()), Path.Combine(stateFolder, FileName));
             return true;
         }
         finally
@@ -89,8 +83,4 @@ internal readonly partial record struct CommandTotals(int CommandsRun, TimeSpan 
 
     private static string Checksum(string text) =>
         Convert.ToHexString(SHA256.HashData(Encoding.ASCII.GetBytes(text)))[..16].ToLowerInvariant();
-
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial nint pwrite(int fd, byte[] buffer, nuint count, long offset);
 }

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Sandbox.Native;
 
 namespace Sandbox.Sandboxes;
@@ -21,7 +22,7 @@ internal static partial class StateFolder
         if (root < 0) return -1;
         try
         {
-            var fd = OpenAt2.Open(root, relative, OpenAt2.O_PATH | OpenAt2.O_DIRECTORY,
+            var fd = OpenAt2.Open(root, relative, OpenFlags.O_PATH | OpenFlags.O_DIRECTORY,
                 OpenAt2.RESOLVE_BENEATH | OpenAt2.RESOLVE_NO_SYMLINKS | OpenAt2.RESOLVE_NO_MAGICLINKS);
             return fd < 0 ? -1 : fd;
         }
@@ -41,9 +42,9 @@ internal static partial class StateFolder
     /// </summary>
     public static int OpenOwnFile(int folderFd, string name, bool sudoCallersToo)
     {
-        const int flags = OpenAt2.O_NOFOLLOW | OpenAt2.O_NONBLOCK | OpenAt2.O_CLOEXEC | 2 /* O_RDWR */;
+        var flags = OpenFlags.O_NOFOLLOW | OpenFlags.O_NONBLOCK | OpenFlags.O_CLOEXEC | OpenFlags.O_RDWR;
         var created = true;
-        var fd = OpenAt2.openat(folderFd, name, flags | OpenAt2.O_CREAT | OpenAt2.O_EXCL, 0b110_000_000);
+        var fd = OpenAt2.openat(folderFd, name, flags | OpenFlags.O_CREAT | OpenFlags.O_EXCL, 0b110_000_000);
         if (fd < 0)
         {
             created = false;
@@ -61,9 +62,29 @@ internal static partial class StateFolder
         return fd;
     }
 
+    /// <summary>
+    /// Writes <paramref name="bytes"/> over the start of the open file <paramref name="fd"/> in one
+    /// pwrite at offset 0. The records kept in a state folder (the totals line, a running-command
+    /// slot) are fixed-length lines rewritten in place: never a truncate, and no new space once the
+    /// file has been written once (a command is still recorded in a full store). False when the
+    /// write failed or fell short; errno is then the last P/Invoke error.
+    /// </summary>
+    public static bool TryWriteWhole(int fd, byte[] bytes) => pwrite(fd, bytes, (nuint)bytes.Length, 0) == bytes.Length;
+
+    /// <summary><see cref="TryWriteWhole"/>, a failure thrown as an IOException "writing <paramref name="what"/> failed: ...".</summary>
+    public static void WriteWhole(int fd, byte[] bytes, string what)
+    {
+        if (TryWriteWhole(fd, bytes)) return;
+        var errno = Marshal.GetLastPInvokeError();
+        throw new IOException($"writing {what} failed: {LibC.ErrorText(errno)}", errno);
+    }
+
     /// <summary>rename(2) of one name of the folder to another, both relative to its descriptor.</summary>
     public static int Rename(int folderFd, string from, string to) => renameat(folderFd, from, folderFd, to);
 
-    [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true, StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8)]
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int renameat(int oldDirFd, string oldPath, int newDirFd, string newPath);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint pwrite(int fd, byte[] buffer, nuint count, long offset);
 }

@@ -160,7 +160,7 @@ internal static partial class StoreRootGuard
     /// <summary>The store root opened without following a link (O_NOFOLLOW|O_DIRECTORY), and its fstat.</summary>
     private static FileStatus OpenedStatus(string root, string resolved)
     {
-        var fd = open(resolved, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        var fd = open(resolved, OpenFlags.O_RDONLY | OpenFlags.O_DIRECTORY | OpenFlags.O_NOFOLLOW | OpenFlags.O_CLOEXEC);
         if (fd < 0)
         {
             var errno = Marshal.GetLastPInvokeError();
@@ -203,10 +203,6 @@ internal static partial class StoreRootGuard
         catch (UnauthorizedAccessException) { return $"uid {id}"; }
     }
 
-    private const int O_RDONLY = 0;
-    private const int O_DIRECTORY = 0x10000;
-    private const int O_NOFOLLOW = 0x20000;
-    private const int O_CLOEXEC = 0x80000;
     private const int ELOOP = 40;
     private const int ENOTDIR = 20;
 

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using Sandbox.Native;
 
@@ -8,13 +7,8 @@ namespace Sandbox.Storage;
 /// Opens a file that something we do not trust could have put there (a build, a sandbox): never
 /// through a final link, never blocking on a FIFO, and only if it is a regular file.
 /// </summary>
-internal static partial class UntrustedFile
+internal static class UntrustedFile
 {
-    private const int O_RDONLY = 0;
-    private const int O_NONBLOCK = 0x800;
-    private const int O_PATH = 0x200000;
-    private static readonly int O_NOFOLLOW = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 0x8000 : 0x20000;
-
     /// <summary>
     /// The open file, or null unless <paramref name="path"/> names a regular file (not a link to one).
     /// Looked at before it is opened for reading (an O_PATH open runs no driver's open, which for a
@@ -22,12 +16,12 @@ internal static partial class UntrustedFile
     /// </summary>
     public static SafeFileHandle? OpenRegular(string path)
     {
-        var pathFd = LibC.open(path, O_PATH | O_NOFOLLOW | LibC.O_CLOEXEC, 0);
+        var pathFd = LibC.open(path, OpenFlags.O_PATH | OpenFlags.O_NOFOLLOW | OpenFlags.O_CLOEXEC, 0);
         if (pathFd < 0) return null;
         try
         {
             if (FileStatus.OfDescriptor(pathFd) is not { IsRegularFile: true }) return null;
-            var fd = LibC.open($"/proc/self/fd/{pathFd}", O_RDONLY | O_NONBLOCK | LibC.O_CLOEXEC, 0);
+            var fd = LibC.open($"/proc/self/fd/{pathFd}", OpenFlags.O_RDONLY | OpenFlags.O_NONBLOCK | OpenFlags.O_CLOEXEC, 0);
             if (fd < 0) return null;
             var handle = new SafeFileHandle(fd, ownsHandle: true);
             if (FileStatus.OfDescriptor(fd) is { IsRegularFile: true }) return handle;

@@ -63,7 +63,7 @@ internal sealed partial class CommandTracer : IDisposable
     {
         for (var attempt = 0; attempt < 500 && _reader.IsAlive && !_writerOpened; attempt++)
         {
-            var fd = open(_fifo, 0x1 | 0x800 | 0x80000 /* O_WRONLY|O_NONBLOCK|O_CLOEXEC */, 0);
+            var fd = open(_fifo, Native.OpenFlags.O_WRONLY | Native.OpenFlags.O_NONBLOCK | Native.OpenFlags.O_CLOEXEC, 0);
             if (fd >= 0) { Native.LibC.close(fd); return; }
             Thread.Sleep(10); // ENXIO: the reader is not in open() yet
         }

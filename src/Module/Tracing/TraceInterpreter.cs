@@ -14,8 +14,8 @@ internal static class TraceInterpreter
     private const long CloneThread = 0x10000;
     private const long AtRemoveDir = 0x200;
     private const int AccessModeMask = 3;
-    private const int OpenCreate = 0x40;
-    private const int OpenTruncate = 0x200;
+    private const int OpenCreate = Native.OpenFlags.O_CREAT;
+    private const int OpenTruncate = Native.OpenFlags.O_TRUNC;
 
     public static SandboxTrace Build(IReadOnlyList<StraceLine> records, long dropped, IReadOnlyList<string> commandArgv,
         int? commandPidInSandbox, TracePaths paths, string workingFolder)

@@ -47,16 +47,14 @@ public sealed class CommandRecordingTests
     [SkippableFact]
     public void Commands_after_the_first_create_no_file_in_the_state_folder_and_are_all_counted()
     {
-        Skip.If(Environment.UserName != "root", "root Bubblewrap; run the tests as root (CI does).");
-        using var busybox = new BusyboxStore("totals-inplace");
-        var engine = busybox.Engine;
-        var sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
-        Assert.Equal(0, engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "true" } }).ExitCode);
+        using var root = new RootSandbox("totals-inplace");
+        var (engine, sandbox) = (root.Engine, root.Sandbox);
+        Assert.Equal(0, root.Run("true").ExitCode);
         var state = sandbox.StatePath;
         var before = Inodes(state).Where(kv => !kv.Key.StartsWith(Path.Combine(state, "upper"), StringComparison.Ordinal)).ToDictionary();
 
         for (var i = 0; i < 5; i++)
-            Assert.Equal(0, engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "true" } }).ExitCode);
+            Assert.Equal(0, root.Run("true").ExitCode);
 
         var after = Inodes(state).Where(kv => !kv.Key.StartsWith(Path.Combine(state, "upper"), StringComparison.Ordinal)).ToDictionary();
         Assert.Equal(before, after);
@@ -68,22 +66,17 @@ public sealed class CommandRecordingTests
     [SkippableFact]
     public void A_totals_file_planted_as_a_link_is_not_followed_and_the_command_is_still_counted()
     {
-        Skip.If(Environment.UserName != "root", "root Bubblewrap; run the tests as root (CI does).");
-        using var busybox = new BusyboxStore("totals-link");
-        using var victim = new TemporaryFolder("totals-victim");
-        var victimFile = Path.Combine(victim.Path, "precious");
-        File.WriteAllText(victimFile, "precious contents");
-        var engine = busybox.Engine;
-        var sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
-        File.Delete(Path.Combine(sandbox.StatePath, CommandTotals.FileName));
-        File.CreateSymbolicLink(Path.Combine(sandbox.StatePath, CommandTotals.FileName), victimFile);
+        using var root = new RootSandbox("totals-link");
+        using var victim = new PreciousFile("totals-victim");
+        var (engine, sandbox) = (root.Engine, root.Sandbox);
+        victim.PlantLinkAt(Path.Combine(sandbox.StatePath, CommandTotals.FileName));
 
-        Assert.Equal(0, engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "true" } }).ExitCode);
-        Assert.Equal(0, engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "true" } }).ExitCode);
+        Assert.Equal(0, root.Run("true").ExitCode);
+        Assert.Equal(0, root.Run("true").ExitCode);
 
-        Assert.Equal("precious contents", File.ReadAllText(victimFile));
+        victim.AssertUntouched();
         Assert.Equal(2, engine.GetSandbox(sandbox.Id).CommandsRun);
         engine.RemoveSandbox(sandbox);
-        Assert.Equal("precious contents", File.ReadAllText(victimFile));
+        victim.AssertUntouched();
     }
 }

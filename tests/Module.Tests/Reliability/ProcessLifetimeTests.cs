@@ -17,11 +17,10 @@ public sealed class ProcessLifetimeTests
     [SkippableFact]
     public void Removal_kills_the_sandboxs_running_command_but_not_a_host_tail_of_a_file_in_its_merged_folder()
     {
-        Skip.If(Environment.UserName != "root", "root Bubblewrap keeps merged/ mounted on the host; run the tests as root (CI does).");
-        using var busybox = new BusyboxStore("tail-of-merged");
-        var (store, engine) = (busybox.Root, busybox.Engine);
-        var sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
-        Assert.Equal(0, engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "sh", "-c", "echo started > /root/app.log" } }).ExitCode);
+        // Root Bubblewrap keeps merged/ mounted on the host: the host tail reads the sandbox's file there.
+        using var root = new RootSandbox("tail-of-merged");
+        var (store, engine, sandbox) = (root.Store.Root, root.Engine, root.Sandbox);
+        Assert.Equal(0, root.Run("sh", "-c", "echo started > /root/app.log").ExitCode);
         var seconds = Random.Shared.Next(1000, 9999).ToString();
         // Another engine (as another session would) runs a command that is still running at removal.
         var other = new SandboxEngine(new Storage.StoreLayout(store));
@@ -95,22 +94,15 @@ public sealed class ProcessLifetimeTests
     [InlineData(ProviderName.Nspawn)]
     public void A_command_does_not_hold_the_peak_memory_report_so_it_cannot_forge_it(ProviderName provider)
     {
-        Skip.If(Environment.UserName != "root", "runs the engine as root; run the tests as root (CI does).");
-        using var busybox = new BusyboxStore("descriptors");
-        var engine = busybox.Engine;
-        var sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = provider });
-        try
-        {
-            // Old versions left time's report open as descriptor 3 (a /tmp file, inherited through time).
-            var result = engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "sh", "-c", "ls -l /proc/$$/fd/" } });
-            Assert.Equal(0, result.ExitCode);
-            Assert.Contains("pipe:[", result.StdOut); // the loop ran: stdout is our pipe
-            Assert.DoesNotContain("sandbox-peak-memory", result.StdOut);
-            Assert.True(result.PeakMemoryBytes is > 0 and < 50L * 1024 * 1024, $"peak memory {result.PeakMemoryBytes} is the command's, measured by time");
-        }
-        finally
-        {
-            engine.RemoveSandbox(sandbox);
-        }
+        using var root = new RootSandbox("descriptors", provider);
+
+        // Old versions left time's report open as descriptor 3 (a /tmp file, inherited through time).
+        var result = root.Run("sh", "-c", "ls -l /proc/$$/fd/");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("pipe:[", result.StdOut); // the loop ran: stdout is our pipe
+        Assert.DoesNotContain("sandbox-peak-memory", result.StdOut);
+        Assert.True(result.PeakMemoryBytes is > 0 and < 50L * 1024 * 1024, $"peak memory {result.PeakMemoryBytes} is the command's, measured by time");
+        root.Engine.RemoveSandbox(root.Sandbox);
     }
 }

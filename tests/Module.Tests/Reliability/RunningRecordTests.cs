@@ -16,14 +16,12 @@ public sealed class RunningRecordTests
     [SkippableFact]
     public void Commands_one_after_another_reuse_one_slot_and_leave_it_empty()
     {
-        Skip.If(Environment.UserName != "root", "root Bubblewrap; run the tests as root (CI does).");
-        using var busybox = new BusyboxStore("running-slots");
-        var engine = busybox.Engine;
-        var sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
+        using var root = new RootSandbox("running-slots");
+        var (engine, sandbox) = (root.Engine, root.Sandbox);
         var running = Path.Combine(sandbox.StatePath, "running");
 
         for (var i = 0; i < 5; i++)
-            Assert.Equal(0, engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "true" } }).ExitCode);
+            Assert.Equal(0, root.Run("true").ExitCode);
 
         var slot = Assert.Single(Directory.GetFiles(running));
         Assert.Equal("slot-0", Path.GetFileName(slot));
@@ -34,13 +32,11 @@ public sealed class RunningRecordTests
     [SkippableFact]
     public void A_running_command_is_recorded_by_identity_and_commands_at_once_get_a_slot_each()
     {
-        Skip.If(Environment.UserName != "root", "root Bubblewrap; run the tests as root (CI does).");
-        using var busybox = new BusyboxStore("running-two");
-        var engine = busybox.Engine;
-        var sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
+        using var root = new RootSandbox("running-two");
+        var (engine, sandbox) = (root.Engine, root.Sandbox);
         var seconds = Random.Shared.Next(1000, 9999).ToString();
-        var first = Task.Run(() => engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "sleep", seconds } }));
-        var second = Task.Run(() => engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "sleep", seconds } }));
+        var first = Task.Run(() => root.Run("sleep", seconds));
+        var second = Task.Run(() => root.Run("sleep", seconds));
         Assert.True(Poll.Until(() => HostProcesses.WithCommandLine("sleep", seconds).Count == 2, TimeSpan.FromSeconds(30)), "both commands run");
         var running = Path.Combine(sandbox.StatePath, "running");
         // Read as the engine reads them: a claimed slot is flocked, which .NET's own File.Read* refuses.
@@ -63,38 +59,31 @@ public sealed class RunningRecordTests
     [SkippableFact]
     public void A_slot_planted_as_a_link_is_not_followed()
     {
-        Skip.If(Environment.UserName != "root", "root Bubblewrap; run the tests as root (CI does).");
-        using var busybox = new BusyboxStore("running-link");
-        using var victim = new TemporaryFolder("running-victim");
-        var victimFile = Path.Combine(victim.Path, "precious");
-        File.WriteAllText(victimFile, "precious contents");
-        var engine = busybox.Engine;
-        var sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
+        using var root = new RootSandbox("running-link");
+        using var victim = new PreciousFile("running-victim");
+        var (engine, sandbox) = (root.Engine, root.Sandbox);
         var running = Path.Combine(sandbox.StatePath, "running");
-        File.Delete(Path.Combine(running, "slot-0"));
-        File.CreateSymbolicLink(Path.Combine(running, "slot-0"), victimFile);
+        victim.PlantLinkAt(Path.Combine(running, "slot-0"));
 
-        Assert.Equal(0, engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "true" } }).ExitCode);
+        Assert.Equal(0, root.Run("true").ExitCode);
 
-        Assert.Equal("precious contents", File.ReadAllText(victimFile));
+        victim.AssertUntouched();
         Assert.True(File.Exists(Path.Combine(running, "slot-1")), "the record went to the next slot");
         engine.RemoveSandbox(sandbox);
-        Assert.Equal("precious contents", File.ReadAllText(victimFile));
+        victim.AssertUntouched();
     }
 
     [SkippableFact]
     public void A_running_folder_swapped_for_a_link_gets_no_record_written_through_it()
     {
-        Skip.If(Environment.UserName != "root", "root Bubblewrap; run the tests as root (CI does).");
-        using var busybox = new BusyboxStore("running-swapped");
+        using var root = new RootSandbox("running-swapped");
         using var victim = new TemporaryFolder("running-swapped-victim");
-        var engine = busybox.Engine;
-        var sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
+        var (engine, sandbox) = (root.Engine, root.Sandbox);
         var running = Path.Combine(sandbox.StatePath, "running");
         Directory.Delete(running, recursive: true);
         Directory.CreateSymbolicLink(running, victim.Path);
 
-        Assert.Equal(0, engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "true" } }).ExitCode);
+        Assert.Equal(0, root.Run("true").ExitCode);
 
         Assert.Empty(Directory.GetFileSystemEntries(victim.Path));
         engine.RemoveSandbox(sandbox);

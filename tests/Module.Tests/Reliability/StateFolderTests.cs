@@ -13,77 +13,115 @@ namespace Sandbox.Tests.Reliability;
 [Trait("Area", "Reliability")]
 public sealed class StateFolderTests
 {
-    private static (TemporaryFolder Store, string State, TemporaryFolder Victim) Layout(string name)
+    /// <summary>A store folder holding one sandbox's state folder, and a folder outside it for links to point at.</summary>
+    private sealed class Layout : IDisposable
     {
-        var store = new TemporaryFolder(name);
-        var state = Path.Combine(store.Path, "sandboxes", "0123456789ab");
-        Directory.CreateDirectory(state);
-        return (store, state, new TemporaryFolder(name + "-victim"));
+        public Layout(string name)
+        {
+            Store = new TemporaryFolder(name);
+            State = Path.Combine(Store.Path, "sandboxes", "0123456789ab");
+            Directory.CreateDirectory(State);
+            Victim = new TemporaryFolder(name + "-victim");
+        }
+
+        public TemporaryFolder Store { get; }
+        public string State { get; }
+        public TemporaryFolder Victim { get; }
+
+        public void Dispose()
+        {
+            Store.Dispose();
+            Victim.Dispose();
+        }
     }
 
     [Fact]
     public void Totals_go_into_the_real_state_folder_and_never_through_a_swapped_link()
     {
-        var (store, state, victim) = Layout("state-totals");
-        using (store)
-        using (victim)
-        {
-            var totals = new CommandTotals(3, TimeSpan.FromSeconds(1), TimeSpan.Zero, 4096);
-            Assert.True(totals.TryWrite(store.Path, state));
-            Assert.Equal(totals, CommandTotals.Read(state));
+        using var layout = new Layout("state-totals");
+        var (store, state, victim) = (layout.Store, layout.State, layout.Victim);
+        var totals = new CommandTotals(3, TimeSpan.FromSeconds(1), TimeSpan.Zero, 4096);
+        Assert.True(totals.TryWrite(store.Path, state));
+        Assert.Equal(totals, CommandTotals.Read(state));
 
-            Directory.Move(state, state + ".real");
-            Directory.CreateSymbolicLink(state, victim.Path);
+        Directory.Move(state, state + ".real");
+        Directory.CreateSymbolicLink(state, victim.Path);
 
-            Assert.False(totals.TryWrite(store.Path, state));
-            Assert.Empty(Directory.GetFileSystemEntries(victim.Path));
-        }
+        Assert.False(totals.TryWrite(store.Path, state));
+        Assert.Empty(Directory.GetFileSystemEntries(victim.Path));
     }
 
     [Fact]
     public void A_state_folder_outside_the_store_or_reached_through_a_link_above_it_is_not_opened()
     {
-        var (store, state, victim) = Layout("state-open");
-        using (store)
-        using (victim)
-        {
-            var fd = StateFolder.Open(store.Path, state);
-            Assert.True(fd >= 0);
-            Native.OpenAt2.close(fd);
-            Assert.Equal(-1, StateFolder.Open(store.Path, victim.Path));
-            Assert.Equal(-1, StateFolder.Open(store.Path, Path.Combine(store.Path, "..", Path.GetFileName(victim.Path))));
+        using var layout = new Layout("state-open");
+        var (store, state, victim) = (layout.Store, layout.State, layout.Victim);
+        var fd = StateFolder.Open(store.Path, state);
+        Assert.True(fd >= 0);
+        Native.OpenAt2.close(fd);
+        Assert.Equal(-1, StateFolder.Open(store.Path, victim.Path));
+        Assert.Equal(-1, StateFolder.Open(store.Path, Path.Combine(store.Path, "..", Path.GetFileName(victim.Path))));
 
-            var sandboxes = Path.Combine(store.Path, "sandboxes");
-            Directory.Move(sandboxes, sandboxes + ".real");
-            Directory.CreateSymbolicLink(sandboxes, sandboxes + ".real");
-            Assert.Equal(-1, StateFolder.Open(store.Path, state));
-        }
+        var sandboxes = Path.Combine(store.Path, "sandboxes");
+        Directory.Move(sandboxes, sandboxes + ".real");
+        Directory.CreateSymbolicLink(sandboxes, sandboxes + ".real");
+        Assert.Equal(-1, StateFolder.Open(store.Path, state));
     }
 
     [Fact]
     public void Own_files_are_regular_single_linked_and_ours()
     {
-        var (store, state, victim) = Layout("state-own");
-        using (store)
-        using (victim)
+        using var layout = new Layout("state-own");
+        var (store, state, victim) = (layout.Store, layout.State, layout.Victim);
+        var folder = StateFolder.Open(store.Path, state);
+        try
         {
-            var folder = StateFolder.Open(store.Path, state);
+            var fd = StateFolder.OpenOwnFile(folder, "made", sudoCallersToo: false);
+            Assert.True(fd >= 0);
+            Native.OpenAt2.close(fd);
+            File.CreateSymbolicLink(Path.Combine(state, "link"), Path.Combine(victim.Path, "target"));
+            Assert.Equal(-1, StateFolder.OpenOwnFile(folder, "link", sudoCallersToo: false));
+            Assert.False(File.Exists(Path.Combine(victim.Path, "target")));
+            File.WriteAllText(Path.Combine(victim.Path, "hardlinked"), "x");
+            Assert.Equal(0, Link(Path.Combine(victim.Path, "hardlinked"), Path.Combine(state, "second-name")));
+            Assert.Equal(-1, StateFolder.OpenOwnFile(folder, "second-name", sudoCallersToo: false));
+        }
+        finally
+        {
+            Native.OpenAt2.close(folder);
+        }
+    }
+
+    [Fact]
+    public void A_record_is_written_over_the_start_of_its_file_and_a_failed_write_names_what_it_wrote()
+    {
+        using var layout = new Layout("state-write");
+        var (store, state) = (layout.Store, layout.State);
+        File.WriteAllText(Path.Combine(state, "record"), "0123456789");
+        var folder = StateFolder.Open(store.Path, state);
+        try
+        {
+            var fd = StateFolder.OpenOwnFile(folder, "record", sudoCallersToo: false);
             try
             {
-                var fd = StateFolder.OpenOwnFile(folder, "made", sudoCallersToo: false);
-                Assert.True(fd >= 0);
-                Native.OpenAt2.close(fd);
-                File.CreateSymbolicLink(Path.Combine(state, "link"), Path.Combine(victim.Path, "target"));
-                Assert.Equal(-1, StateFolder.OpenOwnFile(folder, "link", sudoCallersToo: false));
-                Assert.False(File.Exists(Path.Combine(victim.Path, "target")));
-                File.WriteAllText(Path.Combine(victim.Path, "hardlinked"), "x");
-                Assert.Equal(0, Link(Path.Combine(victim.Path, "hardlinked"), Path.Combine(state, "second-name")));
-                Assert.Equal(-1, StateFolder.OpenOwnFile(folder, "second-name", sudoCallersToo: false));
+                Assert.True(StateFolder.TryWriteWhole(fd, "ab"u8.ToArray()));
+                StateFolder.WriteWhole(fd, "c"u8.ToArray(), "the record");
             }
             finally
             {
-                Native.OpenAt2.close(folder);
+                Native.OpenAt2.close(fd);
             }
+            Assert.Equal("cb23456789", File.ReadAllText(Path.Combine(state, "record"))); // in place, never truncated
+
+            // The folder's O_PATH descriptor takes no write (EBADF).
+            Assert.False(StateFolder.TryWriteWhole(folder, "x"u8.ToArray()));
+            var failure = Assert.Throws<IOException>(() => StateFolder.WriteWhole(folder, "x"u8.ToArray(), "the record"));
+            Assert.StartsWith("writing the record failed: ", failure.Message);
+            Assert.Equal(9 /* EBADF */, failure.HResult);
+        }
+        finally
+        {
+            Native.OpenAt2.close(folder);
         }
     }
 

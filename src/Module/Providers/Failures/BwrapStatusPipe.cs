@@ -14,8 +14,8 @@ namespace Sandbox.Providers.Failures;
 /// </summary>
 internal sealed unsafe class BwrapStatusPipe : IDisposable
 {
-    private const int O_CLOEXEC = 0x80000;
-    private const int O_NONBLOCK = 0x800;
+    private const int O_CLOEXEC = Native.OpenFlags.O_CLOEXEC;
+    private const int O_NONBLOCK = Native.OpenFlags.O_NONBLOCK;
     private const int F_SETFL = 4;
     private const int F_DUPFD_CLOEXEC = 1030;
     private const int FirstDescriptorAboveChainCloses = 10;
