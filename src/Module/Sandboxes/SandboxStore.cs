@@ -16,6 +16,7 @@ namespace Sandbox.Sandboxes;
 internal sealed class SandboxStore
 {
     private const string StateFile = "state.json";
+    private const long MaxStateBytes = 4 << 20; // environment values and mounts included, far beyond any real one
     private static readonly JsonSerializerOptions Json = new()
     {
         WriteIndented = true,
@@ -24,14 +25,18 @@ internal sealed class SandboxStore
 
     private readonly StoreLayout _layout;
     private readonly StoreTrash _trash;
+    private readonly SandboxNames _names;
 
     /// <summary>Opening a store tightens the folders an older version left world-readable.</summary>
     public SandboxStore(StoreLayout layout, IEngineLog? log = null)
     {
         _layout = layout;
         _trash = new StoreTrash(layout, log ?? NullEngineLog.Instance);
+        _names = new SandboxNames(layout, id => Load(_layout.SandboxFolder(id)), List);
         _layout.TightenIfPresent();
     }
+
+    private string NamesLockFile => _layout.LockFile("sandbox", "names");
 
     public static string NewId() => Convert.ToHexString(RandomNumberGenerator.GetBytes(6)).ToLowerInvariant();
 
@@ -57,8 +62,9 @@ internal sealed class SandboxStore
     private SandboxInfo CreateOnce(SandboxInfo sandbox)
     {
         _layout.EnsureCreated();
-        using var namesLock = FileLock.Acquire(_layout.LockFile("sandbox", "names"));
-        if (List().Any(other => other.Name == sandbox.Name)) throw SandboxErrors.SandboxNameTaken(sandbox.Name);
+        using var namesLock = FileLock.Acquire(NamesLockFile);
+        if (_names.IsTaken(sandbox.Name)) throw SandboxErrors.SandboxNameTaken(sandbox.Name);
+        StoreSpace.Write(_layout, () => _names.Claim(sandbox.Name, sandbox.Id));
         var folder = _layout.SandboxFolder(sandbox.Id);
         // 0700: the layer below holds whatever the sandbox wrote (setuid files too), state.json its secrets.
         PrivateFiles.EnsureFolder(folder);
@@ -71,6 +77,7 @@ internal sealed class SandboxStore
         catch (SandboxException)
         {
             SafeTreeRemover.Remove(folder, _layout.SandboxesFolder); // a full store: leave no half-made sandbox
+            _names.Release(sandbox.Name, sandbox.Id);
             throw;
         }
         return Load(folder)!;
@@ -95,6 +102,7 @@ internal sealed class SandboxStore
         !Directory.Exists(_layout.SandboxesFolder)
             ? Array.Empty<string>()
             : Directory.EnumerateDirectories(_layout.SandboxesFolder)
+                .Where(folder => LooksLikeId(Path.GetFileName(folder))) // only what a creation names; never a folder a swapped link shows
                 .Where(folder => !File.Exists(Path.Combine(folder, StateFile)))
                 .Where(folder => AgeOf(folder) > olderThan)
                 .ToList();
@@ -150,17 +158,25 @@ internal sealed class SandboxStore
     public bool Delete(string folder)
     {
         var existed = Directory.Exists(folder);
+        var named = existed ? Load(folder) : null;
         if (existed) SafeTreeRemover.UnmountBelow(Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)));
         if (!_trash.Discard(folder, Path.GetFileName(folder)))
         {
-            // Not movable (a full store cannot make trash/): in place, state.json first, so a
-            // removal that dies half-way leaves an incomplete folder, not a sandbox.
+            // No room for the move (a full trash/ folder): in place, state.json first, so a removal
+            // that dies half-way leaves an incomplete folder, not a sandbox. Not for root under sudo:
+            // this deletion goes by path, and the store's folders are the caller's to swap for links.
+            if (Native.SudoCaller.Current is not null) throw SandboxErrors.StoreFull(_layout.Root, new IOException("no room to move the sandbox to the trash"));
             var state = Path.Combine(folder, StateFile);
             if (File.Exists(state)) File.Delete(state);
             SafeTreeRemover.Remove(folder, _layout.SandboxesFolder);
         }
         var lockFile = _layout.LockFile("sandbox", Path.GetFileName(folder));
         if (File.Exists(lockFile)) File.Delete(lockFile);
+        if (named is not null)
+        {
+            using var namesLock = FileLock.Acquire(NamesLockFile);
+            _names.Release(named.Name, named.Id);
+        }
         return existed;
     }
 
@@ -171,7 +187,9 @@ internal sealed class SandboxStore
     {
         var state = Path.Combine(folder, StateFile);
         SandboxInfo? sandbox;
-        try { sandbox = JsonSerializer.Deserialize<SandboxInfo>(File.ReadAllText(state), Json); }
+        // Read as a file a sandbox's owner could have replaced (under sudo the folder is the calling
+        // user's): a link, a FIFO or a device would be followed, block or never end; it reads as none.
+        try { sandbox = UntrustedFile.ReadRegular(state, MaxStateBytes) is { } bytes ? JsonSerializer.Deserialize<SandboxInfo>(bytes, Json) : null; }
         catch (FileNotFoundException) { return null; }
         catch (DirectoryNotFoundException) { return null; }
         catch (JsonException) { return null; }

@@ -41,9 +41,10 @@ internal sealed class StoreLayout
 
     /// <summary>
     /// Every name the store itself uses directly under its root (trash/ holds removed sandboxes' state folders
-    /// deleted in the background, see StoreTrash): the store guard checks each is a folder of the owner, not a link.
+    /// deleted in the background, see StoreTrash; names/ which sandbox holds which name, see
+    /// SandboxNames): the store guard checks each is a folder of the owner, not a link.
     /// </summary>
-    public static readonly IReadOnlyList<string> TopLevelFolders = new[] { "images", "sandboxes", "locks", "trash", LayersFolderName, "cache" };
+    public static readonly IReadOnlyList<string> TopLevelFolders = new[] { "images", "sandboxes", "locks", "trash", LayersFolderName, "cache", "names", "names-new" };
 
     public static StoreLayout Resolve() => new(ResolveRoot(
         Environment.GetEnvironmentVariable, UserIdentity.IsRoot,
@@ -76,7 +77,7 @@ internal sealed class StoreLayout
         // check the whole path again before making anything of the store's own inside it.
         if (Path.GetDirectoryName(Root) is { } parent) PrivateFiles.EnsureParents(parent);
         StoreRootGuard.VerifyAfterCreatingParents(this);
-        foreach (var folder in new[] { Root, ImagesFolder, SandboxesFolder, LocksFolder, LayersFolder })
+        foreach (var folder in new[] { Root, ImagesFolder, SandboxesFolder, LocksFolder, LayersFolder, TrashFolder })
             PrivateFiles.EnsureFolder(folder);
         WriteCacheDirTag();
         return this;
@@ -121,7 +122,7 @@ internal sealed class StoreLayout
     public void TightenIfPresent()
     {
         StoreRootGuard.Verify(this);
-        foreach (var folder in new[] { Root, ImagesFolder, SandboxesFolder, LocksFolder, LayersFolder })
+        foreach (var folder in new[] { Root, ImagesFolder, SandboxesFolder, LocksFolder, LayersFolder, TrashFolder })
             PrivateFiles.Tighten(folder);
     }
 

@@ -56,61 +56,51 @@ internal sealed partial class StoreTrash
     /// <summary>
     /// Moves <paramref name="folder"/> (a folder of the store, named after <paramref name="id"/>)
     /// into the trash and deletes it in the background. True when it is gone from its place (or was
-    /// not there); false (nothing moved) when it cannot be moved: the caller deletes it itself.
+    /// not there); false (nothing moved) only when the store has no room for the move: the caller
+    /// deletes it in place. A folder on the way that is a link, or leads out of the store, is
+    /// StoreUnsafe: nothing is moved and nothing deleted.
     /// </summary>
     public bool Discard(string folder, string id)
     {
         var relative = Path.GetRelativePath(_root, folder);
-        if (relative is "." or ".." || relative.StartsWith("../", StringComparison.Ordinal) || Path.IsPathRooted(relative)) return false;
-        if (!Path.Exists(folder)) return true;
-        PrivateFiles.EnsureFolder(_folder);
-        var entry = NewName(id);
-        var errno = MoveBeneathRoot(relative, Path.GetFileName(_folder), entry);
-        if (errno == OpenAt2.ENOENT && !Path.Exists(folder)) return true; // removed meanwhile
-        if (errno != 0)
-        {
-            _log.Verbose($"Could not move {folder} to the trash ({OpenAt2.ErrorText(errno)}): deleting it now.");
-            return false;
-        }
-        var moved = Path.Combine(_folder, entry);
-        if (_exiting)
-        {
-            Delete(moved);
-            return true;
-        }
-        Track(Task.Run(() =>
-        {
-            Delete(moved);
-            Sweep();
-        }));
-        return true;
-    }
-
-    /// <summary>
-    /// renameat(2) of <paramref name="relative"/> into the trash folder as <paramref name="entry"/>,
-    /// both parents opened from the store root without links (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS).
-    /// The moved name itself is not followed either: a link planted in its place is what moves.
-    /// 0 or the errno.
-    /// </summary>
-    private int MoveBeneathRoot(string relative, string trashName, string entry)
-    {
-        const ulong beneath = OpenAt2.RESOLVE_BENEATH | OpenAt2.RESOLVE_NO_SYMLINKS | OpenAt2.RESOLVE_NO_MAGICLINKS;
+        if (relative is "." or ".." || relative.StartsWith("../", StringComparison.Ordinal) || Path.IsPathRooted(relative))
+            throw SandboxErrors.StoreUnsafe(folder, $"it is not inside the store folder {_root}.");
         var root = OpenAt2.OpenRoot(_root);
-        if (root < 0) return -root;
+        if (root < 0) throw SandboxErrors.StoreUnsafe(_root, $"it cannot be opened ({OpenAt2.ErrorText(-root)}).");
         var from = -1;
-        var to = -1;
+        var trash = -1;
         try
         {
             var parent = Path.GetDirectoryName(relative);
-            from = OpenAt2.Open(root, string.IsNullOrEmpty(parent) ? "." : parent, OpenAt2.O_PATH | OpenAt2.O_DIRECTORY, beneath);
-            if (from < 0) return -from;
-            to = OpenAt2.Open(root, trashName, OpenAt2.O_PATH | OpenAt2.O_DIRECTORY, beneath);
-            if (to < 0) return -to;
-            return renameat(from, Path.GetFileName(relative), to, entry) == 0 ? 0 : Marshal.GetLastPInvokeError();
+            from = OpenAt2.Open(root, string.IsNullOrEmpty(parent) ? "." : parent, OpenAt2.O_PATH | OpenAt2.O_DIRECTORY, Beneath);
+            if (from == -OpenAt2.ENOENT) return true; // removed meanwhile
+            if (from < 0) throw SandboxErrors.StoreUnsafe(folder, $"a folder on its way is a link or not a folder ({OpenAt2.ErrorText(-from)}).");
+            trash = OpenTrash(root);
+            var entry = NewName("s");
+            if (renameat(from, Path.GetFileName(relative), trash, entry) != 0)
+            {
+                var errno = Marshal.GetLastPInvokeError();
+                if (errno == OpenAt2.ENOENT) return true; // removed meanwhile
+                if (errno is ENOSPC or EDQUOT or EMLINK)
+                {
+                    _log.Verbose($"No room to move {folder} to the trash ({OpenAt2.ErrorText(errno)}): deleting it now.");
+                    return false;
+                }
+                throw new IOException($"moving {folder} to the trash {_folder} failed: {OpenAt2.ErrorText(errno)}", errno);
+            }
+            var owned = trash;
+            trash = -1; // the deletion closes it
+            if (_exiting) DeleteAndClose(owned, entry);
+            else Track(Task.Run(() =>
+            {
+                DeleteAndClose(owned, entry);
+                Sweep();
+            }));
+            return true;
         }
         finally
         {
-            foreach (var fd in new[] { from, to, root }) if (fd >= 0) OpenAt2.close(fd);
+            foreach (var fd in new[] { from, trash, root }) if (fd >= 0) OpenAt2.close(fd);
         }
     }
 
@@ -118,13 +108,60 @@ internal sealed partial class StoreTrash
     public void Sweep()
     {
         if (!Directory.Exists(_folder)) return;
-        foreach (var entry in Directory.EnumerateFileSystemEntries(_folder))
+        var root = OpenAt2.OpenRoot(_root);
+        if (root < 0) return;
+        int trash;
+        try { trash = OpenAt2.Open(root, TrashName, OpenAt2.O_PATH | OpenAt2.O_DIRECTORY, Beneath); }
+        finally { OpenAt2.close(root); }
+        if (trash < 0) return;
+        try
         {
-            if (Owner(Path.GetFileName(entry)) is not { } owner || owner.IsAlive) continue;
-            var claimed = Path.Combine(_folder, NewName("swept"));
-            if (renameat(AtCurrentFolder, entry, AtCurrentFolder, claimed) != 0) continue; // another sweeper took it
-            Delete(claimed);
+            foreach (var entry in Directory.EnumerateFileSystemEntries(Anchor(trash)).Select(Path.GetFileName).OfType<string>())
+            {
+                if (Owner(entry) is not { } owner || owner.IsAlive) continue;
+                var claimed = NewName("s");
+                if (renameat(trash, entry, trash, claimed) != 0) continue; // another sweeper took it
+                Delete(trash, claimed);
+            }
         }
+        finally
+        {
+            OpenAt2.close(trash);
+        }
+    }
+
+    private const int ENOSPC = 28;
+    private const int EDQUOT = 122;
+    private const int EMLINK = 31;
+    private const ulong Beneath = OpenAt2.RESOLVE_BENEATH | OpenAt2.RESOLVE_NO_SYMLINKS | OpenAt2.RESOLVE_NO_MAGICLINKS;
+    private string TrashName => Path.GetFileName(_folder);
+
+    /// <summary>The trash folder's descriptor, reached from the store root without links; made if missing.</summary>
+    private int OpenTrash(int root)
+    {
+        var trash = OpenAt2.Open(root, TrashName, OpenAt2.O_PATH | OpenAt2.O_DIRECTORY, Beneath);
+        if (trash == -OpenAt2.ENOENT)
+        {
+            // A store made before EnsureCreated made trash/: made here, relative to the root, never through a link.
+            if (OpenAt2.mkdirat(root, TrashName, 0b111_000_000) == 0) SudoCaller.Current?.HandOver(_folder);
+            trash = OpenAt2.Open(root, TrashName, OpenAt2.O_PATH | OpenAt2.O_DIRECTORY, Beneath);
+        }
+        if (trash < 0) throw SandboxErrors.StoreUnsafe(_folder, $"it is a link or not a folder ({OpenAt2.ErrorText(-trash)}).");
+        return trash;
+    }
+
+    /// <summary>
+    /// The path deletions use for the trash folder. As root (in this process, by descriptors: see
+    /// SafeTreeRemover) it is the descriptor's own /proc/self/fd name, so a trash folder swapped for a
+    /// link afterwards (under sudo the store is the caller's) is never followed; a user's own store
+    /// has nobody else to swap it, and rm (a child process) needs a plain path.
+    /// </summary>
+    private string Anchor(int trash) => UserIdentity.IsRoot ? $"/proc/self/fd/{trash}" : _folder;
+
+    private void DeleteAndClose(int trash, string entry)
+    {
+        try { Delete(trash, entry); }
+        finally { OpenAt2.close(trash); }
     }
 
     /// <summary>
@@ -139,16 +176,17 @@ internal sealed partial class StoreTrash
         return true;
     }
 
-    private void Delete(string entry)
+    private void Delete(int trash, string entry)
     {
+        var anchor = Anchor(trash);
         try
         {
-            SafeTreeRemover.Remove(entry, _folder);
+            SafeTreeRemover.Remove(Path.Combine(anchor, entry), anchor);
         }
         catch (Exception e)
         {
             // Left for the next sweep, once this process is gone.
-            _log.Verbose($"Deleting {entry} failed: {e.Message}");
+            _log.Warning($"Deleting the removed sandbox {Path.Combine(_folder, entry)} failed, so its space is not free yet: {e.Message}");
         }
     }
 
@@ -178,8 +216,6 @@ internal sealed partial class StoreTrash
 
     [System.Text.RegularExpressions.GeneratedRegex(@"^[0-9a-z]+-(?<pid>\d{1,10})-(?<start>\d{1,20})-[0-9a-f]{8}$")]
     private static partial System.Text.RegularExpressions.Regex EntryName();
-
-    private const int AtCurrentFolder = -100; // AT_FDCWD
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int renameat(int oldDirFd, string oldPath, int newDirFd, string newPath);

@@ -63,6 +63,57 @@ public sealed class RemovalTrashTests
         Assert.Empty(engine.GetSandboxes());
     }
 
+    [SkippableFact]
+    public void A_removal_through_a_sandboxes_folder_swapped_for_a_link_deletes_nothing()
+    {
+        // Under sudo the store is the calling user's: between root's checks and the removal they can
+        // swap sandboxes/ for a link to a folder of root's. Nothing may be moved or deleted through it.
+        Skip.If(Environment.UserName != "root", "root Bubblewrap; run the tests as root (CI does).");
+        using var busybox = new BusyboxStore("removal-swapped-sandboxes");
+        using var victim = new TemporaryFolder("removal-victim");
+        var engine = busybox.Engine;
+        var sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
+        var precious = Path.Combine(victim.Path, sandbox.Id, "precious");
+        Directory.CreateDirectory(Path.GetDirectoryName(precious)!);
+        File.WriteAllText(precious, "root's\n");
+        var sandboxes = engine.Layout.SandboxesFolder;
+        Directory.Move(sandboxes, sandboxes + ".real");
+        File.CreateSymbolicLink(sandboxes, victim.Path);
+        try
+        {
+            var error = Assert.Throws<SandboxException>(() => engine.Sandboxes.Delete(Path.Combine(sandboxes, sandbox.Id)));
+            Assert.Equal("UnsafeRemoval", error.ErrorId);
+            Assert.Equal("root's\n", File.ReadAllText(precious));
+        }
+        finally
+        {
+            File.Delete(sandboxes);
+            Directory.Move(sandboxes + ".real", sandboxes);
+        }
+        engine.RemoveSandbox(sandbox);
+    }
+
+    [SkippableFact]
+    public void A_removal_with_the_trash_swapped_for_a_link_moves_nothing_into_it()
+    {
+        Skip.If(Environment.UserName != "root", "root Bubblewrap; run the tests as root (CI does).");
+        using var busybox = new BusyboxStore("removal-swapped-trash");
+        using var victim = new TemporaryFolder("removal-trash-victim");
+        var engine = busybox.Engine;
+        var sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
+        var trash = Path.Combine(busybox.Root, "trash");
+        if (Directory.Exists(trash)) Directory.Delete(trash);
+        File.CreateSymbolicLink(trash, victim.Path);
+
+        var error = Assert.Throws<SandboxException>(() => engine.RemoveSandbox(sandbox));
+
+        Assert.Equal("UnsafeRemoval", error.ErrorId);
+        Assert.Empty(Directory.GetFileSystemEntries(victim.Path));
+        Assert.True(File.Exists(Path.Combine(sandbox.StatePath, "state.json")), "the sandbox is still whole, to be removed once the store is safe");
+        File.Delete(trash);
+        engine.RemoveSandbox(sandbox);
+    }
+
     private static IEnumerable<string> MountPoints() =>
         File.ReadLines("/proc/self/mountinfo").Select(line => line.Split(' ')[4]);
 }
