@@ -39,6 +39,22 @@ public sealed class SandboxEngine
 
     public SandboxInfo CreateSandbox(SandboxCreateOptions options)
     {
+        try
+        {
+            return CreateSandboxOnce(options);
+        }
+        catch (SandboxException e) when (e.ErrorId == "StoreFull")
+        {
+            // Removals delete in the background (StoreTrash): in a full store the space a removal of
+            // this process just freed may still be on its way back. Once that is done, once more
+            // (no lock is held while waiting).
+            if (!Storage.StoreTrash.WaitForPending(TimeSpan.FromMinutes(1))) throw;
+            return CreateSandboxOnce(options);
+        }
+    }
+
+    private SandboxInfo CreateSandboxOnce(SandboxCreateOptions options)
+    {
         var image = Images.Get(options.Image);
         if (options.Name is not null) NameRules.RequireValid("sandbox", options.Name);
         foreach (var key in options.Environment.Keys) RequireVariableName(key);

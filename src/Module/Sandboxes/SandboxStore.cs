@@ -46,21 +46,6 @@ internal sealed class SandboxStore
     /// <summary>Creates the state folder and its state.json; the name must be free.</summary>
     public SandboxInfo Create(SandboxInfo sandbox)
     {
-        try
-        {
-            return CreateOnce(sandbox);
-        }
-        catch (SandboxException e) when (e.ErrorId == "StoreFull")
-        {
-            // Removals delete in the background (StoreTrash): in a full store the space a removal
-            // of this process just freed may still be on its way back. Once that is done, once more.
-            if (!StoreTrash.WaitForPending(TimeSpan.FromMinutes(1))) throw;
-            return CreateOnce(sandbox);
-        }
-    }
-
-    private SandboxInfo CreateOnce(SandboxInfo sandbox)
-    {
         _layout.EnsureCreated();
         using var namesLock = FileLock.Acquire(NamesLockFile);
         if (_names.IsTaken(sandbox.Name)) throw SandboxErrors.SandboxNameTaken(sandbox.Name);
