@@ -46,13 +46,15 @@ internal static partial class FakeChrootCommit
         if (!UserNamespaces.Available) throw SandboxErrors.CommitNeedsUserNamespaces(sandbox.Name, "this user cannot create user namespaces here.");
         var takenAt = FarmBaseline.TakenAt(sandbox)
             ?? throw SandboxErrors.CommitNotSupported(sandbox.Name, "it was created by an older version, which did not record when its copy was taken; create a new sandbox.");
+        var farm = FakeChrootProvider.Farm(sandbox);
+        var folders = FarmFolders.Read(farm, sandbox.Name)
+            ?? throw SandboxErrors.CommitNotSupported(sandbox.Name, "it was created by an older version, which did not record its copy's folders; create a new sandbox.");
         var activity = $"Committing sandbox {sandbox.Name}";
         log.Progress(activity, "reading the owners its commands set", 5);
         var faked = FakedTable.Read(FakedDaemon.SaveTable(sandbox, log), sandbox.Name);
-        var farm = FakeChrootProvider.Farm(sandbox);
         var layers = sandbox.LowerLayers.Count > 0 ? sandbox.LowerLayers : new[] { sandbox.ImageRootFs };
         log.Progress(activity, "comparing its copy with the image", 10);
-        var plan = FakeChrootLayerPlan.Make(sandbox.Name, farm, layers, takenAt, faked, RootlessOwners.Current(),
+        var plan = FakeChrootLayerPlan.Make(sandbox.Name, farm, layers, takenAt, folders, faked, RootlessOwners.Current(),
             sandbox.Mounts.Select(m => m.SandboxPath.Trim('/')).ToHashSet(StringComparer.Ordinal));
         cancellation.ThrowIfCancellationRequested();
         log.Verbose($"Sandbox '{sandbox.Name}': {plan.Entries.Count} entries, {plan.Whiteouts.Count} deletions and {plan.OpaqueFolders.Count} replaced folders in its layer.");
