@@ -51,7 +51,7 @@ internal static partial class FakeChrootCommit
             ?? throw SandboxErrors.CommitNotSupported(sandbox.Name, "it was created by an older version, which did not record its copy's folders; create a new sandbox.");
         var activity = $"Committing sandbox {sandbox.Name}";
         log.Progress(activity, "reading the owners its commands set", 5);
-        var faked = FakedTable.Read(FakedDaemon.SaveTable(sandbox, log), sandbox.Name);
+        var faked = FakedTable.Read(FakedDaemon.SaveTable(sandbox, log, cancellation), sandbox.Name);
         var layers = sandbox.LowerLayers.Count > 0 ? sandbox.LowerLayers : new[] { sandbox.ImageRootFs };
         log.Progress(activity, "comparing its copy with the image", 10);
         var plan = FakeChrootLayerPlan.Make(sandbox.Name, farm, layers, takenAt, folders, faked, RootlessOwners.Current(),
