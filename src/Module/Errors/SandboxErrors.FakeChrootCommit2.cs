@@ -9,6 +9,12 @@ public static partial class SandboxErrors
         $"Sandbox '{sandbox}' cannot be published as an image: the record of its copy's folders ('{file}'), which tells the folders its commands replaced from the image's, could not be read: {reason}",
         "Create a new sandbox of the image (it records its copy again) and run the step there; a derive (New-SandboxImage -From ... -Provider FakeChroot) always does.", sandbox);
 
+    /// <summary>A folder of the copy became a link while the commit read it (its copy is read without following any link).</summary>
+    public static SandboxException CommitCopyChanged(string sandbox, string detail) => new(
+        "CommitCopyChanged", SandboxErrorKind.ResourceBusy,
+        $"Sandbox '{sandbox}' cannot be published as an image: a folder of its copy was replaced by a link while it was being committed (a process of the sandbox still running?), and a commit reads nothing through links: {detail.Trim()}",
+        "Stop the sandbox's background processes (or let them finish) and commit again; a derive runs its step in a new sandbox each time.", sandbox);
+
     /// <summary>faked's saved table is larger than any real sandbox's: refused before it is read.</summary>
     public static SandboxException CommitOwnersTableTooLarge(string sandbox, long bytes, long maxBytes) => new(
         "CommitOwnersTableTooLarge", SandboxErrorKind.InvalidOperation,

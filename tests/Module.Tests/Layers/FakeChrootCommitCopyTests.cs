@@ -64,8 +64,7 @@ public sealed class FakeChrootCommitCopyTests : IDisposable
 
         var tree = Path.Combine(_folder.Path, "swapped", "tree");
         var error = Assert.Throws<SandboxException>(() => Copy("swapped"));
-        Assert.Equal("LayerCopyFailed", error.ErrorId);
-        Assert.Contains("symbolic links", error.Message);
+        Assert.Equal("CommitCopyChanged", error.ErrorId);
         // The tar archived the link itself (as a link) and read nothing through it.
         var copied = Sandbox.Storage.TreeWalker.Walk(tree).Where(e => e.Status.IsRegularFile)
             .Select(e => File.ReadAllText(Path.Combine(tree, e.Relative))).ToList();

@@ -88,6 +88,9 @@ internal static partial class FakeChrootCommit
             argv.AddRange(new[] { ToolLocator.Require("bash", "bash"), "-o", "pipefail", "-c", AbandonedFolders.WithDieVariable(Script), "sandbox-commit", farm, tree, work });
             var outcome = HostCommand.Run(log, argv, cancellation: cancellation);
             if (outcome.Cancelled) throw new OperationCanceledException(cancellation);
+            // ELOOP from the view: a link on the way to a planned entry, which the plan never makes (its walk enters no link).
+            if (outcome.ExitCode != 0 && outcome.StdErr.Contains("Too many levels of symbolic links", StringComparison.Ordinal))
+                throw SandboxErrors.CommitCopyChanged(sandbox, outcome.StdErr.Split('\n').First(line => line.Contains("Too many levels", StringComparison.Ordinal)));
             if (outcome.ExitCode != 0) throw SandboxErrors.LayerCopyFailed(sandbox, outcome.ExitCode ?? -1, outcome.StdErr);
             log.Progress(activity, "copied", 60);
         }
