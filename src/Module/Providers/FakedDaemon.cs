@@ -63,25 +63,37 @@ internal sealed class FakedDaemon
         if (!exit.Wait(TimeSpan.FromSeconds(5))) daemon.Process.Signal(LibC.SIGKILL);
     }
 
+    /// <summary>How long a save may take: a whole Debian's table saves in well under a second.</summary>
+    internal static readonly TimeSpan SaveTimeout = TimeSpan.FromSeconds(60);
+
     /// <summary>
     /// Has the sandbox's running daemon write its table to fakeroot.db now, without stopping it
     /// (background processes of the sandbox keep their faked), and returns the file. SIGUSR1 is
     /// faked's save signal; the handler runs before faked answers any request that comes after the
     /// signal, so one stat through libfakeroot answered means the file is complete. A daemon that is
-    /// not running saved its table when it stopped.
+    /// not running saved its table when it stopped. faked is the user's process like the sandbox's
+    /// own, which can stop it (SIGSTOP) or make its save block (a FIFO in the file's place), and
+    /// libfakeroot waits for its answer without end: the wait is bounded by <paramref name="timeout"/>
+    /// (<see cref="SaveTimeout"/>), then the stat is killed and the commit refused.
     /// </summary>
-    public static string SaveTable(SandboxInfo sandbox, IEngineLog log)
+    public static string SaveTable(SandboxInfo sandbox, IEngineLog log, CancellationToken cancellation = default, TimeSpan? timeout = null)
     {
         const int SIGUSR1 = 10;
         if (Running(sandbox) is { } daemon && daemon.Process.Signal(SIGUSR1))
         {
+            var limit = timeout ?? SaveTimeout;
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            deadline.CancelAfter(limit);
             var answered = HostCommand.Run(log, new[] { ToolLocator.Require("stat", "coreutils"), "-c", "%u", "/" },
+                cancellation: deadline.Token,
                 extraEnvironment: new Dictionary<string, string>
                 {
                     ["LD_LIBRARY_PATH"] = FakeChrootEnvironment.FakerootLibraries,
                     ["LD_PRELOAD"] = "libfakeroot-sysv.so",
                     ["FAKEROOTKEY"] = daemon.Key,
                 });
+            cancellation.ThrowIfCancellationRequested();
+            if (answered.Cancelled) throw SandboxErrors.CommitOwnersSaveTimedOut(sandbox.Name, (int)Math.Ceiling(limit.TotalSeconds));
             if (answered.ExitCode != 0 || answered.StdOut.Trim() != "0")
                 throw SandboxErrors.CommitOwnersUnreadable(sandbox.Name, "faked did not answer after saving its table: " + answered.StdErr.Trim());
         }

@@ -34,6 +34,7 @@ internal sealed class FarmPool
             if (ready is not null)
             {
                 Directory.Move(ready, target);
+                Images.Layers.FarmFolders.MoveWith(ready, target);
                 _log.Verbose($"Took a ready copy of image '{image.Name}' from the pool.");
             }
             else
@@ -59,11 +60,14 @@ internal sealed class FarmPool
             Directory.CreateDirectory(pool);
             foreach (var leftover in Directory.EnumerateDirectories(pool, ".filling-*"))
                 SafeTreeRemover.Remove(leftover, _layout.ImagesFolder);
+            foreach (var leftover in Directory.EnumerateFiles(pool, ".filling-*")) File.Delete(leftover); // their folder records
             while (Directory.EnumerateDirectories(pool, "ready-*").Count() < ReadyCopies)
             {
                 var filling = Path.Combine(pool, $".filling-{Guid.NewGuid():N}");
                 Copy(image, filling);
-                Directory.Move(filling, Path.Combine(pool, $"ready-{Guid.NewGuid():N}"));
+                var ready = Path.Combine(pool, $"ready-{Guid.NewGuid():N}");
+                Directory.Move(filling, ready);
+                Images.Layers.FarmFolders.MoveWith(filling, ready);
             }
         }
         catch (Exception e)
@@ -97,5 +101,7 @@ internal sealed class FarmPool
             throw SandboxErrors.ImageCopyFailed(target, outcome.StdErr);
         }
         AbsoluteSymlinks.MakeRelative(target);
+        // Which folder stands at each path, before any sandbox has the copy (a FakeChroot commit compares with it).
+        Images.Layers.FarmFolders.Record(target);
     }
 }

@@ -89,6 +89,28 @@ public sealed class FakeChrootCommitTests(FakeChrootHarnessFixture fixture) : IC
     }
 
     [SkippableFact]
+    public void A_folder_moved_over_another_is_published_whole_even_where_its_files_equal_the_replaced_ones_in_every_fact_but_content()
+    {
+        var harness = Harness;
+        // The parent holds two files that differ only in content: same size, time, owner and mode.
+        var parent = Unique("fc-twins");
+        harness.Derive(Step(parent, HarnessFixture.ImageName,
+            "set -e; mkdir -p /srv/a /srv/b; echo new > /srv/a/x; echo old > /srv/b/x; echo old > /srv/b/only-b; " +
+            "touch -d '2024-01-01 00:00:00' /srv/a/x /srv/b/x"));
+        var facts = Run(parent, ProviderName.FakeChroot, "stat -c '%s %Y %u:%g %a' /srv/a/x /srv/b/x").Split('\n');
+        Assert.Equal(facts[0], facts[1]);
+
+        // Renaming a folder leaves its children's status-change times as they were.
+        var name = Unique("fc-moved");
+        harness.Derive(Step(name, parent, "set -e; rm -rf /srv/b; mv /srv/a /srv/b"));
+
+        const string check = "cat /srv/b/x; ls -A /srv/b; test ! -e /srv/a && echo no-a";
+        Assert.Equal("new\nx\nno-a\n", Run(name, ProviderName.FakeChroot, check));
+        Assert.Equal("new\nx\nno-a\n", Run(name, ProviderName.Bubblewrap, check));
+        Assert.Equal("y", OverlayMarkers.Get(Path.Combine(LayerOf(name), "srv/b"), OverlayMarkers.Opaque));
+    }
+
+    [SkippableFact]
     public void A_chain_of_three_FakeChroot_derives_sees_all_three_steps_and_the_chowns_of_the_parents()
     {
         var harness = Harness;

@@ -10,8 +10,8 @@ namespace Sandbox.Tests.Layers;
 /// What a FakeChroot commit puts in the layer, on plain folders (no sandbox): a parent layer, a copy
 /// of it made as the FakeChroot pool makes one (modes and times kept), the moment the copy was
 /// taken, then changes made to the copy as a step would. Untouched entries stay out; a folder moved
-/// over another shows each of its entries that differs; a folder made anew is opaque; deletions are
-/// whiteouts; a device faked recorded refuses the plan.
+/// over another, or made anew, is opaque with all it holds; deletions are whiteouts; a device faked
+/// recorded refuses the plan.
 /// </summary>
 [Trait("Area", "Layers")]
 public sealed class FakeChrootLayerPlanTests : IDisposable
@@ -27,11 +27,12 @@ public sealed class FakeChrootLayerPlanTests : IDisposable
         _farm = Path.Combine(_folder.Path, "farm");
         Write("data/a/same.txt", "A");
         Write("data/a/keep.txt", "keep");
-        Write("data/b/same.txt", "BB");
+        Write("data/b/same.txt", "B"); // a's twin in size, time, owner and mode: only the content differs
         Write("data/c/old.txt", "old");
         Write("etc/untouched.conf", "untouched");
         Write("etc/chmodded.conf", "chmodded");
         Run("cp", "-a", _parent, _farm);
+        FarmFolders.Record(_farm);
         // The copy is complete before the moment it is taken (as a pool copy always is).
         Thread.Sleep(50);
         var marker = Path.Combine(_folder.Path, "copy-taken");
@@ -51,14 +52,40 @@ public sealed class FakeChrootLayerPlanTests : IDisposable
     }
 
     [Fact]
-    public void A_folder_moved_over_another_shows_each_entry_that_differs_and_whiteouts_for_the_rest()
+    public void A_folder_moved_over_another_is_opaque_with_all_it_holds_even_a_file_equal_in_every_fact_but_content()
     {
         Directory.Delete(Path.Combine(_farm, "data/a"), recursive: true);
         Directory.Move(Path.Combine(_farm, "data/b"), Path.Combine(_farm, "data/a"));
         var plan = Plan();
-        // data/a/same.txt is b's (other size): in the layer; a's keep.txt is gone: a whiteout; b is gone.
-        Assert.Contains("data/a/same.txt", plan.Entries.Select(e => e.Relative));
-        Assert.Equal(new[] { "data/a/keep.txt", "data/b" }, plan.Whiteouts);
+        // The rename left b's same.txt its old status-change time, and it equals a's in size, time,
+        // owner and mode: only the folder's identity tells that data/a is no longer a's.
+        Assert.Equal(new[] { "data/a" }, plan.OpaqueFolders);
+        Assert.Equal(new[] { "data", "data/a", "data/a/same.txt" }, plan.Entries.Select(e => e.Relative));
+        Assert.Equal(new[] { "data/b" }, plan.Whiteouts); // the opaque folder hides a's keep.txt
+    }
+
+    [Fact]
+    public void A_folder_kept_in_place_is_not_opaque_when_files_are_added_to_it()
+    {
+        File.WriteAllText(Path.Combine(_farm, "data/a/added.txt"), "added");
+        var plan = Plan();
+        Assert.Empty(plan.OpaqueFolders);
+        Assert.Equal(new[] { "data", "data/a", "data/a/added.txt" }, plan.Entries.Select(e => e.Relative));
+    }
+
+    [Fact]
+    public void A_copy_without_its_folder_record_is_refused_and_a_damaged_record_is_an_error()
+    {
+        File.Delete(FarmFolders.FileOf(_farm));
+        Assert.Null(FarmFolders.Read(_farm, "plan"));
+        File.WriteAllText(FarmFolders.FileOf(_farm), "254 0 notanumber data\0");
+        Assert.Equal("CommitFolderRecordUnreadable", Assert.Throws<SandboxException>(() => FarmFolders.Read(_farm, "plan")).ErrorId);
+        // A link in the record's place is not followed, whatever it points at.
+        var elsewhere = Path.Combine(_folder.Path, "elsewhere.folders");
+        FarmFolders.Record(_farm);
+        File.Move(FarmFolders.FileOf(_farm), elsewhere);
+        File.CreateSymbolicLink(FarmFolders.FileOf(_farm), elsewhere);
+        Assert.Equal("CommitFolderRecordUnreadable", Assert.Throws<SandboxException>(() => FarmFolders.Read(_farm, "plan")).ErrorId);
     }
 
     [Fact]
@@ -100,7 +127,7 @@ public sealed class FakeChrootLayerPlanTests : IDisposable
     }
 
     private FakeChrootLayerPlan Plan(FakedTable? faked = null, RootlessOwners? owners = null) =>
-        FakeChrootLayerPlan.Make("plan", _farm, new[] { _parent }, _takenAt, faked ?? FakedTable.Empty,
+        FakeChrootLayerPlan.Make("plan", _farm, new[] { _parent }, _takenAt, FarmFolders.Read(_farm, "plan")!, faked ?? FakedTable.Empty,
             owners ?? RootlessOwners.For(UserIdentity.EffectiveUid, null), Array.Empty<string>());
 
     private void Write(string relative, string text)

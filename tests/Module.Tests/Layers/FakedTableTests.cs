@@ -1,13 +1,18 @@
 using Sandbox.Images.Layers;
 using Sandbox.Namespaces;
 using Sandbox.Native;
+using Sandbox.Providers;
+using Sandbox.Tests.Support;
 using Xunit;
 
 namespace Sandbox.Tests.Layers;
 
 /// <summary>
 /// Plain data of a FakeChroot commit: faked's saved table (its exact line form, as fakeroot 1.31's
-/// faked writes and loads it) and the rootless owner mapping a layer's files are given.
+/// faked writes and loads it) and the rootless owner mapping a layer's files are given. The save
+/// file is in reach of the sandbox's commands: what they put in its place (a link, a FIFO, a huge
+/// file) is refused without being followed, opened or read whole, and a faked they stopped makes
+/// the save fail instead of waiting for ever.
 /// </summary>
 [Trait("Area", "Layers")]
 public sealed class FakedTableTests
@@ -62,6 +67,116 @@ public sealed class FakedTableTests
         Assert.True(rootOnly.CanHold(0, 0));
         Assert.False(rootOnly.CanHold(1234, 0));
     }
+
+    private const string ChownedLine = "dev=fe00,ino=42,mode=100644,uid=1234,gid=2345,nlink=1,rdev=0";
+
+    [Fact]
+    public void A_saved_table_is_read_line_by_line()
+    {
+        using var folder = new TemporaryFolder("faked-table");
+        var table = Path.Combine(folder.Path, "fakeroot.db");
+        File.WriteAllText(table, ChownedLine + "\n\n" + ChownedLine.Replace("ino=42", "ino=43") + "\n");
+        Assert.Equal(2, FakedTable.Read(table, "table").Count);
+        Assert.Equal(0, FakedTable.Read(Path.Combine(folder.Path, "none"), "table").Count); // never saved
+    }
+
+    [Fact]
+    public void A_link_in_the_save_files_place_is_not_followed()
+    {
+        using var folder = new TemporaryFolder("faked-table");
+        var elsewhere = Path.Combine(folder.Path, "elsewhere");
+        File.WriteAllText(elsewhere, ChownedLine + "\n");
+        var table = Path.Combine(folder.Path, "fakeroot.db");
+        File.CreateSymbolicLink(table, elsewhere);
+        var error = Assert.Throws<SandboxException>(() => FakedTable.Read(table, "table"));
+        Assert.Equal("CommitOwnersUnreadable", error.ErrorId);
+        Assert.Contains("not a regular file", error.Message);
+    }
+
+    [Fact]
+    public void A_FIFO_in_the_save_files_place_is_refused_without_being_opened()
+    {
+        using var folder = new TemporaryFolder("faked-table");
+        var table = Path.Combine(folder.Path, "fakeroot.db");
+        Assert.Equal(0, mkfifo(table, 0b110_000_000));
+        // A writer waits to feed it a table: a reader that opened the FIFO would get a valid one.
+        var writer = new Thread(() =>
+        {
+            try { File.WriteAllText(table, ChownedLine + "\n"); }
+            catch (IOException) { } // the reader went first
+        });
+        writer.Start();
+        try
+        {
+            var error = Assert.Throws<SandboxException>(() => FakedTable.Read(table, "table"));
+            Assert.Equal("CommitOwnersUnreadable", error.ErrorId);
+        }
+        finally
+        {
+            // Release the writer: a non-blocking reader lets its open return; then drain what it wrote.
+            using (var reader = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(
+                       open(table, 0x800 /* O_RDONLY|O_NONBLOCK */), ownsHandle: true), FileAccess.Read, 1))
+            {
+                writer.Join();
+            }
+        }
+    }
+
+    [Fact]
+    public void A_table_beyond_the_bound_is_refused_before_it_is_read()
+    {
+        using var folder = new TemporaryFolder("faked-table");
+        var table = Path.Combine(folder.Path, "fakeroot.db");
+        // Sparse: one valid line, then a hole up to one byte past the bound (no disk, no memory).
+        using (var file = new FileStream(table, FileMode.CreateNew))
+        {
+            file.Write(System.Text.Encoding.ASCII.GetBytes(ChownedLine + "\n"));
+            file.SetLength(FakedTable.MaxBytes + 1);
+        }
+        var error = Assert.Throws<SandboxException>(() => FakedTable.Read(table, "table"));
+        Assert.Equal("CommitOwnersTableTooLarge", error.ErrorId);
+    }
+
+    [Fact]
+    public void A_line_far_longer_than_fakeds_is_not_its_form()
+    {
+        using var folder = new TemporaryFolder("faked-table");
+        var table = Path.Combine(folder.Path, "fakeroot.db");
+        // Leading zeros parse as the same number: only the length tells it is not faked's line.
+        File.WriteAllText(table, ChownedLine.Replace("uid=1234", "uid=" + new string('0', 1000) + "1234") + "\n");
+        var error = Assert.Throws<SandboxException>(() => FakedTable.Read(table, "table"));
+        Assert.Equal("CommitOwnersUnreadable", error.ErrorId);
+    }
+
+    [Fact]
+    public void Saving_the_table_of_a_stopped_faked_fails_with_a_timeout_instead_of_waiting_for_ever()
+    {
+        using var folder = new TemporaryFolder("faked-save");
+        var sandbox = new SandboxInfo
+        {
+            Id = "faked-save", Name = "faked-save", Provider = "FakeChroot", Image = "none",
+            Created = DateTimeOffset.UtcNow, StatePath = folder.Path,
+        };
+        var daemon = FakedDaemon.Ensure(sandbox, new RecordingLog());
+        try
+        {
+            // A process of the sandbox is the user's, as faked is: it can stop it.
+            Assert.True(daemon.Process.Signal(19 /* SIGSTOP */));
+            var error = Assert.Throws<SandboxException>(() => FakedDaemon.SaveTable(sandbox, new RecordingLog(), timeout: TimeSpan.FromSeconds(2)));
+            Assert.Equal("CommitOwnersSaveTimedOut", error.ErrorId);
+        }
+        finally
+        {
+            daemon.Process.Signal(18 /* SIGCONT */);
+            FakedDaemon.Stop(sandbox); // faked removes its message queues and semaphore
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int mkfifo(string path, uint mode);
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int open(string path, int flags);
 
     /// <summary>Root inside is the user and the user's own group (unshare --map-root-user).</summary>
     [System.Runtime.InteropServices.DllImport("libc")]

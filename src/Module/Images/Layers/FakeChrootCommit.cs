@@ -21,13 +21,21 @@ namespace Sandbox.Images.Layers;
 /// owned by root inside (the user) or subordinate ids, in the 0700 store, as any rootless layer's.
 /// fakechroot writes absolute link targets with the copy's host path in front: they are written
 /// back as the absolute paths the step gave.
+/// <para>The sandbox keeps running while it is committed, and a process a step left behind may swap
+/// a folder of the copy for a link between the plan and the copy (to make the layer take a host
+/// file). Nothing of the copy is reached through a link: the tar reads a bind of the copy mounted
+/// <c>nosymfollow</c> in its private mount namespace (any link met on the way is ELOOP, a link
+/// itself is still archived as a link), so such a swap fails the commit; the host-path targets are
+/// read beneath the copy with openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS.</para>
 /// </summary>
 internal static partial class FakeChrootCommit
 {
     // $1 farm, $2 tree, $3 work folder (groups: "uid gid mode|- list" per line; links: NUL records uid, gid, target, path).
     // --owner=NAME:UID: tar 1.34 takes "+UID" as a name to look up, not as a number.
+    // The copy is read through $work/view, a bind of it where no link is followed (see the summary).
     private const string Script =
-        "farm=\"$1\"; dst=\"$2\"; work=\"$3\"; " +
+        "work=\"$3\"; dst=\"$2\"; farm=\"$work/view\"; " +
+        "mkdir -m 0700 -- \"$farm\" && mount --bind -o nosymfollow -- \"$1\" \"$farm\" || exit 1; " +
         "if [ -s \"$work/groups\" ]; then { while read -r uid gid mode list; do " +
         "if [ \"$mode\" = - ]; then set --; else set -- \"--mode=$mode\"; fi; " +
         "$DIE tar -C \"$farm\" --create --file - --no-recursion --null --verbatim-files-from --files-from \"$work/$list\" --sparse " +
@@ -46,17 +54,25 @@ internal static partial class FakeChrootCommit
         if (!UserNamespaces.Available) throw SandboxErrors.CommitNeedsUserNamespaces(sandbox.Name, "this user cannot create user namespaces here.");
         var takenAt = FarmBaseline.TakenAt(sandbox)
             ?? throw SandboxErrors.CommitNotSupported(sandbox.Name, "it was created by an older version, which did not record when its copy was taken; create a new sandbox.");
+        var farm = FakeChrootProvider.Farm(sandbox);
+        var folders = FarmFolders.Read(farm, sandbox.Name)
+            ?? throw SandboxErrors.CommitNotSupported(sandbox.Name, "it was created by an older version, which did not record its copy's folders; create a new sandbox.");
         var activity = $"Committing sandbox {sandbox.Name}";
         log.Progress(activity, "reading the owners its commands set", 5);
-        var faked = FakedTable.Read(FakedDaemon.SaveTable(sandbox, log), sandbox.Name);
-        var farm = FakeChrootProvider.Farm(sandbox);
+        var faked = FakedTable.Read(FakedDaemon.SaveTable(sandbox, log, cancellation), sandbox.Name);
         var layers = sandbox.LowerLayers.Count > 0 ? sandbox.LowerLayers : new[] { sandbox.ImageRootFs };
         log.Progress(activity, "comparing its copy with the image", 10);
-        var plan = FakeChrootLayerPlan.Make(sandbox.Name, farm, layers, takenAt, faked, RootlessOwners.Current(),
+        var plan = FakeChrootLayerPlan.Make(sandbox.Name, farm, layers, takenAt, folders, faked, RootlessOwners.Current(),
             sandbox.Mounts.Select(m => m.SandboxPath.Trim('/')).ToHashSet(StringComparer.Ordinal));
         cancellation.ThrowIfCancellationRequested();
         log.Verbose($"Sandbox '{sandbox.Name}': {plan.Entries.Count} entries, {plan.Whiteouts.Count} deletions and {plan.OpaqueFolders.Count} replaced folders in its layer.");
+        CopyPlanned(sandbox.Name, farm, plan, tree, activity, log, cancellation);
+    }
 
+    /// <summary>Makes the layer <paramref name="plan"/> describes in <paramref name="tree"/> from the copy <paramref name="farm"/>.</summary>
+    internal static void CopyPlanned(string sandbox, string farm, FakeChrootLayerPlan plan, string tree, string activity,
+        IEngineLog log, CancellationToken cancellation)
+    {
         var work = Path.Combine(Path.GetDirectoryName(tree)!, "fakechroot-commit");
         try
         {
@@ -65,19 +81,26 @@ internal static partial class FakeChrootCommit
             File.SetUnixFileMode(tree, (UnixFileMode)0b111_101_101);
             Directory.CreateDirectory(work, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             MakeMarkers(tree, plan);
-            WriteLists(work, plan, Native.RealPath.Of(farm) ?? throw SandboxErrors.SandboxNotFound(sandbox.Name));
+            WriteLists(work, plan, Native.RealPath.Of(farm) ?? throw SandboxErrors.SandboxNotFound(sandbox));
             log.Progress(activity, "copying its layer", 20);
             var argv = AbandonedFolders.DieWithUs().ToList();
             argv.AddRange(MountNamespace.UnsharePrefix());
             argv.AddRange(new[] { ToolLocator.Require("bash", "bash"), "-o", "pipefail", "-c", AbandonedFolders.WithDieVariable(Script), "sandbox-commit", farm, tree, work });
             var outcome = HostCommand.Run(log, argv, cancellation: cancellation);
             if (outcome.Cancelled) throw new OperationCanceledException(cancellation);
-            if (outcome.ExitCode != 0) throw SandboxErrors.LayerCopyFailed(sandbox.Name, outcome.ExitCode ?? -1, outcome.StdErr);
+            // ELOOP from the view: a link on the way to a planned entry, which the plan never makes (its walk enters no link).
+            if (outcome.ExitCode != 0 && outcome.StdErr.Contains("Too many levels of symbolic links", StringComparison.Ordinal))
+                throw SandboxErrors.CommitCopyChanged(sandbox, outcome.StdErr.Split('\n').First(line => line.Contains("Too many levels", StringComparison.Ordinal)));
+            if (outcome.ExitCode != 0) throw SandboxErrors.LayerCopyFailed(sandbox, outcome.ExitCode ?? -1, outcome.StdErr);
             log.Progress(activity, "copied", 60);
         }
         finally
         {
-            // Never part of the layer: the staging folder is published whole.
+            // Never part of the layer: the staging folder is published whole. The view's mount went
+            // with the tar's mount namespace: what is left is an empty folder.
+            // The view alone first: were it still the copy's mount, rmdir fails and nothing of the copy is deleted.
+            var view = Path.Combine(work, "view");
+            if (Directory.Exists(view)) Directory.Delete(view);
             if (Directory.Exists(work)) Directory.Delete(work, recursive: true);
         }
     }
@@ -111,9 +134,10 @@ internal static partial class FakeChrootCommit
     {
         var groups = new Dictionary<(long Uid, long Gid, string Mode), StringBuilder>();
         var links = new StringBuilder();
+        using var copy = BeneathCopy.Open(farmRealPath);
         foreach (var entry in plan.Entries)
         {
-            if (entry.Type == Link && HostTarget(farmRealPath, entry.Relative) is { } target)
+            if (entry.Type == Link && HostTarget(farmRealPath, copy.LinkTarget(entry.Relative)) is { } target)
             {
                 links.Append(CultureInfo.InvariantCulture, $"{entry.Uid}\0{entry.Gid}\0{target}\0{entry.Relative}\0");
                 continue;
@@ -136,11 +160,8 @@ internal static partial class FakeChrootCommit
     }
 
     /// <summary>The link's target as the step gave it when fakechroot put the copy's host path in front, else null (kept as it is).</summary>
-    private static string? HostTarget(string farmRealPath, string relative)
+    private static string? HostTarget(string farmRealPath, string? target)
     {
-        string? target;
-        try { target = new FileInfo(Path.Combine(farmRealPath, relative)).LinkTarget; }
-        catch (IOException) { return null; }
         if (target is null) return null;
         if (target == farmRealPath) return "/";
         return target.StartsWith(farmRealPath + "/", StringComparison.Ordinal) ? target[farmRealPath.Length..] : null;

@@ -13,15 +13,17 @@ namespace Sandbox.Images.Layers;
 /// <see cref="FarmBaseline.TakenAt"/>: a write, a rename, a chmod, a link: nothing a process can
 /// set back), or its owner or mode as faked reports them differs from the parent's, or, for a file,
 /// its size or modification time does. The copy was made with modes and times preserved, so an
-/// untouched entry matches all of these; comparing by path (not trusting a folder's identity) makes a
-/// folder moved in from elsewhere show each of its entries that differs from the parent's at the new
-/// place. Contents are not read: two files that agree in every one of these facts at the same path
-/// and were never touched are the same copy;</item>
+/// untouched entry matches all of these. Contents are not read: two files that agree in every one of
+/// these facts at the same path, in the folder that stood there when the copy was made, and were
+/// never touched are the same copy;</item>
 /// <item>a name the parent shows in a folder the copy kept, missing from the copy, is deleted: a
 /// whiteout (a 0/0 character device);</item>
-/// <item>a folder the step made where the parent had a file, or made anew (born after the copy was
-/// taken) where the parent had a folder, is opaque (<see cref="OverlayMarkers.Opaque"/>), and then
-/// everything under it is the step's;</item>
+/// <item>a folder the step made where the parent had a file, or put where the parent had a folder
+/// (made anew, born after the copy was taken, or another folder than the one at that path when the
+/// copy was made, <see cref="FarmFolders"/>: <c>rm -rf /b; mv /a /b</c> leaves the entries under
+/// the new <c>/b</c> with their old status-change times, so by path they would pass for the
+/// parent's), is opaque (<see cref="OverlayMarkers.Opaque"/>), and then everything under it is the
+/// step's;</item>
 /// <item>every folder on the way to one of these is in the layer too, with its own owner and mode.</item>
 /// </list>
 /// Owners and modes are those the sandbox's commands see: faked's table where it knows the inode;
@@ -46,9 +48,10 @@ internal sealed class FakeChrootLayerPlan
     /// <param name="farm">The sandbox's copy.</param>
     /// <param name="parentLayers">The parent's layer folders, topmost first.</param>
     /// <param name="takenAt">When the copy became the sandbox's (<see cref="FarmBaseline.TakenAt"/>).</param>
+    /// <param name="folders">Which folder stood at each path of the copy when it was made.</param>
     /// <param name="excluded">Paths that are the sandbox's plumbing, not its content (FakeChroot binds are links to host folders).</param>
     public static FakeChrootLayerPlan Make(string sandbox, string farm, IReadOnlyList<string> parentLayers, long takenAt,
-        FakedTable faked, RootlessOwners owners, IReadOnlyCollection<string> excluded)
+        FarmFolders folders, FakedTable faked, RootlessOwners owners, IReadOnlyCollection<string> excluded)
     {
         var plan = new FakeChrootLayerPlan();
         var rows = new List<Row>();
@@ -78,8 +81,10 @@ internal sealed class FakeChrootLayerPlan
             if (row.Status.IsDirectory)
             {
                 if (under || before is null) { forced.Add(row.Relative); included[row.Relative] = inside; continue; }
-                var reborn = row.Times.Birth is { } birth && birth >= takenAt;
-                if (!before.Value.Status.IsDirectory || reborn)
+                // Replaced: another folder than the copy's own stands here (moved in, or made anew; the
+                // birth time also catches a new folder that reused the old one's inode number).
+                var replaced = !folders.Holds(row.Relative, row.Status) || (row.Times.Birth is { } birth && birth >= takenAt);
+                if (!before.Value.Status.IsDirectory || replaced)
                 {
                     forced.Add(row.Relative);
                     plan.OpaqueFolders.Add(row.Relative);

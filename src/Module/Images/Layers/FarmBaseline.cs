@@ -13,7 +13,9 @@ namespace Sandbox.Images.Layers;
 /// <item>the moment the copy became the sandbox's (the birth of an empty marker file made after the
 /// copy was complete): every entry the copy was made with is older, every change a command makes
 /// (a write, a rename, a chmod, a new file) gives the inode a newer status-change time, which no
-/// unprivileged process can set back. A commit compares with it (<see cref="FakeChrootLayerPlan"/>).</item>
+/// unprivileged process can set back. A commit compares with it (<see cref="FakeChrootLayerPlan"/>);</item>
+/// <item>which folder stood at each path (<see cref="FarmFolders"/>), recorded when the copy was made
+/// (a copy from the pool brings its record), here only if it came without one.</item>
 /// </list>
 /// </summary>
 internal static class FarmBaseline
@@ -24,6 +26,7 @@ internal static class FarmBaseline
     public static void Record(SandboxInfo sandbox, string fakedTable)
     {
         SeedOwners(sandbox, fakedTable);
+        FarmFolders.EnsureRecorded(FakeChrootProvider.Farm(sandbox));
         PrivateFiles.WriteNew(Path.Combine(sandbox.StatePath, MarkerName), "");
     }
 
