@@ -181,7 +181,9 @@ public sealed class FakeChrootAsUnprivilegedUser(FakeChrootHarnessFixture fixtur
         // pid 1 never started at tick 1: the owner of this entry is gone.
         var left = Path.Combine(trash, "0123456789ab-1-1-deadbeef");
         RunAsRoot.Command("runuser", "-u", UnprivilegedUser.Name, "--", "sh", "-c",
-            "mkdir -p \"$1/root/deep\" && echo x > \"$1/root/deep/file\" && ln -s \"$2\" \"$1/root/link-to-folder\" && ln -s \"$2/keep.txt\" \"$1/root/link-to-file\"",
+            // Made beside it and renamed into place whole: a sweep running meanwhile (an earlier test's
+            // removal or pool refill) must meet the finished entry, never one half made.
+            "mkdir -p \"$1.tmp/root/deep\" && echo x > \"$1.tmp/root/deep/file\" && ln -s \"$2\" \"$1.tmp/root/link-to-folder\" && ln -s \"$2/keep.txt\" \"$1.tmp/root/link-to-file\" && mv \"$1.tmp\" \"$1\"",
             "make-trash", left, host.Path);
 
         var sandbox = NewSandbox();
