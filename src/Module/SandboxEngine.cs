@@ -103,7 +103,7 @@ public sealed class SandboxEngine
         }
         catch
         {
-            Sandboxes.Delete(sandbox.StatePath);
+            Sandboxes.Delete(sandbox.StatePath, sandbox);
             throw;
         }
         _log.Verbose($"Created {provider.Name} sandbox '{sandbox.Name}' ({sandbox.StatePath}) from image '{image.Name}'.");
@@ -232,7 +232,7 @@ public sealed class SandboxEngine
             ProcessTree.WaitUntilExited(killed, TimeSpan.FromSeconds(10));
         }
         provider.Destroy(sandbox);
-        Sandboxes.Delete(sandbox.StatePath);
+        Sandboxes.Delete(sandbox.StatePath, sandbox);
         _log.Verbose($"Removed sandbox '{sandbox.Name}'.");
     }
 

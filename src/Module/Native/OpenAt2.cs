@@ -64,6 +64,9 @@ internal static unsafe partial class OpenAt2
     public static partial int unlinkat(int dirFd, string path, int flags);
 
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int renameat(int oldDirFd, string oldPath, int newDirFd, string newPath);
+
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial nint readlinkat(int dirFd, string path, byte* buffer, nuint size);
 
     /// <summary>The target of the link <paramref name="name"/> in folder <paramref name="dirFd"/>, or null.</summary>

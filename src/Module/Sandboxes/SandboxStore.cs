@@ -137,15 +137,15 @@ internal sealed class SandboxStore
 
     /// <summary>
     /// Deletes the state folder (the provider has torn down its processes and mounts): moved to the
-    /// trash in one rename and deleted there in the background. False when there was nothing to
-    /// delete (another process removed it first).
+    /// trash in one rename and deleted there in the background, and the sandbox's name released
+    /// (<paramref name="sandbox"/>: what it was made as; none for a creation that died before its
+    /// state was written). False when there was nothing to delete (another process removed it first).
     /// </summary>
-    public bool Delete(string folder)
+    public bool Delete(string folder, SandboxInfo? sandbox = null)
     {
         var existed = Directory.Exists(folder);
-        var named = existed ? Load(folder) : null;
         if (existed) SafeTreeRemover.UnmountBelow(Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)));
-        if (!_trash.Discard(folder, Path.GetFileName(folder)))
+        if (!_trash.Discard(folder))
         {
             // No room for the move (a full trash/ folder): in place, state.json first, so a removal
             // that dies half-way leaves an incomplete folder, not a sandbox. Not for root under sudo:
@@ -157,10 +157,10 @@ internal sealed class SandboxStore
         }
         var lockFile = _layout.LockFile("sandbox", Path.GetFileName(folder));
         if (File.Exists(lockFile)) File.Delete(lockFile);
-        if (named is not null)
+        if (sandbox is not null)
         {
             using var namesLock = FileLock.Acquire(NamesLockFile);
-            _names.Release(named.Name, named.Id);
+            _names.Release(sandbox.Name, sandbox.Id);
         }
         return existed;
     }

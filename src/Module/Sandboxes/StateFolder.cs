@@ -80,10 +80,7 @@ internal static partial class StateFolder
     }
 
     /// <summary>rename(2) of one name of the folder to another, both relative to its descriptor.</summary>
-    public static int Rename(int folderFd, string from, string to) => renameat(folderFd, from, folderFd, to);
-
-    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int renameat(int oldDirFd, string oldPath, int newDirFd, string newPath);
+    public static int Rename(int folderFd, string from, string to) => OpenAt2.renameat(folderFd, from, folderFd, to);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial nint pwrite(int fd, byte[] buffer, nuint count, long offset);

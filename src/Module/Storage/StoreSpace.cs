@@ -11,7 +11,10 @@ internal static class StoreSpace
 
     /// <summary>.NET on Linux puts the errno in HResult of the IOException it raises for a failed call.</summary>
     public static bool IsOutOfSpace(Exception e) =>
-        e is IOException io && (io.HResult is ENOSPC or EDQUOT || io.Message.Contains("No space left on device", StringComparison.Ordinal));
+        e is IOException io && (IsOutOfSpace(io.HResult) || io.Message.Contains("No space left on device", StringComparison.Ordinal));
+
+    /// <summary>The errno of a failed call that found the filesystem (or the user's quota) full.</summary>
+    public static bool IsOutOfSpace(int errno) => errno is ENOSPC or EDQUOT;
 
     /// <summary>Runs a write to the store, turning "no space left" into StoreFull for that store.</summary>
     public static T Write<T>(StoreLayout layout, Func<T> write)

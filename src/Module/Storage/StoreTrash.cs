@@ -9,7 +9,7 @@ namespace Sandbox.Storage;
 /// Where a removed sandbox's state folder goes so that Remove-Sandbox does not wait for it to be
 /// deleted (a FakeChroot minbase copy is 9000 files: seconds on a busy disk; even a Bubblewrap
 /// sandbox's dozen folders and files cost two of the few milliseconds a removal takes). It is
-/// renamed into <c>STORE/trash/ID-PID-START-RANDOM</c> (one rename on the same file system: the
+/// renamed into <c>STORE/trash/s-PID-START-RANDOM</c> (one rename on the same file system: the
 /// sandbox is gone at once, state.json with it, so no other process ever sees a state folder half
 /// deleted) and deleted by a background task. The rename goes through descriptors of both folders
 /// reached from the store root without following links: under sudo the store belongs to the
@@ -51,16 +51,13 @@ internal sealed partial class StoreTrash
         _log = log;
     }
 
-    public string Folder => _folder;
-
     /// <summary>
-    /// Moves <paramref name="folder"/> (a folder of the store, named after <paramref name="id"/>)
-    /// into the trash and deletes it in the background. True when it is gone from its place (or was
+    /// Moves <paramref name="folder"/> (a folder of the store) into the trash and deletes it in the background. True when it is gone from its place (or was
     /// not there); false (nothing moved) only when the store has no room for the move: the caller
     /// deletes it in place. A folder on the way that is a link, or leads out of the store, is
     /// StoreUnsafe: nothing is moved and nothing deleted.
     /// </summary>
-    public bool Discard(string folder, string id)
+    public bool Discard(string folder)
     {
         var relative = Path.GetRelativePath(_root, folder);
         if (relative is "." or ".." || relative.StartsWith("../", StringComparison.Ordinal) || Path.IsPathRooted(relative))
@@ -77,11 +74,11 @@ internal sealed partial class StoreTrash
             if (from < 0) throw SandboxErrors.StoreUnsafe(folder, $"a folder on its way is a link or not a folder ({OpenAt2.ErrorText(-from)}).");
             trash = OpenTrash(root);
             var entry = NewName("s");
-            if (renameat(from, Path.GetFileName(relative), trash, entry) != 0)
+            if (OpenAt2.renameat(from, Path.GetFileName(relative), trash, entry) != 0)
             {
                 var errno = Marshal.GetLastPInvokeError();
                 if (errno == OpenAt2.ENOENT) return true; // removed meanwhile
-                if (errno is ENOSPC or EDQUOT or EMLINK)
+                if (StoreSpace.IsOutOfSpace(errno) || errno == EMLINK)
                 {
                     _log.Verbose($"No room to move {folder} to the trash ({OpenAt2.ErrorText(errno)}): deleting it now.");
                     return false;
@@ -111,7 +108,7 @@ internal sealed partial class StoreTrash
         var root = OpenAt2.OpenRoot(_root);
         if (root < 0) return;
         int trash;
-        try { trash = OpenAt2.Open(root, TrashName, OpenAt2.O_PATH | OpenAt2.O_DIRECTORY, Beneath); }
+        try { trash = OpenTrashFolder(root); }
         finally { OpenAt2.close(root); }
         if (trash < 0) return;
         try
@@ -120,7 +117,7 @@ internal sealed partial class StoreTrash
             {
                 if (Owner(entry) is not { } owner || owner.IsAlive) continue;
                 var claimed = NewName("s");
-                if (renameat(trash, entry, trash, claimed) != 0) continue; // another sweeper took it
+                if (OpenAt2.renameat(trash, entry, trash, claimed) != 0) continue; // another sweeper took it
                 Delete(trash, claimed);
             }
         }
@@ -130,21 +127,22 @@ internal sealed partial class StoreTrash
         }
     }
 
-    private const int ENOSPC = 28;
-    private const int EDQUOT = 122;
     private const int EMLINK = 31;
     private const ulong Beneath = OpenAt2.RESOLVE_BENEATH | OpenAt2.RESOLVE_NO_SYMLINKS | OpenAt2.RESOLVE_NO_MAGICLINKS;
     private string TrashName => Path.GetFileName(_folder);
 
-    /// <summary>The trash folder's descriptor, reached from the store root without links; made if missing.</summary>
+    /// <summary>The trash folder's O_PATH descriptor, reached from the store root without links; -errno on failure.</summary>
+    private int OpenTrashFolder(int root) => OpenAt2.Open(root, TrashName, OpenAt2.O_PATH | OpenAt2.O_DIRECTORY, Beneath);
+
+    /// <summary>The trash folder's descriptor (see <see cref="OpenTrashFolder"/>); made if missing.</summary>
     private int OpenTrash(int root)
     {
-        var trash = OpenAt2.Open(root, TrashName, OpenAt2.O_PATH | OpenAt2.O_DIRECTORY, Beneath);
+        var trash = OpenTrashFolder(root);
         if (trash == -OpenAt2.ENOENT)
         {
             // A store made before EnsureCreated made trash/: made here, relative to the root, never through a link.
             if (OpenAt2.mkdirat(root, TrashName, 0b111_000_000) == 0) SudoCaller.Current?.HandOver(_folder);
-            trash = OpenAt2.Open(root, TrashName, OpenAt2.O_PATH | OpenAt2.O_DIRECTORY, Beneath);
+            trash = OpenTrashFolder(root);
         }
         if (trash < 0) throw SandboxErrors.StoreUnsafe(_folder, $"it is a link or not a folder ({OpenAt2.ErrorText(-trash)}).");
         return trash;
@@ -216,7 +214,4 @@ internal sealed partial class StoreTrash
 
     [System.Text.RegularExpressions.GeneratedRegex(@"^[0-9a-z]+-(?<pid>\d{1,10})-(?<start>\d{1,20})-[0-9a-f]{8}$")]
     private static partial System.Text.RegularExpressions.Regex EntryName();
-
-    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int renameat(int oldDirFd, string oldPath, int newDirFd, string newPath);
 }
