@@ -59,7 +59,9 @@ if command -v pwsh >/dev/null && ls "$results"/*.trx >/dev/null 2>&1; then
   TRX_FOLDER="$results" pwsh -NoLogo -NoProfile -NonInteractive -Command '
     foreach ($file in Get-ChildItem $env:TRX_FOLDER -Filter *.trx) {
       $trx = [xml](Get-Content -Raw $file.FullName)
-      foreach ($result in $trx.TestRun.Results.UnitTestResult | Where-Object outcome -ne "Passed" | Where-Object outcome -ne "NotExecuted") {
+      # A run with no results gives $null, which a pipeline would still pass through once.
+      $results = @($trx.TestRun.Results.UnitTestResult | Where-Object { $null -ne $_ })
+      foreach ($result in $results | Where-Object outcome -ne "Passed" | Where-Object outcome -ne "NotExecuted") {
         $message = "$($result.Output.ErrorInfo.Message)" -split "\n" | Select-Object -First 6
         "FAILED xunit: $($result.testName) ($($result.duration))"
         $message | ForEach-Object { "    $_" }
