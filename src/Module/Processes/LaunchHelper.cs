@@ -41,6 +41,7 @@ internal static class LaunchHelper
 
     private static readonly Lazy<HelperFile?> Plain = new(() => HelperFile.Create(Build(ownPidNamespace: false)));
     private static readonly Lazy<HelperFile?> InOwnPidNamespace = new(() => HelperFile.Create(Build(ownPidNamespace: true)));
+    private static readonly Lazy<HelperFile?> InFolder = new(() => HelperFile.Create(Build(ownPidNamespace: false, startsInFolder: true)));
 
     public static bool Supported => ConfineHelper.Supported;
 
@@ -48,9 +49,21 @@ internal static class LaunchHelper
     public static string? Path(bool ownPidNamespace) =>
         Supported ? (ownPidNamespace ? InOwnPidNamespace : Plain).Value?.ExecutablePath : null;
 
-    /// <summary>The helper's bytes; <paramref name="ownPidNamespace"/> adds the pid and mount namespaces (root only).</summary>
-    public static byte[] Build(bool ownPidNamespace)
+    /// <summary>
+    /// The variant run as <c>HELPER REPORT PROGRAM FOLDER ARGV0 ARGS...</c>: its child changes to
+    /// FOLDER and executes the file PROGRAM with the argument list ARGV0 ARGS... (a program started
+    /// without a backend in front, that must see the name it was called by, as FakeChroot's direct
+    /// start: <see cref="Providers.FakeChrootDirectStart"/>). Null where it cannot be used.
+    /// </summary>
+    public static string? PathStartingInFolder() => Supported ? InFolder.Value?.ExecutablePath : null;
+
+    /// <summary>
+    /// The helper's bytes; <paramref name="ownPidNamespace"/> adds the pid and mount namespaces (root
+    /// only); <paramref name="startsInFolder"/> makes the variant of <see cref="PathStartingInFolder"/>.
+    /// </summary>
+    public static byte[] Build(bool ownPidNamespace, bool startsInFolder = false)
     {
+        if (ownPidNamespace && startsInFolder) throw new ArgumentException("The folder variant runs without namespaces of its own.", nameof(startsInFolder));
         var asm = new TinyElf.Assembler();
         asm.Emit(0x49, 0x89, 0xE4);                                  // mov r12, rsp: argc, argv..., NULL, envp...
         asm.Emit(0x48, 0x81, 0xEC).Emit32(0x100);                    // sub rsp, 256: [rsp] status, [rsp+8] rusage
@@ -110,8 +123,17 @@ internal static class LaunchHelper
             Mount(asm, "proc", "procdir", "proc", 0xE);              // mount(proc, /proc, proc, MS_NOSUID | MS_NODEV | MS_NOEXEC)
             asm.JumpIfFailed("setup");
         }
+        if (startsInFolder)
+        {
+            asm.Emit(0x49, 0x8B, 0x7C, 0x24, 0x20);                  // mov rdi, [r12+32]: argv[3], the folder
+            asm.Emit(0xB8).Emit32(80).Emit(0x0F, 0x05);              // chdir(folder)
+            asm.JumpIfFailed("execfailed");
+        }
         asm.Emit(0x49, 0x8B, 0x7C, 0x24, 0x18);                      // mov rdi, [r12+24]: argv[2], the backend's path
-        asm.Emit(0x49, 0x8D, 0x74, 0x24, 0x18);                      // lea rsi, [r12+24]: &argv[2]
+        if (startsInFolder)
+            asm.Emit(0x49, 0x8D, 0x74, 0x24, 0x28);                  // lea rsi, [r12+40]: &argv[4], the program's own argv
+        else
+            asm.Emit(0x49, 0x8D, 0x74, 0x24, 0x18);                  // lea rsi, [r12+24]: &argv[2]
         asm.Emit(0x49, 0x8B, 0x0C, 0x24);                            // mov rcx, [r12]: argc
         asm.Emit(0x49, 0x8D, 0x54, 0xCC, 0x10);                      // lea rdx, [r12+rcx*8+16]: envp
         asm.Emit(0xB8).Emit32(59).Emit(0x0F, 0x05);                  // execve: returns only on failure

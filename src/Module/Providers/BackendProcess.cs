@@ -39,10 +39,17 @@ internal static class BackendProcess
     /// <paramref name="argv"/>[0] itself sets SIGKILL as its parent-death signal the moment it
     /// starts (bwrap --die-with-parent, exec'd directly): no setpriv is put before it.
     /// </param>
+    /// <param name="program">
+    /// Start <paramref name="argv"/> as a program of its own with no backend before it: the file to
+    /// execute (argv[0] is only the name the program is given) and the folder it starts in. Needs
+    /// the launch helper (<see cref="StartsPrograms"/>); not traced.
+    /// </param>
     public static ProcessOutcome Run(IEngineLog log, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment,
         SandboxCommand command, OutputLines lines, CancellationToken cancellation, bool ownPidNamespace = false,
-        bool backendDiesWithParent = false, int? passedDescriptor = null, Tracing.TracePoint? tracePoint = null)
+        bool backendDiesWithParent = false, int? passedDescriptor = null, Tracing.TracePoint? tracePoint = null,
+        (string File, string Folder)? program = null)
     {
+        if (program is { } start) return RunProgram(log, argv, environment, command, lines, cancellation, start);
         // -Trace: strace goes right before the backend (see Tracing.CommandTracer); it does not set a
         // parent-death signal of its own, so a setpriv goes before it when it would lead the chain.
         using var tracer = Tracing.TracePoint.StartFor(command, tracePoint);
@@ -66,6 +73,29 @@ internal static class BackendProcess
         }, lines.StdOut, cancellation, lines.StdErr);
         outcome = meter.Correct(outcome);
         return tracer is null ? outcome : outcome with { Trace = tracePoint!.Build(tracer, command, log) };
+    }
+
+    /// <summary>Whether <see cref="Run"/> can start a program itself (its <c>program</c> parameter): the launch helper runs here.</summary>
+    public static bool StartsPrograms => LaunchHelper.PathStartingInFolder() is not null;
+
+    private static ProcessOutcome RunProgram(IEngineLog log, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment,
+        SandboxCommand command, OutputLines lines, CancellationToken cancellation, (string File, string Folder) program)
+    {
+        var helper = LaunchHelper.PathStartingInFolder() ?? throw new InvalidOperationException("The launch helper cannot run here: check BackendProcess.StartsPrograms first.");
+        // Said as the shell would say it: bash's exec -a gives a program another name than its file's.
+        log.Verbose($"cd {ShellQuote.Quote(program.Folder)} && exec -a {ShellQuote.Quote(argv[0])} {ShellQuote.Join(argv.Skip(1).Prepend(program.File))}");
+        using var meter = new PeakMemoryMeter();
+        var outcome = NativeProcessRunner.Run(new ProcessSpec
+        {
+            Argv = meter.WrapWithHelper(helper, new[] { program.File, program.Folder }.Concat(argv).ToList())!,
+            Started = RunningCommands.Started,
+            Environment = environment,
+            StandardInput = command.StandardInput,
+            Timeout = command.Timeout,
+            BinaryStdOut = command.BinaryStdOut,
+            StdOutConsumer = command.StdOutConsumer,
+        }, lines.StdOut, cancellation, lines.StdErr);
+        return meter.Correct(outcome);
     }
 
     /// <summary>

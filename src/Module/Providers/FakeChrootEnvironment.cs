@@ -106,11 +106,31 @@ internal sealed record FakeChrootEnvironment(
         return new FakeChrootEnvironment(own, prefix, command)
         {
             ChrootVariables = variables.Select(v => new KeyValuePair<string, string>(v.Item1, v.Item2)).ToList(),
+            Copy = copy,
         };
     }
 
     /// <summary>The variables <see cref="Prefix"/> gives chroot alone through env, in order.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> ChrootVariables { get; init; } = Array.Empty<KeyValuePair<string, string>>();
+
+    /// <summary>The copy the command runs in, as given to <see cref="Build"/> (no trailing slash).</summary>
+    public string Copy { get; init; } = "";
+
+    /// <summary>
+    /// For a command started with no chroot in front (<see cref="FakeChrootDirectStart"/>): the
+    /// environment chroot's run leaves the command, all in environ. chroot's own variables, then
+    /// what libfakechroot's chroot(2) adds: FAKECHROOT_BASE (the copy) and the copy's /usr/lib and
+    /// /lib at the end of LD_LIBRARY_PATH (its execve hands those on unchanged).
+    /// </summary>
+    public IReadOnlyDictionary<string, string> DirectEnvironment()
+    {
+        var environment = new Dictionary<string, string>(WithoutEnv().Environment)
+        {
+            ["FAKECHROOT_BASE"] = Copy,
+        };
+        environment["LD_LIBRARY_PATH"] += $":{Copy}/usr/lib:{Copy}/lib";
+        return environment;
+    }
 
     /// <summary>
     /// For a launcher that loads no library (our static LaunchHelper, which an LD_PRELOAD cannot

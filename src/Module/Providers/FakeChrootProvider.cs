@@ -65,6 +65,14 @@ internal sealed class FakeChrootProvider : ISandboxProvider
         CancellationToken cancellation)
     {
         var built = Build(sandbox, command);
+        // The plain case needs no chroot in front: the copy's program, started in the copy's root.
+        if (!command.Trace && BackendProcess.StartsPrograms
+            && FakeChrootDirectStart.ProgramFile(built.Copy, command.Argv, command.WorkingDirectory, built.Environment.GetValueOrDefault("PATH", "")) is { } program)
+        {
+            var started = BackendProcess.Run(_log, command.Argv, built.DirectEnvironment(), command, lines, cancellation, program: (program, built.Copy));
+            Failures.BackendFailureClassifier.ThrowIfNotStarted(Failures.ProviderFailureTables.FakeChroot, started, sandbox.Name, command.Argv[0]);
+            return started;
+        }
         // The launch helper is static: the preload in its environment reaches only chroot, which it
         // execs. Traced, strace comes before env instead (strace must not run under the preload).
         var (environment, argv) = !command.Trace && BackendProcess.LaunchesThroughHelper(ownPidNamespace: false)

@@ -54,5 +54,10 @@ internal static class ProviderFailureTables
     public static readonly BackendFailureTable FakeChroot = new(nameof(ProviderName.FakeChroot), new[]
     {
         BackendFailureRule.When(CommandNotFound, new[] { 126, 127 }, OnlyLine, "^(/\\S*/)?chroot: failed to run command(.*: (?<reason>.*))?$"),
+        // A command started with no chroot in front (FakeChrootDirectStart) whose exec failed.
+        BackendFailureRule.When(CommandNotFound, new[] { 127 }, OnlyLine, "^" + System.Text.RegularExpressions.Regex.Escape(Processes.LaunchHelper.ExecFailure) + "$") with
+        {
+            Reason = "the copy's program could not be executed",
+        },
     });
 }
