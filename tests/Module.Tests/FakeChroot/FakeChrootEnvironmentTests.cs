@@ -37,6 +37,22 @@ public sealed class FakeChrootEnvironmentTests
         Assert.Equal(built.Prefix.Concat(built.Argv), built.CommandLine);
     }
 
+    /// <summary>libfakechroot's chroot(2) sets FAKECHROOT_BASE and appends the copy's /usr/lib and /lib; its execve passes all on.</summary>
+    [Fact]
+    public void A_direct_start_has_chroots_variables_and_what_chroot_2_adds_all_in_environ()
+    {
+        var built = Build();
+        var direct = built.DirectEnvironment();
+
+        Assert.Equal(Copy, built.Copy);
+        Assert.Equal(Copy, direct["FAKECHROOT_BASE"]);
+        Assert.Equal(Assignments(built)["LD_LIBRARY_PATH"] + $":{Copy}/usr/lib:{Copy}/lib", direct["LD_LIBRARY_PATH"]);
+        foreach (var (name, value) in Assignments(built).Where(pair => pair.Key != "LD_LIBRARY_PATH"))
+            Assert.Equal(value, direct[name]);
+        Assert.Equal("s3cret", direct["SECRET"]);
+        Assert.Equal(built.Environment.Count + Assignments(built).Count + 1, direct.Count);
+    }
+
     [Fact]
     public void The_variables_are_those_the_wrapper_scripts_left_for_chroot()
     {

@@ -82,6 +82,30 @@ public sealed class LaunchHelperTests
         Assert.ThrowsAny<Exception>(() => File.AppendAllText(helper, "x"));
     }
 
+    /// <summary>The variant for a program started with nothing in front (FakeChroot's direct start): its own argv[0], in a folder.</summary>
+    [SkippableFact]
+    public void A_program_started_in_a_folder_gets_its_own_name_and_starts_there()
+    {
+        Skip.IfNot(LaunchHelper.Supported, "the launch helper is x86-64 only");
+        var helper = LaunchHelper.PathStartingInFolder()!;
+        ProcessOutcome Start(params string[] programFolderAndArgv)
+        {
+            using var meter = new PeakMemoryMeter();
+            var argv = meter.WrapWithHelper(helper, programFolderAndArgv)!;
+            return meter.Correct(NativeProcessRunner.Run(new ProcessSpec { Argv = argv, Environment = BackendProcess.HostEnvironment() }));
+        }
+
+        var started = Start("/bin/sh", "/usr/share", "given-name", "-c", "echo $0; pwd; exit 3");
+        Assert.Equal("given-name\n/usr/share\n", started.StdOut);
+        Assert.Equal(3, started.ExitCode);
+        Assert.True(started.PeakMemoryBytes is > 0 and < 20L * 1024 * 1024, $"sh peaked at {started.PeakMemoryBytes} bytes");
+
+        var nowhere = Start("/bin/sh", "/no/such/folder", "sh", "-c", "echo ran");
+        Assert.Equal(127, nowhere.ExitCode);
+        Assert.Equal("", nowhere.StdOut);
+        Assert.Equal(LaunchHelper.ExecFailure + "\n", nowhere.StdErr);
+    }
+
     [SkippableFact]
     public void An_Nspawn_commands_overlay_and_proc_mounts_stay_in_its_own_mount_namespace()
     {
