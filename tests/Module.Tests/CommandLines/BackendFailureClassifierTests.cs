@@ -147,6 +147,16 @@ public sealed class BackendFailureClassifierTests
         Assert.Null(FakeChroot(Ended(1, $"/usr/sbin/chroot: failed to run command 'nope': {reason}\n")));
     }
 
+    /// <summary>A FakeChroot command started directly (no chroot in front) that the launcher could not execute.</summary>
+    [Fact]
+    public void The_launchers_exec_failure_of_a_directly_started_FakeChroot_command_is_command_not_found()
+    {
+        Assert.Equal(new StartFailureReport(StartFailure.CommandNotFound, "the copy's program could not be executed"),
+            FakeChroot(Ended(127, Sandbox.Processes.LaunchHelper.ExecFailure + "\n")));
+        Assert.Null(FakeChroot(Ended(1, Sandbox.Processes.LaunchHelper.ExecFailure + "\n")));
+        Assert.Null(FakeChroot(Ended(127, "before\n" + Sandbox.Processes.LaunchHelper.ExecFailure + "\n")));
+    }
+
     [Fact]
     public void Each_provider_that_runs_commands_has_a_table_under_its_own_name()
     {
