@@ -64,6 +64,12 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int open(string path, int flags, uint mode);
 
+    public const int X_OK = 1;
+
+    /// <summary>Whether the caller's real ids may use <paramref name="path"/> as <paramref name="mode"/> asks (0 when so).</summary>
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int access(string path, int mode);
+
     [LibraryImport(Lib)]
     public static partial int posix_spawn_file_actions_init(void* actions);
 

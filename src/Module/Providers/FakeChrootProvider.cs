@@ -67,10 +67,10 @@ internal sealed class FakeChrootProvider : ISandboxProvider
         var built = Build(sandbox, command);
         // The plain case needs no chroot in front: the copy's program, started in the copy's root.
         if (!command.Trace && BackendProcess.StartsPrograms
-            && FakeChrootDirectStart.ProgramFile(built.Copy, command.Argv, command.WorkingDirectory, built.Environment.GetValueOrDefault("PATH", "")) is { } program)
+            && FakeChrootDirectStart.ProgramFile(built.Copy, command.Argv, command.WorkingDirectory, built.Environment) is { } program)
         {
             var started = BackendProcess.Run(_log, command.Argv, built.DirectEnvironment(), command, lines, cancellation, program: (program, built.Copy));
-            Failures.BackendFailureClassifier.ThrowIfNotStarted(Failures.ProviderFailureTables.FakeChroot, started, sandbox.Name, command.Argv[0]);
+            Failures.BackendFailureClassifier.ThrowIfNotStarted(Failures.ProviderFailureTables.FakeChrootDirectStart, started, sandbox.Name, command.Argv[0]);
             return started;
         }
         // The launch helper is static: the preload in its environment reaches only chroot, which it

@@ -151,17 +151,20 @@ public sealed class BackendFailureClassifierTests
     [Fact]
     public void The_launchers_exec_failure_of_a_directly_started_FakeChroot_command_is_command_not_found()
     {
+        StartFailureReport? Direct(ProcessOutcome outcome) => BackendFailureClassifier.Classify(ProviderFailureTables.FakeChrootDirectStart, outcome);
         Assert.Equal(new StartFailureReport(StartFailure.CommandNotFound, "the copy's program could not be executed"),
-            FakeChroot(Ended(127, Sandbox.Processes.LaunchHelper.ExecFailure + "\n")));
-        Assert.Null(FakeChroot(Ended(1, Sandbox.Processes.LaunchHelper.ExecFailure + "\n")));
-        Assert.Null(FakeChroot(Ended(127, "before\n" + Sandbox.Processes.LaunchHelper.ExecFailure + "\n")));
+            Direct(Ended(127, Sandbox.Processes.LaunchHelper.ExecFailure + "\n")));
+        Assert.Null(Direct(Ended(1, Sandbox.Processes.LaunchHelper.ExecFailure + "\n")));
+        Assert.Null(Direct(Ended(127, "before\n" + Sandbox.Processes.LaunchHelper.ExecFailure + "\n")));
+        // The chroot route's table does not take the helper's line for the command's.
+        Assert.Null(FakeChroot(Ended(127, Sandbox.Processes.LaunchHelper.ExecFailure + "\n")));
     }
 
     [Fact]
     public void Each_provider_that_runs_commands_has_a_table_under_its_own_name()
     {
-        Assert.Equal(new[] { "Bubblewrap", "Nspawn", "FakeChroot" },
-            new[] { ProviderFailureTables.Bubblewrap, ProviderFailureTables.Nspawn, ProviderFailureTables.FakeChroot }.Select(t => t.Provider));
+        Assert.Equal(new[] { "Bubblewrap", "Nspawn", "FakeChroot", "FakeChroot" },
+            new[] { ProviderFailureTables.Bubblewrap, ProviderFailureTables.Nspawn, ProviderFailureTables.FakeChroot, ProviderFailureTables.FakeChrootDirectStart }.Select(t => t.Provider));
     }
 
     [Fact]

@@ -149,6 +149,40 @@ public sealed class FakeChrootAsUnprivilegedUser(FakeChrootHarnessFixture fixtur
     }
 
     /// <summary>
+    /// A plain command starts with no chroot in front (FakeChrootDirectStart) and sees what it saw
+    /// through chroot: its own name (argv[0] and comm), "/" as its folder. A program reached through
+    /// a link out of the copy (a bind is one: the kernel resolves it on the host) still starts
+    /// through chroot, so it is the host's program, even where the copy has a file of the same path.
+    /// </summary>
+    [SkippableFact]
+    public void A_direct_start_keeps_the_programs_name_and_folder_and_binds_still_run_the_hosts_program()
+    {
+        var host = Directory.CreateTempSubdirectory("direct-bind-").FullName;
+        try
+        {
+            File.Copy("/bin/echo", Path.Combine(host, "tool"));
+            RunAsRoot.Command("chmod", "-R", "a+rX", host);
+            var sandbox = NewSandbox(new[] { new BindMount(host, "/hb", ReadOnly: false) });
+            // The same path inside the copy holds another program: pwd.
+            Assert.Equal(0, Sh(sandbox, $"mkdir -p {host} && cp /bin/pwd {host}/tool").ExitCode);
+
+            var named = Harness.Invoke(sandbox.Id, new SandboxCommand { Argv = new[] { "cat", "/proc/self/comm", "/proc/self/cmdline" } });
+            Assert.Equal("cat\ncat\0/proc/self/comm\0/proc/self/cmdline\0", named.StdOut);
+            Assert.Equal("/\n", Harness.Invoke(sandbox.Id, new SandboxCommand { Argv = new[] { "pwd" } }).StdOut);
+            Assert.Equal("hello\n", Harness.Invoke(sandbox.Id, new SandboxCommand { Argv = new[] { "/hb/tool", "hello" } }).StdOut);
+            Assert.Equal("hello\n", Harness.Invoke(sandbox.Id, new SandboxCommand
+            {
+                Argv = new[] { "tool", "hello" }, Environment = new Dictionary<string, string> { ["PATH"] = "/hb:/usr/bin:/bin" },
+            }).StdOut);
+            Harness.Remove(sandbox.Id);
+        }
+        finally
+        {
+            Directory.Delete(host, recursive: true);
+        }
+    }
+
+    /// <summary>
     /// The command's parent was the shell running chroot.fakechroot (which does not exec), below the
     /// shell running fakechroot: about 40 processes per command. Now chroot is started directly.
     /// </summary>

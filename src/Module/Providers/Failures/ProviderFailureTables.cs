@@ -54,7 +54,15 @@ internal static class ProviderFailureTables
     public static readonly BackendFailureTable FakeChroot = new(nameof(ProviderName.FakeChroot), new[]
     {
         BackendFailureRule.When(CommandNotFound, new[] { 126, 127 }, OnlyLine, "^(/\\S*/)?chroot: failed to run command(.*: (?<reason>.*))?$"),
-        // A command started with no chroot in front (FakeChrootDirectStart) whose exec failed.
+    });
+
+    /// <summary>
+    /// A FakeChroot command started with no chroot in front (FakeChrootDirectStart): only the launch
+    /// helper stands before it, which exits 127 with a fixed line when the exec fails (the checks
+    /// before it leave little: a race, or a resource the kernel lacked).
+    /// </summary>
+    public static readonly BackendFailureTable FakeChrootDirectStart = new(nameof(ProviderName.FakeChroot), new[]
+    {
         BackendFailureRule.When(CommandNotFound, new[] { 127 }, OnlyLine, "^" + System.Text.RegularExpressions.Regex.Escape(Processes.LaunchHelper.ExecFailure) + "$") with
         {
             Reason = "the copy's program could not be executed",
