@@ -47,15 +47,25 @@ internal static class SafeTreeRemover
     /// </summary>
     public static void UnmountBelow(string target)
     {
-        var mounted = MountTable.MountPointsUnder(target);
+        // The mount table names mount points by their real paths: a path through one of our
+        // descriptors (/proc/PID/fd/N/..., what the trash deletes through) never matches it as
+        // written, so it is compared as the descriptor's folder's real path. Each mount is then
+        // undone through the same descriptor, and UMOUNT_NOFOLLOW: a last component swapped for a
+        // link meanwhile (under sudo the store is the caller's) is not followed to a mount elsewhere.
+        var shown = DescriptorPath.AsMountTableNames(target);
+        if (shown is null) return; // the folder held is deleted: nothing can be mounted in it
+        var mounted = MountTable.MountPointsUnder(shown);
         foreach (var mountPoint in mounted)
-            LibC.umount2(mountPoint, LibC.MNT_DETACH);
+            LibC.umount2(target + mountPoint[shown.Length..], LibC.MNT_DETACH | UMOUNT_NOFOLLOW);
         // The table is read again only when something was unmounted (the provider's own teardown
         // usually left nothing mounted).
-        var stillMounted = mounted.Count == 0 ? mounted : MountTable.MountPointsUnder(target);
+        var stillMounted = mounted.Count == 0 ? mounted : MountTable.MountPointsUnder(shown);
         if (stillMounted.Count > 0)
             throw SandboxErrors.StoreUnsafe(target, $"'{stillMounted[0]}' is still mounted.");
     }
+
+    /// <summary>umount2(2): do not follow a link in the last component of the mount point's path.</summary>
+    private const int UMOUNT_NOFOLLOW = 8;
 
     /// <summary>False when something here is beyond root in this process (root of a user namespace meeting unmapped ids): rm then finishes.</summary>
     private static bool TryDeleteTree(string target)

@@ -62,7 +62,7 @@ internal sealed partial class StoreTrash
         var relative = Path.GetRelativePath(_root, folder);
         if (relative is "." or ".." || relative.StartsWith("../", StringComparison.Ordinal) || Path.IsPathRooted(relative))
             throw SandboxErrors.StoreUnsafe(folder, $"it is not inside the store folder {_root}.");
-        var root = OpenAt2.OpenRoot(_root);
+        var root = StoreRootGuard.OpenRoot(_root);
         if (root < 0) throw SandboxErrors.StoreUnsafe(_root, $"it cannot be opened ({OpenAt2.ErrorText(-root)}).");
         var from = -1;
         var trash = -1;
@@ -88,11 +88,11 @@ internal sealed partial class StoreTrash
             var owned = trash;
             trash = -1; // the deletion closes it
             if (_exiting) DeleteAndClose(owned, entry);
-            else Track(Task.Run(() =>
+            else RunInBackground(() =>
             {
                 DeleteAndClose(owned, entry);
                 Sweep();
-            }));
+            });
             return true;
         }
         finally
@@ -105,7 +105,7 @@ internal sealed partial class StoreTrash
     public void Sweep()
     {
         if (!Directory.Exists(_folder)) return;
-        var root = OpenAt2.OpenRoot(_root);
+        var root = StoreRootGuard.OpenRoot(_root);
         if (root < 0) return;
         int trash;
         try { trash = OpenTrashFolder(root); }
@@ -149,12 +149,14 @@ internal sealed partial class StoreTrash
     }
 
     /// <summary>
-    /// The path deletions use for the trash folder. As root (in this process, by descriptors: see
-    /// SafeTreeRemover) it is the descriptor's own /proc/self/fd name, so a trash folder swapped for a
-    /// link afterwards (under sudo the store is the caller's) is never followed; a user's own store
-    /// has nobody else to swap it, and rm (a child process) needs a plain path.
+    /// The path deletions use for the trash folder. As root it names our descriptor
+    /// (<see cref="DescriptorPath"/>: /proc/PID/fd/N, which means the same folder in this process's
+    /// own walk and in the rm it may fall back to), so a trash folder swapped for a link afterwards
+    /// (under sudo the store is the caller's) is never followed. A user's own store has nobody else
+    /// to swap it, and the user's rm runs in a user namespace of its own, which may not look into
+    /// our descriptors: the plain path.
     /// </summary>
-    private string Anchor(int trash) => UserIdentity.IsRoot ? $"/proc/self/fd/{trash}" : _folder;
+    private string Anchor(int trash) => UserIdentity.IsRoot ? DescriptorPath.Of(trash) : _folder;
 
     private void DeleteAndClose(int trash, string entry)
     {
@@ -170,6 +172,7 @@ internal sealed partial class StoreTrash
     {
         var tasks = Pending.Keys.ToArray();
         if (tasks.Length == 0) return false;
+        // Never faulted: each task reports its own failure (RunInBackground).
         Task.WaitAll(tasks, limit);
         return true;
     }
@@ -180,6 +183,7 @@ internal sealed partial class StoreTrash
         try
         {
             SafeTreeRemover.Remove(Path.Combine(anchor, entry), anchor);
+            RequireGone(trash, entry);
         }
         catch (Exception e)
         {
@@ -187,6 +191,35 @@ internal sealed partial class StoreTrash
             _log.Warning($"Deleting the removed sandbox {Path.Combine(_folder, entry)} failed, so its space is not free yet: {e.Message}");
         }
     }
+
+    /// <summary>
+    /// What counts is that the entry is gone, whoever deleted it (this process's walk, or rm, which
+    /// with -f says nothing about a path it could not find): an entry still there is an IOException,
+    /// so a deletion that quietly did nothing is reported. An entry that is not a folder (only a sweep
+    /// meets one: whatever else was left in the trash) is unlinked here, relative to the trash.
+    /// </summary>
+    private static void RequireGone(int trash, string entry)
+    {
+        var name = DirectoryCalls.Bytes(entry);
+        if (DirectoryCalls.StatName(trash, name) is not { } left) return;
+        if (!left.IsDirectory && DirectoryCalls.Unlink(trash, name, 0) is var unlinked && (unlinked == 0 || unlinked == -DirectoryCalls.ENOENT)) return;
+        throw new IOException("it is still there after the deletion.");
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on the thread pool, tracked for <see cref="WaitForPending"/>. Any
+    /// exception it throws is reported here as a warning through this trash's log: nobody awaits the
+    /// task, and one left to fault would surface from WaitForPending (an AggregateException) in
+    /// whatever waits next: an unrelated cmdlet's StoreFull retry, or the process's exit.
+    /// </summary>
+    internal void RunInBackground(Action work) => Track(Task.Run(() =>
+    {
+        try { work(); }
+        catch (Exception e)
+        {
+            _log.Warning($"Deleting removed sandboxes in {_folder} in the background failed; the next removal or Remove-Sandbox -Stale tries again: {e.Message}");
+        }
+    }));
 
     private static void Track(Task task)
     {
