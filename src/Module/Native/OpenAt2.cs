@@ -92,6 +92,9 @@ internal static unsafe partial class OpenAt2
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int close(int fd);
 
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int ftruncate(int fd, long length);
+
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int statx(int dirFd, string path, int flags, uint mask, byte* buffer);
 

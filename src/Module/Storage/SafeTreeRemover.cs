@@ -41,6 +41,26 @@ internal static class SafeTreeRemover
     }
 
     /// <summary>
+    /// Removes entry <paramref name="name"/> (a folder, a file, a link: whatever it is) of the folder held
+    /// by <paramref name="folderFd"/>, whose path is <paramref name="folderPath"/>. As root the folder is
+    /// reached through the descriptor (<see cref="DescriptorPath"/>: in this process's walk and in rm), so
+    /// a folder on its path swapped for a link afterwards (under sudo the store is the caller's) is never
+    /// followed. A user's own store has nobody else to swap it, and the user's rm runs in a user namespace
+    /// of its own, which may not look into our descriptors: the plain path. Throws when the entry is still
+    /// there afterwards, whoever failed (rm -f says nothing about a path it could not reach).
+    /// </summary>
+    public static void RemoveEntry(int folderFd, string folderPath, string name)
+    {
+        var folder = UserIdentity.IsRoot ? DescriptorPath.Of(folderFd) : folderPath;
+        Remove(Path.Combine(folder, name), folder);
+        var bytes = DirectoryCalls.Bytes(name);
+        if (DirectoryCalls.StatName(folderFd, bytes) is not { } left) return;
+        // Remove leaves what is neither a folder nor a link (a file, a FIFO): unlinked here, relative to the folder.
+        if (!left.IsDirectory && DirectoryCalls.Unlink(folderFd, bytes, 0) is var unlinked && (unlinked == 0 || unlinked == -DirectoryCalls.ENOENT)) return;
+        throw new IOException($"{Path.Combine(folderPath, name)} is still there after its deletion.");
+    }
+
+    /// <summary>
     /// Unmounts what is mounted at or below <paramref name="target"/> and refuses (StoreUnsafe) when
     /// something stays: what a removal does before it deletes, and before it moves a folder to the
     /// trash, so that the refusal reaches the caller rather than a background deletion.

@@ -113,7 +113,7 @@ internal sealed partial class StoreTrash
         if (trash < 0) return;
         try
         {
-            foreach (var entry in Directory.EnumerateFileSystemEntries(Anchor(trash)).Select(Path.GetFileName).OfType<string>())
+            foreach (var entry in Directory.EnumerateFileSystemEntries(UserIdentity.IsRoot ? DescriptorPath.Of(trash) : _folder).Select(Path.GetFileName).OfType<string>())
             {
                 if (Owner(entry) is not { } owner || owner.IsAlive) continue;
                 var claimed = NewName("s");
@@ -148,16 +148,6 @@ internal sealed partial class StoreTrash
         return trash;
     }
 
-    /// <summary>
-    /// The path deletions use for the trash folder. As root it names our descriptor
-    /// (<see cref="DescriptorPath"/>: /proc/PID/fd/N, which means the same folder in this process's
-    /// own walk and in the rm it may fall back to), so a trash folder swapped for a link afterwards
-    /// (under sudo the store is the caller's) is never followed. A user's own store has nobody else
-    /// to swap it, and the user's rm runs in a user namespace of its own, which may not look into
-    /// our descriptors: the plain path.
-    /// </summary>
-    private string Anchor(int trash) => UserIdentity.IsRoot ? DescriptorPath.Of(trash) : _folder;
-
     private void DeleteAndClose(int trash, string entry)
     {
         try { Delete(trash, entry); }
@@ -179,31 +169,17 @@ internal sealed partial class StoreTrash
 
     private void Delete(int trash, string entry)
     {
-        var anchor = Anchor(trash);
         try
         {
-            SafeTreeRemover.Remove(Path.Combine(anchor, entry), anchor);
-            RequireGone(trash, entry);
+            // Through the trash's descriptor as root (see RemoveEntry); an entry still there afterwards
+            // (rm -f that reached nothing, say) is an exception too, so no failure passes unsaid.
+            SafeTreeRemover.RemoveEntry(trash, _folder, entry);
         }
         catch (Exception e)
         {
             // Left for the next sweep, once this process is gone.
             _log.Warning($"Deleting the removed sandbox {Path.Combine(_folder, entry)} failed, so its space is not free yet: {e.Message}");
         }
-    }
-
-    /// <summary>
-    /// What counts is that the entry is gone, whoever deleted it (this process's walk, or rm, which
-    /// with -f says nothing about a path it could not find): an entry still there is an IOException,
-    /// so a deletion that quietly did nothing is reported. An entry that is not a folder (only a sweep
-    /// meets one: whatever else was left in the trash) is unlinked here, relative to the trash.
-    /// </summary>
-    private static void RequireGone(int trash, string entry)
-    {
-        var name = DirectoryCalls.Bytes(entry);
-        if (DirectoryCalls.StatName(trash, name) is not { } left) return;
-        if (!left.IsDirectory && DirectoryCalls.Unlink(trash, name, 0) is var unlinked && (unlinked == 0 || unlinked == -DirectoryCalls.ENOENT)) return;
-        throw new IOException("it is still there after the deletion.");
     }
 
     /// <summary>
