@@ -59,7 +59,8 @@ public sealed class SandboxEngine
     /// Whatever a creation that failed with StoreFull left of sandbox <paramref name="id"/>: its own
     /// clean-up may have failed for want of room too (under sudo a sandbox that cannot be moved to the
     /// trash is kept whole, name claim and all), and the retry would then meet it as SandboxNameTaken.
-    /// Removed as any sandbox is (its name released); a folder without state, as a creation that died.
+    /// Deleted as the attempt's own clean-up would have (its name released with it when its state says
+    /// it is that sandbox); a folder without state as a creation that died.
     /// </summary>
     private void DiscardFailedAttempt(string id)
     {
@@ -68,8 +69,7 @@ public sealed class SandboxEngine
         SandboxInfo? left;
         try { left = Sandboxes.Get(id); }
         catch (SandboxException e) when (e.ErrorId == "SandboxNotFound") { left = null; }
-        if (left is not null && left.Id == id) RemoveSandbox(left);
-        else Sandboxes.Delete(folder);
+        Sandboxes.Delete(folder, left is not null && left.Id == id ? left : null);
     }
 
     private SandboxInfo CreateSandboxOnce(SandboxCreateOptions options, string id)
