@@ -39,21 +39,40 @@ public sealed class SandboxEngine
 
     public SandboxInfo CreateSandbox(SandboxCreateOptions options)
     {
+        var id = SandboxStore.NewId();
         try
         {
-            return CreateSandboxOnce(options);
+            return CreateSandboxOnce(options, id);
         }
         catch (SandboxException e) when (e.ErrorId == "StoreFull")
         {
             // Removals delete in the background (StoreTrash): in a full store the space a removal of
             // this process just freed may still be on its way back. Once that is done, once more
-            // (no lock is held while waiting).
+            // (no lock is held while waiting), after taking back what the failed attempt took.
             if (!Storage.StoreTrash.WaitForPending(TimeSpan.FromMinutes(1))) throw;
-            return CreateSandboxOnce(options);
+            DiscardFailedAttempt(id);
+            return CreateSandboxOnce(options, SandboxStore.NewId());
         }
     }
 
-    private SandboxInfo CreateSandboxOnce(SandboxCreateOptions options)
+    /// <summary>
+    /// Whatever a creation that failed with StoreFull left of sandbox <paramref name="id"/>: its own
+    /// clean-up may have failed for want of room too (under sudo a sandbox that cannot be moved to the
+    /// trash is kept whole, name claim and all), and the retry would then meet it as SandboxNameTaken.
+    /// Deleted as the attempt's own clean-up would have (its name released with it when its state says
+    /// it is that sandbox); a folder without state as a creation that died.
+    /// </summary>
+    private void DiscardFailedAttempt(string id)
+    {
+        var folder = Layout.SandboxFolder(id);
+        if (!Directory.Exists(folder)) return;
+        SandboxInfo? left;
+        try { left = Sandboxes.Get(id); }
+        catch (SandboxException e) when (e.ErrorId == "SandboxNotFound") { left = null; }
+        Sandboxes.Delete(folder, left is not null && left.Id == id ? left : null);
+    }
+
+    private SandboxInfo CreateSandboxOnce(SandboxCreateOptions options, string id)
     {
         var image = Images.Get(options.Image);
         if (options.Name is not null) NameRules.RequireValid("sandbox", options.Name);
@@ -64,7 +83,6 @@ public sealed class SandboxEngine
         var mounts = BindPolicy.Vet(Layout, options.Mounts).ToList();
         var writablePaths = ReadOnlyRootPaths(provider.Name, options, mounts);
 
-        var id = SandboxStore.NewId();
         var owner = ProcessIdentity.Current;
         SandboxInfo sandbox;
         // The layers lock from reading the image's chain until state.json records it: no collection

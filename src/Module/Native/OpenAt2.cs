@@ -92,6 +92,9 @@ internal static unsafe partial class OpenAt2
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int close(int fd);
 
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial int ftruncate(int fd, long length);
+
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int statx(int dirFd, string path, int flags, uint mask, byte* buffer);
 
@@ -112,7 +115,12 @@ internal static unsafe partial class OpenAt2
         }
     }
 
-    /// <summary>Opens a folder (O_PATH, following nothing) to serve as the root of later calls; -errno on failure.</summary>
+    /// <summary>
+    /// Opens a folder (O_PATH) to serve as the root of later calls; -errno on failure. Its path is
+    /// resolved as given, links on the way included: for folders whose path is the store's own. The
+    /// store root itself is opened by Storage.StoreRootGuard.OpenRoot, which follows no link at its
+    /// end and accepts only the folder the store guard checked.
+    /// </summary>
     public static int OpenRoot(string folder) =>
         Open(-100 /* AT_FDCWD */, folder, O_PATH | O_DIRECTORY, 0);
 

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using Sandbox.Native;
@@ -16,8 +17,11 @@ namespace Sandbox.Sandboxes;
 /// made under the names lock before the state folder, so every sandbox made since claims have existed
 /// has one; a store from before (no <c>names/</c>) is claimed in full once, under the same lock, in a
 /// folder of its own renamed into place when complete (a claiming that dies half-way leaves none).
-/// Written through descriptors reached from the store root without links (<see cref="StateFolder"/>):
-/// under sudo the store is the calling user's, who could swap the folder for a link into one of root's.
+/// Every claim is read, written (whole: truncated to the id) and deleted through descriptors reached
+/// from the store root without links (<see cref="StoreRootGuard.OpenRoot"/>, RESOLVE_BENEATH|NO_SYMLINKS),
+/// the one-time claiming's folder made and renamed the same way: under sudo the store is the calling
+/// user's, who could swap a folder for a link into one of root's. Claims whose sandbox is gone are
+/// collected where the store is swept (<see cref="CollectStale"/>).
 /// </summary>
 internal sealed class SandboxNames
 {
@@ -45,19 +49,30 @@ internal sealed class SandboxNames
     /// <summary>True when a sandbox of the store has this name. Call with the names lock held.</summary>
     public bool IsTaken(string name)
     {
-        if (!Directory.Exists(Folder)) ClaimExisting();
-        var bytes = UntrustedFile.ReadRegular(Path.Combine(Folder, KeyOf(name)), IdLength);
-        if (bytes is not { Length: IdLength }) return false;
-        var id = Encoding.ASCII.GetString(bytes);
-        return id.All(char.IsAsciiHexDigitLower) && _loadById(id) is { } holder && holder.Name == name && holder.Id == id;
+        using var root = StoreRootHandle.Open(_layout.Root);
+        var names = OpenTopFolder(root.Fd, FolderName, create: false);
+        if (names == -OpenAt2.ENOENT)
+        {
+            ClaimExisting(root.Fd);
+            names = OpenTopFolder(root.Fd, FolderName, create: false);
+        }
+        if (names < 0) throw Unusable(FolderName, names);
+        try
+        {
+            return ReadClaim(names, KeyOf(name)) is { } id && HeldBy(id) is { } holder && holder.Name == name;
+        }
+        finally { OpenAt2.close(names); }
     }
 
     /// <summary>Records that sandbox <paramref name="id"/> holds <paramref name="name"/>. Call with the names lock held.</summary>
     public void Claim(string name, string id)
     {
-        if (id.Length != IdLength || !id.All(char.IsAsciiHexDigitLower)) throw new ArgumentException($"'{id}' is not a sandbox id.", nameof(id));
-        PrivateFiles.EnsureFolder(Folder);
-        WithFolder(Folder, folder => Write(folder, name, id));
+        if (!LooksLikeId(id)) throw new ArgumentException($"'{id}' is not a sandbox id.", nameof(id));
+        using var root = StoreRootHandle.Open(_layout.Root);
+        var names = OpenTopFolder(root.Fd, FolderName, create: true);
+        if (names < 0) throw Unusable(FolderName, names);
+        try { Write(names, name, id); }
+        finally { OpenAt2.close(names); }
     }
 
     private void Write(int folder, string name, string id)
@@ -71,7 +86,15 @@ internal sealed class SandboxNames
             file = StateFolder.OpenOwnFile(folder, key, sudoCallersToo: true);
         }
         if (file < 0) throw new IOException($"The claim of sandbox name '{name}' ({Path.Combine(Folder, key)}) could not be written.");
-        try { StateFolder.WriteWhole(file, Encoding.ASCII.GetBytes(id), $"the claim of sandbox name '{name}'"); }
+        try
+        {
+            var bytes = Encoding.ASCII.GetBytes(id);
+            StateFolder.WriteWhole(file, bytes, $"the claim of sandbox name '{name}'");
+            // Whole: a longer file that was there (planted, or cut short by a crash mid-write) keeps no tail
+            // that would make the claim unreadable, and the name look free while its sandbox lives.
+            if (OpenAt2.ftruncate(file, bytes.Length) != 0)
+                throw new IOException($"truncating the claim of sandbox name '{name}' failed: {OpenAt2.ErrorText(Marshal.GetLastPInvokeError())}");
+        }
         finally { OpenAt2.close(file); }
     }
 
@@ -81,30 +104,110 @@ internal sealed class SandboxNames
     /// </summary>
     public void Release(string name, string id)
     {
-        if (!Directory.Exists(Folder)) return;
-        var key = KeyOf(name);
-        if (UntrustedFile.ReadRegular(Path.Combine(Folder, key), IdLength) is not { } bytes || Encoding.ASCII.GetString(bytes) != id) return;
-        WithFolder(Folder, folder => OpenAt2.unlinkat(folder, key, 0));
+        using var root = StoreRootHandle.Open(_layout.Root);
+        var names = OpenTopFolder(root.Fd, FolderName, create: false);
+        if (names < 0) return;
+        try
+        {
+            var key = KeyOf(name);
+            if (ReadClaim(names, key) == id) OpenAt2.unlinkat(names, key, 0);
+        }
+        finally { OpenAt2.close(names); }
     }
 
-    /// <summary>A store made before claims existed: every sandbox it holds claims its name.</summary>
-    private void ClaimExisting()
+    /// <summary>
+    /// Deletes every claim that no sandbox holds any more: its sandbox gone or named otherwise (a removal
+    /// or creation that died before it released the name), or not a claim at all (an empty file a full
+    /// store left, a link or FIFO planted there). Unlinked relative to the folder's descriptor, never
+    /// followed. Returns how many. Call with the names lock held: a claim is then never half made.
+    /// </summary>
+    public int CollectStale()
+    {
+        using var root = StoreRootHandle.Open(_layout.Root);
+        var names = OpenTopFolder(root.Fd, FolderName, create: false);
+        if (names < 0) return 0;
+        try
+        {
+            var collected = 0;
+            foreach (var entry in DirectoryCalls.ReadNames(names, out _).Select(DirectoryCalls.Text))
+            {
+                if (entry.Length != KeyLength || !entry.All(char.IsAsciiHexDigitLower)) continue; // not a claim's name: not ours to judge
+                if (ReadClaim(names, entry) is { } id && HeldBy(id) is { } holder && KeyOf(holder.Name) == entry) continue;
+                if (OpenAt2.unlinkat(names, entry, 0) == 0) collected++;
+            }
+            return collected;
+        }
+        finally { OpenAt2.close(names); }
+    }
+
+    /// <summary>
+    /// A store made before claims existed: every sandbox it holds claims its name, in <c>names-new/</c>,
+    /// renamed to <c>names/</c> when complete (a claiming that died leaves its folder, deleted here first).
+    /// Made, filled and renamed through descriptors beneath the store root.
+    /// </summary>
+    private void ClaimExisting(int root)
     {
         var staging = Path.Combine(_layout.Root, StagingName);
-        if (Path.Exists(staging)) SafeTreeRemover.Remove(staging, _layout.Root); // a claiming that died
-        PrivateFiles.EnsureFolder(staging);
-        WithFolder(staging, folder =>
+        if (DirectoryCalls.StatName(root, DirectoryCalls.Bytes(StagingName)) is not null)
+            SafeTreeRemover.RemoveEntry(root, _layout.Root, StagingName); // a claiming that died (or whatever stands there)
+        var folder = OpenTopFolder(root, StagingName, create: true);
+        if (folder < 0) throw Unusable(StagingName, folder);
+        try
         {
             foreach (var sandbox in _listAll()) Write(folder, sandbox.Name, sandbox.Id);
-        });
-        Directory.Move(staging, Folder);
+        }
+        finally { OpenAt2.close(folder); }
+        if (OpenAt2.renameat(root, StagingName, root, FolderName) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            throw new IOException($"renaming {staging} to {Folder} failed: {OpenAt2.ErrorText(errno)}", errno);
+        }
     }
 
-    private void WithFolder(string path, Action<int> use)
+    private const ulong Beneath = OpenAt2.RESOLVE_BENEATH | OpenAt2.RESOLVE_NO_SYMLINKS | OpenAt2.RESOLVE_NO_MAGICLINKS;
+    private const int KeyLength = 32;
+
+    /// <summary>
+    /// The folder <paramref name="name"/> right under the store root (O_RDONLY: listed by the collection),
+    /// reached without links; with <paramref name="create"/> made 0700 when missing, and under sudo handed
+    /// to the caller by its descriptor. -errno on failure (-ENOENT: missing).
+    /// </summary>
+    private static int OpenTopFolder(int root, string name, bool create)
     {
-        var folder = StateFolder.Open(_layout.Root, path);
-        if (folder < 0) throw new IOException($"{path} is not a folder of the store {_layout.Root} reached without links.");
-        try { use(folder); }
-        finally { OpenAt2.close(folder); }
+        var flags = OpenAt2.O_RDONLY | OpenAt2.O_DIRECTORY;
+        var fd = OpenAt2.Open(root, name, flags, Beneath);
+        if (fd != -OpenAt2.ENOENT || !create) return fd;
+        var made = OpenAt2.mkdirat(root, name, 0b111_000_000) == 0;
+        fd = OpenAt2.Open(root, name, flags, Beneath);
+        if (made && fd >= 0 && SudoCaller.Current is { } sudo) OpenAt2.fchown(fd, (uint)sudo.Uid, (uint)sudo.Gid);
+        return fd;
     }
+
+    /// <summary>
+    /// The id a claim holds: exactly <see cref="IdLength"/> lowercase hex digits in a regular file,
+    /// opened without following a link and without blocking on a FIFO; null for anything else.
+    /// </summary>
+    private static unsafe string? ReadClaim(int folder, string key)
+    {
+        var fd = OpenAt2.openat(folder, key, OpenAt2.O_RDONLY | OpenFlags.O_NOFOLLOW | OpenAt2.O_NONBLOCK | OpenAt2.O_CLOEXEC, 0);
+        if (fd < 0) return null;
+        try
+        {
+            if (OpenAt2.StatOf(fd) is not { IsRegularFile: true, Size: IdLength }) return null;
+            var buffer = stackalloc byte[IdLength + 1];
+            var n = OpenAt2.read(fd, buffer, IdLength + 1);
+            if (n != IdLength) return null;
+            var id = Encoding.ASCII.GetString(buffer, IdLength);
+            return LooksLikeId(id) ? id : null;
+        }
+        finally { OpenAt2.close(fd); }
+    }
+
+    /// <summary>The sandbox whose state says it is <paramref name="id"/>; null when there is none.</summary>
+    private SandboxInfo? HeldBy(string id) => _loadById(id) is { } holder && holder.Id == id ? holder : null;
+
+    private static bool LooksLikeId(string id) => id.Length == IdLength && id.All(char.IsAsciiHexDigitLower);
+
+    private IOException Unusable(string folder, int errno) =>
+        new($"{Path.Combine(_layout.Root, folder)} is not a folder of the store {_layout.Root} reached without links ({OpenAt2.ErrorText(-errno)}).");
 }

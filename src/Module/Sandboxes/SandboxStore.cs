@@ -165,8 +165,17 @@ internal sealed class SandboxStore
         return existed;
     }
 
-    /// <summary>Deletes what removals killed before they finished left in the trash.</summary>
-    public void SweepTrash() => _trash.Sweep();
+    /// <summary>
+    /// Deletes what removals killed before they finished left in the trash, and the name claims no
+    /// sandbox holds any more (SandboxNames.CollectStale), under the names lock.
+    /// </summary>
+    public void SweepTrash()
+    {
+        _trash.Sweep();
+        if (!Directory.Exists(_names.Folder)) return;
+        using var namesLock = FileLock.Acquire(NamesLockFile);
+        _names.CollectStale();
+    }
 
     private SandboxInfo? Load(string folder)
     {

@@ -18,7 +18,7 @@ internal static partial class StateFolder
         if (string.IsNullOrEmpty(storeRoot) || string.IsNullOrEmpty(folder)) return -1;
         var relative = Path.GetRelativePath(storeRoot, folder);
         if (relative == ".." || relative.StartsWith("../", StringComparison.Ordinal) || Path.IsPathRooted(relative)) return -1;
-        var root = OpenAt2.OpenRoot(storeRoot);
+        var root = Storage.StoreRootGuard.OpenRoot(storeRoot);
         if (root < 0) return -1;
         try
         {

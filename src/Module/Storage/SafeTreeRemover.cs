@@ -41,21 +41,51 @@ internal static class SafeTreeRemover
     }
 
     /// <summary>
+    /// Removes entry <paramref name="name"/> (a folder, a file, a link: whatever it is) of the folder held
+    /// by <paramref name="folderFd"/>, whose path is <paramref name="folderPath"/>. As root the folder is
+    /// reached through the descriptor (<see cref="DescriptorPath"/>: in this process's walk and in rm), so
+    /// a folder on its path swapped for a link afterwards (under sudo the store is the caller's) is never
+    /// followed. A user's own store has nobody else to swap it, and the user's rm runs in a user namespace
+    /// of its own, which may not look into our descriptors: the plain path. Throws when the entry is still
+    /// there afterwards, whoever failed (rm -f says nothing about a path it could not reach).
+    /// </summary>
+    public static void RemoveEntry(int folderFd, string folderPath, string name)
+    {
+        var folder = UserIdentity.IsRoot ? DescriptorPath.Of(folderFd) : folderPath;
+        Remove(Path.Combine(folder, name), folder);
+        var bytes = DirectoryCalls.Bytes(name);
+        if (DirectoryCalls.StatName(folderFd, bytes) is not { } left) return;
+        // Remove leaves what is neither a folder nor a link (a file, a FIFO): unlinked here, relative to the folder.
+        if (!left.IsDirectory && DirectoryCalls.Unlink(folderFd, bytes, 0) is var unlinked && (unlinked == 0 || unlinked == -DirectoryCalls.ENOENT)) return;
+        throw new IOException($"{Path.Combine(folderPath, name)} is still there after its deletion.");
+    }
+
+    /// <summary>
     /// Unmounts what is mounted at or below <paramref name="target"/> and refuses (StoreUnsafe) when
     /// something stays: what a removal does before it deletes, and before it moves a folder to the
     /// trash, so that the refusal reaches the caller rather than a background deletion.
     /// </summary>
     public static void UnmountBelow(string target)
     {
-        var mounted = MountTable.MountPointsUnder(target);
+        // The mount table names mount points by their real paths: a path through one of our
+        // descriptors (/proc/PID/fd/N/..., what the trash deletes through) never matches it as
+        // written, so it is compared as the descriptor's folder's real path. Each mount is then
+        // undone through the same descriptor, and UMOUNT_NOFOLLOW: a last component swapped for a
+        // link meanwhile (under sudo the store is the caller's) is not followed to a mount elsewhere.
+        var shown = DescriptorPath.AsMountTableNames(target);
+        if (shown is null) return; // the folder held is deleted: nothing can be mounted in it
+        var mounted = MountTable.MountPointsUnder(shown);
         foreach (var mountPoint in mounted)
-            LibC.umount2(mountPoint, LibC.MNT_DETACH);
+            LibC.umount2(target + mountPoint[shown.Length..], LibC.MNT_DETACH | UMOUNT_NOFOLLOW);
         // The table is read again only when something was unmounted (the provider's own teardown
         // usually left nothing mounted).
-        var stillMounted = mounted.Count == 0 ? mounted : MountTable.MountPointsUnder(target);
+        var stillMounted = mounted.Count == 0 ? mounted : MountTable.MountPointsUnder(shown);
         if (stillMounted.Count > 0)
             throw SandboxErrors.StoreUnsafe(target, $"'{stillMounted[0]}' is still mounted.");
     }
+
+    /// <summary>umount2(2): do not follow a link in the last component of the mount point's path.</summary>
+    private const int UMOUNT_NOFOLLOW = 8;
 
     /// <summary>False when something here is beyond root in this process (root of a user namespace meeting unmapped ids): rm then finishes.</summary>
     private static bool TryDeleteTree(string target)

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Sandbox.Native;
@@ -50,6 +51,8 @@ internal static partial class StoreRootGuard
 
     private static void Verify(string root, uint owner, bool engineIsRoot, bool parentsMustExist)
     {
+        var key = Key(root);
+        Accepted.TryRemove(key, out _); // whatever it was, it has not been accepted again yet
         var resolved = FolderOnTheWay(root, owner, parentsMustExist);
         if (resolved is null) return; // not made yet: it will be made inside a folder found safe
         var status = OpenedStatus(root, resolved);
@@ -69,6 +72,57 @@ internal static partial class StoreRootGuard
             if (inner.IsSymbolicLink)
                 throw SandboxErrors.StoreNotOwned(root, $"holds a link {folder} -> {LinkTarget(Path.Combine(resolved, folder))}", OwnerName(owner));
             RequireOwned(root, Path.Combine(root, folder), inner, owner, engineIsRoot);
+        }
+        Accepted[key] = Identity.Of(status);
+    }
+
+    /// <summary>Which folder (device and inode) each store root path was when Verify last accepted it.</summary>
+    private static readonly ConcurrentDictionary<string, Identity> Accepted = new(StringComparer.Ordinal);
+
+    private readonly record struct Identity(uint Major, uint Minor, ulong Inode)
+    {
+        public static Identity Of(FileStatus status) => new(status.DeviceMajor, status.DeviceMinor, status.Inode);
+    }
+
+    private static string Key(string root) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
+
+    /// <summary>
+    /// The store root as an O_PATH descriptor, the start of every *at call made beneath it (the trash,
+    /// state folders, name claims), or -errno when nothing is there to open. Opened without following a
+    /// link (O_NOFOLLOW|O_DIRECTORY), and only if it is the very folder (device and inode) that
+    /// <see cref="Verify(StoreLayout)"/> last accepted at that path; a root not checked yet by this
+    /// process is checked now. Under sudo the folders above the store are the caller's: between the
+    /// check and the use they could put a link there, or rename another store (root's own) into its
+    /// place, and have root move, write and delete in it. Such a root is StoreRootChanged.
+    /// </summary>
+    public static int OpenRoot(string root)
+    {
+        var key = Key(root);
+        var fd = OpenAt2.Open(-100 /* AT_FDCWD */, key, OpenAt2.O_PATH | OpenAt2.O_DIRECTORY | OpenAt2.O_NOFOLLOW, 0);
+        // A link at the end gives ENOTDIR with O_PATH (the link itself is opened, and it is no folder), ELOOP without.
+        if (fd == -ELOOP || fd == -ENOTDIR)
+            throw SandboxErrors.StoreRootChanged(key, FileStatus.Of(key) is { IsSymbolicLink: true }
+                ? $"a link (to {LinkTarget(key)}) now stands at its path" : "something other than a folder now stands at its path");
+        if (fd < 0) return fd;
+        try
+        {
+            if (OpenAt2.StatOf(fd) is not { } status) throw SandboxErrors.StoreRootChanged(key, "it cannot be examined (statx failed)");
+            if (!Accepted.TryGetValue(key, out var accepted))
+            {
+                // First use in this process (or the root was made after its check): check it now. What
+                // was opened must then be what the check saw.
+                Verify(key, StoreOwner, UserIdentity.IsRoot);
+                if (!Accepted.TryGetValue(key, out accepted)) throw SandboxErrors.StoreRootChanged(key, "it vanished while it was checked");
+            }
+            if (Identity.Of(status) != accepted)
+                throw SandboxErrors.StoreRootChanged(key, "another folder now stands at its path (its device and inode changed since it was checked)");
+            var opened = fd;
+            fd = -1;
+            return opened;
+        }
+        finally
+        {
+            if (fd >= 0) OpenAt2.close(fd);
         }
     }
 

@@ -62,7 +62,7 @@ internal sealed partial class StoreTrash
         var relative = Path.GetRelativePath(_root, folder);
         if (relative is "." or ".." || relative.StartsWith("../", StringComparison.Ordinal) || Path.IsPathRooted(relative))
             throw SandboxErrors.StoreUnsafe(folder, $"it is not inside the store folder {_root}.");
-        var root = OpenAt2.OpenRoot(_root);
+        var root = StoreRootGuard.OpenRoot(_root);
         if (root < 0) throw SandboxErrors.StoreUnsafe(_root, $"it cannot be opened ({OpenAt2.ErrorText(-root)}).");
         var from = -1;
         var trash = -1;
@@ -88,11 +88,11 @@ internal sealed partial class StoreTrash
             var owned = trash;
             trash = -1; // the deletion closes it
             if (_exiting) DeleteAndClose(owned, entry);
-            else Track(Task.Run(() =>
+            else RunInBackground(() =>
             {
                 DeleteAndClose(owned, entry);
                 Sweep();
-            }));
+            });
             return true;
         }
         finally
@@ -105,7 +105,7 @@ internal sealed partial class StoreTrash
     public void Sweep()
     {
         if (!Directory.Exists(_folder)) return;
-        var root = OpenAt2.OpenRoot(_root);
+        var root = StoreRootGuard.OpenRoot(_root);
         if (root < 0) return;
         int trash;
         try { trash = OpenTrashFolder(root); }
@@ -113,7 +113,7 @@ internal sealed partial class StoreTrash
         if (trash < 0) return;
         try
         {
-            foreach (var entry in Directory.EnumerateFileSystemEntries(Anchor(trash)).Select(Path.GetFileName).OfType<string>())
+            foreach (var entry in Directory.EnumerateFileSystemEntries(UserIdentity.IsRoot ? DescriptorPath.Of(trash) : _folder).Select(Path.GetFileName).OfType<string>())
             {
                 if (Owner(entry) is not { } owner || owner.IsAlive) continue;
                 var claimed = NewName("s");
@@ -148,14 +148,6 @@ internal sealed partial class StoreTrash
         return trash;
     }
 
-    /// <summary>
-    /// The path deletions use for the trash folder. As root (in this process, by descriptors: see
-    /// SafeTreeRemover) it is the descriptor's own /proc/self/fd name, so a trash folder swapped for a
-    /// link afterwards (under sudo the store is the caller's) is never followed; a user's own store
-    /// has nobody else to swap it, and rm (a child process) needs a plain path.
-    /// </summary>
-    private string Anchor(int trash) => UserIdentity.IsRoot ? $"/proc/self/fd/{trash}" : _folder;
-
     private void DeleteAndClose(int trash, string entry)
     {
         try { Delete(trash, entry); }
@@ -170,16 +162,18 @@ internal sealed partial class StoreTrash
     {
         var tasks = Pending.Keys.ToArray();
         if (tasks.Length == 0) return false;
+        // Never faulted: each task reports its own failure (RunInBackground).
         Task.WaitAll(tasks, limit);
         return true;
     }
 
     private void Delete(int trash, string entry)
     {
-        var anchor = Anchor(trash);
         try
         {
-            SafeTreeRemover.Remove(Path.Combine(anchor, entry), anchor);
+            // Through the trash's descriptor as root (see RemoveEntry); an entry still there afterwards
+            // (rm -f that reached nothing, say) is an exception too, so no failure passes unsaid.
+            SafeTreeRemover.RemoveEntry(trash, _folder, entry);
         }
         catch (Exception e)
         {
@@ -187,6 +181,21 @@ internal sealed partial class StoreTrash
             _log.Warning($"Deleting the removed sandbox {Path.Combine(_folder, entry)} failed, so its space is not free yet: {e.Message}");
         }
     }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on the thread pool, tracked for <see cref="WaitForPending"/>. Any
+    /// exception it throws is reported here as a warning through this trash's log: nobody awaits the
+    /// task, and one left to fault would surface from WaitForPending (an AggregateException) in
+    /// whatever waits next: an unrelated cmdlet's StoreFull retry, or the process's exit.
+    /// </summary>
+    internal void RunInBackground(Action work) => Track(Task.Run(() =>
+    {
+        try { work(); }
+        catch (Exception e)
+        {
+            _log.Warning($"Deleting removed sandboxes in {_folder} in the background failed; the next removal or Remove-Sandbox -Stale tries again: {e.Message}");
+        }
+    }));
 
     private static void Track(Task task)
     {

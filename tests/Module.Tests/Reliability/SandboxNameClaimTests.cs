@@ -100,6 +100,75 @@ public sealed class SandboxNameClaimTests
         engine.RemoveSandbox(sandbox);
     }
 
+    [SkippableFact]
+    public void A_claim_written_over_a_longer_file_keeps_no_tail_so_its_name_stays_taken()
+    {
+        Skip.If(Environment.UserName != "root", "root Bubblewrap; run the tests as root (CI does).");
+        using var busybox = new BusyboxStore("name-claim-tail");
+        var engine = busybox.Engine;
+        engine.RemoveSandbox(engine.CreateSandbox(Named("warm-up"))); // makes names/
+        // A longer claim left there (cut short by nothing: planted, or a crash mid-write of another format).
+        var claim = Path.Combine(engine.Layout.Root, SandboxNames.FolderName, SandboxNames.KeyOf("tail"));
+        File.WriteAllText(claim, "0123456789abcdef-and-a-tail");
+
+        var sandbox = engine.CreateSandbox(Named("tail"));
+
+        Assert.Equal(sandbox.Id, File.ReadAllText(claim));
+        var error = Assert.Throws<SandboxException>(() => engine.CreateSandbox(Named("tail")));
+        Assert.Equal("SandboxNameTaken", error.ErrorId);
+        Assert.Single(engine.GetSandboxes());
+        engine.RemoveSandbox(sandbox);
+    }
+
+    [SkippableFact]
+    public void Stale_claims_are_collected_by_the_reap_never_through_a_link_and_held_ones_are_kept()
+    {
+        Skip.If(Environment.UserName != "root", "root Bubblewrap; run the tests as root (CI does).");
+        using var busybox = new BusyboxStore("name-claim-collect");
+        using var precious = new PreciousFile("name-claim-collect-precious");
+        var engine = busybox.Engine;
+        var held = engine.CreateSandbox(Named("held"));
+        var names = Path.Combine(engine.Layout.Root, SandboxNames.FolderName);
+        string Claim(string name) => Path.Combine(names, SandboxNames.KeyOf(name));
+        File.WriteAllText(Claim("gone"), "0123456789ab");   // its sandbox is gone (a removal that died)
+        File.WriteAllText(Claim("renamed"), held.Id);     // its sandbox holds another name
+        File.WriteAllText(Claim("empty"), "");            // a claim a full store cut short
+        File.WriteAllText(Claim("linked"), "");
+        precious.PlantLinkAt(Claim("linked"));            // a link: unlinked, never followed
+        var notAClaim = Path.Combine(names, "README");    // not a claim's name: left alone
+        File.WriteAllText(notAClaim, "x");
+
+        engine.ReapOrphans();
+
+        Assert.Equal(new[] { Claim("held"), notAClaim }.Order(), Directory.GetFileSystemEntries(names).Order());
+        Assert.Equal(held.Id, File.ReadAllText(Claim("held")));
+        precious.AssertUntouched();
+        Assert.Throws<SandboxException>(() => engine.CreateSandbox(Named("held")));
+        engine.RemoveSandbox(held);
+        engine.ReapOrphans();
+        Assert.Equal(new[] { notAClaim }, Directory.GetFileSystemEntries(names));
+    }
+
+    [SkippableFact]
+    public void A_leftover_of_the_one_time_claiming_that_is_not_a_folder_does_not_stop_it()
+    {
+        Skip.If(Environment.UserName != "root", "root Bubblewrap; run the tests as root (CI does).");
+        using var busybox = new BusyboxStore("name-claim-staging");
+        var engine = busybox.Engine;
+        var old = engine.CreateSandbox(Named("made-before"));
+        Directory.Delete(Path.Combine(engine.Layout.Root, SandboxNames.FolderName), recursive: true); // the store as an older version left it
+        File.WriteAllText(Path.Combine(engine.Layout.Root, "names-new"), "not a folder"); // whatever a claiming that died left
+
+        var error = Assert.Throws<SandboxException>(() => engine.CreateSandbox(Named("made-before")));
+
+        Assert.Equal("SandboxNameTaken", error.ErrorId);
+        Assert.False(Path.Exists(Path.Combine(engine.Layout.Root, "names-new")));
+        Assert.Equal(old.Id, File.ReadAllText(Path.Combine(engine.Layout.Root, SandboxNames.FolderName, SandboxNames.KeyOf("made-before"))));
+        var next = engine.CreateSandbox(Named("made-after"));
+        engine.RemoveSandbox(next);
+        engine.RemoveSandbox(old);
+    }
+
     private static void ReleaseReaderOf(string fifo)
     {
         using var writer = new FileStream(fifo, FileMode.Open, FileAccess.Write);
