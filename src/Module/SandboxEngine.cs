@@ -49,8 +49,11 @@ public sealed class SandboxEngine
             // Removals delete in the background (StoreTrash): in a full store the space a removal of
             // this process just freed may still be on its way back. Once that is done, once more
             // (no lock is held while waiting), after taking back what the failed attempt took.
-            if (!Storage.StoreTrash.WaitForPending(TimeSpan.FromMinutes(1))) throw;
-            DiscardFailedAttempt(id);
+            var pending = Storage.StoreTrash.WaitForPending(TimeSpan.FromMinutes(1));
+            // Best effort: a discard that fails (the store still full) must not hide the StoreFull.
+            try { DiscardFailedAttempt(id); }
+            catch (Exception discard) when (discard is SandboxException or IOException or UnauthorizedAccessException) { }
+            if (!pending) throw;
             return CreateSandboxOnce(options, SandboxStore.NewId());
         }
     }

@@ -104,6 +104,7 @@ internal sealed class SandboxNames
     /// </summary>
     public void Release(string name, string id)
     {
+        if (!Directory.Exists(_layout.Root)) return; // no store, so no claim to release
         using var root = StoreRootHandle.Open(_layout.Root);
         var names = OpenTopFolder(root.Fd, FolderName, create: false);
         if (names < 0) return;
@@ -132,7 +133,19 @@ internal sealed class SandboxNames
             foreach (var entry in DirectoryCalls.ReadNames(names, out _).Select(DirectoryCalls.Text))
             {
                 if (entry.Length != KeyLength || !entry.All(char.IsAsciiHexDigitLower)) continue; // not a claim's name: not ours to judge
-                if (ReadClaim(names, entry) is { } id && HeldBy(id) is { } holder && KeyOf(holder.Name) == entry) continue;
+                // Only a definite answer frees a name: not a claim at all (a link, FIFO or a file of
+                // another length), the claim's sandbox folder gone, or its state saying another name.
+                // A claim that cannot be read now (out of descriptors) or whose sandbox cannot be
+                // loaded (a state too big, a newer version's) is kept.
+                if (DirectoryCalls.StatName(names, DirectoryCalls.Bytes(entry)) is not { } status) continue;
+                if (!status.IsRegularFile || status.Size != IdLength)
+                {
+                    if (OpenAt2.unlinkat(names, entry, 0) == 0) collected++;
+                    continue;
+                }
+                if (ReadClaim(names, entry) is not { } id) continue;
+                var gone = FileStatus.Of(_layout.SandboxFolder(id)) is null;
+                if (!gone && !(HeldBy(id) is { } holder && KeyOf(holder.Name) != entry)) continue;
                 if (OpenAt2.unlinkat(names, entry, 0) == 0) collected++;
             }
             return collected;

@@ -18,7 +18,12 @@ internal static partial class StateFolder
         if (string.IsNullOrEmpty(storeRoot) || string.IsNullOrEmpty(folder)) return -1;
         var relative = Path.GetRelativePath(storeRoot, folder);
         if (relative == ".." || relative.StartsWith("../", StringComparison.Ordinal) || Path.IsPathRooted(relative)) return -1;
-        var root = Storage.StoreRootGuard.OpenRoot(storeRoot);
+        int root;
+        // Callers take -1 as "cannot be used" and carry on (a running command's record is made right
+        // after its spawn, where a throw would leave the command unwatched): a store root that is not
+        // the one accepted any more is such a case, not an exception here.
+        try { root = Storage.StoreRootGuard.OpenRoot(storeRoot); }
+        catch (SandboxException) { return -1; }
         if (root < 0) return -1;
         try
         {
