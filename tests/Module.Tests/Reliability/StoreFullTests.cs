@@ -47,15 +47,34 @@ public sealed class StoreFullTests
             Assert.NotNull(error.Fix);
             Assert.Single(Directory.GetDirectories(engine.Layout.SandboxesFolder)); // no half-made sandbox left
 
-            // Freeing the space (removing the sandbox) makes the store usable again.
+            // Freeing the space (removing the sandbox) makes the store usable again. The space comes
+            // back once no mount namespace holds the removed overlay: one that another process made
+            // while it was mounted (any bwrap or nspawn of the tests running beside this one copies
+            // the host's mounts) keeps its files allocated until that process ends.
             engine.RemoveSandbox(engine.GetSandbox(sandbox.Id));
-            var next = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
+            var next = CreateOnceSpaceIsBack(engine, TimeSpan.FromMinutes(2));
             Assert.Equal("ok\n", engine.Invoke(next, new SandboxCommand { Argv = new[] { "echo", "ok" } }).StdOut);
             engine.RemoveSandbox(next);
         }
         finally
         {
             RunAsRoot.Command("umount", "--recursive", "--lazy", mountPoint);
+        }
+    }
+
+    private static SandboxInfo CreateOnceSpaceIsBack(SandboxEngine engine, TimeSpan patience)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                return engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
+            }
+            catch (SandboxException e) when (e.ErrorId == "StoreFull" && waited.Elapsed < patience)
+            {
+                Thread.Sleep(500);
+            }
         }
     }
 }
