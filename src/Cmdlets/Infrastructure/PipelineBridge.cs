@@ -49,15 +49,24 @@ internal sealed class PipelineBridge : IEngineLog, IDisposable
         // command itself waits. Memory stays at most QueueCapacity lines (each at most 64 KiB).
         using var writes = new BlockingCollection<Action>(QueueCapacity);
         Volatile.Write(ref _writes, writes);
-        // A thread of its own (LongRunning), not the thread pool: the work blocks for as long as the
-        // command runs, and 8 or 32 runspaces of ForEach-Object -Parallel each blocking a pool
-        // thread starved the pool (it adds about one thread a second), so independent commands
-        // waited on one another and all finished together.
-        var task = Task.Factory.StartNew(() =>
+        // A thread of its own, not the thread pool: the work blocks for as long as the command runs,
+        // and 8 or 32 runspaces of ForEach-Object -Parallel each blocking a pool thread starved the
+        // pool (it adds about one thread a second), so independent commands waited on one another
+        // and all finished together. Kept for the next cmdlet call (see DedicatedThreads).
+        // Completed last, after the queue was closed: the failure path below disposes the queue once
+        // the task is complete, and the worker must be done with it by then.
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var task = done.Task;
+        Processes.DedicatedThreads.Start(() =>
         {
-            try { return work(_stop.Token); }
+            T value = default!;
+            Exception? failure = null;
+            try { value = work(_stop.Token); }
+            catch (Exception e) { failure = e; }
             finally { writes.CompleteAdding(); }
-        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            if (failure is null) done.SetResult(value);
+            else done.SetException(failure);
+        });
         try
         {
             foreach (var write in writes.GetConsumingEnumerable()) write();
