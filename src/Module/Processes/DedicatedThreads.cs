@@ -49,7 +49,9 @@ internal static class DedicatedThreads
     private sealed class Worker
     {
         private const int Busy = 0, Waiting = 1, Ended = 2;
-        private readonly SemaphoreSlim _wake = new(0);
+        // No spinning before it blocks (SemaphoreSlim spins with sched_yield): an idle thread sleeps
+        // at once instead of taking CPU from the command that has just started.
+        private readonly ManualResetEventSlim _wake = new(false, spinCount: 0);
         private readonly Thread _thread;
         private Job? _job;
         private int _state = Busy;
@@ -67,7 +69,7 @@ internal static class DedicatedThreads
         {
             if (Interlocked.CompareExchange(ref _state, Busy, Waiting) != Waiting) return false;
             Volatile.Write(ref _job, job);
-            _wake.Release();
+            _wake.Set();
             return true;
         }
 
@@ -81,6 +83,7 @@ internal static class DedicatedThreads
                 _worksOnThisThread++;
                 Run(job);
                 if (!reusable) return;
+                _wake.Reset(); // before the thread can be handed work: a Set from then on is for the next job
                 Volatile.Write(ref _state, Waiting);
                 Idle.Push(this);
                 if (_wake.Wait(IdleLifetime)) continue;
