@@ -6,7 +6,7 @@ namespace Sandbox.Commands.Infrastructure;
 /// <summary>
 /// What importing the module does: reap the current user's orphaned sandboxes (their owner died
 /// without removing them; Sandbox.psm1 then warns with their names, which a binary module cannot do
-/// on import), and see that this process removes the sandboxes it made without -Keep when it exits
+/// on import) at the first import of the process for that store, and see that this process removes the sandboxes it made without -Keep when it exits
 /// normally, and also when its terminal closes (SIGHUP) or it is asked to stop (SIGTERM): those
 /// would otherwise leave sandboxes, and a booted machine running, until the next import, as would
 /// pwsh dying of an unhandled exception (which is how it ends when its terminal goes away).
@@ -17,13 +17,29 @@ public sealed class ModuleLifetime : IModuleAssemblyInitializer
     private static int _hooksRegistered;
     private static readonly object RemovalLock = new();
     private static IReadOnlyList<string> _reaped = Array.Empty<string>();
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> ReapedStores = new(StringComparer.Ordinal);
 
     // Kept alive for the process's life: a collected registration unregisters its handler.
     private static readonly List<PosixSignalRegistration> SignalRegistrations = new();
 
     public void OnImport()
     {
-        try { Interlocked.Exchange(ref _reaped, SandboxEngine.Open().ReapOrphans()); }
+        try
+        {
+            // Once per store per process: each runspace imports the module (ForEach-Object -Parallel
+            // imports it in every one), and orphans are sandboxes of processes that died, which the
+            // first import of this process has reaped already. Remove-Sandbox -Stale reaps at will.
+            var engine = SandboxEngine.Open();
+            if (ReapedStores.TryAdd(engine.Layout.Root, 0))
+            {
+                try { Interlocked.Exchange(ref _reaped, engine.ReapOrphans()); }
+                catch (Exception)
+                {
+                    ReapedStores.TryRemove(engine.Layout.Root, out _); // the next import tries again
+                    throw;
+                }
+            }
+        }
         catch (Exception) { /* a store we cannot read yet is no reason to fail Import-Module */ }
 
         if (Interlocked.Exchange(ref _hooksRegistered, 1) != 0) return;

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Management.Automation;
 
 namespace Sandbox.Commands.Infrastructure;
@@ -13,7 +12,7 @@ internal sealed class PipelineBridge : IEngineLog, IDisposable
 {
     private readonly PSCmdlet _cmdlet;
     private readonly int _pipelineThread = Environment.CurrentManagedThreadId;
-    private BlockingCollection<Action>? _writes; // the queue of the Run in progress, if any
+    private WriteQueue? _writes; // the queue of the Run in progress, if any
     private readonly CancellationTokenSource _stop = new();
     private readonly int _progressId = Random.Shared.Next(1, int.MaxValue);
 
@@ -47,20 +46,29 @@ internal sealed class PipelineBridge : IEngineLog, IDisposable
         // Bounded: a command printing faster than the pipeline consumes (yes | head -c 1G with
         // -Stream) makes the reader wait when the queue is full, so the command's pipe fills and the
         // command itself waits. Memory stays at most QueueCapacity lines (each at most 64 KiB).
-        using var writes = new BlockingCollection<Action>(QueueCapacity);
+        var writes = new WriteQueue(QueueCapacity);
         Volatile.Write(ref _writes, writes);
-        // A thread of its own (LongRunning), not the thread pool: the work blocks for as long as the
-        // command runs, and 8 or 32 runspaces of ForEach-Object -Parallel each blocking a pool
-        // thread starved the pool (it adds about one thread a second), so independent commands
-        // waited on one another and all finished together.
-        var task = Task.Factory.StartNew(() =>
+        // A thread of its own, not the thread pool: the work blocks for as long as the command runs,
+        // and 8 or 32 runspaces of ForEach-Object -Parallel each blocking a pool thread starved the
+        // pool (it adds about one thread a second), so independent commands waited on one another
+        // and all finished together. Kept for the next cmdlet call (see DedicatedThreads).
+        // Completed last, after the queue was closed: the failure path below leaves once the task is
+        // complete, and the worker must be done with the queue by then.
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var task = done.Task;
+        Processes.DedicatedThreads.Start(() =>
         {
-            try { return work(_stop.Token); }
-            finally { writes.CompleteAdding(); }
-        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            T value = default!;
+            Exception? failure = null;
+            try { value = work(_stop.Token); }
+            catch (Exception e) { failure = e; }
+            finally { writes.Close(); }
+            if (failure is null) done.SetResult(value);
+            else done.SetException(failure);
+        });
         try
         {
-            foreach (var write in writes.GetConsumingEnumerable()) write();
+            foreach (var write in writes.Consume()) write();
         }
         catch
         {
@@ -72,6 +80,7 @@ internal sealed class PipelineBridge : IEngineLog, IDisposable
         finally
         {
             Volatile.Write(ref _writes, null);
+            writes.Close(); // a straggling reader's write is dropped, not queued for nobody
         }
         return task.GetAwaiter().GetResult();
     }
@@ -90,7 +99,7 @@ internal sealed class PipelineBridge : IEngineLog, IDisposable
         // The wait for room ends when the pipeline stops (Ctrl-C, or a write failed): the pump
         // that stopped consuming must not leave the producer blocked forever.
         try { Volatile.Read(ref _writes)?.Add(write, _stop.Token); }
-        catch (InvalidOperationException) { /* the run's queue is closed or disposed */ }
+        catch (InvalidOperationException) { /* the run's queue is closed */ }
         catch (OperationCanceledException) { /* the pipeline is stopping: nobody will write this */ }
     }
 

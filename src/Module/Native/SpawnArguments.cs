@@ -32,7 +32,19 @@ internal sealed unsafe class SpawnArguments : IDisposable
     public void* Actions { get; }
     public void* Attributes { get; }
 
-    /// <summary>Closes every descriptor above stderr in the child, except <paramref name="kept"/> if given.</summary>
+    /// <summary>
+    /// The number a passed descriptor has in the child (<see cref="KeepOnlyStdio"/>), whatever its
+    /// number here: fixed, so that the child's closing is one closefrom above it plus the few below
+    /// it, never a close per descriptor this process holds (pwsh holds ~170: as many close calls in
+    /// the vfork child, and as many getrlimit calls here, one per file action, on every command).
+    /// Above 9: the launch chain's sh closes descriptors 3 to 9 (time's report) before the backend.
+    /// </summary>
+    public const int PassedDescriptorNumber = 10;
+
+    /// <summary>
+    /// Closes every descriptor above stderr in the child; <paramref name="kept"/>, if given, is first
+    /// placed at <see cref="PassedDescriptorNumber"/> (without close-on-exec there) and so survives.
+    /// </summary>
     public void KeepOnlyStdio(int? kept = null)
     {
         if (kept is not { } passed)
@@ -40,11 +52,13 @@ internal sealed unsafe class SpawnArguments : IDisposable
             posix_spawn_file_actions_addclosefrom_np(Actions, FirstInheritedDescriptorClosed);
             return;
         }
-        // dup2 onto itself clears close-on-exec in this child only (glibc >= 2.29); every other
-        // inherited descriptor goes (glibc ignores closing one that is not open).
-        posix_spawn_file_actions_adddup2(Actions, passed, passed);
-        for (var fd = FirstInheritedDescriptorClosed; fd < passed; fd++) posix_spawn_file_actions_addclose(Actions, fd);
-        posix_spawn_file_actions_addclosefrom_np(Actions, passed + 1);
+        // After the stdio dup2s (the caller's file actions come first), so a stdio source that happens
+        // to be descriptor 10 here has been copied before it is replaced. dup2 onto another number
+        // leaves the copy without close-on-exec; onto itself it clears the flag (glibc >= 2.29).
+        posix_spawn_file_actions_adddup2(Actions, passed, PassedDescriptorNumber);
+        // glibc ignores closing one that is not open; the original, if above, goes with closefrom.
+        for (var fd = FirstInheritedDescriptorClosed; fd < PassedDescriptorNumber; fd++) posix_spawn_file_actions_addclose(Actions, fd);
+        posix_spawn_file_actions_addclosefrom_np(Actions, PassedDescriptorNumber + 1);
     }
 
     public byte* Utf8(string text)

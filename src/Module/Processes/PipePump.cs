@@ -4,9 +4,10 @@ using static Sandbox.Native.LibC;
 namespace Sandbox.Processes;
 
 /// <summary>
-/// Moves a process's stdin, stdout and stderr in one poll(2) loop on a thread of its own. Blocking
-/// reads on thread-pool threads starved under parallel load (32 commands at once) and output was
-/// dropped after a fixed drain time; a dedicated thread is never starved, and nothing here gives up
+/// Moves a process's stdin, stdout and stderr in one poll(2) loop on a thread of its own
+/// (<see cref="DedicatedThreads"/>, kept for the next command's pump). Blocking reads on
+/// thread-pool threads starved under parallel load (32 commands at once) and output was dropped
+/// after a fixed drain time; a dedicated thread is never starved, and nothing here gives up
 /// on a stream by time alone: only <see cref="Abandon"/> does, and it marks the streams it cut.
 /// A slow line consumer blocks this loop, so the pipe fills and the command waits: back-pressure.
 /// </summary>
@@ -42,7 +43,6 @@ internal sealed unsafe partial class PipePump
     private readonly int _wakeRead, _wakeWrite;
     private int _inputWritten;
     private volatile bool _abandon;
-    private readonly Thread _thread;
     private readonly ManualResetEventSlim _done = new();
     private Exception? _failure;
 
@@ -58,10 +58,9 @@ internal sealed unsafe partial class PipePump
         (_wakeRead, _wakeWrite) = (fds[0], fds[1]);
         // stdin is written without blocking, so a command that never reads cannot hold this loop.
         if (_stdinFd >= 0) fcntl(_stdinFd, F_SETFL, fcntl(_stdinFd, F_GETFL, 0) | O_NONBLOCK);
-        _thread = new Thread(Loop) { IsBackground = true, Name = "sandbox output pump" };
     }
 
-    public void Start() => _thread.Start();
+    public void Start() => DedicatedThreads.Start(Loop);
 
     /// <summary>Bytes read from stdout and stderr so far.</summary>
     public long BytesRead => Interlocked.Read(ref _bytesRead);

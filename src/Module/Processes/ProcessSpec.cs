@@ -46,8 +46,9 @@ public sealed class ProcessSpec
     public Func<int, IDisposable>? Started { get; init; }
 
     /// <summary>
-    /// A close-on-exec descriptor of ours the process is spawned holding under the same number
-    /// (bwrap's status pipe, see Providers.Failures.BwrapStatusPipe); no other spawn inherits it.
+    /// A close-on-exec descriptor of ours the process is spawned holding, as descriptor
+    /// <see cref="Native.SpawnArguments.PassedDescriptorNumber"/> (bwrap's status pipe, see
+    /// Providers.Failures.BwrapStatusPipe); no other spawn inherits it.
     /// </summary>
     internal int? PassedDescriptor { get; init; }
 }

@@ -136,6 +136,8 @@ internal static class RunningCommands
     /// <summary>The sandbox's running/ folder as a descriptor reached from the store root without links (made if asked); -1 if none.</summary>
     private static int OpenFolder(SandboxInfo sandbox, bool create)
     {
+        // Made with the sandbox: open it first, and make it only where that fails (an older version's sandbox).
+        if (create && StateFolder.Open(sandbox.StoreRoot, Folder(sandbox)) is var existing and >= 0) return existing;
         if (create)
         {
             var state = StateFolder.Open(sandbox.StoreRoot, sandbox.StatePath);

@@ -50,10 +50,11 @@ internal sealed class BubblewrapProvider : ISandboxProvider
         // ran, whatever it printed (see BwrapStatusPipe).
         using var status = new BwrapStatusPipe();
         // As root bwrap is exec'd directly and --die-with-parent makes it set its own parent-death signal.
-        var argv = BuildArgv(sandbox, command, interactive: false, status.Arguments);
+        var bwrap = ToolLocator.Require("bwrap", "bubblewrap");
+        var argv = BuildArgv(sandbox, command, bwrap, interactive: false, status.Arguments);
         var outcome = BackendProcess.Run(_log, argv,
             BackendProcess.HostEnvironment(), command, lines, cancellation, backendDiesWithParent: !MountNamespace.InUserNamespace,
-            passedDescriptor: status.WriteDescriptor, tracePoint: TracePoint(sandbox, command, argv));
+            passedDescriptor: status.WriteDescriptor, tracePoint: command.Trace ? TracePoint(sandbox, command, argv, bwrap) : null);
 
         if (!status.CommandExited())
             BackendFailureClassifier.ThrowIfNotStarted(ProviderFailureTables.Bubblewrap, outcome, sandbox.Name, command.Argv[0]);
@@ -61,13 +62,14 @@ internal sealed class BubblewrapProvider : ISandboxProvider
     }
 
     /// <summary>-Trace: strace goes right before bwrap (after the rootless launcher); the command is PID 1 (--as-pid-1).</summary>
-    private static Tracing.TracePoint TracePoint(SandboxInfo sandbox, SandboxCommand command, List<string> argv) =>
-        new(argv.IndexOf(ToolLocator.Require("bwrap", "bubblewrap")), CommandPid: 1, HostRoot: null,
+    private static Tracing.TracePoint TracePoint(SandboxInfo sandbox, SandboxCommand command, List<string> argv, string bwrap) =>
+        new(argv.IndexOf(bwrap), CommandPid: 1, HostRoot: null,
             () => OverlayLayer.Of(sandbox).Reader, sandbox.StatePath, command.WorkingDirectory ?? "/");
 
     public int RunInteractive(SandboxInfo sandbox, SandboxCommand command)
     {
-        return BackendProcess.RunInteractive(_log, BuildArgv(sandbox, command, interactive: true), BackendProcess.HostEnvironment());
+        return BackendProcess.RunInteractive(_log, BuildArgv(sandbox, command, ToolLocator.Require("bwrap", "bubblewrap"), interactive: true),
+            BackendProcess.HostEnvironment());
     }
 
     // Every command's processes die with their bwrap (--die-with-parent, private pid namespace).
@@ -84,18 +86,21 @@ internal sealed class BubblewrapProvider : ISandboxProvider
     /// /etc/passwd, the caller's TERM), makes sure the overlay and binds are safe to use, and hands
     /// the rest to the pure <see cref="BubblewrapCommandLine"/>.
     /// </summary>
-    private List<string> BuildArgv(SandboxInfo sandbox, SandboxCommand command, bool interactive, string[]? statusArguments = null)
+    private List<string> BuildArgv(SandboxInfo sandbox, SandboxCommand command, string bwrap, bool interactive, string[]? statusArguments = null)
     {
         var layer = OverlayLayer.Of(sandbox);
         var account = PasswdFile.For(command, layer.Reader);
         var isRoot = !MountNamespace.InUserNamespace;
-        if (isRoot)
+        // Mounted at the first command and kept: the sandbox lock only to mount it. Checking without
+        // the lock first loses nothing: the lock was never held while bwrap binds the mount, so a
+        // removal could always unmount it after the check, and bwrap then fails to bind (no command runs).
+        if (isRoot && !layer.IsMounted)
         {
             using (_lockSandbox(sandbox)) layer.EnsureMountedOnHost(sandbox.Name, _log);
         }
         // bwrap follows links on a bind's target: refuse to run if the sandbox planted one there.
         Sandboxes.BindTargetGuard.Check(sandbox, layer, overlayMountedOnHost: isRoot);
-        var argv = BubblewrapCommandLine.Build(CommandLineInputs.View(sandbox, layer, isRoot, ToolLocator.Require("bwrap", "bubblewrap")),
+        var argv = BubblewrapCommandLine.Build(CommandLineInputs.View(sandbox, layer, isRoot, bwrap),
             CommandLineInputs.Invocation(sandbox, command, account, interactive));
         if (statusArguments is null) return argv.Argv;
         // bwrap's options follow its own path (the backend block): the status pipe goes first.

@@ -47,7 +47,8 @@ internal static class PrivateFiles
         if (FileStatus.Of(path) is { } status) Tighten(path, status);
     }
 
-    private static void Tighten(string path, FileStatus status)
+    /// <summary>As <see cref="Tighten(string)"/>, with the status the caller just read.</summary>
+    public static void Tighten(string path, FileStatus status)
     {
         if (status.IsSymbolicLink || (status.Permissions & GroupAndOthers) == 0) return;
         // Someone else's store cannot be changed by us; it stays as its owner left it.

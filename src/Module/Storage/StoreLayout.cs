@@ -121,9 +121,10 @@ internal sealed class StoreLayout
     /// </summary>
     public void TightenIfPresent()
     {
-        StoreRootGuard.Verify(this);
+        // The guard's check has just read every folder to tighten (stat'ing them again was the second check of each).
+        var seen = StoreRootGuard.Verify(this);
         foreach (var folder in new[] { Root, ImagesFolder, SandboxesFolder, LocksFolder, LayersFolder, TrashFolder })
-            PrivateFiles.Tighten(folder);
+            if (seen.TryGetValue(folder, out var status)) PrivateFiles.Tighten(folder, status);
     }
 
     /// <summary>Under sudo, gives a bookkeeping file or folder of the store to the calling user.</summary>

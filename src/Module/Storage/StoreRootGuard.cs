@@ -36,8 +36,11 @@ internal static partial class StoreRootGuard
     /// </summary>
     public static uint StoreOwner => SudoCaller.Current is { } sudo ? (uint)sudo.Uid : UserIdentity.EffectiveUid;
 
-    /// <summary>Throws StoreNotOwned or StorePathUnsafe unless only the store's owner (and root) can change the store.</summary>
-    public static void Verify(StoreLayout layout) => Verify(layout.Root, StoreOwner, UserIdentity.IsRoot);
+    /// <summary>
+    /// Throws StoreNotOwned or StorePathUnsafe unless only the store's owner (and root) can change the store.
+    /// Returns what it read of the store: the root's status and its top-level folders' (by path), none when the root does not exist yet.
+    /// </summary>
+    public static IReadOnlyDictionary<string, FileStatus> Verify(StoreLayout layout) => Verify(layout.Root, StoreOwner, UserIdentity.IsRoot, parentsMustExist: false);
 
     public static void Verify(string root, uint owner, bool engineIsRoot) => Verify(root, owner, engineIsRoot, parentsMustExist: false);
 
@@ -49,13 +52,15 @@ internal static partial class StoreRootGuard
     public static void VerifyAfterCreatingParents(StoreLayout layout) =>
         Verify(layout.Root, StoreOwner, UserIdentity.IsRoot, parentsMustExist: true);
 
-    private static void Verify(string root, uint owner, bool engineIsRoot, bool parentsMustExist)
+    private static IReadOnlyDictionary<string, FileStatus> Verify(string root, uint owner, bool engineIsRoot, bool parentsMustExist)
     {
         var key = Key(root);
         Accepted.TryRemove(key, out _); // whatever it was, it has not been accepted again yet
+        var seen = new Dictionary<string, FileStatus>(StringComparer.Ordinal);
         var resolved = FolderOnTheWay(root, owner, parentsMustExist);
-        if (resolved is null) return; // not made yet: it will be made inside a folder found safe
+        if (resolved is null) return seen; // not made yet: it will be made inside a folder found safe
         var status = OpenedStatus(root, resolved);
+        seen[root] = status;
         RequireOwned(root, root, status, owner, engineIsRoot);
         if ((status.Permissions & OtherWrite) != 0 || ((status.Permissions & GroupWrite) != 0 && !PrivateGroup(status.Gid, owner)))
             throw SandboxErrors.StoreNotOwned(root, $"is writable by users other than its owner (mode {Octal(status.Permissions)})",
@@ -72,8 +77,10 @@ internal static partial class StoreRootGuard
             if (inner.IsSymbolicLink)
                 throw SandboxErrors.StoreNotOwned(root, $"holds a link {folder} -> {LinkTarget(Path.Combine(resolved, folder))}", OwnerName(owner));
             RequireOwned(root, Path.Combine(root, folder), inner, owner, engineIsRoot);
+            seen[Path.Combine(root, folder)] = inner;
         }
         Accepted[key] = Identity.Of(status);
+        return seen;
     }
 
     /// <summary>Which folder (device and inode) each store root path was when Verify last accepted it.</summary>
@@ -134,7 +141,7 @@ internal static partial class StoreRootGuard
     {
         var pending = new Stack<string>(Segments(root).Reverse());
         var current = "/";
-        RequireSafeParent(root, current, owner);
+        if (FileStatus.Of(current) is { } top) RequireSafeParent(root, current, top, owner);
         var links = 0;
         while (pending.Count > 0)
         {
@@ -162,15 +169,14 @@ internal static partial class StoreRootGuard
                 foreach (var segment in Segments(target).Reverse()) pending.Push(segment);
                 continue;
             }
-            RequireSafeParent(root, next, owner);
+            RequireSafeParent(root, next, status, owner); // the status just read: one stat per folder
             current = next;
         }
         return null; // "/" itself as the store: StoreLayout never gets here (it needs a name)
     }
 
-    private static void RequireSafeParent(string root, string folder, uint owner)
+    private static void RequireSafeParent(string root, string folder, FileStatus status, uint owner)
     {
-        if (FileStatus.Of(folder) is not { } status) return;
         if (status.Uid != 0 && status.Uid != owner)
             throw SandboxErrors.StorePathUnsafe(root, folder, $"belongs to {UserName(status.Uid)}", OwnerName(owner));
         if ((status.Permissions & Sticky) != 0) return; // others may write, but not rename what is not theirs

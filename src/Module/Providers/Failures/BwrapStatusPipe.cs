@@ -9,7 +9,8 @@ namespace Sandbox.Providers.Failures;
 /// before its setup and <c>{"exit-code": N}</c> only once the command it exec'd has exited; when
 /// its setup or the exec of the command fails it exits 1 without an exit-code document (measured:
 /// a missing bind source, a missing command). The write end is created close-on-exec, passed to
-/// bwrap alone (spawned with it dup'ed onto itself) and closed by bwrap before it execs the command,
+/// bwrap alone (spawned with it dup'ed onto descriptor SpawnArguments.PassedDescriptorNumber, the
+/// number its argument names) and closed by bwrap before it execs the command,
 /// so nothing in the sandbox holds it. Read after bwrap exited, without blocking: a few bytes.
 /// </summary>
 internal sealed unsafe class BwrapStatusPipe : IDisposable
@@ -42,11 +43,11 @@ internal sealed unsafe class BwrapStatusPipe : IDisposable
         }
     }
 
-    /// <summary>The descriptor number bwrap is told to write to (and is spawned holding).</summary>
+    /// <summary>Our descriptor of the write end, which bwrap is spawned holding (as SpawnArguments.PassedDescriptorNumber).</summary>
     public int WriteDescriptor => _write;
 
-    /// <summary>bwrap's arguments that make it report to this pipe.</summary>
-    public string[] Arguments => new[] { "--json-status-fd", _write.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+    /// <summary>bwrap's arguments that make it report to this pipe: the number bwrap holds it under (see ProcessSpec.PassedDescriptor).</summary>
+    public string[] Arguments => new[] { "--json-status-fd", Native.SpawnArguments.PassedDescriptorNumber.ToString(System.Globalization.CultureInfo.InvariantCulture) };
 
     /// <summary>
     /// Whether bwrap reported the command's exit, i.e. the command was exec'd and ran. Call once
