@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 
 namespace Sandbox.Tests.Speed;
@@ -13,44 +12,10 @@ public static partial class ExecTrace
 {
     public const string LaunchHelper = "sandbox-launch";
 
-    public static bool Available => File.Exists("/usr/bin/strace") && Environment.UserName == "root";
+    public static bool Available => StraceAttach.Available;
 
-    public static IReadOnlyList<string> Of(int pid, Action action)
-    {
-        var output = Path.Combine(Path.GetTempPath(), $"exec-trace-{Guid.NewGuid():N}");
-        var start = new ProcessStartInfo("strace") { RedirectStandardError = true, UseShellExecute = false };
-        foreach (var word in new[] { "-f", "-e", "trace=execve,execveat", "-e", "signal=none", "-s", "512", "-o", output, "-p", pid.ToString() })
-            start.ArgumentList.Add(word);
-        using var strace = Process.Start(start)!;
-        try
-        {
-            var ready = new ManualResetEventSlim();
-            strace.ErrorDataReceived += (_, line) =>
-            {
-                // "Process N attached with M threads", written once every thread is attached.
-                if (line.Data is { } text && text.Contains($"Process {pid} attached")) ready.Set();
-            };
-            strace.BeginErrorReadLine();
-            if (!ready.Wait(TimeSpan.FromSeconds(60)))
-                throw new TimeoutException($"strace did not attach to {pid} within 60 s.");
-
-            action();
-        }
-        finally
-        {
-            // SIGINT: strace detaches from everything it traces and exits; the traced processes go on.
-            Process.Start("kill", new[] { "-INT", strace.Id.ToString() })!.WaitForExit();
-            strace.WaitForExit();
-        }
-        try
-        {
-            return Programs(File.ReadAllLines(output));
-        }
-        finally
-        {
-            File.Delete(output);
-        }
-    }
+    public static IReadOnlyList<string> Of(int pid, Action action) =>
+        Programs(StraceAttach.Lines(pid, "execve,execveat", stringLimit: 512, action));
 
     /// <summary>The programs of the successful execs in strace -f output, in order.</summary>
     public static IReadOnlyList<string> Programs(IEnumerable<string> lines)

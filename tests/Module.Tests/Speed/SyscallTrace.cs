@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 
 namespace Sandbox.Tests.Speed;
@@ -12,33 +11,8 @@ public static partial class SyscallTrace
 {
     public static bool Available => ExecTrace.Available;
 
-    public static IReadOnlyList<string> Of(int pid, string calls, Action action)
-    {
-        var output = Path.Combine(Path.GetTempPath(), $"syscall-trace-{Guid.NewGuid():N}");
-        var start = new ProcessStartInfo("strace") { RedirectStandardError = true, UseShellExecute = false };
-        foreach (var word in new[] { "-f", "-e", $"trace={calls}", "-e", "signal=none", "-s", "256", "-o", output, "-p", pid.ToString() })
-            start.ArgumentList.Add(word);
-        using var strace = Process.Start(start)!;
-        try
-        {
-            var ready = new ManualResetEventSlim();
-            strace.ErrorDataReceived += (_, line) =>
-            {
-                if (line.Data is { } text && text.Contains($"Process {pid} attached")) ready.Set();
-            };
-            strace.BeginErrorReadLine();
-            if (!ready.Wait(TimeSpan.FromSeconds(60)))
-                throw new TimeoutException($"strace did not attach to {pid} within 60 s.");
-            action();
-        }
-        finally
-        {
-            Process.Start("kill", new[] { "-INT", strace.Id.ToString() })!.WaitForExit();
-            strace.WaitForExit();
-        }
-        try { return Joined(File.ReadAllLines(output)); }
-        finally { File.Delete(output); }
-    }
+    public static IReadOnlyList<string> Of(int pid, string calls, Action action) =>
+        Joined(StraceAttach.Lines(pid, calls, stringLimit: 256, action));
 
     /// <summary>strace -f lines with each "&lt;unfinished ...&gt;" call joined to its "resumed" rest.</summary>
     public static IReadOnlyList<string> Joined(IEnumerable<string> lines)
