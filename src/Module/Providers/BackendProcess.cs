@@ -59,10 +59,21 @@ internal static class BackendProcess
             if (tracePoint.BackendAt == 0) backendDiesWithParent = false;
         }
         log.Verbose(ShellQuote.Join(argv));
+        var outcome = RunMetered(meter => Chain(meter, argv, ownPidNamespace, backendDiesWithParent), environment, command, lines, cancellation, passedDescriptor);
+        return tracer is null ? outcome : outcome with { Trace = tracePoint!.Build(tracer, command, log) };
+    }
+
+    /// <summary>
+    /// The command line <paramref name="launch"/> makes around the meter, run to completion as the
+    /// sandbox's recorded command, with the peak memory the meter measured.
+    /// </summary>
+    private static ProcessOutcome RunMetered(Func<PeakMemoryMeter, IReadOnlyList<string>> launch, IReadOnlyDictionary<string, string> environment,
+        SandboxCommand command, OutputLines lines, CancellationToken cancellation, int? passedDescriptor = null)
+    {
         using var meter = new PeakMemoryMeter();
         var outcome = NativeProcessRunner.Run(new ProcessSpec
         {
-            Argv = Chain(meter, argv, ownPidNamespace, backendDiesWithParent),
+            Argv = launch(meter),
             Started = RunningCommands.Started,
             Environment = environment,
             StandardInput = command.StandardInput,
@@ -71,8 +82,7 @@ internal static class BackendProcess
             StdOutConsumer = command.StdOutConsumer,
             PassedDescriptor = passedDescriptor,
         }, lines.StdOut, cancellation, lines.StdErr);
-        outcome = meter.Correct(outcome);
-        return tracer is null ? outcome : outcome with { Trace = tracePoint!.Build(tracer, command, log) };
+        return meter.Correct(outcome);
     }
 
     /// <summary>Whether <see cref="Run"/> can start a program itself (its <c>program</c> parameter): the launch helper runs here.</summary>
@@ -84,18 +94,8 @@ internal static class BackendProcess
         var helper = LaunchHelper.PathStartingInFolder() ?? throw new InvalidOperationException("The launch helper cannot run here: check BackendProcess.StartsPrograms first.");
         // Said as the shell would say it: bash's exec -a gives a program another name than its file's.
         log.Verbose($"cd {ShellQuote.Quote(program.Folder)} && exec -a {ShellQuote.Quote(argv[0])} {ShellQuote.Join(argv.Skip(1).Prepend(program.File))}");
-        using var meter = new PeakMemoryMeter();
-        var outcome = NativeProcessRunner.Run(new ProcessSpec
-        {
-            Argv = meter.WrapWithHelper(helper, new[] { program.File, program.Folder }.Concat(argv).ToList())!,
-            Started = RunningCommands.Started,
-            Environment = environment,
-            StandardInput = command.StandardInput,
-            Timeout = command.Timeout,
-            BinaryStdOut = command.BinaryStdOut,
-            StdOutConsumer = command.StdOutConsumer,
-        }, lines.StdOut, cancellation, lines.StdErr);
-        return meter.Correct(outcome);
+        return RunMetered(meter => meter.WrapWithHelper(helper, new[] { program.File, program.Folder }.Concat(argv).ToList())!,
+            environment, command, lines, cancellation);
     }
 
     /// <summary>
