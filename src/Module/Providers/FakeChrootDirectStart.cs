@@ -33,12 +33,13 @@ namespace Sandbox.Providers;
 internal static class FakeChrootDirectStart
 {
     /// <summary>The commands whose execs libfakechroot replaces (chroot.env's list, FakeChrootEnvironment).</summary>
-    private static readonly HashSet<string> Substituted = new(StringComparer.Ordinal) { "chroot", "env", "ischroot", "ldconfig", "ldd" };
+    private static readonly HashSet<string> Substituted = new(FakeChrootEnvironment.SubstitutedCommands, StringComparer.Ordinal);
 
     /// <summary>libfakechroot variables that change what its execve does, when the caller sets them.</summary>
     private static readonly string[] ExecChangingVariables = { "FAKECHROOT_ELFLOADER", "FAKECHROOT_DEBUG" };
 
-    private static readonly string[] HostFolders = { "/dev", "/proc", "/sys" };
+    /// <summary>The host's folders libfakechroot leaves unmapped (FAKECHROOT_EXCLUDE_PATH as we set it).</summary>
+    private static readonly string[] HostFolders = FakeChrootEnvironment.ExcludedPaths.Split(':');
 
     private static readonly System.Text.UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
     private const ushort EM_X86_64 = 62;

@@ -28,6 +28,9 @@ internal sealed record FakeChrootEnvironment(
     /// <summary>What chroot.env excludes from the mapping: the host's own, as with the scripts.</summary>
     public const string ExcludedPaths = "/dev:/proc:/sys";
 
+    /// <summary>The names of the commands chroot.env substitutes.</summary>
+    public static IEnumerable<string> SubstitutedCommands => Substitutes.Select(s => s.Name);
+
     /// <summary>The commands chroot.env substitutes, in every folder of PATH, and what runs instead.</summary>
     private static readonly (string Name, string Substitute)[] Substitutes =
     {
