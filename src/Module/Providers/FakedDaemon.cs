@@ -68,36 +68,49 @@ internal sealed class FakedDaemon
 
     /// <summary>
     /// Has the sandbox's running daemon write its table to fakeroot.db now, without stopping it
-    /// (background processes of the sandbox keep their faked), and returns the file. SIGUSR1 is
-    /// faked's save signal; the handler runs before faked answers any request that comes after the
-    /// signal, so one stat through libfakeroot answered means the file is complete. A daemon that is
-    /// not running saved its table when it stopped. faked is the user's process like the sandbox's
-    /// own, which can stop it (SIGSTOP) or make its save block (a FIFO in the file's place), and
-    /// libfakeroot waits for its answer without end: the wait is bounded by <paramref name="timeout"/>
-    /// (<see cref="SaveTimeout"/>), then the stat is killed and the commit refused.
+    /// (background processes of the sandbox keep their faked), and returns the file. A daemon that
+    /// is not running saved its table when it stopped.
+    /// <para>faked takes requests from one queue in order, but saves in its SIGUSR1 handler the
+    /// moment the signal arrives, between two requests. libfakeroot sends a chown, chmod or mknod
+    /// without waiting for an answer, so one a command made just before it ended may still be
+    /// queued then, and a save at the signal alone would miss it (a chain of FakeChroot derives
+    /// once lost a parent's chown this way). So one request is answered before the signal (every
+    /// earlier one has been applied) and one after it (the handler ran before faked took it).</para>
+    /// <para>faked is the user's process like the sandbox's own, which can stop it (SIGSTOP) or make
+    /// its save block (a FIFO in the file's place), and libfakeroot waits for its answer without
+    /// end: both waits together are bounded by <paramref name="timeout"/> (<see cref="SaveTimeout"/>),
+    /// then the request is killed and the commit refused.</para>
     /// </summary>
     public static string SaveTable(SandboxInfo sandbox, IEngineLog log, CancellationToken cancellation = default, TimeSpan? timeout = null)
     {
         const int SIGUSR1 = 10;
-        if (Running(sandbox) is { } daemon && daemon.Process.Signal(SIGUSR1))
+        if (Running(sandbox) is { } daemon)
         {
             var limit = timeout ?? SaveTimeout;
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
             deadline.CancelAfter(limit);
-            var answered = HostCommand.Run(log, new[] { ToolLocator.Require("stat", "coreutils"), "-c", "%u", "/" },
-                cancellation: deadline.Token,
-                extraEnvironment: new Dictionary<string, string>
-                {
-                    ["LD_LIBRARY_PATH"] = FakeChrootEnvironment.FakerootLibraries,
-                    ["LD_PRELOAD"] = "libfakeroot-sysv.so",
-                    ["FAKEROOTKEY"] = daemon.Key,
-                });
-            cancellation.ThrowIfCancellationRequested();
-            if (answered.Cancelled) throw SandboxErrors.CommitOwnersSaveTimedOut(sandbox.Name, (int)Math.Ceiling(limit.TotalSeconds));
-            if (answered.ExitCode != 0 || answered.StdOut.Trim() != "0")
-                throw SandboxErrors.CommitOwnersUnreadable(sandbox.Name, "faked did not answer after saving its table: " + answered.StdErr.Trim());
+            WaitForAnswer(sandbox, daemon, log, limit, deadline.Token, cancellation);
+            if (daemon.Process.Signal(SIGUSR1)) WaitForAnswer(sandbox, daemon, log, limit, deadline.Token, cancellation);
         }
         return Database(sandbox);
+    }
+
+    /// <summary>One request to faked (a stat of "/" through libfakeroot), returned once faked answered it.</summary>
+    private static void WaitForAnswer(SandboxInfo sandbox, FakedDaemon daemon, IEngineLog log, TimeSpan limit,
+        CancellationToken deadline, CancellationToken cancellation)
+    {
+        var answered = HostCommand.Run(log, new[] { ToolLocator.Require("stat", "coreutils"), "-c", "%u", "/" },
+            cancellation: deadline,
+            extraEnvironment: new Dictionary<string, string>
+            {
+                ["LD_LIBRARY_PATH"] = FakeChrootEnvironment.FakerootLibraries,
+                ["LD_PRELOAD"] = "libfakeroot-sysv.so",
+                ["FAKEROOTKEY"] = daemon.Key,
+            });
+        cancellation.ThrowIfCancellationRequested();
+        if (answered.Cancelled) throw SandboxErrors.CommitOwnersSaveTimedOut(sandbox.Name, (int)Math.Ceiling(limit.TotalSeconds));
+        if (answered.ExitCode != 0 || answered.StdOut.Trim() != "0")
+            throw SandboxErrors.CommitOwnersUnreadable(sandbox.Name, "faked did not answer around saving its table: " + answered.StdErr.Trim());
     }
 
     private static FakedDaemon Start(SandboxInfo sandbox, IEngineLog log)

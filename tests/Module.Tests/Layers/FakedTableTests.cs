@@ -172,6 +172,73 @@ public sealed class FakedTableTests
         }
     }
 
+    [Fact]
+    public async Task A_chown_still_queued_for_faked_when_its_table_is_saved_is_in_the_saved_table()
+    {
+        using var folder = new TemporaryFolder("faked-queued");
+        var sandbox = new SandboxInfo
+        {
+            Id = "faked-queued", Name = "faked-queued", Provider = "FakeChroot", Image = "none",
+            Created = DateTimeOffset.UtcNow, StatePath = folder.Path,
+        };
+        var file = Path.Combine(folder.Path, "chowned");
+        File.WriteAllText(file, "");
+        var daemon = FakedDaemon.Ensure(sandbox, new RecordingLog());
+        try
+        {
+            // perl's chown is chown(2) with both ids, which libfakeroot sends without waiting for an
+            // answer. perl asks faked once as it starts (an fstat), so it says when it is past that;
+            // then faked is stopped, and the chown returns with its request left in faked's queue.
+            var start = new System.Diagnostics.ProcessStartInfo("perl")
+            {
+                RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true,
+                Environment =
+                {
+                    ["LD_LIBRARY_PATH"] = FakeChrootEnvironment.FakerootLibraries,
+                    ["LD_PRELOAD"] = "libfakeroot-sysv.so",
+                    ["FAKEROOTKEY"] = daemon.Key,
+                },
+            };
+            foreach (var argument in new[] { "-e", "$| = 1; print \"ready\\n\"; <STDIN>; chown(1234, 2345, $ARGV[0]) or die \"chown: $!\";", file })
+                start.ArgumentList.Add(argument);
+            using (var perl = System.Diagnostics.Process.Start(start)!)
+            {
+                Assert.Equal("ready", await perl.StandardOutput.ReadLineAsync());
+                Assert.True(daemon.Process.Signal(19 /* SIGSTOP */));
+                await perl.StandardInput.WriteLineAsync("go");
+                perl.StandardInput.Close();
+                await perl.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+                Assert.True(perl.ExitCode == 0, await perl.StandardError.ReadToEndAsync());
+            }
+
+            var saving = Task.Run(() => FakedDaemon.SaveTable(sandbox, new RecordingLog()));
+            // faked resumes with the save signal pending, if the save sent it at once (as it did
+            // before it asked faked first), so the handler runs before the queued chown is taken.
+            WaitForPendingSignal(daemon.Process.Pid, 10 /* SIGUSR1 */, TimeSpan.FromSeconds(3));
+            Assert.True(daemon.Process.Signal(18 /* SIGCONT */));
+            var table = FakedTable.Read(await saving.WaitAsync(TimeSpan.FromSeconds(60)), sandbox.Name);
+
+            Assert.Equal(new FakedTable.Entry(FileStatus.Of(file)!.Value.Mode, 1234, 2345), table.Find(FileStatus.Of(file)!.Value));
+        }
+        finally
+        {
+            daemon.Process.Signal(18 /* SIGCONT */);
+            FakedDaemon.Stop(sandbox);
+        }
+    }
+
+    /// <summary>Until the process has <paramref name="signal"/> pending (its status's ShdPnd), at most <paramref name="limit"/>.</summary>
+    private static void WaitForPendingSignal(int pid, int signal, TimeSpan limit)
+    {
+        var until = DateTime.UtcNow + limit;
+        while (DateTime.UtcNow < until)
+        {
+            var pending = File.ReadLines($"/proc/{pid}/status").First(line => line.StartsWith("ShdPnd:", StringComparison.Ordinal));
+            if ((Convert.ToUInt64(pending["ShdPnd:".Length..].Trim(), 16) & (1UL << (signal - 1))) != 0) return;
+            Thread.Sleep(10);
+        }
+    }
+
     [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
     private static extern int mkfifo(string path, uint mode);
 
