@@ -93,6 +93,81 @@ public sealed class MountIdentityUnmountTests
     }
 
     /// <summary>
+    /// The whole removal step against the race itself: while another thread keeps swapping the
+    /// attacker's state/ for a link to the victim's and back, UnmountBelow runs again and again (the
+    /// attacker's mount put back whenever it was undone, through a descriptor of its folder, so no
+    /// path is involved). By path (the old UnmountBelow) one of the runs sooner or later read the table
+    /// before a swap and unmounted after it, so the victim's overlay went; by identity it never does.
+    /// A refusal (StoreUnsafe: the table showed a mount the path no longer leads to) is the expected
+    /// answer of a run that met a swap.
+    /// </summary>
+    private const int Runs = 6000;
+    private const int SwapHold = 500;
+
+    [SkippableFact]
+    public void While_a_folder_on_the_way_keeps_being_swapped_for_a_link_the_other_sandboxs_mount_is_never_unmounted()
+    {
+        Skip.If(Environment.UserName != "root", RootOnly);
+        using var mounts = new ScratchMounts("umount-race");
+        var (attacker, victim) = mounts.TwoSandboxes();
+        var victimsMount = mounts.At(Path.Combine(victim, "state", "merged"));
+        var state = Path.Combine(attacker, "state");
+        var away = Path.Combine(attacker, "state.away");
+        // The attacker's merged/ folder itself, held before anything is mounted on it, and its first mount undone.
+        LibC.umount2(Path.Combine(state, "merged"), LibC.MNT_DETACH);
+        var mergedFolder = HoldFolder(Path.Combine(state, "merged"));
+        var mergedByDescriptor = "/proc/self/fd/" + mergedFolder;
+        using var stop = new CancellationTokenSource();
+        var swaps = 0;
+        Exception? swapperFailed = null;
+        var swapper = new Thread(() =>
+        {
+            try
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    Directory.Move(state, away);
+                    File.CreateSymbolicLink(state, Path.Combine(victim, "state"));
+                    Thread.SpinWait(SwapHold); // each state held a moment, so a run more often reads in one and unmounts in the other
+                    File.Delete(state);
+                    Directory.Move(away, state);
+                    Thread.SpinWait(SwapHold);
+                    Interlocked.Increment(ref swaps);
+                }
+            }
+            catch (Exception e) { swapperFailed = e; }
+        });
+        var runs = 0;
+        var refusals = 0;
+        var remounts = 0;
+        try
+        {
+            swapper.Start();
+            for (; runs < Runs && mounts.IsMounted(victimsMount); runs++)
+            {
+                if (mounts.Below(attacker).Count == 0)
+                {
+                    Assert.Equal(0, LibC.mount("sandbox-test-umount", mergedByDescriptor, "tmpfs", 0, "size=64k"));
+                    remounts++;
+                }
+                try { SafeTreeRemover.UnmountBelow(attacker); }
+                catch (SandboxException e) when (e.ErrorId == "UnsafeRemoval") { refusals++; }
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            swapper.Join();
+            OpenAt2.close(mergedFolder);
+        }
+
+        Assert.True(mounts.IsMounted(victimsMount), $"the victim's mount was undone after {runs} runs, {swaps} swaps, {refusals} refusals");
+        Assert.Null(swapperFailed);
+        Assert.True(swaps > 0);
+        Assert.True(remounts > 1, "UnmountBelow never undid the attacker's own mount: the race was not run");
+    }
+
+    /// <summary>
     /// The kernel fact the change answers: umount2 by path with UMOUNT_NOFOLLOW (what UnmountBelow did)
     /// follows a link in any component but the last, so the swap above made it unmount the victim's overlay.
     /// </summary>
@@ -247,7 +322,7 @@ public sealed class MountIdentityUnmountTests
             try
             {
                 // Deepest first, each lazily; then again until none is left (a stack needs one pass per layer).
-                for (var pass = 0; pass < 8 && Below(_folder.Path).Count > 0; pass++)
+                for (var pass = 0; pass < 1000 && Below(_folder.Path).Count > 0; pass++)
                     foreach (var entry in Below(_folder.Path)) LibC.umount2(entry.Point, LibC.MNT_DETACH);
             }
             finally { _folder.Dispose(); }
