@@ -99,6 +99,6 @@ internal static class HeldFolderMounts
             var table = MountTable.Read();
             if (DescriptorPath.CurrentName(heldFolderFd) == name) return (Path.TrimEndingDirectorySeparator(name), table);
         }
-        throw SandboxErrors.StoreUnsafe(target, "it kept being renamed while the mounts below it were read, so they could not be checked. Stop whatever renames it and remove it again.");
+        throw SandboxErrors.StoreUnsafe(target, "its name in the mount table could not be confirmed (it kept being renamed while the mounts below it were read, or it is no longer reachable from here), so they could not be checked. Stop whatever renames it and remove it again.");
     }
 }
