@@ -42,8 +42,24 @@ internal static unsafe partial class MountIdentity
                     return id;
         }
         catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
         return null;
     }
+
+    /// <summary>
+    /// True when the folder <paramref name="fd"/> holds is the root of a mount (a mount point): its
+    /// ".." (which the kernel takes up across a mount's root, and which is never a link) is on
+    /// another mount. False too when either mount cannot be told.
+    /// </summary>
+    public static bool IsMountRoot(int fd)
+    {
+        var parent = DirectoryCalls.OpenFolder(fd, ParentName);
+        if (parent < 0) return false;
+        try { return Of(fd) is { } own && Of(parent) is { } above && own != above; }
+        finally { DirectoryCalls.close(parent); }
+    }
+
+    private static readonly byte[] ParentName = ".."u8.ToArray();
 
     /// <summary>
     /// Detaches (MNT_DETACH) the mount whose root <paramref name="fd"/> holds, and only it: umount2 of

@@ -75,8 +75,9 @@ internal static class HeldFolderMounts
             {
                 // The descriptor held the root of the mount on the folder itself, detached now with it:
                 // a mount stacked below that one is out of its reach, and stays (refused) under the last name.
-                var after = MountTable.Read();
-                return Left(after, name, target);
+                // (The folder's own name cannot be confirmed again through a detached mount's root;
+                // whatever the table missed here, the deletion itself refuses to enter: SafeTreeRemover.DeleteTree.)
+                return Left(MountTable.Read(), name, target);
             }
         }
     }

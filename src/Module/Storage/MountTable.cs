@@ -13,8 +13,13 @@ internal static class MountTable
         Under(Read(), folder).Select(entry => entry.Point).ToList();
 
     /// <summary>Every mount of this process's mount namespace, as mountinfo lists them (parents before their children).</summary>
+    /// <remarks>
+    /// Lines end at '\n' only: the kernel escapes space, tab, newline and backslash in a path but
+    /// writes a carriage return as it is, which File.ReadLines would take for a line end, so a mount
+    /// below a folder whose name holds one (a store under sudo is named by its caller) went unseen.
+    /// </remarks>
     public static IReadOnlyList<MountEntry> Read() =>
-        File.ReadLines("/proc/self/mountinfo").Select(Parse).OfType<MountEntry>().ToList();
+        File.ReadAllText("/proc/self/mountinfo").Split('\n').Select(Parse).OfType<MountEntry>().ToList();
 
     /// <summary>The entries of <paramref name="entries"/> at or below <paramref name="folder"/>, deepest first (for unmounting).</summary>
     public static IReadOnlyList<MountEntry> Under(IEnumerable<MountEntry> entries, string folder)

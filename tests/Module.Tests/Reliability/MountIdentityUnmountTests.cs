@@ -272,6 +272,51 @@ public sealed class MountIdentityUnmountTests
         finally { OpenAt2.close(held); }
     }
 
+    [SkippableFact]
+    public void The_deletion_never_goes_through_a_bind_on_the_same_device_below_it_whatever_the_table_said()
+    {
+        Skip.If(Environment.UserName != "root", RootOnly);
+        using var mounts = new ScratchMounts("umount-delete-bind");
+        var (target, victim) = mounts.FolderWithBindOfVictim("sandboxes/abc/state/merged");
+
+        // The deletion alone, as if the mount table had shown nothing (a name it misread, a rename
+        // between its reading and the walk): the bind is on the same device as the tree.
+        var sandbox = Path.GetDirectoryName(Path.GetDirectoryName(target))!;
+        var error = Assert.Throws<SandboxException>(() => SafeTreeRemover.DeleteTree(sandbox));
+
+        Assert.Equal("UnsafeRemoval", error.ErrorId);
+        Assert.Contains("state/merged", error.Message);
+        Assert.True(File.Exists(Path.Combine(victim, "file.txt")), "the bound folder's file is kept");
+    }
+
+    [SkippableFact]
+    public void The_deletion_of_a_folder_that_is_itself_a_mount_point_is_refused()
+    {
+        Skip.If(Environment.UserName != "root", RootOnly);
+        using var mounts = new ScratchMounts("umount-delete-root");
+        var (target, victim) = mounts.FolderWithBindOfVictim("sandboxes/abc");
+
+        var error = Assert.Throws<SandboxException>(() => SafeTreeRemover.DeleteTree(target));
+
+        Assert.Equal("UnsafeRemoval", error.ErrorId);
+        Assert.True(File.Exists(Path.Combine(victim, "file.txt")), "the bound folder's file is kept");
+    }
+
+    [SkippableFact]
+    public void A_bind_below_a_store_whose_path_holds_a_carriage_return_is_undone_before_the_removal_deletes()
+    {
+        Skip.If(Environment.UserName != "root", RootOnly);
+        // mountinfo writes a carriage return as it is; read as a line end, it hid every mount below.
+        using var mounts = new ScratchMounts("umount-cr", storeName: "st\rore");
+        var (target, victim) = mounts.FolderWithBindOfVictim("sandboxes/abc/state/merged");
+
+        SafeTreeRemover.Remove(Path.GetDirectoryName(Path.GetDirectoryName(target))!, Path.Combine(mounts.Store, "sandboxes"));
+
+        Assert.True(File.Exists(Path.Combine(victim, "file.txt")), "the bound folder's file is kept");
+        Assert.False(Directory.Exists(Path.Combine(mounts.Store, "sandboxes", "abc")), "the sandbox folder is removed");
+        Assert.Empty(mounts.Below(mounts.Store));
+    }
+
     private static int HoldFolder(string path)
     {
         var fd = OpenAt2.Open(DirectoryCalls.AT_FDCWD, path, OpenAt2.O_PATH | OpenAt2.O_DIRECTORY, 0);
@@ -284,11 +329,26 @@ public sealed class MountIdentityUnmountTests
     {
         private readonly TemporaryFolder _folder;
 
-        public ScratchMounts(string purpose)
+        public ScratchMounts(string purpose, string storeName = "store")
         {
             _folder = new TemporaryFolder(purpose);
-            Store = Path.Combine(_folder.Path, "store");
+            Store = Path.Combine(_folder.Path, storeName);
             Directory.CreateDirectory(Store);
+        }
+
+        /// <summary>
+        /// A folder of the store with a bind of a victim folder (holding file.txt, on the same device) at
+        /// <paramref name="bindAt"/> below the store; (the path bound to, the victim folder).
+        /// </summary>
+        public (string Target, string Victim) FolderWithBindOfVictim(string bindAt)
+        {
+            var victim = Path.Combine(_folder.Path, "victim");
+            Directory.CreateDirectory(victim);
+            File.WriteAllText(Path.Combine(victim, "file.txt"), "the host's");
+            var point = Path.Combine(Store, bindAt);
+            Directory.CreateDirectory(point);
+            RunAsRoot.Command("mount", "--bind", victim, point);
+            return (point, victim);
         }
 
         public string Store { get; }
