@@ -1,4 +1,5 @@
 using System.Globalization;
+using Sandbox.Native;
 
 namespace Sandbox.Storage;
 
@@ -21,22 +22,37 @@ internal static class DescriptorPath
     public static string Of(int fd) => Prefix.Value + fd.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>
-    /// <paramref name="path"/> as the mount table (/proc/self/mountinfo) names it: a path through one of
-    /// our descriptors (<see cref="Of"/>) starts with the descriptor's folder's real path there (readlink
-    /// of the descriptor: the kernel's own name for it, relative to our root as mountinfo is); any other
-    /// path is returned as given. Null when the descriptor's folder has no name any more (deleted).
+    /// True when <paramref name="path"/> is exactly one of our descriptors' names (<see cref="Of"/>): a
+    /// magic link our own descriptor made, to follow, whereas a link anywhere else is not.
     /// </summary>
-    public static string? AsMountTableNames(string path)
+    public static bool IsOwnDescriptor(string path) =>
+        path.StartsWith(Prefix.Value, StringComparison.Ordinal)
+        && int.TryParse(path.AsSpan(Prefix.Value.Length), NumberStyles.None, CultureInfo.InvariantCulture, out _);
+
+    /// <summary>
+    /// The path by which the mount table (/proc/self/mountinfo) names the folder <paramref name="fd"/>
+    /// holds: readlink of /proc/self/fd/N, the kernel's own name for it, relative to our root as
+    /// mountinfo is. The name is trusted only if it leads, now, to that very folder (lstat's device and
+    /// inode are the descriptor's): a folder renamed meanwhile gives null with <paramref name="deleted"/>
+    /// false (look again). Deleted means no name leads to it and its link count is 0; never the
+    /// " (deleted)" the kernel appends, which a live folder may carry in its real name.
+    /// </summary>
+    public static string? MountTableName(int fd, out bool deleted)
     {
-        var prefix = Prefix.Value;
-        if (!path.StartsWith(prefix, StringComparison.Ordinal)) return path;
-        var slash = path.IndexOf('/', prefix.Length);
-        var number = slash < 0 ? path[prefix.Length..] : path[prefix.Length..slash];
-        if (!int.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out var fd)) return path;
-        string? folder;
-        try { folder = new FileInfo($"/proc/self/fd/{fd}").LinkTarget; }
+        deleted = false;
+        if (FileStatus.OfDescriptor(fd) is not { } held) return null;
+        var name = CurrentName(fd);
+        if (name is not null && name.StartsWith('/') && FileStatus.Of(name) is { } named
+            && (named.DeviceMajor, named.DeviceMinor, named.Inode) == (held.DeviceMajor, held.DeviceMinor, held.Inode))
+            return name;
+        deleted = held.LinkCount == 0;
+        return null;
+    }
+
+    /// <summary>readlink of /proc/self/fd/N as it is now (no check): to see whether a name read earlier still holds.</summary>
+    public static string? CurrentName(int fd)
+    {
+        try { return new FileInfo($"/proc/self/fd/{fd.ToString(CultureInfo.InvariantCulture)}").LinkTarget; }
         catch (IOException) { return null; }
-        if (folder is null || !folder.StartsWith('/') || folder.EndsWith(" (deleted)", StringComparison.Ordinal)) return null;
-        return slash < 0 ? folder : Path.TrimEndingDirectorySeparator(folder) + path[slash..];
     }
 }

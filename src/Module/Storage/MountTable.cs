@@ -1,18 +1,42 @@
+using System.Globalization;
 using System.Text;
 
 namespace Sandbox.Storage;
 
+/// <summary>One line of /proc/self/mountinfo: the mount's ID (its first field) and where it is mounted.</summary>
+internal readonly record struct MountEntry(ulong Id, string Point);
+
 /// <summary>Reads this process's mount table (/proc/self/mountinfo) to find mounts under a folder.</summary>
 internal static class MountTable
 {
-    public static IReadOnlyList<string> MountPointsUnder(string folder)
+    public static IReadOnlyList<string> MountPointsUnder(string folder) =>
+        Under(Read(), folder).Select(entry => entry.Point).ToList();
+
+    /// <summary>Every mount of this process's mount namespace, as mountinfo lists them (parents before their children).</summary>
+    /// <remarks>
+    /// Lines end at '\n' only: the kernel escapes space, tab, newline and backslash in a path but
+    /// writes a carriage return as it is, which File.ReadLines would take for a line end, so a mount
+    /// below a folder whose name holds one (a store under sudo is named by its caller) went unseen.
+    /// </remarks>
+    public static IReadOnlyList<MountEntry> Read() =>
+        File.ReadAllText("/proc/self/mountinfo").Split('\n').Select(Parse).OfType<MountEntry>().ToList();
+
+    /// <summary>The entries of <paramref name="entries"/> at or below <paramref name="folder"/>, deepest first (for unmounting).</summary>
+    public static IReadOnlyList<MountEntry> Under(IEnumerable<MountEntry> entries, string folder)
     {
         var prefix = Path.TrimEndingDirectorySeparator(folder);
-        return File.ReadLines("/proc/self/mountinfo")
-            .Select(line => Unescape(line.Split(' ')[4]))
-            .Where(point => point == prefix || point.StartsWith(prefix + "/", StringComparison.Ordinal))
-            .OrderByDescending(point => point.Length) // deepest first, for unmounting
+        return entries
+            .Where(entry => entry.Point == prefix || entry.Point.StartsWith(prefix + "/", StringComparison.Ordinal))
+            .OrderByDescending(entry => entry.Point.Length)
             .ToList();
+    }
+
+    /// <summary>A mountinfo line ("36 35 98:0 /mnt1 /mnt/parent rw,... - ext3 ..."); null when it is not one.</summary>
+    public static MountEntry? Parse(string line)
+    {
+        var fields = line.Split(' ');
+        if (fields.Length < 5 || !ulong.TryParse(fields[0], NumberStyles.None, CultureInfo.InvariantCulture, out var id)) return null;
+        return new MountEntry(id, Unescape(fields[4]));
     }
 
     /// <summary>mountinfo writes space, tab, newline and backslash as octal escapes (\040).</summary>

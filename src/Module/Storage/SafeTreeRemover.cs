@@ -67,25 +67,32 @@ internal static class SafeTreeRemover
     /// </summary>
     public static void UnmountBelow(string target)
     {
-        // The mount table names mount points by their real paths: a path through one of our
-        // descriptors (/proc/PID/fd/N/..., what the trash deletes through) never matches it as
-        // written, so it is compared as the descriptor's folder's real path. Each mount is then
-        // undone through the same descriptor, and UMOUNT_NOFOLLOW: a last component swapped for a
-        // link meanwhile (under sudo the store is the caller's) is not followed to a mount elsewhere.
-        var shown = DescriptorPath.AsMountTableNames(target);
-        if (shown is null) return; // the folder held is deleted: nothing can be mounted in it
-        var mounted = MountTable.MountPointsUnder(shown);
-        foreach (var mountPoint in mounted)
-            LibC.umount2(target + mountPoint[shown.Length..], LibC.MNT_DETACH | UMOUNT_NOFOLLOW);
-        // The table is read again only when something was unmounted (the provider's own teardown
-        // usually left nothing mounted).
-        var stillMounted = mounted.Count == 0 ? mounted : MountTable.MountPointsUnder(shown);
-        if (stillMounted.Count > 0)
-            throw SandboxErrors.StoreUnsafe(target, $"'{stillMounted[0]}' is still mounted.");
+        // The folder is held by descriptor from here on (opened once; the path may be one of our
+        // descriptors', /proc/PID/fd/N/..., what the trash deletes through), and every mount below it
+        // is undone by identity through it (HeldFolderMounts): a folder on a mount point's path swapped
+        // for a link after the mount table was read (under sudo the store is the caller's) leads to no
+        // unmount elsewhere, and what stays mounted is refused.
+        // A link at its end is not followed, unless the path is one of our own descriptors' names.
+        var noFollow = DescriptorPath.IsOwnDescriptor(target) ? 0 : OpenAt2.O_NOFOLLOW;
+        var held = OpenAt2.Open(DirectoryCalls.AT_FDCWD, target, OpenAt2.O_PATH | OpenAt2.O_DIRECTORY | noFollow, 0);
+        IReadOnlyList<MountEntry> left;
+        // Only "not there, or not a folder" lets the removal go on unchecked; any other failure
+        // (EMFILE, ENAMETOOLONG, no openat2) leaves the mounts below unknown: refused.
+        if (held < 0 && held != -DirectoryCalls.ENOENT && held != -DirectoryCalls.ELOOP && held != -DirectoryCalls.ENOTDIR)
+            throw SandboxErrors.StoreUnsafe(target, $"it could not be opened to check what is mounted below it ({LibC.ErrorText(-held)}).");
+        if (held < 0)
+        {
+            // Not a folder (gone, or a link): nothing below it is ours to unmount; whatever the table shows under the path as written is refused.
+            left = MountTable.Under(MountTable.Read(), target);
+        }
+        else
+        {
+            try { left = HeldFolderMounts.UnmountBelow(held, target); }
+            finally { OpenAt2.close(held); }
+        }
+        if (left.Count > 0)
+            throw SandboxErrors.StoreUnsafe(target, $"'{left[0].Point}' is still mounted.");
     }
-
-    /// <summary>umount2(2): do not follow a link in the last component of the mount point's path.</summary>
-    private const int UMOUNT_NOFOLLOW = 8;
 
     /// <summary>False when something here is beyond root in this process (root of a user namespace meeting unmapped ids): rm then finishes.</summary>
     private static bool TryDeleteTree(string target)
@@ -108,14 +115,22 @@ internal static class SafeTreeRemover
     /// descriptor (<see cref="DirectoryDescent"/>): a folder swapped for a link between its lstat and
     /// its opening is unlinked as the link it has become, never followed, so nothing outside the
     /// tree is ever deleted. Root needs no chmod for folders of mode 000, so no mode changes either.
-    /// The depth is bounded only by the file system (the stack is explicit). Never crosses into another
-    /// file system, which would be a mount: the caller already refused those.
+    /// The depth is bounded only by the file system (the stack is explicit).
+    /// <para>Never deletes through a mount, whatever the mount table said before (UnmountBelow): a
+    /// folder that is itself a mount point, or one below it on another mount (a bind of a host folder
+    /// is on the same device, so the device alone does not tell), is refused with StoreUnsafe, which
+    /// no fallback catches. The mount IDs come from the descriptors the walk holds, so no rename of a
+    /// folder above or below, between the table's reading and this walk, can lead it into a mount.</para>
     /// </summary>
-    private static void DeleteTree(string target)
+    internal static void DeleteTree(string target)
     {
         using (var descent = DirectoryDescent.Open(target) ?? throw new IOException($"'{target}' is not a folder"))
         {
             var device = (descent.RootStatus.DeviceMajor, descent.RootStatus.DeviceMinor);
+            var mount = MountIdentity.Of(descent.Fd)
+                ?? throw SandboxErrors.StoreUnsafe(target, "the mount it is on could not be told, so a mount below it could not be ruled out.");
+            if (MountIdentity.IsMountRoot(descent.Fd))
+                throw SandboxErrors.StoreUnsafe(target, "it is itself a mount point.");
             var secondLooks = 0;
             while (true)
             {
@@ -134,8 +149,8 @@ internal static class SafeTreeRemover
                     var entered = descent.Enter(name);
                     if (entered == 0)
                     {
-                        if ((descent.CurrentStatus.DeviceMajor, descent.CurrentStatus.DeviceMinor) != device)
-                            throw SandboxErrors.StoreUnsafe(target, $"'{descent.Relative}' below it is another file system (a mount).");
+                        if ((descent.CurrentStatus.DeviceMajor, descent.CurrentStatus.DeviceMinor) != device || MountIdentity.Of(descent.Fd) != mount)
+                            throw SandboxErrors.StoreUnsafe(target, $"'{descent.Relative}' below it is another mount.");
                         continue;
                     }
                     // ELOOP/ENOTDIR: no longer a folder (swapped for a link or a file): unlinked below as what it is now.
