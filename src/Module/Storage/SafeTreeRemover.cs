@@ -25,8 +25,20 @@ internal static class SafeTreeRemover
 
         UnmountBelow(target);
 
-        // As root, the tree goes in this process, by descriptors (see DeleteTree); rm is the fallback.
-        if (UserIdentity.IsRoot && TryDeleteTree(target)) return;
+        // As root, the tree goes in this process, by descriptors (see DeleteTree), and only so: rm
+        // is no fallback for root. rm resolves the path again (under sudo the caller can swap a folder
+        // on it for a link meanwhile) and --one-file-system tells mounts by device only, so a
+        // same-device bind the caller moves into the tree would be crossed, and any failure of the walk
+        // (which a caller or a sandbox still running can provoke) would hand the tree to it.
+        if (UserIdentity.IsRoot)
+        {
+            try { DeleteTree(target); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw SandboxErrors.RemovalDenied(target, e.Message);
+            }
+            return;
+        }
 
         // rm works on descriptors (openat/unlinkat), so a tree a sandbox made is removed whatever it
         // holds: 5000 nested folders (paths far beyond PATH_MAX), names with newlines or bytes that
@@ -94,20 +106,8 @@ internal static class SafeTreeRemover
             throw SandboxErrors.StoreUnsafe(target, $"'{left[0].Point}' is still mounted.");
     }
 
-    /// <summary>False when something here is beyond root in this process (root of a user namespace meeting unmapped ids): rm then finishes.</summary>
-    private static bool TryDeleteTree(string target)
-    {
-        try
-        {
-            DeleteTree(target);
-            return true;
-        }
-        catch (IOException) { return false; }
-        catch (UnauthorizedAccessException) { return false; }
-    }
-
     // A sandbox still running may keep adding names or turning a folder into a file; each time costs a
-    // second look, and past this many the removal is left to rm rather than racing for ever.
+    // second look, and past this many the removal fails rather than racing for ever.
     private const int MaxSecondLooks = 10_000;
 
     /// <summary>
@@ -123,6 +123,23 @@ internal static class SafeTreeRemover
     /// folder above or below, between the table's reading and this walk, can lead it into a mount.</para>
     /// </summary>
     internal static void DeleteTree(string target)
+    {
+        for (var listing = 1; ; listing++)
+        {
+            EmptyTree(target);
+            var removed = DirectoryCalls.Unlink(DirectoryCalls.AT_FDCWD, DirectoryCalls.Bytes(target), DirectoryCalls.AT_REMOVEDIR);
+            if (removed == 0 || removed == -DirectoryCalls.ENOENT) return;
+            // Names added to the folder itself after it was listed (a process of the sandbox still
+            // running): listed and emptied again, a few times.
+            if (removed == -DirectoryCalls.ENOTEMPTY && listing < MaxListings) continue;
+            throw new IOException($"cannot delete '{target}': {LibC.ErrorText(-removed)}");
+        }
+    }
+
+    private const int MaxListings = 3;
+
+    /// <summary>Deletes everything in <paramref name="target"/> (see <see cref="DeleteTree"/>).</summary>
+    private static void EmptyTree(string target)
     {
         using (var descent = DirectoryDescent.Open(target) ?? throw new IOException($"'{target}' is not a folder"))
         {
@@ -153,6 +170,7 @@ internal static class SafeTreeRemover
                             throw SandboxErrors.StoreUnsafe(target, $"'{descent.Relative}' below it is another mount.");
                         continue;
                     }
+                    if (entered == -DirectoryCalls.ENOENT) continue; // gone meanwhile
                     // ELOOP/ENOTDIR: no longer a folder (swapped for a link or a file): unlinked below as what it is now.
                     if (entered != -DirectoryCalls.ELOOP && entered != -DirectoryCalls.ENOTDIR)
                         throw new IOException($"cannot open '{descent.RelativeOf(name)}': {LibC.ErrorText(-entered)}");
@@ -160,9 +178,6 @@ internal static class SafeTreeRemover
                 RemoveName(descent, name, 0, ref secondLooks);
             }
         }
-        if (DirectoryCalls.Unlink(DirectoryCalls.AT_FDCWD, DirectoryCalls.Bytes(target), DirectoryCalls.AT_REMOVEDIR) is var removed
-            && removed != 0 && removed != -DirectoryCalls.ENOENT)
-            throw new IOException($"cannot delete '{target}': {LibC.ErrorText(-removed)}");
     }
 
     /// <summary>

@@ -5,9 +5,8 @@ using Xunit;
 namespace Sandbox.Tests.Reliability;
 
 /// <summary>
-/// What happens to a removed sandbox once it is in the store's trash (StoreTrash): its deletion,
-/// when this process's own walk cannot finish it, falls back to rm through a name of our descriptor
-/// that rm can follow (/proc/PID/fd/N, not rm's own /proc/self), and a deletion that fails is said
+/// What happens to a removed sandbox once it is in the store's trash (StoreTrash): root deletes it
+/// through our descriptor by its own walk only (no rm after it), and a deletion that fails is said
 /// as a warning; a mount left below an entry is undone before it is deleted; a failure of the
 /// background work is a warning, never an exception in whatever waits for it next.
 /// </summary>
@@ -16,15 +15,15 @@ namespace Sandbox.Tests.Reliability;
 public sealed class TrashDeletionTests
 {
     [SkippableFact]
-    public void A_trash_entry_the_fallback_rm_cannot_delete_is_reported_with_rms_own_error()
+    public void A_trash_entry_root_cannot_delete_is_reported_with_the_error_and_kept()
     {
         Skip.If(Environment.UserName != "root", "root Bubblewrap and chattr; run the tests as root (CI does).");
         using var busybox = new BusyboxStore("trash-rm-fallback");
         var log = new RecordingLog();
         var engine = new SandboxEngine(new StoreLayout(busybox.Root), log);
         var sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
-        // An immutable file: this process's walk fails on it (EPERM), so rm is tried; rm fails too,
-        // and says so, only if it was given a path that reaches the entry at all.
+        // An immutable file: root's walk fails on it (EPERM), and there is no rm after it (rm would
+        // cross a same-device bind moved into the tree): the failure is said, with the entry's path.
         var stuck = Path.Combine(sandbox.StatePath, "stuck");
         File.WriteAllText(stuck, "x");
         RunAsRoot.Command("chattr", "+i", stuck);
@@ -36,7 +35,7 @@ public sealed class TrashDeletionTests
 
             var warnings = log.Lines.Where(line => line.StartsWith("WARNING: ", StringComparison.Ordinal)).ToList();
             var warning = Assert.Single(warnings, line => line.Contains("Deleting the removed sandbox", StringComparison.Ordinal));
-            Assert.Contains("Operation not permitted", warning); // rm's own words: it reached the file
+            Assert.Contains("Operation not permitted", warning); // the walk reached the file
             Assert.Contains(trash, warning);
             Assert.Single(Directory.GetDirectories(trash)); // its space is not free: said, not hidden
         }
