@@ -46,19 +46,28 @@ internal sealed class FakeChrootProvider : ISandboxProvider
         foreach (var mount in sandbox.Mounts.Where(m => m.ReadOnly))
             throw SandboxErrors.NotSupported("FakeChroot", $"read-only binds ({mount}): without namespaces nothing can make a path read-only");
         var farm = Farm(sandbox);
-        _pool.Take(_images(sandbox.Image), farm);
-        // A bind is a link from the sandbox path to the host path: the kernel resolves an absolute
-        // link target on the host, which is exactly what a bind must do.
-        foreach (var mount in sandbox.Mounts)
+        var image = _images(sandbox.Image);
+        _pool.Take(image, farm);
+        try
         {
-            var link = Path.Combine(farm, mount.SandboxPath.TrimStart('/'));
-            Directory.CreateDirectory(Path.GetDirectoryName(link)!);
-            if (Directory.Exists(link) && !Directory.EnumerateFileSystemEntries(link).Any()) Directory.Delete(link);
-            File.CreateSymbolicLink(link, mount.HostPath);
+            // A bind is a link from the sandbox path to the host path: the kernel resolves an absolute
+            // link target on the host, which is exactly what a bind must do.
+            foreach (var mount in sandbox.Mounts)
+            {
+                var link = Path.Combine(farm, mount.SandboxPath.TrimStart('/'));
+                Directory.CreateDirectory(Path.GetDirectoryName(link)!);
+                if (Directory.Exists(link) && !Directory.EnumerateFileSystemEntries(link).Any()) Directory.Delete(link);
+                File.CreateSymbolicLink(link, mount.HostPath);
+            }
+            // Before faked first loads its table: the derived layers' owners, and when the copy became the sandbox's (a commit compares with both).
+            Images.Layers.FarmBaseline.Record(sandbox, FakedDaemon.Database(sandbox));
+            FakedDaemon.Ensure(sandbox, _log);
         }
-        // Before faked first loads its table: the derived layers' owners, and when the copy became the sandbox's (a commit compares with both).
-        Images.Layers.FarmBaseline.Record(sandbox, FakedDaemon.Database(sandbox));
-        FakedDaemon.Ensure(sandbox, _log);
+        finally
+        {
+            // Once this sandbox is set up (or failed to be), not before: see FarmPool.Take.
+            _pool.RefillInBackground(image);
+        }
     }
 
     public ProcessOutcome Run(SandboxInfo sandbox, SandboxCommand command, OutputLines lines,

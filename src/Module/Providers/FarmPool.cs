@@ -24,7 +24,11 @@ internal sealed class FarmPool
         _trash = trash ?? new StoreTrash(layout, log);
     }
 
-    /// <summary>Moves a ready copy of the image to <paramref name="target"/>, or makes one there now.</summary>
+    /// <summary>
+    /// Moves a ready copy of the image to <paramref name="target"/>, or makes one there now. The
+    /// caller then starts <see cref="RefillInBackground"/> once its own setup is done: a copy started
+    /// here would compete with that setup for the machine (a minbase copy is thousands of files).
+    /// </summary>
     public void Take(SandboxImage image, string target)
     {
         var pool = PoolFolder(image);
@@ -42,15 +46,17 @@ internal sealed class FarmPool
                 Copy(image, target);
             }
         }
-        Task.Run(() =>
-        {
-            Refill(image);
-            _trash.Sweep(); // copies of removals whose process was killed before it deleted them
-        });
     }
 
+    /// <summary>Tops the pool up in the background, at the lowest CPU priority (nice 19): it is work for a later sandbox.</summary>
+    public void RefillInBackground(SandboxImage image) => Task.Run(() =>
+    {
+        Refill(image, background: true);
+        _trash.Sweep(); // copies of removals whose process was killed before it deleted them
+    });
+
     /// <summary>Tops the pool up to its size; a copy that dies half-way stays a hidden .filling folder.</summary>
-    public void Refill(SandboxImage image)
+    public void Refill(SandboxImage image, bool background = false)
     {
         try
         {
@@ -64,7 +70,7 @@ internal sealed class FarmPool
             while (Directory.EnumerateDirectories(pool, "ready-*").Count() < ReadyCopies)
             {
                 var filling = Path.Combine(pool, $".filling-{Guid.NewGuid():N}");
-                Copy(image, filling);
+                Copy(image, filling, background);
                 var ready = Path.Combine(pool, $"ready-{Guid.NewGuid():N}");
                 Directory.Move(filling, ready);
                 Images.Layers.FarmFolders.MoveWith(filling, ready);
@@ -78,7 +84,7 @@ internal sealed class FarmPool
 
     private string PoolFolder(SandboxImage image) => Path.Combine(_layout.ImageFolder(image.Name), ".farms");
 
-    private void Copy(SandboxImage image, string target)
+    private void Copy(SandboxImage image, string target, bool background = false)
     {
         // A derived image's copy is its flattened tree (FlatView), made inside the user's namespace
         // where the copy's files become the user's, as a plain cp -a of one layer makes them.
@@ -88,10 +94,10 @@ internal sealed class FarmPool
                 ToolLocator.Require("cp", "coreutils"), "-R", "--preserve=mode,timestamps,links,xattr", "--no-preserve=ownership",
                 "--reflink=auto", "--no-target-directory", tree, target,
             }, _log, CancellationToken.None)
-            : HostCommand.Run(_log, new[]
+            : HostCommand.Run(_log, (background ? new[] { ToolLocator.Require("nice", "coreutils"), "-n", "19" } : Array.Empty<string>()).Concat(new[]
             {
                 ToolLocator.Require("cp", "coreutils"), "-a", "--reflink=auto", "--no-target-directory", image.RootFs, target,
-            });
+            }).ToArray());
         if (outcome.ExitCode != 0)
         {
             // An image made as root (mmdebstrap's root or unshare mode, an import as root) has files
