@@ -73,11 +73,9 @@ internal sealed class BubblewrapProvider : ISandboxProvider
     }
 
     // Every command's processes die with their bwrap (--die-with-parent, private pid namespace).
-    // As root the overlay is unmounted from the host; the engine then deletes the layer folders.
-    public void Destroy(SandboxInfo sandbox)
-    {
-        if (!MountNamespace.InUserNamespace) OverlayLayer.Of(sandbox).UnmountFromHost();
-    }
+    // As root the overlay stays mounted on the host: the engine moves the state folder to the trash
+    // with it, and the trash detaches it by identity in the background (OverlayUnmountInTrash).
+    public void Destroy(SandboxInfo sandbox) { }
 
     public LayerMeasurement Measure(SandboxInfo sandbox) => OverlayLayer.Of(sandbox).Measure(sandbox.Name);
 

@@ -123,11 +123,6 @@ internal sealed class OverlayLayer
         FileStatus.Of(Merged) is { } merged && FileStatus.Of(Path.GetDirectoryName(Merged)!) is { } parent
         && (merged.DeviceMajor, merged.DeviceMinor) != (parent.DeviceMajor, parent.DeviceMinor);
 
-    public void UnmountFromHost()
-    {
-        if (IsMounted) LibC.umount2(Merged, LibC.MNT_DETACH);
-    }
-
     /// <summary>
     /// The sandbox's files as the host may read them without mounting: the upper layer over the
     /// image, every lookup confined to the layer it is made in (see <see cref="SandboxRootReader"/>).

@@ -10,6 +10,9 @@ namespace Sandbox.Providers;
 /// </summary>
 internal static partial class OverlayMount
 {
+    /// <summary>The source every overlay of ours is mounted with: how the mount table tells them from anyone else's.</summary>
+    public const string Source = "sandbox-overlay";
+
     private const long SysMoveMount = 429, SysFsOpen = 430, SysFsConfig = 431, SysFsMount = 432;
     private const int FsConfigSetFlag = 0, FsConfigSetString = 1, FsConfigCmdCreate = 6;
     private const int CloseOnExec = 1, MoveMountEmptyPath = 0x4, AtFdCwd = -100;
@@ -29,7 +32,7 @@ internal static partial class OverlayMount
                     ? $"fsconfig {key}{(value is null ? "" : "=" + value)}: {LastError()}" : null;
             foreach (var lower in lowers)
                 if (Set("lowerdir+", lower) is { } failed) return failed;
-            if ((Set("upperdir", upper) ?? Set("workdir", work) ?? Set("source", "sandbox-overlay")) is { } failure) return failure;
+            if ((Set("upperdir", upper) ?? Set("workdir", work) ?? Set("source", Source)) is { } failure) return failure;
             if (userXattr && Set("userxattr", null) is { } noUserXattr) return noUserXattr;
             if (syscall(SysFsConfig, fsfd, FsConfigCmdCreate, 0, 0, 0) < 0) return "creating the overlay: " + LastError();
             var mountFd = (int)syscall(SysFsMount, fsfd, CloseOnExec, 0, 0, 0);

@@ -136,7 +136,8 @@ internal sealed class SandboxStore
     }
 
     /// <summary>
-    /// Deletes the state folder (the provider has torn down its processes and mounts): moved to the
+    /// Deletes the state folder (the provider has torn down its processes; a root Bubblewrap overlay
+    /// may still be mounted at merged/, which the trash detaches): moved to the
     /// trash in one rename and deleted there in the background, and the sandbox's name released
     /// (<paramref name="sandbox"/>: what it was made as; none for a creation that died before its
     /// state was written). False when there was nothing to delete (another process removed it first).
@@ -144,7 +145,10 @@ internal sealed class SandboxStore
     public bool Delete(string folder, SandboxInfo? sandbox = null)
     {
         var existed = Directory.Exists(folder);
-        if (existed) SafeTreeRemover.UnmountBelow(Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)));
+        // The sandbox's own overlay is detached by the trash's background deletion (see
+        // OverlayUnmountInTrash); whatever else is mounted below is undone now, or refused.
+        if (existed && !Providers.OverlayUnmountInTrash.Applies(folder))
+            SafeTreeRemover.UnmountBelow(Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)));
         if (!_trash.Discard(folder))
         {
             // No room for the move (a full trash/ folder): in place, state.json first, so a removal

@@ -3,8 +3,11 @@ using System.Text;
 
 namespace Sandbox.Storage;
 
-/// <summary>One line of /proc/self/mountinfo: the mount's ID (its first field) and where it is mounted.</summary>
-internal readonly record struct MountEntry(ulong Id, string Point);
+/// <summary>
+/// One line of /proc/self/mountinfo: the mount's ID (its first field), where it is mounted, and its file
+/// system type and source (the two fields after the " - " separator; empty when the line has none).
+/// </summary>
+internal readonly record struct MountEntry(ulong Id, string Point, string FsType = "", string Source = "");
 
 /// <summary>Reads this process's mount table (/proc/self/mountinfo) to find mounts under a folder.</summary>
 internal static class MountTable
@@ -36,7 +39,12 @@ internal static class MountTable
     {
         var fields = line.Split(' ');
         if (fields.Length < 5 || !ulong.TryParse(fields[0], NumberStyles.None, CultureInfo.InvariantCulture, out var id)) return null;
-        return new MountEntry(id, Unescape(fields[4]));
+        // Optional fields (shared:N, master:N) come between the mount point's options and the separator.
+        var separator = fields.Length > 6 ? Array.IndexOf(fields, "-", 6) : -1;
+        var (fsType, source) = separator > 0 && separator + 2 < fields.Length
+            ? (Unescape(fields[separator + 1]), Unescape(fields[separator + 2]))
+            : ("", "");
+        return new MountEntry(id, Unescape(fields[4]), fsType, source);
     }
 
     /// <summary>mountinfo writes space, tab, newline and backslash as octal escapes (\040).</summary>

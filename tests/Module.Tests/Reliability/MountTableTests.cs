@@ -3,7 +3,7 @@ using Xunit;
 
 namespace Sandbox.Tests.Reliability;
 
-/// <summary>The mount table's lines as HeldFolderMounts reads them: each mount's ID and its mount point.</summary>
+/// <summary>The mount table's lines as HeldFolderMounts and OverlayUnmountInTrash read them: each mount's ID, its mount point, type and source.</summary>
 [Trait("Area", "Reliability")]
 public sealed class MountTableTests
 {
@@ -12,7 +12,24 @@ public sealed class MountTableTests
     {
         var entry = MountTable.Parse(@"436 29 0:52 / /tmp/s/x\040(deleted)/a\134b\011c rw,relatime shared:1 - tmpfs t rw");
 
-        Assert.Equal(new MountEntry(436, "/tmp/s/x (deleted)/a\\b\tc"), entry);
+        Assert.Equal(new MountEntry(436, "/tmp/s/x (deleted)/a\\b\tc", "tmpfs", "t"), entry);
+    }
+
+    [Fact]
+    public void The_type_and_source_are_the_two_fields_after_the_separator_past_any_optional_fields()
+    {
+        var overlay = MountTable.Parse("512 29 0:77 / /s/sandboxes/a/merged rw,relatime shared:1 master:3 - overlay sandbox-overlay rw,lowerdir=l");
+        var plain = MountTable.Parse(@"513 29 0:78 / /s/m rw - tmpfs a\040b rw");
+
+        Assert.Equal(("overlay", "sandbox-overlay"), (overlay?.FsType, overlay?.Source));
+        Assert.Equal(("tmpfs", "a b"), (plain?.FsType, plain?.Source));
+    }
+
+    [Fact]
+    public void A_line_without_the_separator_has_no_type_or_source()
+    {
+        Assert.Equal(new MountEntry(7, "/m"), MountTable.Parse("7 1 0:1 / /m rw"));
+        Assert.Equal(new MountEntry(8, "/m"), MountTable.Parse("8 1 0:1 / /m rw shared:1 -"));
     }
 
     [Fact]

@@ -27,9 +27,10 @@ public sealed class RemovalTrashTests
         engine.RemoveSandbox(sandbox);
 
         Assert.False(Directory.Exists(sandbox.StatePath));
-        Assert.DoesNotContain(MountPoints(), point => point.StartsWith(busybox.Root + "/", StringComparison.Ordinal));
         Assert.False(File.Exists(Path.Combine(busybox.Root, "locks", $"sandbox-{sandbox.Id}.lock")));
+        // The overlay went to the trash still mounted (OverlayUnmountInTrash): detached there, by identity, before the deletion.
         StoreTrash.WaitForPending(TimeSpan.FromMinutes(1));
+        Assert.DoesNotContain(MountPoints(), point => point.StartsWith(busybox.Root + "/", StringComparison.Ordinal));
         var trash = Path.Combine(busybox.Root, "trash");
         Assert.Empty(Directory.Exists(trash) ? Directory.GetFileSystemEntries(trash) : Array.Empty<string>());
     }
@@ -112,6 +113,35 @@ public sealed class RemovalTrashTests
         Assert.True(File.Exists(Path.Combine(sandbox.StatePath, "state.json")), "the sandbox is still whole, to be removed once the store is safe");
         File.Delete(trash);
         engine.RemoveSandbox(sandbox);
+    }
+
+    [SkippableFact]
+    public void A_bind_made_into_a_sandbox_is_undone_by_the_removal_itself_and_the_host_folder_is_kept()
+    {
+        Skip.If(Environment.UserName != "root", "root Bubblewrap and a bind mount; run the tests as root (CI does).");
+        using var busybox = new BusyboxStore("removal-bind-inside");
+        using var host = new TemporaryFolder("removal-bind-host");
+        File.WriteAllText(Path.Combine(host.Path, "precious.txt"), "precious\n");
+        var engine = busybox.Engine;
+        var sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
+        Assert.Equal(0, engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "mkdir", "/mnt" } }).ExitCode); // mounts the overlay
+        var point = Path.Combine(sandbox.StatePath, "upper", "mnt");
+        RunAsRoot.Command("mount", "--bind", host.Path, point);
+        try
+        {
+            engine.RemoveSandbox(sandbox);
+
+            // Not left to the trash with the overlay: undone before the state folder moved.
+            Assert.DoesNotContain(MountPoints(), p => p.StartsWith(busybox.Root + "/", StringComparison.Ordinal) && p.EndsWith("/upper/mnt", StringComparison.Ordinal));
+            StoreTrash.WaitForPending(TimeSpan.FromMinutes(1));
+            Assert.Equal("precious\n", File.ReadAllText(Path.Combine(host.Path, "precious.txt")));
+            Assert.DoesNotContain(MountPoints(), p => p.StartsWith(busybox.Root + "/", StringComparison.Ordinal));
+            Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(busybox.Root, "trash")));
+        }
+        finally
+        {
+            foreach (var left in MountTable.Under(MountTable.Read(), busybox.Root)) Native.LibC.umount2(left.Point, Native.LibC.MNT_DETACH);
+        }
     }
 
     private static IEnumerable<string> MountPoints() =>
