@@ -40,12 +40,13 @@ internal sealed class FarmPool
                 Directory.Move(ready, target);
                 Images.Layers.FarmFolders.MoveWith(ready, target);
                 _log.Verbose($"Took a ready copy of image '{image.Name}' from the pool.");
-            }
-            else
-            {
-                Copy(image, target);
+                return;
             }
         }
+        // None ready (the image's first sandbox, or one right after another): this sandbox's own copy,
+        // made now at the caller's priority. A refill under way is not waited for: it copies at nice 19
+        // for a later sandbox, and on a busy machine waiting for it is waiting for the lowest priority there is.
+        Copy(image, target);
     }
 
     /// <summary>Tops the pool up in the background, at the lowest CPU priority (nice 19): it is work for a later sandbox.</summary>
@@ -55,15 +56,21 @@ internal sealed class FarmPool
         _trash.Sweep(); // copies of removals whose process was killed before it deleted them
     });
 
-    /// <summary>Tops the pool up to its size; a copy that dies half-way stays a hidden .filling folder.</summary>
+    /// <summary>
+    /// Tops the pool up to its size; a copy that dies half-way stays a hidden .filling folder, which
+    /// the next refill deletes. One refill per image at a time (a second has nothing to add), and the
+    /// pool's lock is held only to publish a finished copy, never during the copy (see <see cref="Take"/>).
+    /// </summary>
     public void Refill(SandboxImage image, bool background = false)
     {
         try
         {
-            using var poolLock = FileLock.Acquire(_layout.LockFile("farms", image.Name));
+            using var refilling = FileLock.TryAcquire(_layout.LockFile("farm-refill", image.Name), wait: false);
+            if (refilling is null) return; // another process or task is refilling it
             var pool = PoolFolder(image);
             if (!Directory.Exists(Path.GetDirectoryName(pool))) return; // the image was removed
             Directory.CreateDirectory(pool);
+            // .filling folders are made only under the refill lock: any found now is one whose refill died.
             foreach (var leftover in Directory.EnumerateDirectories(pool, ".filling-*"))
                 SafeTreeRemover.Remove(leftover, _layout.ImagesFolder);
             foreach (var leftover in Directory.EnumerateFiles(pool, ".filling-*")) File.Delete(leftover); // their folder records
@@ -71,9 +78,12 @@ internal sealed class FarmPool
             {
                 var filling = Path.Combine(pool, $".filling-{Guid.NewGuid():N}");
                 Copy(image, filling, background);
-                var ready = Path.Combine(pool, $"ready-{Guid.NewGuid():N}");
-                Directory.Move(filling, ready);
-                Images.Layers.FarmFolders.MoveWith(filling, ready);
+                using (FileLock.Acquire(_layout.LockFile("farms", image.Name)))
+                {
+                    var ready = Path.Combine(pool, $"ready-{Guid.NewGuid():N}");
+                    Directory.Move(filling, ready);
+                    Images.Layers.FarmFolders.MoveWith(filling, ready);
+                }
             }
         }
         catch (Exception e)
