@@ -47,14 +47,18 @@ internal static class MountTable
         return new MountEntry(id, Unescape(fields[4]), fsType, source);
     }
 
-    /// <summary>mountinfo writes space, tab, newline and backslash as octal escapes (\040).</summary>
+    /// <summary>
+    /// mountinfo writes space, tab, newline and backslash as octal escapes (\040). Only a backslash and
+    /// three octal digits up to \377 is one; anything else is kept as it is (a source a file system
+    /// prints raw must not make the whole table unreadable).
+    /// </summary>
     private static string Unescape(string field)
     {
         if (!field.Contains('\\')) return field;
         var bytes = new List<byte>();
         for (var i = 0; i < field.Length; i++)
         {
-            if (field[i] == '\\' && i + 3 < field.Length)
+            if (field[i] == '\\' && i + 3 < field.Length && IsOctalByte(field.AsSpan(i + 1, 3)))
             {
                 bytes.Add(Convert.ToByte(field.Substring(i + 1, 3), 8));
                 i += 3;
@@ -63,4 +67,7 @@ internal static class MountTable
         }
         return Encoding.UTF8.GetString(bytes.ToArray());
     }
+
+    private static bool IsOctalByte(ReadOnlySpan<char> digits) =>
+        digits[0] is >= '0' and <= '3' && digits[1] is >= '0' and <= '7' && digits[2] is >= '0' and <= '7';
 }

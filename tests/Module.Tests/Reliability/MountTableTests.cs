@@ -26,6 +26,14 @@ public sealed class MountTableTests
     }
 
     [Fact]
+    public void A_backslash_that_is_not_an_octal_escape_is_kept_as_it_is()
+    {
+        var entry = MountTable.Parse(@"9 1 0:1 / /m\040n rw - fuse.x dev\x9\400\ rw");
+
+        Assert.Equal(new MountEntry(9, "/m n", "fuse.x", @"dev\x9\400\"), entry);
+    }
+
+    [Fact]
     public void A_line_without_the_separator_has_no_type_or_source()
     {
         Assert.Equal(new MountEntry(7, "/m"), MountTable.Parse("7 1 0:1 / /m rw"));
