@@ -129,6 +129,7 @@ public sealed class RemovalTrashTests
         RunAsRoot.Command("mount", "--bind", host.Path, point);
         try
         {
+            Assert.False(Providers.OverlayUnmountInTrash.Applies(sandbox.StatePath), "a bind beside the overlay is the removal's to undo");
             engine.RemoveSandbox(sandbox);
 
             // Not left to the trash with the overlay: undone before the state folder moved.
@@ -141,6 +142,38 @@ public sealed class RemovalTrashTests
         finally
         {
             foreach (var left in MountTable.Under(MountTable.Read(), busybox.Root)) Native.LibC.umount2(left.Point, Native.LibC.MNT_DETACH);
+        }
+    }
+
+    [SkippableFact]
+    public void A_sandbox_folder_swapped_for_a_link_to_a_folder_with_a_mount_at_merged_leaves_that_mount_alone()
+    {
+        Skip.If(Environment.UserName != "root", "root Bubblewrap and a tmpfs; run the tests as root (CI does).");
+        using var busybox = new BusyboxStore("removal-swapped-merged");
+        using var victim = new TemporaryFolder("removal-merged-victim");
+        var engine = busybox.Engine;
+        var sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
+        Assert.Equal(0, engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "true" } }).ExitCode); // mounts the overlay
+        var victimMerged = Path.Combine(victim.Path, "merged");
+        Directory.CreateDirectory(victimMerged);
+        RunAsRoot.Command("mount", "-t", "tmpfs", "-o", "size=1m", "removal-victim", victimMerged);
+        try
+        {
+            // What a sudo caller can do to their own store while root removes: the state folder renamed
+            // away, a link to another folder with a mount at merged/ (another store's sandbox) in its place.
+            Directory.Move(sandbox.StatePath, sandbox.StatePath + ".away");
+            File.CreateSymbolicLink(sandbox.StatePath, victim.Path);
+
+            try { engine.RemoveSandbox(sandbox); }
+            catch (SandboxException) { } // refused or not: what matters is what root touched
+
+            StoreTrash.WaitForPending(TimeSpan.FromMinutes(1));
+            Assert.Contains(MountTable.Read(), mount => mount.Point == victimMerged && mount.Source == "removal-victim");
+        }
+        finally
+        {
+            foreach (var folder in new[] { victim.Path, busybox.Root })
+                foreach (var left in MountTable.Under(MountTable.Read(), folder)) Native.LibC.umount2(left.Point, Native.LibC.MNT_DETACH);
         }
     }
 

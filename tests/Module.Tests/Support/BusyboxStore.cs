@@ -22,5 +22,10 @@ public sealed class BusyboxStore : IDisposable
 
     public SandboxEngine Engine { get; }
 
-    public void Dispose() => _folder.Dispose();
+    public void Dispose()
+    {
+        // A root Bubblewrap sandbox's overlay is detached by the trash in the background: done before the folder goes.
+        Storage.StoreTrash.WaitForPending(TimeSpan.FromMinutes(1));
+        _folder.Dispose();
+    }
 }
