@@ -240,7 +240,8 @@ public sealed class SandboxEngine
     /// commands' backends, found by the identities they recorded (RunningCommands), and what the
     /// provider knows left those trees (FakeChroot's daemons). Never a process found by text, so a
     /// host `tail -f` of a file in the sandbox is left alone. Then the provider's own teardown (a
-    /// booted machine is powered off, an overlay unmounted), then the state folder.
+    /// booted machine is powered off), then the state folder (a root Bubblewrap overlay goes to the
+    /// trash with it, which detaches it: see OverlayUnmountInTrash).
     /// </summary>
     public void RemoveSandbox(SandboxInfo sandbox)
     {
