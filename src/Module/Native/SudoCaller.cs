@@ -26,8 +26,8 @@ internal sealed record SudoCaller(string Name, int Uid, int Gid, string Home)
     }
 
     /// <summary>
-    /// Gives one path (not what a link points to) to the caller. A path inside a store this process
-    /// checked (the caller's own, under sudo) is re-owned relative to its folder, reached beneath the
+    /// Gives one path (not what a link points to) to the caller. A path inside the store (the caller's
+    /// own, under sudo) is re-owned relative to its folder, reached beneath the
     /// store root without following any link (Storage.StoreEntry, fchownat AT_SYMLINK_NOFOLLOW): the
     /// caller owns the store's folders and could swap one for a link to /etc between our making a file
     /// and handing it over, and lchown by path guards only the last component, so root would give them
@@ -37,7 +37,7 @@ internal sealed record SudoCaller(string Name, int Uid, int Gid, string Home)
     public void HandOver(string path)
     {
         var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
-        if (Storage.StoreRootGuard.CheckedRootOf(full) is not { } root || root == full)
+        if (Storage.StoreEntry.StoreRootOf(full) is not { } root || root == full)
         {
             LibC.lchown(full, Uid, Gid);
             return;

@@ -28,6 +28,9 @@ internal sealed class OverlayLayer
     }
 
     public string Upper { get; }
+
+    /// <summary>The folder holding the state folder (the store's sandboxes folder): what the layer's folders are made beneath.</summary>
+    private string StateParent => Path.GetDirectoryName(Path.GetDirectoryName(Upper)!)!;
     public string Work { get; }
     public string Merged { get; }
 
@@ -55,10 +58,11 @@ internal sealed class OverlayLayer
         // folder's attributes from its upper copy): the image's, so that users inside can enter /.
         // Other host users are kept out by the 0700 state folder around it (see Storage.PrivateFiles).
         var rootMode = FileStatus.Of(Lower) is { IsDirectory: true } image ? (UnixFileMode)image.Permissions : (UnixFileMode)0b111_101_101;
-        Directory.CreateDirectory(Upper);
-        File.SetUnixFileMode(Upper, rootMode);
-        Directory.CreateDirectory(Work, PrivateFiles.FolderMode);
-        Directory.CreateDirectory(Merged, PrivateFiles.FolderMode);
+        // Made and chmod-ed beneath the store, never through a link (StoreEntry): under sudo the state folder
+        // is the caller's, who could plant upper/tmp -> /etc and have root's chmod make /etc 1777.
+        StoreEntry.MakeFolder(Upper, rootMode, StateParent);
+        StoreEntry.MakeFolder(Work, PrivateFiles.FolderMode, StateParent);
+        StoreEntry.MakeFolder(Merged, PrivateFiles.FolderMode, StateParent);
         foreach (var folder in ScratchFolders) CreateScratchFolder(folder);
     }
 
@@ -77,12 +81,10 @@ internal sealed class OverlayLayer
             if (FileStatus.Of(Path.Combine(Lower, parent)) is { } lowerParent && !lowerParent.IsDirectory) return;
             // The parent shows the image's mode (its owner is root inside the sandbox, as in the image).
             var mode = FileStatus.Of(Path.Combine(Lower, parent)) is { } image ? (UnixFileMode)image.Permissions : (UnixFileMode)0b111_101_101;
-            Directory.CreateDirectory(Path.Combine(Upper, parent));
-            File.SetUnixFileMode(Path.Combine(Upper, parent), mode);
+            StoreEntry.MakeFolder(Path.Combine(Upper, parent), mode, StateParent);
         }
-        var folder = Path.Combine(Upper, relative);
-        Directory.CreateDirectory(folder);
-        File.SetUnixFileMode(folder, (UnixFileMode)0b1_111_111_111); // sticky, rwx for all (umask does not apply to chmod)
+        // sticky, rwx for all (umask does not apply to chmod)
+        StoreEntry.MakeFolder(Path.Combine(Upper, relative), (UnixFileMode)0b1_111_111_111, StateParent);
     }
 
     /// <summary>

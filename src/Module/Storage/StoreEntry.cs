@@ -18,9 +18,8 @@ namespace Sandbox.Storage;
 /// the folder that was inside the store.</para>
 /// <para>Which folder anchors the walk: the descriptor itself when the path is one of ours
 /// (<see cref="DescriptorPath.Of"/>, how the trash deletes); else the deepest store root this process
-/// checked that holds it; else (no store checked: a tool's own temporary tree, tests) the given store
-/// folder, opened by its path as before: a user's own store, or root's, has nobody else to swap it.
-/// Under sudo that last case is refused: a path of the caller's that no check covered is not trusted.</para>
+/// checked that holds it, or this user's default store (<see cref="StoreRootOf"/>); else (no store
+/// around it: a temporary tree of a test or tool) the given store folder, opened by its path as before.</para>
 /// </summary>
 internal sealed partial class StoreEntry : IDisposable
 {
@@ -85,18 +84,33 @@ internal sealed partial class StoreEntry : IDisposable
     private static (int Fd, string Path, bool Owned) OpenAnchor(string boundary, string target, Func<string, string, Exception> refuse)
     {
         if (OwnDescriptorPrefix(boundary) is var (fd, path)) return (fd, path, false);
-        if (StoreRootGuard.CheckedRootOf(boundary) is { } root)
+        if (StoreRootOf(boundary) is { } root)
         {
+            // OpenRoot accepts only the folder the guard checked (and checks a root this process has not yet).
             var rootFd = StoreRootGuard.OpenRoot(root);
             if (rootFd < 0 && rootFd != -OpenAt2.ENOENT) throw refuse(target, $"the store root {root} cannot be opened ({OpenAt2.ErrorText(-rootFd)}).");
             return (rootFd, root, true);
         }
-        if (SudoCaller.Current is not null)
-            throw refuse(target, "it is in no store this process has checked, and under sudo a path of the caller's is not trusted as written.");
+        // No store around it (a temporary tree of a test or tool): the folder as the caller named it.
         var folder = OpenAt2.OpenRoot(boundary);
         if (folder < 0 && folder != -OpenAt2.ENOENT)
             throw refuse(target, $"the store folder {boundary} cannot be opened ({OpenAt2.ErrorText(-folder)}).");
         return (folder, boundary, true);
+    }
+
+    /// <summary>
+    /// The store root <paramref name="path"/> lies in (or is): the deepest one this process checked, else
+    /// this user's default store (StoreLayout.Resolve: $SANDBOX_HOME, or the sudo caller's) when it holds
+    /// the path, which a store made moments ago may not have been checked as yet. Null for any other path.
+    /// </summary>
+    public static string? StoreRootOf(string path)
+    {
+        if (StoreRootGuard.CheckedRootOf(path) is { } checkedRoot) return checkedRoot;
+        string root;
+        try { root = StoreLayout.Resolve().Root; }
+        catch (SandboxException) { return null; } // no usable default store
+        var full = System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(path));
+        return full == root || full.StartsWith(root + "/", StringComparison.Ordinal) ? root : null;
     }
 
     /// <summary>When <paramref name="path"/> is one of our descriptors' names or below one: that descriptor and its name.</summary>
@@ -141,6 +155,44 @@ internal sealed partial class StoreEntry : IDisposable
     /// relative to its folder; 0 or -errno.
     /// </summary>
     public int ChangeOwner(int uid, int gid) => DirectoryCalls.ChangeOwner(ParentFd, NameBytes, uid, gid);
+
+    /// <summary>
+    /// Makes the entry a folder with exactly <paramref name="mode"/> (umask aside): mkdirat relative to its
+    /// folder, then the folder opened without following a link (O_NOFOLLOW|O_DIRECTORY) and fchmod-ed
+    /// through that descriptor. A folder already there is kept and given the mode; a link (the store's
+    /// owner may plant one where root is about to make a folder, to have root chmod /etc 1777) or a file
+    /// is refused with StoreEntryUnsafe, nothing changed.
+    /// </summary>
+    public void MakeFolder(UnixFileMode mode)
+    {
+        if (OpenAt2.mkdirat(ParentFd, Name, 0b111_000_000) != 0 && Marshal.GetLastPInvokeError() is var made && made != OpenAt2.EEXIST)
+            throw new IOException($"cannot make the folder '{Path}': {OpenAt2.ErrorText(made)}", made);
+        var fd = OpenAt2.openat(ParentFd, Name, OpenAt2.O_RDONLY | OpenAt2.O_DIRECTORY | OpenAt2.O_NOFOLLOW | OpenAt2.O_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno is OpenAt2.ELOOP or OpenAt2.ENOTDIR)
+                throw SandboxErrors.StoreEntryUnsafe(Path, "make a folder at", $"a link or a file stands there ({OpenAt2.ErrorText(errno)}).");
+            throw new IOException($"cannot open the folder '{Path}': {OpenAt2.ErrorText(errno)}", errno);
+        }
+        try
+        {
+            if (OpenAt2.fchmod(fd, (uint)mode) != 0)
+                throw new IOException($"cannot set the mode of '{Path}': {OpenAt2.ErrorText(Marshal.GetLastPInvokeError())}");
+        }
+        finally { OpenAt2.close(fd); }
+    }
+
+    /// <summary>
+    /// <see cref="MakeFolder"/> for <paramref name="path"/> inside <paramref name="storeFolder"/>, its folder
+    /// reached beneath the store (see the class). Throws StoreEntryUnsafe for a link on the way.
+    /// </summary>
+    public static void MakeFolder(string path, UnixFileMode mode, string storeFolder)
+    {
+        using var entry = OpenParentBeneath(path, storeFolder, (where, problem) => SandboxErrors.StoreEntryUnsafe(where, "make a folder at", problem))
+            ?? throw new DirectoryNotFoundException($"cannot make the folder '{path}': its parent is not there.");
+        entry.MakeFolder(mode);
+    }
 
     public void Dispose()
     {

@@ -83,6 +83,26 @@ public sealed class StoreBeneathTests
     }
 
     [SkippableFact]
+    public void A_sandbox_layer_whose_scratch_folder_the_caller_made_a_link_makes_no_host_folder_world_writable()
+    {
+        // The state folder is the caller's (handed over), so they need no race at all to plant upper/tmp
+        // -> a folder of root's before the provider makes the layer: by path, chmod 1777 followed it.
+        using var store = CallersStore.Make("beneath-scratch");
+        var state = Path.Combine(store.Root, "sandboxes", "sb1");
+        Directory.CreateDirectory(Path.Combine(state, "upper"));
+        File.CreateSymbolicLink(Path.Combine(state, "upper", "tmp"), Path.Combine(store.Victims, "dpkg"));
+        RunAsRoot.Command("chown", "-hR", $"{store.Uid}:{store.Gid}", state);
+        var lower = Directory.CreateDirectory(Path.Combine(store.Root, "layers", "base")).FullName;
+        var before = FileStatus.Of(Path.Combine(store.Victims, "dpkg"))!.Value.Permissions;
+
+        var error = Assert.Throws<SandboxException>(() => new Providers.OverlayLayer(state, new[] { lower }, store.Root, userXattr: true).Create());
+
+        Assert.Equal("StoreEntryUnsafe", error.ErrorId);
+        Assert.Equal(before, FileStatus.Of(Path.Combine(store.Victims, "dpkg"))!.Value.Permissions);
+        store.AssertVictimIntact();
+    }
+
+    [SkippableFact]
     public void Store_entries_reached_beneath_the_root_are_still_handed_over_moved_and_removed()
     {
         // The same calls on the store as it should be: the refusals above are not all the new code does.
