@@ -194,6 +194,45 @@ internal sealed partial class StoreEntry : IDisposable
         entry.MakeFolder(mode);
     }
 
+    /// <summary>
+    /// Takes the bits <paramref name="groupAndOthers"/> away from <paramref name="path"/> itself, a folder
+    /// or file of the store (or its root): reached beneath the store root (the root itself through
+    /// <see cref="StoreRootGuard.OpenRoot"/>, which accepts only the folder the guard checked), opened
+    /// O_PATH|O_NOFOLLOW, and chmod-ed through that descriptor's /proc name, never by path: the mode read at
+    /// the check is not applied to whatever a link swapped in since leads to (under sudo the caller could
+    /// have root chmod /usr 0700). A link or a missing entry is left alone, as a link always was.
+    /// False when <paramref name="path"/> is in no store (the caller tightens by path).
+    /// </summary>
+    public static bool Tighten(string path, uint groupAndOthers)
+    {
+        var full = System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(path));
+        if (StoreRootOf(full) is not { } root) return false;
+        if (full == root)
+        {
+            var rootFd = StoreRootGuard.OpenRoot(root);
+            if (rootFd >= 0) TightenHeld(rootFd, groupAndOthers);
+            return true;
+        }
+        using var entry = OpenParentBeneath(full, root, (where, problem) => SandboxErrors.StoreEntryUnsafe(where, "tighten the mode of", problem));
+        if (entry is null) return true;
+        var fd = OpenAt2.openat(entry.ParentFd, entry.Name, OpenAt2.O_PATH | OpenAt2.O_NOFOLLOW | OpenAt2.O_CLOEXEC, 0);
+        if (fd >= 0) TightenHeld(fd, groupAndOthers);
+        return true;
+    }
+
+    /// <summary>chmod through the descriptor (an O_PATH one has no fchmod; its /proc name leads to its very inode), then closes it.</summary>
+    private static void TightenHeld(int fd, uint groupAndOthers)
+    {
+        try
+        {
+            if (FileStatus.OfDescriptor(fd) is not { IsSymbolicLink: false } status || (status.Permissions & groupAndOthers) == 0) return;
+            // Someone else's store cannot be changed by us; it stays as its owner left it.
+            try { File.SetUnixFileMode($"/proc/self/fd/{fd.ToString(CultureInfo.InvariantCulture)}", (UnixFileMode)(status.Permissions & ~groupAndOthers)); }
+            catch (UnauthorizedAccessException) { }
+        }
+        finally { OpenAt2.close(fd); }
+    }
+
     public void Dispose()
     {
         if (ParentFd >= 0) OpenAt2.close(ParentFd);

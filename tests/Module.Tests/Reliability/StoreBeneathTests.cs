@@ -103,6 +103,25 @@ public sealed class StoreBeneathTests
     }
 
     [SkippableFact]
+    public void Tightening_a_store_folder_swapped_for_a_link_after_the_check_changes_no_mode_outside_the_store()
+    {
+        // The caller opened their images folder (0755), the check read that mode, then the folder became a
+        // link: by path, root's chmod applied 0700 to where the link leads.
+        using var store = CallersStore.Make("beneath-tighten");
+        var images = Path.Combine(store.Root, "images");
+        File.SetUnixFileMode(images, (UnixFileMode)0b111_101_101);
+        var seen = FileStatus.Of(images)!.Value;
+        store.Swap("images");
+        var before = FileStatus.Of(store.Victims)!.Value.Permissions;
+
+        PrivateFiles.Tighten(images, seen);
+
+        Assert.Equal(before, FileStatus.Of(store.Victims)!.Value.Permissions);
+        Assert.True(FileStatus.Of(images)!.Value.IsSymbolicLink);
+        store.AssertVictimIntact();
+    }
+
+    [SkippableFact]
     public void Store_entries_reached_beneath_the_root_are_still_handed_over_moved_and_removed()
     {
         // The same calls on the store as it should be: the refusals above are not all the new code does.
@@ -113,6 +132,9 @@ public sealed class StoreBeneathTests
         File.CreateSymbolicLink(Path.Combine(image, "rootfs", "victims"), store.Victims);
         var caller = new SudoCaller(UnprivilegedUser.Name, store.Uid, store.Gid, "/nonexistent");
 
+        File.SetUnixFileMode(image, (UnixFileMode)0b111_101_101);
+        PrivateFiles.Tighten(image);
+        var tightened = FileStatus.Of(image)!.Value.Permissions;
         caller.HandOver(Path.Combine(image, "rootfs", "etc", "hostname"));
         caller.HandOver(Path.Combine(image, "rootfs", "victims")); // the link itself, not where it leads
         StoreEntry.Move(image, Path.Combine(store.Root, "images", ".trash-app"), Path.Combine(store.Root, "images"));
@@ -121,6 +143,7 @@ public sealed class StoreBeneathTests
         var linkOwner = FileStatus.Of(Path.Combine(moved, "rootfs", "victims"))!.Value.Uid;
         SafeTreeRemover.Remove(moved, Path.Combine(store.Root, "images"));
 
+        Assert.Equal(0b111_000_000u, tightened);
         Assert.Equal((uint)store.Uid, owner);
         Assert.Equal((uint)store.Uid, linkOwner);
         Assert.False(Directory.Exists(image));
