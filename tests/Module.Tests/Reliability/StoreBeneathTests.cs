@@ -122,6 +122,25 @@ public sealed class StoreBeneathTests
     }
 
     [SkippableFact]
+    public void Seeding_a_build_from_a_package_pool_swapped_for_a_link_deletes_nothing_outside_the_store()
+    {
+        // Seed drops every file of the pool that is not a cache entry: by path, through the link, every
+        // file of the folder it led to (here the victim's status file; /etc's files just the same).
+        using var store = CallersStore.Make("beneath-pool");
+        var cache = Sandbox.Images.Packages.PackageCache.For(store.Root, new ImageBuildOptions { Suite = "bookworm", Architecture = "amd64" });
+        Directory.CreateDirectory(cache.Folder);
+        cache.EnsureCreated(); // its check (this test process is no sudo's: the pool is root's)
+        Directory.Move(cache.Folder, cache.Folder + "-away");
+        File.CreateSymbolicLink(cache.Folder, Path.Combine(store.Victims, "dpkg"));
+        var seed = Path.Combine(store.Root, "images", "dpkg", "seed");
+
+        var error = Assert.Throws<SandboxException>(() => cache.Seed(seed, NullEngineLog.Instance));
+
+        Assert.Equal("StoreEntryUnsafe", error.ErrorId);
+        store.AssertVictimIntact();
+    }
+
+    [SkippableFact]
     public void Store_entries_reached_beneath_the_root_are_still_handed_over_moved_and_removed()
     {
         // The same calls on the store as it should be: the refusals above are not all the new code does.
