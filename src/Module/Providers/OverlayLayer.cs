@@ -116,8 +116,27 @@ internal sealed class OverlayLayer
         // no working folder to change in this multi-threaded process. Logged as the equivalent command.
         log.Verbose($"cd {Processes.ShellQuote.Join(new[] { MountFolder })} && " +
                     Processes.ShellQuote.Join(new[] { "mount", "-t", "overlay", "sandbox-overlay", "-o", MountOptions(false), Merged }));
-        if (OverlayMount.Mount(Lowers, Upper, Work, UserXattr, Merged) is { } error)
-            throw SandboxErrors.SetupFailed("Bubblewrap", sandboxName, $"mounting the overlay on {Merged} failed: {error}");
+        // Every folder is handed to the kernel by its descriptor's name, held beneath the store without a
+        // link (HeldStoreFolder): under sudo the state folder and the layers are the caller's, who could
+        // otherwise swap merged/ for a link to /usr (root mounts the sandbox over it) or a layer for /etc.
+        var held = new List<HeldStoreFolder>();
+        try
+        {
+            HeldStoreFolder Hold(string folder)
+            {
+                var one = HeldStoreFolder.Open(folder);
+                held.Add(one);
+                return one;
+            }
+            var lowers = Lowers.Select(lower => Hold(lower).Path).ToList();
+            var merged = Hold(Merged);
+            if (OverlayMount.Mount(lowers, Hold(Upper).Path, Hold(Work).Path, UserXattr, merged.Path, merged.Fd >= 0 ? merged.Fd : -100) is { } error)
+                throw SandboxErrors.SetupFailed("Bubblewrap", sandboxName, $"mounting the overlay on {Merged} failed: {error}");
+        }
+        finally
+        {
+            foreach (var one in held) one.Dispose();
+        }
     }
 
     /// <summary>A mount point sits on another device than the folder it is in.</summary>

@@ -20,6 +20,9 @@ internal sealed class HeldStoreFolder : IDisposable
         Path = path;
     }
 
+    /// <summary>The O_PATH descriptor holding the folder, or -1 when it is not held (see the class).</summary>
+    public int Fd => _fd;
+
     /// <summary>The folder's path for this block: its descriptor's /proc name as root, else the path as given.</summary>
     public string Path { get; }
 

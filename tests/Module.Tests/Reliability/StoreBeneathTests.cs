@@ -141,6 +141,36 @@ public sealed class StoreBeneathTests
     }
 
     [SkippableFact]
+    public void An_upper_folder_swapped_for_a_link_before_the_first_command_lets_the_sandbox_write_nothing_on_the_host()
+    {
+        // Root Bubblewrap mounts the sandbox's overlay on the host at its first command. The state folder
+        // is the caller's under sudo: upper/ turned into a link to a folder of root's made that folder the
+        // overlay's upper layer (overlayfs follows links in upperdir=), so what the sandbox wrote at / went there.
+        Skip.IfNot(UnprivilegedUser.CanCreate, UnprivilegedUser.SkipReason);
+        using var victims = new TemporaryFolder("beneath-mount-victim");
+        var victim = Path.Combine(victims.Path, "status");
+        File.WriteAllText(victim, "victim\n");
+        using var busybox = new BusyboxStore("beneath-mount");
+        var engine = busybox.Engine;
+        var sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
+        var upper = Path.Combine(sandbox.StatePath, "upper");
+        Directory.Move(upper, upper + "-away");
+        File.CreateSymbolicLink(upper, victims.Path);
+        try
+        {
+            var error = Assert.ThrowsAny<Exception>(() => engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "sh", "-c", "echo written > /status" } }));
+
+            Assert.Contains("upper", error.Message);
+            Assert.Equal("victim\n", File.ReadAllText(victim));
+        }
+        finally
+        {
+            engine.RemoveSandbox(sandbox); // unmounts first; the link is deleted as a link
+        }
+        Assert.Equal("victim\n", File.ReadAllText(victim));
+    }
+
+    [SkippableFact]
     public void Store_entries_reached_beneath_the_root_are_still_handed_over_moved_and_removed()
     {
         // The same calls on the store as it should be: the refusals above are not all the new code does.
