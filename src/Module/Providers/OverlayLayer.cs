@@ -28,11 +28,11 @@ internal sealed class OverlayLayer
     }
 
     public string Upper { get; }
+    public string Work { get; }
+    public string Merged { get; }
 
     /// <summary>The folder holding the state folder (the store's sandboxes folder): what the layer's folders are made beneath.</summary>
     private string StateParent => Path.GetDirectoryName(Path.GetDirectoryName(Upper)!)!;
-    public string Work { get; }
-    public string Merged { get; }
 
     /// <summary>The topmost lower layer (the image's own layer).</summary>
     public string Lower => Lowers[0];
@@ -118,7 +118,8 @@ internal sealed class OverlayLayer
                     Processes.ShellQuote.Join(new[] { "mount", "-t", "overlay", "sandbox-overlay", "-o", MountOptions(false), Merged }));
         // Every folder is handed to the kernel by its descriptor's name, held beneath the store without a
         // link (HeldStoreFolder): under sudo the state folder and the layers are the caller's, who could
-        // otherwise swap merged/ for a link to /usr (root mounts the sandbox over it) or a layer for /etc.
+        // otherwise swap upper/ for a link to a host folder (overlayfs follows it, and the sandbox writes
+        // there), a layer for /etc (the sandbox reads it), or a folder on merged/'s way (mounted over /usr).
         var held = new List<HeldStoreFolder>();
         try
         {
