@@ -111,7 +111,8 @@ public sealed class ImageStore
             Directory.CreateDirectory(filling, PrivateFiles.FolderMode);
             var source = fillRootFs(Path.Combine(filling, RootFsFolder));
             var staging = Layers.NewStaging();
-            Directory.Move(Path.Combine(filling, RootFsFolder), LayerStore.StagingTree(staging));
+            // Renames in the store go between folders reached beneath its root, never by path (StoreEntry).
+            StoreEntry.Move(Path.Combine(filling, RootFsFolder), LayerStore.StagingTree(staging), _layout.Root);
             return new LayerSource(staging, source, null);
         }
         finally
@@ -177,7 +178,7 @@ public sealed class ImageStore
             if (!Directory.Exists(folder)) throw SandboxErrors.ImageNotFound(name);
             // Rename first so the image vanishes at once, even if deleting a large tree takes a while.
             var trash = HiddenSibling("trash", name);
-            Directory.Move(folder, trash);
+            StoreEntry.Move(folder, trash, _layout.ImagesFolder);
             SafeTreeRemover.Remove(trash, _layout.ImagesFolder);
         }
         finally
@@ -281,9 +282,9 @@ public sealed class ImageStore
             if (Directory.Exists(folder))
             {
                 replaced = HiddenSibling("trash", name);
-                Directory.Move(folder, replaced);
+                StoreEntry.Move(folder, replaced, _layout.ImagesFolder);
             }
-            Directory.Move(staging, folder);
+            StoreEntry.Move(staging, folder, _layout.ImagesFolder);
             if (replaced is not null) SafeTreeRemover.Remove(replaced, _layout.ImagesFolder);
             return TryGet(name)!;
         }

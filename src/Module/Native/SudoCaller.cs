@@ -25,8 +25,27 @@ internal sealed record SudoCaller(string Name, int Uid, int Gid, string Home)
         return home is null ? null : new SudoCaller(name, uid, gid, home);
     }
 
-    /// <summary>Gives one path (not what a link points to) to the caller.</summary>
-    public void HandOver(string path) => LibC.lchown(path, Uid, Gid);
+    /// <summary>
+    /// Gives one path (not what a link points to) to the caller. A path inside the store (the caller's
+    /// own, under sudo) is re-owned relative to its folder, reached beneath the
+    /// store root without following any link (Storage.StoreEntry, fchownat AT_SYMLINK_NOFOLLOW): the
+    /// caller owns the store's folders and could swap one for a link to /etc between our making a file
+    /// and handing it over, and lchown by path guards only the last component, so root would give them
+    /// /etc/shadow. Such a link is refused (StoreEntryUnsafe), nothing re-owned. Other paths (the store
+    /// root itself, an export target or copy-out destination the caller named) keep lchown by path.
+    /// </summary>
+    public void HandOver(string path)
+    {
+        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
+        if (Storage.StoreEntry.StoreRootOf(full) is not { } root || root == full)
+        {
+            LibC.lchown(full, Uid, Gid);
+            return;
+        }
+        using var entry = Storage.StoreEntry.OpenParentBeneath(full, root,
+            (where, problem) => SandboxErrors.StoreEntryUnsafe(where, "hand over", problem));
+        entry?.ChangeOwner(Uid, Gid);
+    }
 
     /// <summary>
     /// Gives a copied-out file or folder, and everything in it, to the caller. The walk never follows

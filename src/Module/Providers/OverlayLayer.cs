@@ -31,6 +31,9 @@ internal sealed class OverlayLayer
     public string Work { get; }
     public string Merged { get; }
 
+    /// <summary>The folder holding the state folder (the store's sandboxes folder): what the layer's folders are made beneath.</summary>
+    private string StateParent => Path.GetDirectoryName(Path.GetDirectoryName(Upper)!)!;
+
     /// <summary>The topmost lower layer (the image's own layer).</summary>
     public string Lower => Lowers[0];
 
@@ -55,10 +58,11 @@ internal sealed class OverlayLayer
         // folder's attributes from its upper copy): the image's, so that users inside can enter /.
         // Other host users are kept out by the 0700 state folder around it (see Storage.PrivateFiles).
         var rootMode = FileStatus.Of(Lower) is { IsDirectory: true } image ? (UnixFileMode)image.Permissions : (UnixFileMode)0b111_101_101;
-        Directory.CreateDirectory(Upper);
-        File.SetUnixFileMode(Upper, rootMode);
-        Directory.CreateDirectory(Work, PrivateFiles.FolderMode);
-        Directory.CreateDirectory(Merged, PrivateFiles.FolderMode);
+        // Made and chmod-ed beneath the store, never through a link (StoreEntry): under sudo the state folder
+        // is the caller's, who could plant upper/tmp -> /etc and have root's chmod make /etc 1777.
+        StoreEntry.MakeFolder(Upper, rootMode, StateParent);
+        StoreEntry.MakeFolder(Work, PrivateFiles.FolderMode, StateParent);
+        StoreEntry.MakeFolder(Merged, PrivateFiles.FolderMode, StateParent);
         foreach (var folder in ScratchFolders) CreateScratchFolder(folder);
     }
 
@@ -77,12 +81,10 @@ internal sealed class OverlayLayer
             if (FileStatus.Of(Path.Combine(Lower, parent)) is { } lowerParent && !lowerParent.IsDirectory) return;
             // The parent shows the image's mode (its owner is root inside the sandbox, as in the image).
             var mode = FileStatus.Of(Path.Combine(Lower, parent)) is { } image ? (UnixFileMode)image.Permissions : (UnixFileMode)0b111_101_101;
-            Directory.CreateDirectory(Path.Combine(Upper, parent));
-            File.SetUnixFileMode(Path.Combine(Upper, parent), mode);
+            StoreEntry.MakeFolder(Path.Combine(Upper, parent), mode, StateParent);
         }
-        var folder = Path.Combine(Upper, relative);
-        Directory.CreateDirectory(folder);
-        File.SetUnixFileMode(folder, (UnixFileMode)0b1_111_111_111); // sticky, rwx for all (umask does not apply to chmod)
+        // sticky, rwx for all (umask does not apply to chmod)
+        StoreEntry.MakeFolder(Path.Combine(Upper, relative), (UnixFileMode)0b1_111_111_111, StateParent);
     }
 
     /// <summary>
@@ -114,8 +116,28 @@ internal sealed class OverlayLayer
         // no working folder to change in this multi-threaded process. Logged as the equivalent command.
         log.Verbose($"cd {Processes.ShellQuote.Join(new[] { MountFolder })} && " +
                     Processes.ShellQuote.Join(new[] { "mount", "-t", "overlay", "sandbox-overlay", "-o", MountOptions(false), Merged }));
-        if (OverlayMount.Mount(Lowers, Upper, Work, UserXattr, Merged) is { } error)
-            throw SandboxErrors.SetupFailed("Bubblewrap", sandboxName, $"mounting the overlay on {Merged} failed: {error}");
+        // Every folder is handed to the kernel by its descriptor's name, held beneath the store without a
+        // link (HeldStoreFolder): under sudo the state folder and the layers are the caller's, who could
+        // otherwise swap upper/ for a link to a host folder (overlayfs follows it, and the sandbox writes
+        // there), a layer for /etc (the sandbox reads it), or a folder on merged/'s way (mounted over /usr).
+        var held = new List<HeldStoreFolder>();
+        try
+        {
+            HeldStoreFolder Hold(string folder)
+            {
+                var one = HeldStoreFolder.Open(folder);
+                held.Add(one);
+                return one;
+            }
+            var lowers = Lowers.Select(lower => Hold(lower).Path).ToList();
+            var merged = Hold(Merged);
+            if (OverlayMount.Mount(lowers, Hold(Upper).Path, Hold(Work).Path, UserXattr, merged.Path, merged.Fd >= 0 ? merged.Fd : -100) is { } error)
+                throw SandboxErrors.SetupFailed("Bubblewrap", sandboxName, $"mounting the overlay on {Merged} failed: {error}");
+        }
+        finally
+        {
+            foreach (var one in held) one.Dispose();
+        }
     }
 
     /// <summary>A mount point sits on another device than the folder it is in.</summary>

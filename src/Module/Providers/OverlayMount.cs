@@ -15,13 +15,15 @@ internal static partial class OverlayMount
 
     private const long SysMoveMount = 429, SysFsOpen = 430, SysFsConfig = 431, SysFsMount = 432;
     private const int FsConfigSetFlag = 0, FsConfigSetString = 1, FsConfigCmdCreate = 6;
-    private const int CloseOnExec = 1, MoveMountEmptyPath = 0x4, AtFdCwd = -100;
+    private const int CloseOnExec = 1, MoveMountEmptyPath = 0x4, MoveMountTargetEmptyPath = 0x40, AtFdCwd = -100;
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial long syscall(long number, long a, long b, long c, long d, long e);
 
     /// <summary>Null on success, else why it failed.</summary>
-    public static unsafe string? Mount(IReadOnlyList<string> lowers, string upper, string work, bool userXattr, string target)
+    /// <param name="targetFd">A descriptor (O_PATH) of the folder to mount on, used instead of <paramref name="target"/>'s path
+    /// when given (MOVE_MOUNT_T_EMPTY_PATH): a folder held since it was reached without links.</param>
+    public static unsafe string? Mount(IReadOnlyList<string> lowers, string upper, string work, bool userXattr, string target, int targetFd = AtFdCwd)
     {
         var fsfd = (int)Call(SysFsOpen, "overlay", CloseOnExec);
         if (fsfd < 0) return "fsopen: " + LastError();
@@ -39,7 +41,10 @@ internal static partial class OverlayMount
             if (mountFd < 0) return "fsmount: " + LastError();
             try
             {
-                return Call(SysMoveMount, mountFd, "", AtFdCwd, target, MoveMountEmptyPath) < 0 ? "move_mount: " + LastError() : null;
+                var moved = targetFd == AtFdCwd
+                    ? Call(SysMoveMount, mountFd, "", AtFdCwd, target, MoveMountEmptyPath)
+                    : Call(SysMoveMount, mountFd, "", targetFd, "", MoveMountEmptyPath | MoveMountTargetEmptyPath);
+                return moved < 0 ? "move_mount: " + LastError() : null;
             }
             finally { LibC.close(mountFd); }
         }

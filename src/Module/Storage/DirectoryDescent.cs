@@ -41,9 +41,16 @@ internal sealed class DirectoryDescent : IDisposable
     /// Opens <paramref name="root"/> (which must itself be a folder, not a link to one); null when it
     /// is not there or is not a folder. The root's own path is trusted: it is the store's, not the sandbox's.
     /// </summary>
-    public static DirectoryDescent? Open(string root)
+    public static DirectoryDescent? Open(string root) => OpenAt(DirectoryCalls.AT_FDCWD, DirectoryCalls.Bytes(root));
+
+    /// <summary>
+    /// Opens folder <paramref name="name"/> of the folder <paramref name="parentFd"/> holds (itself a
+    /// folder, not a link to one) as the root of the walk; null when it is not there or is not a folder.
+    /// How a removal as root starts: from a folder reached beneath the store (StoreEntry), no path again.
+    /// </summary>
+    public static DirectoryDescent? OpenAt(int parentFd, byte[] name)
     {
-        var fd = DirectoryCalls.OpenFolder(DirectoryCalls.AT_FDCWD, DirectoryCalls.Bytes(root));
+        var fd = DirectoryCalls.OpenFolder(parentFd, name);
         if (fd < 0) return null;
         var descent = new DirectoryDescent();
         if (!descent.Push(fd, null)) { descent.Dispose(); return null; }

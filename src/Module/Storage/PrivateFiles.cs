@@ -51,6 +51,8 @@ internal static class PrivateFiles
     public static void Tighten(string path, FileStatus status)
     {
         if (status.IsSymbolicLink || (status.Permissions & GroupAndOthers) == 0) return;
+        // As root, through a descriptor reached beneath the store: under sudo its folders are the caller's to swap.
+        if (UserIdentity.IsRoot && StoreEntry.Tighten(path, GroupAndOthers)) return;
         // Someone else's store cannot be changed by us; it stays as its owner left it.
         try { File.SetUnixFileMode(path, (UnixFileMode)(status.Permissions & ~GroupAndOthers)); }
         catch (UnauthorizedAccessException) { }

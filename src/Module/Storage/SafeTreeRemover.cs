@@ -19,26 +19,22 @@ internal static class SafeTreeRemover
         if (!target.StartsWith(root + "/", StringComparison.Ordinal))
             throw SandboxErrors.StoreUnsafe(target, $"it is not inside the store folder {root}.");
 
+        // As root, the tree goes in this process, by descriptors from a folder reached beneath the store
+        // (RemoveBeneath), and only so: rm is no fallback for root. rm resolves the path again (under sudo
+        // the caller can swap a folder on it for a link meanwhile) and --one-file-system tells mounts by
+        // device only, so a same-device bind the caller moves into the tree would be crossed, and any
+        // failure of the walk (which a caller or a sandbox still running can provoke) would hand the tree to it.
+        if (UserIdentity.IsRoot)
+        {
+            RemoveBeneath(target, root);
+            return;
+        }
+
         var entry = new FileInfo(target);
         if (entry.LinkTarget is not null) { File.Delete(target); return; }
         if (!Directory.Exists(target)) return;
 
         UnmountBelow(target);
-
-        // As root, the tree goes in this process, by descriptors (see DeleteTree), and only so: rm
-        // is no fallback for root. rm resolves the path again (under sudo the caller can swap a folder
-        // on it for a link meanwhile) and --one-file-system tells mounts by device only, so a
-        // same-device bind the caller moves into the tree would be crossed, and any failure of the walk
-        // (which a caller or a sandbox still running can provoke) would hand the tree to it.
-        if (UserIdentity.IsRoot)
-        {
-            try { DeleteTree(target); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw SandboxErrors.RemovalDenied(target, e.Message);
-            }
-            return;
-        }
 
         // rm works on descriptors (openat/unlinkat), so a tree a sandbox made is removed whatever it
         // holds: 5000 nested folders (paths far beyond PATH_MAX), names with newlines or bytes that
@@ -50,6 +46,35 @@ internal static class SafeTreeRemover
         else if (!UserIdentity.IsRoot) Run(target, new[] { ToolLocator.Require("chmod", "coreutils"), "-R", "u+rwx", "--", target }, mayFail: true);
         argv.AddRange(new[] { ToolLocator.Require("rm", "coreutils"), "-rf", "--one-file-system", "--", target });
         Run(target, argv, mayFail: false);
+    }
+
+    /// <summary>
+    /// Root's removal: the folder holding <paramref name="target"/> is reached beneath the store without
+    /// following any link (<see cref="StoreEntry"/>), and the entry is looked at, unmounted below and
+    /// deleted relative to that folder's descriptor only. Under sudo the store is the caller's, who can
+    /// swap <c>images</c> (or any folder on the way) for a link to <c>/var/lib</c> between our check and
+    /// our use: that is StoreUnsafe, and nothing outside the store is touched. A link at the end is
+    /// deleted as a link; a file is left (as before: a removal deletes folders and links).
+    /// </summary>
+    private static void RemoveBeneath(string target, string storeFolder)
+    {
+        using var entry = StoreEntry.OpenParentBeneath(target, storeFolder);
+        if (entry is null) return; // its folder is gone: so is it
+        var name = entry.NameBytes;
+        if (entry.Status() is not { } status) return;
+        if (status.IsSymbolicLink)
+        {
+            var unlinked = DirectoryCalls.Unlink(entry.ParentFd, name, 0);
+            if (unlinked != 0 && unlinked != -DirectoryCalls.ENOENT) throw SandboxErrors.RemovalDenied(target, LibC.ErrorText(-unlinked));
+            return;
+        }
+        if (!status.IsDirectory) return;
+        UnmountBelow(entry.ParentFd, entry.Name, target);
+        try { DeleteTree(entry.ParentFd, name, target); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw SandboxErrors.RemovalDenied(target, e.Message);
+        }
     }
 
     /// <summary>
@@ -87,6 +112,19 @@ internal static class SafeTreeRemover
         // A link at its end is not followed, unless the path is one of our own descriptors' names.
         var noFollow = DescriptorPath.IsOwnDescriptor(target) ? 0 : OpenAt2.O_NOFOLLOW;
         var held = OpenAt2.Open(DirectoryCalls.AT_FDCWD, target, OpenAt2.O_PATH | OpenAt2.O_DIRECTORY | noFollow, 0);
+        UnmountHeld(held, target);
+    }
+
+    /// <summary>
+    /// <see cref="UnmountBelow(string)"/> for folder <paramref name="name"/> of the folder
+    /// <paramref name="parentFd"/> holds (reached beneath the store): opened relative to it, a link never followed.
+    /// </summary>
+    public static void UnmountBelow(int parentFd, string name, string target) =>
+        UnmountHeld(OpenAt2.Open(parentFd, name, OpenAt2.O_PATH | OpenAt2.O_DIRECTORY | OpenAt2.O_NOFOLLOW, 0), target);
+
+    /// <summary>Unmounts below the folder <paramref name="held"/> (an O_PATH descriptor, or -errno from its opening), closes it, and refuses what stays.</summary>
+    private static void UnmountHeld(int held, string target)
+    {
         IReadOnlyList<MountEntry> left;
         // Only "not there, or not a folder" lets the removal go on unchecked; any other failure
         // (EMFILE, ENAMETOOLONG, no openat2) leaves the mounts below unknown: refused.
@@ -122,12 +160,20 @@ internal static class SafeTreeRemover
     /// no fallback catches. The mount IDs come from the descriptors the walk holds, so no rename of a
     /// folder above or below, between the table's reading and this walk, can lead it into a mount.</para>
     /// </summary>
-    internal static void DeleteTree(string target)
+    internal static void DeleteTree(string target) =>
+        DeleteTree(DirectoryCalls.AT_FDCWD, DirectoryCalls.Bytes(target), target);
+
+    /// <summary>
+    /// <see cref="DeleteTree(string)"/> of folder <paramref name="name"/> of the folder <paramref name="parentFd"/>
+    /// holds: the walk starts from it and the last unlinkat is relative to it, so no path is resolved again
+    /// (<paramref name="target"/> only names it in messages).
+    /// </summary>
+    internal static void DeleteTree(int parentFd, byte[] name, string target)
     {
         for (var listing = 1; ; listing++)
         {
-            EmptyTree(target);
-            var removed = DirectoryCalls.Unlink(DirectoryCalls.AT_FDCWD, DirectoryCalls.Bytes(target), DirectoryCalls.AT_REMOVEDIR);
+            EmptyTree(parentFd, name, target);
+            var removed = DirectoryCalls.Unlink(parentFd, name, DirectoryCalls.AT_REMOVEDIR);
             if (removed == 0 || removed == -DirectoryCalls.ENOENT) return;
             // Names added to the folder itself after it was listed (a process of the sandbox still
             // running): listed and emptied again, a few times.
@@ -138,10 +184,10 @@ internal static class SafeTreeRemover
 
     private const int MaxListings = 3;
 
-    /// <summary>Deletes everything in <paramref name="target"/> (see <see cref="DeleteTree"/>).</summary>
-    private static void EmptyTree(string target)
+    /// <summary>Deletes everything in folder <paramref name="folderName"/> of <paramref name="parentFd"/> (see <see cref="DeleteTree(string)"/>).</summary>
+    private static void EmptyTree(int parentFd, byte[] folderName, string target)
     {
-        using (var descent = DirectoryDescent.Open(target) ?? throw new IOException($"'{target}' is not a folder"))
+        using (var descent = DirectoryDescent.OpenAt(parentFd, folderName) ?? throw new IOException($"'{target}' is not a folder"))
         {
             var device = (descent.RootStatus.DeviceMajor, descent.RootStatus.DeviceMinor);
             var mount = MountIdentity.Of(descent.Fd)

@@ -80,7 +80,25 @@ internal static partial class StoreRootGuard
             seen[Path.Combine(root, folder)] = inner;
         }
         Accepted[key] = Identity.Of(status);
+        Checked[key] = true;
         return seen;
+    }
+
+    /// <summary>Every store root this process ever accepted; never shrinks (unlike <see cref="Accepted"/>, which a check in progress empties).</summary>
+    private static readonly ConcurrentDictionary<string, bool> Checked = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The deepest store root this process accepted that holds <paramref name="path"/> (or is it), or null:
+    /// the folder to open with <see cref="OpenRoot"/> to reach <paramref name="path"/> beneath it (StoreEntry).
+    /// </summary>
+    public static string? CheckedRootOf(string path)
+    {
+        var full = Key(path);
+        string? best = null;
+        foreach (var root in Checked.Keys)
+            if ((full == root || full.StartsWith(root + "/", StringComparison.Ordinal)) && (best is null || root.Length > best.Length))
+                best = root;
+        return best;
     }
 
     /// <summary>Which folder (device and inode) each store root path was when Verify last accepted it.</summary>

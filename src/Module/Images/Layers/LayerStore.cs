@@ -91,7 +91,7 @@ internal sealed class LayerStore
         StoreLayout.HandOver(staging);
         // A folder of that id without layer.json is a leftover of an older attempt: not a layer.
         if (Directory.Exists(LayerFolder(id))) Discard(LayerFolder(id));
-        Directory.Move(staging, LayerFolder(id));
+        StoreEntry.Move(staging, LayerFolder(id), Folder); // beneath the store root, never by path (StoreEntry)
         return info;
     }
 
@@ -136,7 +136,7 @@ internal sealed class LayerStore
     private void Discard(string folder)
     {
         var trash = Path.Combine(Folder, AbandonedFolders.NewName("trash", StagingName));
-        Directory.Move(folder, trash);
+        StoreEntry.Move(folder, trash, Folder);
         SafeTreeRemover.Remove(trash, Folder);
     }
 

@@ -66,7 +66,9 @@ internal sealed partial class PackageCache
     {
         Directory.CreateDirectory(seedFolder, PrivateFiles.FolderMode);
         var offered = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var path in Directory.EnumerateFileSystemEntries(Folder))
+        // Held by descriptor: under sudo the caller could swap the pool for a link to /etc, whose every file Drop would delete.
+        using var pool = HeldStoreFolder.Open(Folder);
+        foreach (var path in Directory.EnumerateFileSystemEntries(pool.Path))
         {
             var name = Path.GetFileName(path);
             if (name.StartsWith('.')) continue; // another build's file on its way in
@@ -113,6 +115,7 @@ internal sealed partial class PackageCache
         if (FileStatus.Of(incoming) is not { IsDirectory: true }) return (added, unlisted);
         PackageIndex? signed = null;
         var indexRead = false;
+        using var pool = HeldStoreFolder.Open(Folder); // see Seed
         foreach (var path in Directory.EnumerateFileSystemEntries(incoming))
         {
             var name = Path.GetFileName(path);
@@ -129,9 +132,9 @@ internal sealed partial class PackageCache
             // The index is read only when there is something to check (a warm build has nothing new).
             if (!indexRead) { signed = index(); indexRead = true; }
             if (signed is not null && !signed.Names(name, hash)) { unlisted++; continue; }
-            var entry = Path.Combine(Folder, DebFileName.EntryName(hash, name));
+            var entry = Path.Combine(pool.Path, DebFileName.EntryName(hash, name));
             if (FileStatus.Of(entry) is not null) continue; // a concurrent build brought the same file
-            MoveIn(path, entry);
+            MoveIn(path, entry, pool.Path);
             added.Add(name);
         }
         return (added, unlisted);
@@ -146,7 +149,8 @@ internal sealed partial class PackageCache
     {
         var current = installed.Select(PackageAndArchitecture).ToHashSet(StringComparer.Ordinal);
         var pruned = 0;
-        foreach (var path in Directory.EnumerateFiles(Folder))
+        using var pool = HeldStoreFolder.Open(Folder); // see Seed
+        foreach (var path in Directory.EnumerateFiles(pool.Path))
         {
             if (!DebFileName.TryParseEntry(Path.GetFileName(path), out _, out var archiveName)) continue;
             if (installed.Contains(archiveName) || !current.Contains(PackageAndArchitecture(archiveName))) continue;
@@ -164,7 +168,7 @@ internal sealed partial class PackageCache
     }
 
     /// <summary>Renames into the pool; across file systems copies to a hidden name first, so the entry appears whole.</summary>
-    private void MoveIn(string path, string entry)
+    private static void MoveIn(string path, string entry, string pool)
     {
         try
         {
@@ -172,7 +176,7 @@ internal sealed partial class PackageCache
         }
         catch (IOException) when (Path.GetPathRoot(path) is not null && FileStatus.Of(path) is not null)
         {
-            var partial = Path.Combine(Folder, $".new-{Guid.NewGuid():N}");
+            var partial = Path.Combine(pool, $".new-{Guid.NewGuid():N}");
             File.Copy(path, partial);
             File.SetUnixFileMode(partial, PrivateFiles.FileMode);
             File.Move(partial, entry, overwrite: true);

@@ -1,0 +1,272 @@
+using System.Globalization;
+using Sandbox.Images;
+using Sandbox.Native;
+using Sandbox.Storage;
+using Sandbox.Tests.Support;
+using Xunit;
+
+namespace Sandbox.Tests.Reliability;
+
+/// <summary>
+/// Under sudo the store is the caller's (owned by them) while the engine runs as root. StoreRootGuard
+/// proves only that nobody but the caller and root can change the store's path; the caller is exactly
+/// who root must not trust. Between our check and our use they can rename a folder inside the store
+/// (images, layers, an image's folder) away and put a link to a folder of root's in its place. These
+/// tests win that race deterministically: the store is checked first (as every engine does), the
+/// folder is then swapped for a link to a victim folder outside the store (root's, in a temporary
+/// folder, never a real system folder), and only then is the engine's removal, rename or hand-over
+/// called. By path (the old code) root deleted, moved or chowned the victim; reached beneath the
+/// store root without links (StoreEntry) it is refused and the victim stays as it was.
+/// </summary>
+[Trait("Area", "Reliability")]
+[Trait("User", "Root")]
+public sealed class StoreBeneathTests
+{
+    [SkippableFact]
+    public void Removing_an_image_folder_through_an_images_folder_swapped_for_a_link_deletes_nothing_outside_the_store()
+    {
+        using var store = CallersStore.Make("beneath-remove");
+        store.Swap("images");
+
+        var error = Assert.Throws<SandboxException>(() =>
+            SafeTreeRemover.Remove(Path.Combine(store.Root, "images", "dpkg"), Path.Combine(store.Root, "images")));
+
+        Assert.Equal("UnsafeRemoval", error.ErrorId);
+        store.AssertVictimIntact();
+    }
+
+    [SkippableFact]
+    public void Removing_below_a_layer_folder_swapped_for_a_link_deletes_nothing_outside_the_store()
+    {
+        // Any folder on the way counts, not only the top-level ones the guard looks at: layers/<id> here.
+        using var store = CallersStore.Make("beneath-remove-deep");
+        var layer = Path.Combine(store.Root, "layers", "abc");
+        Directory.CreateDirectory(layer);
+        store.GiveToCaller(layer);
+        Directory.Move(layer, layer + "-away");
+        File.CreateSymbolicLink(layer, store.Victims);
+
+        var error = Assert.Throws<SandboxException>(() => SafeTreeRemover.Remove(Path.Combine(layer, "dpkg"), Path.Combine(store.Root, "layers")));
+
+        Assert.Equal("UnsafeRemoval", error.ErrorId);
+        store.AssertVictimIntact();
+    }
+
+    [SkippableFact]
+    public void Remove_SandboxImage_through_an_images_folder_swapped_for_a_link_moves_and_deletes_nothing_outside_the_store()
+    {
+        using var store = CallersStore.Make("beneath-rename");
+        var images = new ImageStore(new StoreLayout(store.Root), NullEngineLog.Instance);
+        store.Swap("images");
+
+        // Renamed to .trash-dpkg-... and deleted, by path: through the link, /victims/dpkg.
+        var error = Assert.Throws<SandboxException>(() => images.Remove("dpkg"));
+
+        Assert.Equal("StoreEntryUnsafe", error.ErrorId);
+        Assert.Contains("images", error.Message);
+        store.AssertVictimIntact();
+        Assert.Equal(new[] { "dpkg" }, Directory.GetFileSystemEntries(store.Victims).Select(Path.GetFileName));
+    }
+
+    [SkippableFact]
+    public void Handing_a_store_file_over_through_a_folder_swapped_for_a_link_changes_no_owner_outside_the_store()
+    {
+        using var store = CallersStore.Make("beneath-handover");
+        store.Swap("images");
+        var caller = new SudoCaller(UnprivilegedUser.Name, store.Uid, store.Gid, "/nonexistent");
+
+        // lchown guards only the last component: by path root gave the caller the victim's file.
+        var error = Assert.Throws<SandboxException>(() => caller.HandOver(Path.Combine(store.Root, "images", "dpkg", "status")));
+
+        Assert.Equal("StoreEntryUnsafe", error.ErrorId);
+        store.AssertVictimIntact();
+    }
+
+    [SkippableFact]
+    public void A_sandbox_layer_whose_scratch_folder_the_caller_made_a_link_makes_no_host_folder_world_writable()
+    {
+        // The state folder is the caller's (handed over), so they need no race at all to plant upper/tmp
+        // -> a folder of root's before the provider makes the layer: by path, chmod 1777 followed it.
+        using var store = CallersStore.Make("beneath-scratch");
+        var state = Path.Combine(store.Root, "sandboxes", "sb1");
+        Directory.CreateDirectory(Path.Combine(state, "upper"));
+        File.CreateSymbolicLink(Path.Combine(state, "upper", "tmp"), Path.Combine(store.Victims, "dpkg"));
+        RunAsRoot.Command("chown", "-hR", $"{store.Uid}:{store.Gid}", state);
+        var lower = Directory.CreateDirectory(Path.Combine(store.Root, "layers", "base")).FullName;
+        var before = FileStatus.Of(Path.Combine(store.Victims, "dpkg"))!.Value.Permissions;
+
+        var error = Assert.Throws<SandboxException>(() => new Providers.OverlayLayer(state, new[] { lower }, store.Root, userXattr: true).Create());
+
+        Assert.Equal("StoreEntryUnsafe", error.ErrorId);
+        Assert.Equal(before, FileStatus.Of(Path.Combine(store.Victims, "dpkg"))!.Value.Permissions);
+        store.AssertVictimIntact();
+    }
+
+    [SkippableFact]
+    public void Tightening_a_store_folder_swapped_for_a_link_after_the_check_changes_no_mode_outside_the_store()
+    {
+        // The caller opened their images folder (0755), the check read that mode, then the folder became a
+        // link: by path, root's chmod applied 0700 to where the link leads.
+        using var store = CallersStore.Make("beneath-tighten");
+        var images = Path.Combine(store.Root, "images");
+        File.SetUnixFileMode(images, (UnixFileMode)0b111_101_101);
+        var seen = FileStatus.Of(images)!.Value;
+        store.Swap("images");
+        var before = FileStatus.Of(store.Victims)!.Value.Permissions;
+
+        PrivateFiles.Tighten(images, seen);
+
+        Assert.Equal(before, FileStatus.Of(store.Victims)!.Value.Permissions);
+        Assert.True(FileStatus.Of(images)!.Value.IsSymbolicLink);
+        store.AssertVictimIntact();
+    }
+
+    [SkippableFact]
+    public void Seeding_a_build_from_a_package_pool_swapped_for_a_link_deletes_nothing_outside_the_store()
+    {
+        // Seed drops every file of the pool that is not a cache entry: by path, through the link, every
+        // file of the folder it led to (here the victim's status file; /etc's files just the same).
+        using var store = CallersStore.Make("beneath-pool");
+        var cache = Sandbox.Images.Packages.PackageCache.For(store.Root, new ImageBuildOptions { Suite = "bookworm", Architecture = "amd64" });
+        Directory.CreateDirectory(cache.Folder);
+        cache.EnsureCreated(); // its check (this test process is no sudo's: the pool is root's)
+        Directory.Move(cache.Folder, cache.Folder + "-away");
+        File.CreateSymbolicLink(cache.Folder, Path.Combine(store.Victims, "dpkg"));
+        var seed = Path.Combine(store.Root, "images", "dpkg", "seed");
+
+        var error = Assert.Throws<SandboxException>(() => cache.Seed(seed, NullEngineLog.Instance));
+
+        Assert.Equal("StoreEntryUnsafe", error.ErrorId);
+        store.AssertVictimIntact();
+    }
+
+    [SkippableFact]
+    public void An_upper_folder_swapped_for_a_link_before_the_first_command_lets_the_sandbox_write_nothing_on_the_host()
+    {
+        // Root Bubblewrap mounts the sandbox's overlay on the host at its first command. The state folder
+        // is the caller's under sudo: upper/ turned into a link to a folder of root's made that folder the
+        // overlay's upper layer (overlayfs follows links in upperdir=), so what the sandbox wrote at / went there.
+        Skip.IfNot(UnprivilegedUser.CanCreate, UnprivilegedUser.SkipReason);
+        using var victims = new TemporaryFolder("beneath-mount-victim");
+        var victim = Path.Combine(victims.Path, "status");
+        File.WriteAllText(victim, "victim\n");
+        using var busybox = new BusyboxStore("beneath-mount");
+        var engine = busybox.Engine;
+        var sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
+        var upper = Path.Combine(sandbox.StatePath, "upper");
+        Directory.Move(upper, upper + "-away");
+        File.CreateSymbolicLink(upper, victims.Path);
+        try
+        {
+            var error = Assert.ThrowsAny<Exception>(() => engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "sh", "-c", "echo written > /status" } }));
+
+            Assert.Contains("upper", error.Message);
+            Assert.Equal("victim\n", File.ReadAllText(victim));
+        }
+        finally
+        {
+            engine.RemoveSandbox(sandbox); // unmounts first; the link is deleted as a link
+        }
+        Assert.Equal("victim\n", File.ReadAllText(victim));
+    }
+
+    [SkippableFact]
+    public void Store_entries_reached_beneath_the_root_are_still_handed_over_moved_and_removed()
+    {
+        // The same calls on the store as it should be: the refusals above are not all the new code does.
+        using var store = CallersStore.Make("beneath-works");
+        var image = Path.Combine(store.Root, "images", "app");
+        Directory.CreateDirectory(Path.Combine(image, "rootfs", "etc"));
+        File.WriteAllText(Path.Combine(image, "rootfs", "etc", "hostname"), "app\n");
+        File.CreateSymbolicLink(Path.Combine(image, "rootfs", "victims"), store.Victims);
+        var caller = new SudoCaller(UnprivilegedUser.Name, store.Uid, store.Gid, "/nonexistent");
+
+        File.SetUnixFileMode(image, (UnixFileMode)0b111_101_101);
+        PrivateFiles.Tighten(image);
+        var tightened = FileStatus.Of(image)!.Value.Permissions;
+        caller.HandOver(Path.Combine(image, "rootfs", "etc", "hostname"));
+        caller.HandOver(Path.Combine(image, "rootfs", "victims")); // the link itself, not where it leads
+        StoreEntry.Move(image, Path.Combine(store.Root, "images", ".trash-app"), Path.Combine(store.Root, "images"));
+        var moved = Path.Combine(store.Root, "images", ".trash-app");
+        var owner = FileStatus.Of(Path.Combine(moved, "rootfs", "etc", "hostname"))!.Value.Uid;
+        var linkOwner = FileStatus.Of(Path.Combine(moved, "rootfs", "victims"))!.Value.Uid;
+        SafeTreeRemover.Remove(moved, Path.Combine(store.Root, "images"));
+
+        Assert.Equal(0b111_000_000u, tightened);
+        Assert.Equal((uint)store.Uid, owner);
+        Assert.Equal((uint)store.Uid, linkOwner);
+        Assert.False(Directory.Exists(image));
+        Assert.False(Directory.Exists(moved));
+        store.AssertVictimIntact();
+    }
+
+    /// <summary>
+    /// A store of the test user's (what sudo's caller has), checked by StoreRootGuard as the engine
+    /// checks it, and a victim folder of root's outside it, in the same temporary folder.
+    /// </summary>
+    private sealed class CallersStore : IDisposable
+    {
+        private const string VictimText = "victim's own file\n";
+        private readonly TemporaryFolder _folder;
+
+        private CallersStore(TemporaryFolder folder, int uid, int gid)
+        {
+            _folder = folder;
+            Uid = uid;
+            Gid = gid;
+        }
+
+        public string Root => Path.Combine(_folder.Path, "store");
+        public string Victims => Path.Combine(_folder.Path, "victims");
+        public int Uid { get; }
+        public int Gid { get; }
+
+        public static CallersStore Make(string purpose)
+        {
+            Skip.IfNot(UnprivilegedUser.CanCreate, UnprivilegedUser.SkipReason);
+            UnprivilegedUser.Ensure();
+            var uid = int.Parse(RunAsRoot.Command("id", "-u", UnprivilegedUser.Name).Trim(), CultureInfo.InvariantCulture);
+            var gid = int.Parse(RunAsRoot.Command("id", "-g", UnprivilegedUser.Name).Trim(), CultureInfo.InvariantCulture);
+            var store = new CallersStore(new TemporaryFolder(purpose), uid, gid);
+            try
+            {
+                foreach (var folder in new[] { "images", "layers", "locks", "sandboxes", "trash" })
+                    Directory.CreateDirectory(Path.Combine(store.Root, folder));
+                Directory.CreateDirectory(Path.Combine(store.Root, "images", "dpkg"));
+                File.SetUnixFileMode(store.Root, (UnixFileMode)0b111_000_000);
+                RunAsRoot.Command("chown", "-R", $"{uid}:{gid}", store.Root);
+                Directory.CreateDirectory(Path.Combine(store.Victims, "dpkg"));
+                File.WriteAllText(Path.Combine(store.Victims, "dpkg", "status"), VictimText);
+                // What every engine does first: the store is the caller's, and only they and root can change its path.
+                StoreRootGuard.Verify(store.Root, (uint)uid, engineIsRoot: true);
+                return store;
+            }
+            catch
+            {
+                store.Dispose();
+                throw;
+            }
+        }
+
+        public void GiveToCaller(string path) => RunAsRoot.Command("chown", $"{Uid}:{Gid}", path);
+
+        /// <summary>The caller's move, after the check: <paramref name="folder"/> renamed away and a link to the victims in its place.</summary>
+        public void Swap(string folder)
+        {
+            var path = Path.Combine(Root, folder);
+            Directory.Move(path, path + "-away");
+            File.CreateSymbolicLink(path, Victims);
+        }
+
+        public void AssertVictimIntact()
+        {
+            var file = Path.Combine(Victims, "dpkg", "status");
+            Assert.True(File.Exists(file), $"{file} outside the store was deleted");
+            Assert.Equal(VictimText, File.ReadAllText(file));
+            Assert.Equal(0u, FileStatus.Of(file)!.Value.Uid);
+            Assert.Equal(0u, FileStatus.Of(Path.Combine(Victims, "dpkg"))!.Value.Uid);
+        }
+
+        public void Dispose() => _folder.Dispose();
+    }
+}
