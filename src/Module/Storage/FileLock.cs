@@ -35,7 +35,9 @@ internal sealed class FileLock : IDisposable
         while (true)
         {
             // A raw descriptor: .NET's FileStream takes flock locks of its own, which would collide.
-            var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0b110_000_000);
+            // Never through a link at the lock's name (ELOOP): under sudo the store is the caller's,
+            // and a link planted there would have root create the file it points to (/etc/nologin).
+            var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | OpenFlags.O_NOFOLLOW, 0b110_000_000);
             if (fd < 0)
             {
                 var error = Marshal.GetLastPInvokeError();
