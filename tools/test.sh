@@ -58,7 +58,7 @@ fi
 if command -v pwsh >/dev/null && ls "$results"/*.trx >/dev/null 2>&1; then
   TRX_FOLDER="$results" pwsh -NoLogo -NoProfile -NonInteractive -Command '
     foreach ($file in Get-ChildItem $env:TRX_FOLDER -Filter *.trx) {
-      $trx = [xml](Get-Content -Raw $file.FullName)
+      $trx = [xml](Get-Content -Raw -LiteralPath $file.FullName) # -LiteralPath: vstest names a second run of the same second "...[1].trx", a wildcard to -Path
       # A run with no results gives $null, which a pipeline would still pass through once.
       $results = @($trx.TestRun.Results.UnitTestResult | Where-Object { $null -ne $_ })
       foreach ($result in $results | Where-Object outcome -ne "Passed" | Where-Object outcome -ne "NotExecuted") {
