@@ -1,4 +1,5 @@
 using Sandbox.Native;
+using Sandbox.Processes;
 using Sandbox.Providers;
 using Sandbox.Storage;
 using Sandbox.Tests.Support;
@@ -65,7 +66,7 @@ public sealed class FarmPoolTakeTests
     {
         while (!refill.IsCompleted)
         {
-            foreach (var pid in DescendantsOf(Environment.ProcessId))
+            foreach (var pid in ProcessTree.Descendants(Environment.ProcessId))
             {
                 if (Comm(pid) != "cp") continue;
                 if (LibC.kill(pid, SIGSTOP) != 0) continue;
@@ -78,16 +79,6 @@ public sealed class FarmPoolTakeTests
         return null;
     }
 
-    private static IEnumerable<int> DescendantsOf(int ancestor)
-    {
-        foreach (var entry in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(entry), out var pid)) continue;
-            for (var current = pid; current > 1; current = Parent(current))
-                if (Parent(current) == ancestor) { yield return pid; break; }
-        }
-    }
-
     private static string? Stat(int pid)
     {
         try { return File.ReadAllText($"/proc/{pid}/stat"); }
@@ -96,8 +87,6 @@ public sealed class FarmPoolTakeTests
 
     /// <summary>The fields after the command name (which may hold spaces and parentheses).</summary>
     private static string[]? Fields(int pid) => Stat(pid) is { } stat ? stat[(stat.LastIndexOf(')') + 2)..].Split(' ') : null;
-
-    private static int Parent(int pid) => Fields(pid) is { } fields ? int.Parse(fields[1]) : 0;
 
     private static char? State(int pid) => Fields(pid) is { } fields ? fields[0][0] : null;
 
