@@ -227,7 +227,7 @@ internal sealed partial class StoreEntry : IDisposable
         {
             if (FileStatus.OfDescriptor(fd) is not { IsSymbolicLink: false } status || (status.Permissions & groupAndOthers) == 0) return;
             // Someone else's store cannot be changed by us; it stays as its owner left it.
-            try { File.SetUnixFileMode($"/proc/self/fd/{fd.ToString(CultureInfo.InvariantCulture)}", (UnixFileMode)(status.Permissions & ~groupAndOthers)); }
+            try { File.SetUnixFileMode(DescriptorPath.Of(fd), (UnixFileMode)(status.Permissions & ~groupAndOthers)); }
             catch (UnauthorizedAccessException) { }
         }
         finally { OpenAt2.close(fd); }
