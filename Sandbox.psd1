@@ -4,7 +4,6 @@
 @{
     RootModule           = 'Sandbox.psm1'
     NestedModules        = @('Sandbox.Cmdlets.dll')
-    # Loaded before TypesToProcess, whose SizeBytes property names a method in it.
     RequiredAssemblies   = @('Sandbox.Cmdlets.dll')
     ModuleVersion        = '0.0.0'
     GUID                 = '5d0f5a7e-3c0b-4b8e-9a55-6e0d2b9a7c11'
@@ -15,7 +14,6 @@
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
     FormatsToProcess     = @('Sandbox.Format.ps1xml', 'Sandbox.Trace.Format.ps1xml')
-    TypesToProcess       = @('Sandbox.Types.ps1xml')
     CmdletsToExport      = @(
         'New-SandboxImage'
         'Get-SandboxImage'

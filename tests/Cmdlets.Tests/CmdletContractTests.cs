@@ -99,7 +99,7 @@ public sealed class CmdletContractTests : IClassFixture<ModuleMetadataFixture>
     [Fact]
     public void Module_folder_has_manifest_assemblies_and_format_views_for_every_result_type()
     {
-        foreach (var file in new[] { "Sandbox.psd1", "Sandbox.psm1", "Sandbox.Cmdlets.dll", "Sandbox.Engine.dll", "Sandbox.Format.ps1xml", "Sandbox.Types.ps1xml" })
+        foreach (var file in new[] { "Sandbox.psd1", "Sandbox.psm1", "Sandbox.Cmdlets.dll", "Sandbox.Engine.dll", "Sandbox.Format.ps1xml" })
             Assert.True(File.Exists(Path.Combine(_module.ModuleFolder, file)), $"out/Sandbox/{file}");
 
         var format = XDocument.Load(Path.Combine(_module.ModuleFolder, "Sandbox.Format.ps1xml"));

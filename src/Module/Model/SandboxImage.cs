@@ -59,5 +59,26 @@ public sealed class SandboxImage
     [System.Text.Json.Serialization.JsonIgnore]
     public IReadOnlyList<string> LayerFolders { get; set; } = Array.Empty<string>();
 
+    private long _sizeBytes = -1;
+
+    /// <summary>
+    /// The apparent size of every layer of the image (whiteouts and copied-up files counted as they lie),
+    /// measured when first read and then kept: only a view or a script that reads it pays for the walk.
+    /// A property of the class rather than one added by a types file, which would cost every runspace
+    /// that imports the module a rebuild of its type table (ForEach-Object -Parallel imports it in each).
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public long SizeBytes
+    {
+        get
+        {
+            var known = Interlocked.Read(ref _sizeBytes);
+            if (known >= 0) return known;
+            var measured = LayerFolders.Count > 0 ? LayerFolders.Sum(Images.ImageSize.Of) : Images.ImageSize.Of(RootFs);
+            Interlocked.Exchange(ref _sizeBytes, measured);
+            return measured;
+        }
+    }
+
     public override string ToString() => Name;
 }
