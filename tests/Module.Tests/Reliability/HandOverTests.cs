@@ -92,6 +92,86 @@ public sealed class HandOverTests
     }
 
     [SkippableFact]
+    public void An_export_whose_folder_is_swapped_for_a_link_before_it_is_named_gives_and_renames_nothing_behind_the_link()
+    {
+        // Export-SandboxImage's steps with the caller's move between tar's writing and the naming, where the
+        // old code renamed and lchown-ed by path: through the link, root's file of the target's name.
+        using var arena = new Arena("handover-export");
+        var target = Path.Combine(arena.Destination, "secret.tar");
+        File.Move(arena.VictimFile, Path.Combine(arena.Victims, "secret.tar"));
+        var victim = Path.Combine(arena.Victims, "secret.tar");
+        var caller = new SudoCaller(UnprivilegedUser.Name, (int)arena.Uid, (int)arena.Gid, "/nonexistent");
+
+        using (var export = Sandbox.Images.ExportFile.Create(target, target))
+        {
+            File.WriteAllText(export.TarPath, "the export\n"); // what root's tar does: write through the held file's name
+            arena.AsCaller("mv \"$1\" \"$1-away\" && ln -s \"$2\" \"$1\"", arena.Destination, arena.Victims);
+            export.Publish(caller);
+        }
+
+        AssertRootsOwn(victim);
+        Assert.Equal(VictimText, File.ReadAllText(victim));
+        Assert.Equal(new[] { "secret.tar" }, Directory.GetFileSystemEntries(arena.Victims).Select(Path.GetFileName));
+        var published = Path.Combine(arena.Destination + "-away", "secret.tar");
+        Assert.Equal("the export\n", File.ReadAllText(published));
+        Assert.Equal(arena.Uid, FileStatus.Of(published)!.Value.Uid);
+    }
+
+    [SkippableFact]
+    public void An_export_folder_swapped_while_tar_writes_for_a_link_to_a_hard_link_of_roots_file_gives_the_caller_nothing()
+    {
+        // The caller sees the partial file's name while root's tar writes it, moves their folder away and
+        // puts a link in its place to a folder of theirs where that name is a hard link to root's file. By
+        // path the old code renamed that link to the target's name and lchown-ed it: root's file was theirs.
+        using var arena = new Arena("handover-export-race");
+        using var hardLinks = ProtectedHardLinks.Off();
+        var tree = BusyboxTree.Create(Path.Combine(arena.Path, "tree"));
+        // Random data xz cannot shrink: seconds of tar, time enough for the caller's move while it writes.
+        using (var big = File.Create(Path.Combine(tree, "big")))
+        {
+            var buffer = new byte[1 << 20];
+            for (var i = 0; i < 32; i++) { Random.Shared.NextBytes(buffer); big.Write(buffer); }
+        }
+        using var remote = arena.SudoEngine(tree);
+        var target = Path.Combine(arena.Destination, "secret.tar.xz");
+
+        var export = Task.Run(() => remote.Export(HarnessFixture.ImageName, target));
+        string? partial = null;
+        Assert.True(Poll.Until(() => (partial = Directory.GetFiles(arena.Destination, ".partial-*").FirstOrDefault()) is not null, TimeSpan.FromSeconds(60)));
+        arena.AsCaller("mkdir \"$3\" && ln \"$4\" \"$3/$2\" && mv \"$1\" \"$1-away\" && ln -s \"$3\" \"$1\"",
+            arena.Destination, Path.GetFileName(partial!), Path.Combine(arena.Shared, "lure"), arena.VictimFile);
+        Assert.False(export.IsCompleted, "tar finished before the caller's move: the race was not won, the test proves nothing");
+        var outcome = Record.Exception(() => export.Wait(TimeSpan.FromSeconds(300)));
+
+        AssertRootsOwn(arena.VictimFile);
+        Assert.Null(outcome);
+        Assert.Equal(arena.Uid, FileStatus.Of(Path.Combine(arena.Destination + "-away", "secret.tar.xz"))!.Value.Uid);
+    }
+
+    [SkippableFact]
+    public void An_export_under_sudo_is_the_callers_and_compressed_as_its_name_says()
+    {
+        // tar is told the compressor outright now (it writes to a descriptor's name, which has no suffix).
+        using var arena = new Arena("handover-export-formats");
+        using var remote = arena.SudoEngine();
+        var magic = new Dictionary<string, byte[]>
+        {
+            ["x.tar.zst"] = new byte[] { 0x28, 0xb5, 0x2f, 0xfd }, ["x.tar.gz"] = new byte[] { 0x1f, 0x8b }, ["x.tgz"] = new byte[] { 0x1f, 0x8b },
+            ["x.tar.xz"] = new byte[] { 0xfd, 0x37, 0x7a, 0x58, 0x5a }, ["x.tar"] = "ustar"u8.ToArray(),
+        };
+
+        foreach (var (name, bytes) in magic)
+        {
+            var exported = remote.Export(HarnessFixture.ImageName, Path.Combine(arena.Destination, name));
+            var content = File.ReadAllBytes(exported);
+            Assert.Equal(bytes, name == "x.tar" ? content[257..262] : content[..bytes.Length]);
+            Assert.Equal(arena.Uid, FileStatus.Of(exported)!.Value.Uid);
+            Assert.Equal("", RunAsRoot.Command("tar", "-tf", exported, "./bin/busybox").Trim().Replace("./bin/busybox", ""));
+        }
+        Assert.Equal(magic.Keys.Order(), Directory.GetFileSystemEntries(arena.Destination).Select(Path.GetFileName).Order()); // no partial file left
+    }
+
+    [SkippableFact]
     public void Files_and_links_with_one_name_are_still_handed_over_by_their_descriptor()
     {
         using var arena = new Arena("handover-plain");
@@ -134,7 +214,7 @@ public sealed class HandOverTests
             Gid = uint.Parse(RunAsRoot.Command("id", "-g", UnprivilegedUser.Name).Trim(), CultureInfo.InvariantCulture);
             _folder = new TemporaryFolder(purpose);
             Directory.CreateDirectory(Destination);
-            RunAsRoot.Command("chown", $"{Uid}:{Gid}", Destination);
+            RunAsRoot.Command("chown", $"{Uid}:{Gid}", Shared, Destination); // like their home and a folder in it
             Directory.CreateDirectory(Victims);
             File.SetUnixFileMode(Victims, (UnixFileMode)0b111_101_101);
             File.WriteAllText(VictimFile, VictimText);
@@ -151,14 +231,14 @@ public sealed class HandOverTests
         public uint Gid { get; }
 
         /// <summary>The engine as root under sudo for the caller, in a process of its own (SudoCaller.Current is read once).</summary>
-        public RemoteHarness SudoEngine()
+        public RemoteHarness SudoEngine(string? tree = null)
         {
             var remote = new RemoteHarness(asRoot: true, sharedStore: System.IO.Path.Combine(Path, "store"), environment: new Dictionary<string, string>
             {
                 ["SUDO_UID"] = Uid.ToString(CultureInfo.InvariantCulture), ["SUDO_GID"] = Gid.ToString(CultureInfo.InvariantCulture),
                 ["SUDO_USER"] = UnprivilegedUser.Name,
             });
-            ((ISandboxHarness)remote).Import(HarnessFixture.ImageName, BusyboxTree.Create(System.IO.Path.Combine(Path, "tree")));
+            ((ISandboxHarness)remote).Import(HarnessFixture.ImageName, tree ?? BusyboxTree.Create(System.IO.Path.Combine(Path, "tree")));
             return remote;
         }
 
