@@ -130,7 +130,7 @@ public sealed class HandOverTests
         using (var big = File.Create(Path.Combine(tree, "big")))
         {
             var buffer = new byte[1 << 20];
-            for (var i = 0; i < 32; i++) { Random.Shared.NextBytes(buffer); big.Write(buffer); }
+            for (var i = 0; i < 12; i++) { Random.Shared.NextBytes(buffer); big.Write(buffer); }
         }
         using var remote = arena.SudoEngine(tree);
         var target = Path.Combine(arena.Destination, "secret.tar.xz");
