@@ -70,7 +70,7 @@ public sealed class SandboxItemCopier
             {
                 Argv = new[] { "tar", "-c", "-f", "-", "-C", parent, "--", name },
                 BinaryStdOut = true,
-                StdOutConsumer = stream => extracted = UntrustedTarExtractor.Extract(stream, target, name, limits),
+                StdOutConsumer = stream => extracted = UntrustedTarExtractor.Extract(stream, target, name, limits, Native.SudoCaller.Current),
             }, cancellation: cancellation);
         }
         catch (StdOutConsumerException e) when (e.InnerException is SandboxException error)
@@ -94,7 +94,8 @@ public sealed class SandboxItemCopier
         if (!extracted.ItemCreated)
             throw SandboxErrors.CopyRefused(sandboxPath, extracted.Skipped.FirstOrDefault(s => s.Name.Trim('/') == name).Reason
                 ?? "the sandbox's tar produced nothing for it");
-        Native.SudoCaller.Current?.HandOverTree(copied);
+        // Under sudo what was made is the caller's already, each entry given as it was made (see the
+        // extractor): nothing is re-owned here by its path, which the caller could have swapped since.
         return Directory.Exists(copied) && new DirectoryInfo(copied).LinkTarget is null ? new DirectoryInfo(copied) : new FileInfo(copied);
     }
 

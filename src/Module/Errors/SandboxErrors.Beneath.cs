@@ -9,4 +9,15 @@ public static partial class SandboxErrors
         $"Refusing to {action} '{path}': {problem}",
         "Check the store's folders: every folder below the store root must be a real folder, not a link. " +
         "Remove any link found there (or set $env:SANDBOX_HOME to a fresh store) and try again.", path);
+
+    /// <summary>
+    /// Root would not give a file to the sudo caller because it has other names: a hard link the caller
+    /// planted would have root's chown give them the file it shares an inode with (/etc/shadow, say).
+    /// </summary>
+    public static SandboxException HandOverRefused(string path, uint links) => new(
+        "HandOverRefused", SandboxErrorKind.PermissionDenied,
+        $"Refusing to give '{path}' to the sudo caller: it has {links} hard links, so it is also some other file, " +
+        "maybe one of root's linked in by whoever can write its folder, and changing its owner would give that file away. It is left as it is.",
+        "Nothing the module makes has a second name: remove the other links (find / -xdev -samefile '<path>' lists them), " +
+        "or use a destination folder only you can write, and try again.", path);
 }

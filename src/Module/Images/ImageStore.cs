@@ -136,7 +136,7 @@ public sealed class ImageStore
     public FileInfo Export(string name, string path, bool force, CancellationToken cancellation = default)
     {
         var target = Path.GetFullPath(path);
-        // tar picks the compressor by suffix and silently writes a plain tar for any other name.
+        // The compressor is the suffix's (ExportFile.CompressionOptions): any other name would get a plain tar.
         if (!ExportSuffixes.Any(suffix => target.EndsWith(suffix, StringComparison.Ordinal)))
             throw SandboxErrors.ExportFormatUnknown(path);
         var image = Get(name);
@@ -146,24 +146,22 @@ public sealed class ImageStore
         if (!Directory.Exists(folder))
             throw SandboxErrors.InvalidPath("-Path", path, $"the folder {folder} does not exist.");
 
-        // The partial file keeps the real suffix so tar picks the same compressor.
-        var partial = Path.Combine(folder, $".partial-{Guid.NewGuid():N}-{Path.GetFileName(target)}");
+        // Made and held by descriptor until it has its name: root never follows a path of the
+        // caller's folder again (see ExportFile). Removed if anything below fails.
+        using var file = ExportFile.Create(target, path);
         // A derived image is written as its flattened tree (FlatView): no whiteout or opaque marker
         // ever leaves the store, and importing the file gives the tree its sandboxes see.
         _log.Progress($"Exporting image {name}", "writing " + target, 0);
-        var outcome = FlatView.Run(_layout, image.LayerFolders, tree => new[]
-        {
-            Processes.ToolLocator.Require("tar", "tar"), "--create", "--auto-compress", "--file", partial,
-            "--directory", tree, "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "--sparse", ".",
-        }, _log, cancellation);
+        var outcome = FlatView.Run(_layout, image.LayerFolders, tree => new[] { Processes.ToolLocator.Require("tar", "tar"), "--create" }
+            .Concat(ExportFile.CompressionOptions(target))
+            .Concat(new[] { "--file", file.TarPath, "--directory", tree, "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "--sparse", "." })
+            .ToArray(), _log, cancellation);
         if (outcome.ExitCode != 0 || outcome.Cancelled)
         {
-            if (File.Exists(partial)) File.Delete(partial);
             if (outcome.Cancelled) throw new OperationCanceledException(cancellation);
             throw SandboxErrors.ImageBuildFailed(name, "tar", outcome.ExitCode, outcome.StdErr);
         }
-        File.Move(partial, target, overwrite: true);
-        SudoCaller.Current?.HandOver(target);
+        file.Publish(SudoCaller.Current);
         _log.Progress($"Exporting image {name}", "done", 100);
         return new FileInfo(target);
     }

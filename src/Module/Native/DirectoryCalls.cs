@@ -144,6 +144,16 @@ internal static unsafe partial class DirectoryCalls
         fixed (byte* p = name) return fchownat(dirFd, p, uid, gid, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -Marshal.GetLastPInvokeError();
     }
 
+    /// <summary>
+    /// Changes the owner of exactly the inode <paramref name="fd"/> holds (an O_PATH descriptor of a
+    /// link gives the link itself), with no name looked up again; 0 or -errno.
+    /// </summary>
+    public static int ChangeOwnerOfHeld(int fd, int uid, int gid)
+    {
+        byte empty = 0;
+        return fchownat(fd, &empty, uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -Marshal.GetLastPInvokeError();
+    }
+
     /// <summary>A path or name as the NUL-terminated bytes the calls above take.</summary>
     public static byte[] Bytes(string text) => System.Text.Encoding.UTF8.GetBytes(text + "\0");
 

@@ -26,39 +26,50 @@ internal sealed record SudoCaller(string Name, int Uid, int Gid, string Home)
     }
 
     /// <summary>
-    /// Gives one path (not what a link points to) to the caller. A path inside the store (the caller's
-    /// own, under sudo) is re-owned relative to its folder, reached beneath the
-    /// store root without following any link (Storage.StoreEntry, fchownat AT_SYMLINK_NOFOLLOW): the
-    /// caller owns the store's folders and could swap one for a link to /etc between our making a file
-    /// and handing it over, and lchown by path guards only the last component, so root would give them
-    /// /etc/shadow. Such a link is refused (StoreEntryUnsafe), nothing re-owned. Other paths (the store
-    /// root itself, an export target or copy-out destination the caller named) keep lchown by path.
+    /// Gives one path (not what a link points to) to the caller, through <see cref="HandOverHeld"/>. A
+    /// path inside the store (the caller's own, under sudo) is opened relative to its folder, reached
+    /// beneath the store root without following any link (Storage.StoreEntry): the caller owns the
+    /// store's folders and could swap one for a link to /etc between our making a file and handing it
+    /// over, and lchown by path guards only the last component, so root would give them /etc/shadow.
+    /// Such a link is refused (StoreEntryUnsafe), nothing re-owned. Other paths (the store root itself,
+    /// which the store guard checked) are opened by path, the last component never followed.
+    /// Nothing there (removed meanwhile) is nothing to hand over.
     /// </summary>
     public void HandOver(string path)
     {
         var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
+        var fd = OpenForHandOver(full);
+        if (fd < 0) return;
+        try { HandOverHeld(fd, full); }
+        finally { OpenAt2.close(fd); }
+    }
+
+    private static int OpenForHandOver(string full)
+    {
+        var flags = OpenFlags.O_PATH | OpenFlags.O_NOFOLLOW | OpenFlags.O_CLOEXEC;
         if (Storage.StoreEntry.StoreRootOf(full) is not { } root || root == full)
-        {
-            LibC.lchown(full, Uid, Gid);
-            return;
-        }
+            return OpenAt2.Open(DirectoryCalls.AT_FDCWD, full, flags, 0);
         using var entry = Storage.StoreEntry.OpenParentBeneath(full, root,
             (where, problem) => SandboxErrors.StoreEntryUnsafe(where, "hand over", problem));
-        entry?.ChangeOwner(Uid, Gid);
+        return entry is null ? -OpenAt2.ENOENT : OpenAt2.Open(entry.ParentFd, entry.Name, flags, 0);
     }
 
     /// <summary>
-    /// Gives a copied-out file or folder, and everything in it, to the caller. The walk never follows
-    /// a link (a sandbox may have planted one to / or into an image): only what is really below
-    /// <paramref name="path"/> changes owner. Never used on images or sandbox layers.
+    /// Gives the caller exactly the inode <paramref name="fd"/> holds (any descriptor: O_PATH, or the
+    /// one a file was just written through), never a name looked up again: every hand-over ends here.
+    /// A file with more than one hard link is refused (HandOverRefused), left as it is: whoever can
+    /// write the folder it is in (the caller, under sudo: their store, their destination) may have
+    /// linked one of root's files there, and fchown would give them that file. Nothing the module
+    /// makes for the caller has a second name (records, locks and exports are made whole, a copy out
+    /// of a sandbox leaves hard links out), so the rule refuses only what someone else linked in.
+    /// Folders cannot be hard-linked: their count is their subfolders. <paramref name="path"/> is for
+    /// the message only.
     /// </summary>
-    public void HandOverTree(string path)
+    public void HandOverHeld(int fd, string path)
     {
-        HandOver(path);
-        if (FileStatus.Of(path) is not { IsDirectory: true }) return;
-        // Each entry is re-owned relative to its folder's descriptor (fchownat, AT_SYMLINK_NOFOLLOW): a
-        // folder swapped for a link during the walk has the link re-owned, never what it points to.
-        foreach (var entry in Storage.TreeWalker.Entries(path))
-            DirectoryCalls.ChangeOwner(entry.FolderFd, entry.Name, Uid, Gid);
+        if (DirectoryCalls.StatDescriptor(fd) is not { } status) return;
+        if (!status.IsDirectory && status.LinkCount > 1) throw SandboxErrors.HandOverRefused(path, status.LinkCount);
+        if (status.Uid == (uint)Uid && status.Gid == (uint)Gid) return;
+        DirectoryCalls.ChangeOwnerOfHeld(fd, Uid, Gid);
     }
 }

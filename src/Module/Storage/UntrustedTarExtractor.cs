@@ -15,6 +15,11 @@ namespace Sandbox.Storage;
 /// caller, relative to the destination folder's descriptor, folder by folder with openat2
 /// RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS and files with O_CREAT|O_EXCL|O_NOFOLLOW: no entry can write
 /// through a link an earlier entry (or anyone else) put in the destination.
+/// Under sudo each file, folder and link is given to the caller as it is made, through the descriptor
+/// it was made or opened by (<see cref="SudoCaller.HandOverHeld"/>), never by its path afterwards:
+/// the destination is the caller's, and once the copy is written they could swap it (or any folder of
+/// it they own) for a link to /etc, or a file for a hard link to /etc/shadow, and a chown by path
+/// would follow. Only what this copy made changes owner; what was there before keeps its owner.
 /// The stream is read as it arrives, through one fixed buffer: file contents go to their file in
 /// chunks, never whole into memory, and what is accepted is bounded (<see cref="CopyOutLimits"/>:
 /// bytes read, bytes written, entries). A bound crossed, a malformed stream, or one that ends before
@@ -32,6 +37,7 @@ internal sealed class UntrustedTarExtractor
     private readonly string _destinationPath;
     private readonly string _item;
     private readonly CopyOutLimits _limits;
+    private readonly SudoCaller? _giveTo;
     /// <summary>
     /// The open folders from the destination down to the last parent an entry used (index 0 is the
     /// destination itself, not owned): tar writes a tree depth first, so the next entry's parent is
@@ -42,8 +48,9 @@ internal sealed class UntrustedTarExtractor
     private BoundedStream? _stream;
     private readonly byte[] _chunk = new byte[128 * 1024];
 
-    private UntrustedTarExtractor(int destination, string destinationPath, string item, CopyOutLimits limits)
+    private UntrustedTarExtractor(int destination, string destinationPath, string item, CopyOutLimits limits, SudoCaller? giveTo)
     {
+        _giveTo = giveTo;
         _destination = destination;
         _destinationPath = destinationPath;
         _item = item;
@@ -81,15 +88,16 @@ internal sealed class UntrustedTarExtractor
     /// Unpacks <paramref name="tar"/> into <paramref name="destinationFolder"/>; only entries named
     /// <paramref name="item"/> or under it are taken. <paramref name="tar"/> is read to its end
     /// (a pipe: the writer must not be left blocked), within <paramref name="limits"/> (by default
-    /// <see cref="CopyOutLimits.For"/> the destination).
+    /// <see cref="CopyOutLimits.For"/> the destination). What it makes is given to <paramref name="giveTo"/>
+    /// (the sudo caller) as it is made.
     /// </summary>
-    public static UntrustedTarExtractor Extract(Stream tar, string destinationFolder, string item, CopyOutLimits? limits = null)
+    public static UntrustedTarExtractor Extract(Stream tar, string destinationFolder, string item, CopyOutLimits? limits = null, SudoCaller? giveTo = null)
     {
         var destination = Open(-100, destinationFolder, O_PATH | O_DIRECTORY, 0);
         if (destination < 0) throw SandboxErrors.InvalidPath("-Destination", destinationFolder, $"it cannot be opened ({ErrorText(-destination)}).");
         try
         {
-            var extractor = new UntrustedTarExtractor(destination, destinationFolder, item, limits ?? CopyOutLimits.For(destinationFolder));
+            var extractor = new UntrustedTarExtractor(destination, destinationFolder, item, limits ?? CopyOutLimits.For(destinationFolder), giveTo);
             try { extractor.Run(tar); }
             finally { extractor.CloseOpenPath(0); }
             return extractor;
@@ -228,6 +236,7 @@ internal sealed class UntrustedTarExtractor
                     }
                 }
                 fchmod(fd, mode);
+                _giveTo?.HandOverHeld(fd, Path.Combine(_destinationPath, name));
             }
             finally { close(fd); }
             return true;
@@ -245,8 +254,25 @@ internal sealed class UntrustedTarExtractor
                 made = symlinkat(target, parent, leaf);
             if (made != 0) { Skip(name, $"it cannot be created ({ErrorText(Marshal.GetLastPInvokeError())})"); return false; }
             Created++;
+            if (_giveTo is not null) HandOverLink(parent, leaf, name);
             return true;
         }
+    }
+
+    /// <summary>
+    /// A link has no descriptor of its own from symlinkat: it is opened by its name right after, and
+    /// given over only if a link is what stands there. Its folder is the caller's by now, so they may
+    /// have put something else at the name; a link is harmless to give, anything else is not ours.
+    /// </summary>
+    private void HandOverLink(int parent, string leaf, string name)
+    {
+        var fd = Open(parent, leaf, O_PATH | O_NOFOLLOW, 0);
+        if (fd < 0) return;
+        try
+        {
+            if (FileStatus.OfDescriptor(fd) is { IsSymbolicLink: true }) _giveTo!.HandOverHeld(fd, Path.Combine(_destinationPath, name));
+        }
+        finally { close(fd); }
     }
 
     /// <summary>
@@ -293,7 +319,9 @@ internal sealed class UntrustedTarExtractor
         if (fd != -ENOENT || mkdirat(parent, name, 0x1C0) != 0) return fd;
         // A descriptor that can be chmod-ed (an O_PATH one cannot), of the folder just made.
         fd = Open(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, Beneath);
-        if (fd >= 0) fchmod(fd, mode | 0x1C0);
+        if (fd < 0) return fd;
+        fchmod(fd, mode | 0x1C0);
+        _giveTo?.HandOverHeld(fd, DescriptorPath.Of(fd)); // a folder: never refused, so fd is never left open by a throw
         return fd;
     }
 

@@ -42,6 +42,30 @@ public sealed class UntrustedTarExtractorTests
         Assert.Single(result.Skipped);
     }
 
+    [SkippableFact]
+    [Trait("User", "Root")]
+    public void Under_sudo_what_the_copy_makes_is_given_to_the_caller_links_not_their_targets_and_nothing_that_was_there()
+    {
+        // What HandOverTree did after the copy, by path, now happens as each entry is made, by descriptor.
+        Skip.If(Environment.UserName != "root", "changing owners needs root; run the tests as root (CI does).");
+        UnprivilegedUser.Ensure();
+        var uid = int.Parse(RunAsRoot.Command("id", "-u", UnprivilegedUser.Name).Trim());
+        var gid = int.Parse(RunAsRoot.Command("id", "-g", UnprivilegedUser.Name).Trim());
+        using var scratch = new TemporaryFolder("untar-handover");
+        var destination = Directory.CreateDirectory(Path.Combine(scratch.Path, "out")).FullName;
+        var before = Directory.CreateDirectory(Path.Combine(destination, "item", "old")).FullName;
+
+        UntrustedTarExtractor.Extract(Tar(Folder("item/"), Folder("item/sub/"), File("item/sub/f", "x"), Link("item/sub/to-f", "f")),
+            destination, "item", giveTo: new Sandbox.Native.SudoCaller(UnprivilegedUser.Name, uid, gid, "/nonexistent"));
+
+        foreach (var made in new[] { "item/sub", "item/sub/f", "item/sub/to-f" })
+            Assert.Equal((uint)uid, Sandbox.Native.FileStatus.Of(Path.Combine(destination, made))!.Value.Uid);
+        Assert.Equal("x", System.IO.File.ReadAllText(Path.Combine(destination, "item", "sub", "to-f")));
+        // item/ and item/old were there before the copy: not the copy's to give away.
+        Assert.Equal(0u, Sandbox.Native.FileStatus.Of(Path.Combine(destination, "item"))!.Value.Uid);
+        Assert.Equal(0u, Sandbox.Native.FileStatus.Of(before)!.Value.Uid);
+    }
+
     [Fact]
     public void A_file_after_a_link_of_the_same_name_replaces_the_link_and_writes_nothing_through_it()
     {
