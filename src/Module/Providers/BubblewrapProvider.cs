@@ -49,12 +49,13 @@ internal sealed class BubblewrapProvider : ISandboxProvider
         // bwrap reports the command's exit on a pipe only it holds: the evidence that the command
         // ran, whatever it printed (see BwrapStatusPipe).
         using var status = new BwrapStatusPipe();
+        var passed = new PassedDescriptors();
         // As root bwrap is exec'd directly and --die-with-parent makes it set its own parent-death signal.
         var bwrap = ToolLocator.Require("bwrap", "bubblewrap");
-        var argv = BuildArgv(sandbox, command, bwrap, interactive: false, status.Arguments);
+        var argv = BuildArgv(sandbox, command, bwrap, interactive: false, status.ArgumentsPassing(passed));
         var outcome = BackendProcess.Run(_log, argv,
             BackendProcess.HostEnvironment(), command, lines, cancellation, backendDiesWithParent: !MountNamespace.InUserNamespace,
-            passedDescriptor: status.WriteDescriptor, tracePoint: command.Trace ? TracePoint(sandbox, command, argv, bwrap) : null);
+            passed: passed, tracePoint: command.Trace ? TracePoint(sandbox, command, argv, bwrap) : null);
 
         if (!status.CommandExited())
             BackendFailureClassifier.ThrowIfNotStarted(ProviderFailureTables.Bubblewrap, outcome, sandbox.Name, command.Argv[0]);
