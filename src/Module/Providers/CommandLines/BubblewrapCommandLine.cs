@@ -115,7 +115,7 @@ internal static class BubblewrapCommandLine
     /// it compares the mount with the descriptor (device and inode) and fails on a swap in between.
     /// </summary>
     private static string[] Bind(int? descriptor, string source, string target) => descriptor is { } held
-        ? new[] { "--bind-fd", Text((uint)held), target }
+        ? new[] { "--bind-fd", held.ToString(CultureInfo.InvariantCulture), target }
         : new[] { "--bind", source, target };
 
     private static string Text(uint id) => id.ToString(CultureInfo.InvariantCulture);
