@@ -20,4 +20,14 @@ public static partial class SandboxErrors
         "maybe one of root's linked in by whoever can write its folder, and changing its owner would give that file away. It is left as it is.",
         "Nothing the module makes has a second name: remove the other links (find / -xdev -samefile '<path>' lists them), " +
         "or use a destination folder only you can write, and try again.", path);
+
+    /// <summary>
+    /// Root Bubblewrap refusing to run a command: the sandbox's merged/ folder, reached beneath the store
+    /// without links, is not the root of the sandbox's overlay mount (see Providers.HeldOverlayRoot).
+    /// </summary>
+    public static SandboxException OverlayRootUnsafe(string sandbox, string merged, string problem) => new(
+        "OverlayRootUnsafe", SandboxErrorKind.PermissionDenied,
+        $"Refusing to run a command in the sandbox '{sandbox}': {merged} is not its overlay ({problem}).",
+        "A folder of the sandbox was renamed or replaced since its overlay was mounted. Remove the sandbox " +
+        "(Remove-Sandbox) and create it again, and check who else can change the store's folders.", sandbox);
 }

@@ -37,11 +37,12 @@ internal static unsafe class InteractiveProcessRunner
     /// <summary>Whether the shell will get a pty: only when our stdin is a terminal.</summary>
     public static bool StdInIsTerminal => isatty(StdIn) == 1;
 
-    public static int Run(IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment)
+    /// <param name="passed">Descriptors of ours the backend is spawned holding (see <see cref="PassedDescriptors"/>).</param>
+    public static int Run(IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment, PassedDescriptors? passed = null)
     {
         if (argv.Count == 0) throw SandboxErrors.EmptyCommand();
         var executable = ToolLocator.Find(argv[0]) ?? throw SandboxErrors.ShellNotStarted(argv[0], "not found on this host");
-        if (!StdInIsTerminal) return ExitCode(Reap(Spawn(executable, argv, environment, slavePath: null)));
+        if (!StdInIsTerminal) return ExitCode(Reap(Spawn(executable, argv, environment, slavePath: null, passed)));
 
         using var pty = PseudoTerminal.Open();
         // Held open by us for the whole relay, so the master never reads EOF/EIO before the child has
@@ -53,7 +54,7 @@ internal static unsafe class InteractiveProcessRunner
             pty.SyncWindowSize(StdIn);
             using var relay = new TerminalRelay(pty, StdIn, StdOut);
             using var raw = RawTerminalMode.Enter(StdIn);
-            var pid = Spawn(executable, argv, environment, pty.SlavePath);
+            var pid = Spawn(executable, argv, environment, pty.SlavePath, passed);
 
             var status = 0;
             var reaper = new Thread(() =>
@@ -110,7 +111,8 @@ internal static unsafe class InteractiveProcessRunner
     /// 1 and 2; without a slave, stdio is inherited. Signals default and unblocked, as in
     /// NativeProcessRunner (.NET ignores SIGPIPE).
     /// </summary>
-    private static int Spawn(string executable, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment, string? slavePath)
+    private static int Spawn(string executable, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment, string? slavePath,
+        PassedDescriptors? passed)
     {
         using var spawn = new SpawnArguments(POSIX_SPAWN_SETSID);
         if (slavePath is not null)
@@ -119,7 +121,7 @@ internal static unsafe class InteractiveProcessRunner
             posix_spawn_file_actions_adddup2(spawn.Actions, 0, 1);
             posix_spawn_file_actions_adddup2(spawn.Actions, 0, 2);
         }
-        spawn.KeepOnlyStdio();
+        spawn.KeepOnlyStdio(passed?.Ours);
 
         int pid;
         var error = posix_spawn(&pid, spawn.Utf8(executable), spawn.Actions, spawn.Attributes,

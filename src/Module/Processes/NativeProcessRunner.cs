@@ -176,7 +176,7 @@ internal static unsafe class NativeProcessRunner
         else posix_spawn_file_actions_addopen(spawn.Actions, 0, spawn.Utf8("/dev/null"), O_RDONLY, 0);
         posix_spawn_file_actions_adddup2(spawn.Actions, stdoutFd, 1);
         posix_spawn_file_actions_adddup2(spawn.Actions, stderrFd, 2);
-        spawn.KeepOnlyStdio(spec.PassedDescriptor);
+        spawn.KeepOnlyStdio(spec.PassedDescriptors?.Ours);
 
         int pid;
         var error = posix_spawn(&pid, spawn.Utf8(executable), spawn.Actions, spawn.Attributes,

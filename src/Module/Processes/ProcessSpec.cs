@@ -46,9 +46,10 @@ public sealed class ProcessSpec
     public Func<int, IDisposable>? Started { get; init; }
 
     /// <summary>
-    /// A close-on-exec descriptor of ours the process is spawned holding, as descriptor
-    /// <see cref="Native.SpawnArguments.PassedDescriptorNumber"/> (bwrap's status pipe, see
-    /// Providers.Failures.BwrapStatusPipe); no other spawn inherits it.
+    /// Close-on-exec descriptors of ours the process is spawned holding, in order, at the numbers
+    /// <see cref="Processes.PassedDescriptors"/> gave them (bwrap's status pipe, see
+    /// Providers.Failures.BwrapStatusPipe; root bwrap's overlay, see Providers.HeldOverlayRoot); no
+    /// other spawn inherits them.
     /// </summary>
-    internal int? PassedDescriptor { get; init; }
+    internal PassedDescriptors? PassedDescriptors { get; init; }
 }

@@ -46,7 +46,7 @@ internal static class BackendProcess
     /// </param>
     public static ProcessOutcome Run(IEngineLog log, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment,
         SandboxCommand command, OutputLines lines, CancellationToken cancellation, bool ownPidNamespace = false,
-        bool backendDiesWithParent = false, int? passedDescriptor = null, Tracing.TracePoint? tracePoint = null,
+        bool backendDiesWithParent = false, PassedDescriptors? passed = null, Tracing.TracePoint? tracePoint = null,
         (string File, string Folder)? program = null)
     {
         if (program is { } start) return RunProgram(log, argv, environment, command, lines, cancellation, start);
@@ -59,7 +59,7 @@ internal static class BackendProcess
             if (tracePoint.BackendAt == 0) backendDiesWithParent = false;
         }
         log.Verbose(ShellQuote.Join(argv));
-        var outcome = RunMetered(meter => Chain(meter, argv, ownPidNamespace, backendDiesWithParent), environment, command, lines, cancellation, passedDescriptor);
+        var outcome = RunMetered(meter => Chain(meter, argv, ownPidNamespace, backendDiesWithParent), environment, command, lines, cancellation, passed);
         return tracer is null ? outcome : outcome with { Trace = tracePoint!.Build(tracer, command, log) };
     }
 
@@ -68,7 +68,7 @@ internal static class BackendProcess
     /// sandbox's recorded command, with the peak memory the meter measured.
     /// </summary>
     private static ProcessOutcome RunMetered(Func<PeakMemoryMeter, IReadOnlyList<string>> launch, IReadOnlyDictionary<string, string> environment,
-        SandboxCommand command, OutputLines lines, CancellationToken cancellation, int? passedDescriptor = null)
+        SandboxCommand command, OutputLines lines, CancellationToken cancellation, PassedDescriptors? passed = null)
     {
         using var meter = new PeakMemoryMeter();
         var outcome = NativeProcessRunner.Run(new ProcessSpec
@@ -80,7 +80,7 @@ internal static class BackendProcess
             Timeout = command.Timeout,
             BinaryStdOut = command.BinaryStdOut,
             StdOutConsumer = command.StdOutConsumer,
-            PassedDescriptor = passedDescriptor,
+            PassedDescriptors = passed,
         }, lines.StdOut, cancellation, lines.StdErr);
         return meter.Correct(outcome);
     }
@@ -135,10 +135,12 @@ internal static class BackendProcess
         argv.Count == 0 || argv[0].StartsWith('/') ? argv
             : new[] { ToolLocator.Find(argv[0]) ?? throw SandboxErrors.ExecutableNotFound(argv[0]) }.Concat(argv.Skip(1)).ToList();
 
-    public static int RunInteractive(IEngineLog log, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment)
+    /// <param name="passed">Descriptors of ours the backend is spawned holding; setpriv before it keeps them.</param>
+    public static int RunInteractive(IEngineLog log, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment,
+        PassedDescriptors? passed = null)
     {
         log.Verbose(ShellQuote.Join(argv));
-        return InteractiveProcessRunner.Run(DiesWithParent(argv), environment);
+        return InteractiveProcessRunner.Run(DiesWithParent(argv), environment, passed);
     }
 
     /// <summary>

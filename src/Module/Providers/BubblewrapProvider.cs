@@ -47,14 +47,18 @@ internal sealed class BubblewrapProvider : ISandboxProvider
         CancellationToken cancellation)
     {
         // bwrap reports the command's exit on a pipe only it holds: the evidence that the command
-        // ran, whatever it printed (see BwrapStatusPipe).
+        // ran, whatever it printed (see BwrapStatusPipe). Passed first, then the held overlay.
         using var status = new BwrapStatusPipe();
+        var passed = new PassedDescriptors();
+        var statusArguments = status.ArgumentsPassing(passed);
+        var layer = OverlayLayer.Of(sandbox);
+        using var overlay = PrepareOverlay(sandbox, layer);
         // As root bwrap is exec'd directly and --die-with-parent makes it set its own parent-death signal.
         var bwrap = ToolLocator.Require("bwrap", "bubblewrap");
-        var argv = BuildArgv(sandbox, command, bwrap, interactive: false, status.Arguments);
+        var argv = BuildArgv(sandbox, layer, overlay, passed, command, bwrap, interactive: false, statusArguments);
         var outcome = BackendProcess.Run(_log, argv,
             BackendProcess.HostEnvironment(), command, lines, cancellation, backendDiesWithParent: !MountNamespace.InUserNamespace,
-            passedDescriptor: status.WriteDescriptor, tracePoint: command.Trace ? TracePoint(sandbox, command, argv, bwrap) : null);
+            passed: passed, tracePoint: command.Trace ? TracePoint(sandbox, command, argv, bwrap) : null);
 
         if (!status.CommandExited())
             BackendFailureClassifier.ThrowIfNotStarted(ProviderFailureTables.Bubblewrap, outcome, sandbox.Name, command.Argv[0]);
@@ -68,8 +72,11 @@ internal sealed class BubblewrapProvider : ISandboxProvider
 
     public int RunInteractive(SandboxInfo sandbox, SandboxCommand command)
     {
-        return BackendProcess.RunInteractive(_log, BuildArgv(sandbox, command, ToolLocator.Require("bwrap", "bubblewrap"), interactive: true),
-            BackendProcess.HostEnvironment());
+        var passed = new PassedDescriptors();
+        var layer = OverlayLayer.Of(sandbox);
+        using var overlay = PrepareOverlay(sandbox, layer);
+        var argv = BuildArgv(sandbox, layer, overlay, passed, command, ToolLocator.Require("bwrap", "bubblewrap"), interactive: true);
+        return BackendProcess.RunInteractive(_log, argv, BackendProcess.HostEnvironment(), passed);
     }
 
     // Every command's processes die with their bwrap (--die-with-parent, private pid namespace).
@@ -80,14 +87,12 @@ internal sealed class BubblewrapProvider : ISandboxProvider
     public LayerMeasurement Measure(SandboxInfo sandbox) => OverlayLayer.Of(sandbox).Measure(sandbox.Name);
 
     /// <summary>
-    /// Reads what the command line depends on (who we are, tool paths, the user in the image's
-    /// /etc/passwd, the caller's TERM), makes sure the overlay and binds are safe to use, and hands
-    /// the rest to the pure <see cref="BubblewrapCommandLine"/>.
+    /// As root: the overlay mounted on the host (at the first command) and held for bwrap by descriptor
+    /// (<see cref="HeldOverlayRoot"/>), to be kept open until bwrap is spawned. Rootless: null, the
+    /// command line mounts it. Either way the binds' targets are checked in the sandbox's view.
     /// </summary>
-    private List<string> BuildArgv(SandboxInfo sandbox, SandboxCommand command, string bwrap, bool interactive, string[]? statusArguments = null)
+    private HeldOverlayRoot? PrepareOverlay(SandboxInfo sandbox, OverlayLayer layer)
     {
-        var layer = OverlayLayer.Of(sandbox);
-        var account = PasswdFile.For(command, layer.Reader);
         var isRoot = !MountNamespace.InUserNamespace;
         // Mounted at the first command and kept: the sandbox lock only to mount it. Checking without
         // the lock first loses nothing: the lock was never held while bwrap binds the mount, so a
@@ -96,10 +101,32 @@ internal sealed class BubblewrapProvider : ISandboxProvider
         {
             using (_lockSandbox(sandbox)) layer.EnsureMountedOnHost(sandbox.Name, _log);
         }
-        // bwrap follows links on a bind's target: refuse to run if the sandbox planted one there.
-        Sandboxes.BindTargetGuard.Check(sandbox, layer, overlayMountedOnHost: isRoot);
-        var argv = BubblewrapCommandLine.Build(CommandLineInputs.View(sandbox, layer, isRoot, bwrap),
-            CommandLineInputs.Invocation(sandbox, command, account, interactive));
+        var held = isRoot ? HeldOverlayRoot.Hold(layer, sandbox.ReadOnlyRoot ? sandbox.WritablePaths : Array.Empty<string>(), sandbox.Name) : null;
+        try
+        {
+            // bwrap follows links on a bind's target: refuse to run if the sandbox planted one there.
+            // As root they are looked up in the very overlay bwrap will bind.
+            Sandboxes.BindTargetGuard.Check(sandbox, layer, mountedRoot: held?.Path);
+            return held;
+        }
+        catch
+        {
+            held?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Reads what the command line depends on (who we are, tool paths, the user in the image's
+    /// /etc/passwd, the caller's TERM) and hands it to the pure <see cref="BubblewrapCommandLine"/>,
+    /// with the held overlay's descriptors added to <paramref name="passed"/> (root).
+    /// </summary>
+    private static List<string> BuildArgv(SandboxInfo sandbox, OverlayLayer layer, HeldOverlayRoot? overlay, PassedDescriptors passed,
+        SandboxCommand command, string bwrap, bool interactive, string[]? statusArguments = null)
+    {
+        var account = PasswdFile.For(command, layer.Reader);
+        var view = CommandLineInputs.View(sandbox, layer, isRoot: !MountNamespace.InUserNamespace, bwrap) with { HeldSources = overlay?.PassTo(passed) };
+        var argv = BubblewrapCommandLine.Build(view, CommandLineInputs.Invocation(sandbox, command, account, interactive));
         if (statusArguments is null) return argv.Argv;
         // bwrap's options follow its own path (the backend block): the status pipe goes first.
         return argv.Blocks.SelectMany(block => block.Label == BubblewrapCommandLine.Backend ? block.Args.Concat(statusArguments) : block.Args).ToList();

@@ -15,7 +15,9 @@ namespace Sandbox.Sandboxes;
 /// is missing bwrap creates as plain folders below real ones. The view is the mounted overlay (root),
 /// else its upper layer over the image (rootless: the overlay exists only in the command's
 /// namespace); a target inside an earlier bind's target is looked up in that bind's host folder,
-/// which the sandbox can change too. Targets under the fresh tmpfs /run need nothing (/tmp is part of the layer, so it is checked).
+/// which the sandbox can change too. As root the overlay is looked up through the descriptor bwrap
+/// will bind (HeldOverlayRoot's path), not through merged/, which the store's owner could redirect.
+/// Targets under the fresh tmpfs /run need nothing (/tmp is part of the layer, so it is checked).
 /// Left: a process of the same sandbox that runs during the check could still swap a folder for a
 /// link between the check and bwrap's mount.
 /// </summary>
@@ -24,7 +26,8 @@ internal static class BindTargetGuard
     private static readonly string[] FreshEveryCommand = { "/run" };
     private const ulong NoLinks = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
 
-    public static void Check(SandboxInfo sandbox, OverlayLayer layer, bool overlayMountedOnHost)
+    /// <param name="mountedRoot">The overlay mounted on the host, as a path to its held root; null rootless.</param>
+    public static void Check(SandboxInfo sandbox, OverlayLayer layer, string? mountedRoot)
     {
         for (var i = 0; i < sandbox.Mounts.Count; i++)
         {
@@ -35,7 +38,7 @@ internal static class BindTargetGuard
                 .MaxBy(m => m.SandboxPath.Length);
             var (roots, above) = cover is not null
                 ? (new[] { cover.HostPath }, cover.SandboxPath)
-                : overlayMountedOnHost ? (new[] { layer.Merged }, "") : (layer.Stack.ToArray(), "");
+                : mountedRoot is not null ? (new[] { mountedRoot }, "") : (layer.Stack.ToArray(), "");
             var segments = mount.SandboxPath[above.Length..].Split('/', StringSplitOptions.RemoveEmptyEntries);
             var fileBind = FileStatus.Of(mount.HostPath) is { IsDirectory: false };
             if (Walk(roots, segments, above, fileBind) is { } problem) throw Subverted(sandbox, mount, problem);

@@ -38,7 +38,7 @@ public sealed class BubblewrapCommandLineTests
             "--unshare-net",
             "--die-with-parent", "--new-session", "--as-pid-1",
             "--hostname", "box",
-            "--bind", Merged, "/", "--dev", "/dev", "--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys", "--tmpfs", "/run",
+            "--bind-fd", "11", "/", "--dev", "/dev", "--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys", "--tmpfs", "/run",
         }.Concat(RootCapabilityFlags).Concat(new[]
         {
             "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/root",
@@ -46,6 +46,20 @@ public sealed class BubblewrapCommandLineTests
             "--", "echo", "hi",
         });
         Assert.Equal(expected, line.Argv);
+    }
+
+    [Fact]
+    public void As_root_the_overlay_is_bound_only_by_the_descriptor_the_provider_held_never_by_its_path()
+    {
+        // bwrap resolves a path source again, as root: under sudo the store's owner could have made
+        // merged/ lead to the host's / by then. Without a held descriptor there is no root command line.
+        var line = Build(View(Bwrap, isRoot: true), Invocation("true"));
+
+        Assert.Equal(new[] { "--bind-fd", HeldRoot.ToString(System.Globalization.CultureInfo.InvariantCulture), "/" }, line[FileSystem].Take(3));
+        Assert.DoesNotContain(line.Argv, arg => arg.Contains(State, StringComparison.Ordinal));
+        Assert.Throws<ArgumentException>(() => Build(View(Bwrap, isRoot: true) with { HeldSources = null }, Invocation("true")));
+        // Rootless the path is resolved with the caller's own rights, in the command's own namespace.
+        Assert.Equal(new[] { "--bind", Merged, "/" }, Build(View(Bwrap, isRoot: false), Invocation("true"))[FileSystem].Take(3));
     }
 
     [Fact]

@@ -14,6 +14,11 @@ internal static class CommandLineSamples
     public const string Merged = State + "/merged";
     public const string OverlayOptions = "lowerdir=" + Image + ",upperdir=" + State + "/upper,workdir=" + State + "/work";
 
+    /// <summary>The numbers a root bwrap holds the overlay's root and its writable paths under (as the provider passes them, after the status pipe at 10).</summary>
+    public const int HeldRoot = 11;
+
+    public static HeldBindSources Held(int writablePaths = 0) => new(HeldRoot, Enumerable.Range(HeldRoot + 1, writablePaths).ToList());
+
     public static BackendTools Tools(string backend) => new("/usr/bin/unshare", "/bin/sh", backend);
 
     public static SandboxView View(string backend, bool isRoot, NetworkMode network = NetworkMode.None,
@@ -26,6 +31,7 @@ internal static class CommandLineSamples
         SubordinateIds = ids,
         Binds = binds,
         Network = network,
+        HeldSources = isRoot ? Held() : null,
     };
 
     public static CommandInvocation Invocation(params string[] argv) => new()

@@ -21,7 +21,7 @@ public sealed class ReadOnlyRootCommandLineTests
     private static readonly NspawnHost PlainHost = new() { RegistersWithMachined = false };
 
     private static SandboxView ReadOnly(string backend, bool isRoot, string[] writable, params BindMount[] binds) =>
-        View(backend, isRoot, binds: binds) with { ReadOnlyRoot = true, WritablePaths = writable };
+        View(backend, isRoot, binds: binds) with { ReadOnlyRoot = true, WritablePaths = writable, HeldSources = isRoot ? Held(writable.Length) : null };
 
     [Theory]
     [InlineData(true)]
@@ -30,7 +30,11 @@ public sealed class ReadOnlyRootCommandLineTests
     {
         var line = Bw.Build(ReadOnly(Bwrap, isRoot, new[] { "/build", "/tmp" }, new BindMount("/srv/data", "/build/data", ReadOnly: true)), Invocation("true"));
 
-        Assert.Equal(new[] { "--bind", Merged + "/build", "/build", "--bind", Merged + "/tmp", "/tmp" }, line[Bw.WritablePaths]);
+        // As root from the descriptors the provider held each by beneath the overlay's root (HeldOverlayRoot),
+        // in the order of the paths; rootless by path, in the command's own namespace.
+        Assert.Equal(isRoot
+            ? new[] { "--bind-fd", "12", "/build", "--bind-fd", "13", "/tmp" }
+            : new[] { "--bind", Merged + "/build", "/build", "--bind", Merged + "/tmp", "/tmp" }, line[Bw.WritablePaths]);
         Assert.Equal(new[] { "--remount-ro", "/" }, line[Bw.ReadOnlyRoot]);
         var labels = line.Labels.ToList();
         // The base file system, then the writable paths, then the -Bind binds over them (keeping their

@@ -7,8 +7,8 @@ using Xunit;
 namespace Sandbox.Tests.Speed;
 
 /// <summary>
-/// A descriptor passed to a spawned process (bwrap's status pipe) reaches it as descriptor
-/// SpawnArguments.PassedDescriptorNumber, and the child gets there without a close call per
+/// Descriptors passed to a spawned process (bwrap's status pipe, root bwrap's held overlay) reach it
+/// at the numbers PassedDescriptors gave them, and the child gets there without a close call per
 /// descriptor of ours: pwsh holds ~170, and closing each below the passed one cost as many close
 /// calls in the child and getrlimit calls here (one per file action) on every command. The test
 /// process plays pwsh: it holds a hundred descriptors and passes one above them.
@@ -30,7 +30,7 @@ public sealed partial class SpawnDescriptorTests
             {
                 Argv = new[] { "/bin/sh", "-c", "echo through > /proc/$$/fd/10; ls /proc/$$/fd" },
                 Environment = new Dictionary<string, string> { ["PATH"] = ToolLocator.SystemPath },
-                PassedDescriptor = write,
+                PassedDescriptors = Passing(write),
             });
             LibC.close(write);
             write = -1;
@@ -44,6 +44,52 @@ public sealed partial class SpawnDescriptorTests
             if (write >= 0) LibC.close(write);
             LibC.close(read);
         }
+    }
+
+    [Fact]
+    public void Each_passed_descriptor_reaches_the_child_at_its_own_number_even_one_sitting_where_an_earlier_one_goes()
+    {
+        // Ours at K (some number above 10): the first K-10+1 entries pass pipe A, so the one at index
+        // K-10 is placed on K, where pipe B still waits to be copied. Placed blindly, B's number in the
+        // child got a second copy of A.
+        var (readA, writeA) = HighPipe(11);
+        var (readB, writeB) = HighPipe(11);
+        try
+        {
+            var passed = new PassedDescriptors();
+            int numberA = 0;
+            for (var index = 0; index <= writeB - SpawnArguments.FirstPassedDescriptorNumber; index++) numberA = passed.Pass(writeA);
+            var numberB = passed.Pass(writeB);
+            Assert.Equal(writeB + 1, numberB);
+
+            var outcome = NativeProcessRunner.Run(new ProcessSpec
+            {
+                Argv = new[] { "/bin/sh", "-c", $"echo to-a > /proc/$$/fd/{numberA}; echo to-b > /proc/$$/fd/{numberB}; ls /proc/$$/fd" },
+                Environment = new Dictionary<string, string> { ["PATH"] = ToolLocator.SystemPath },
+                PassedDescriptors = passed,
+            });
+            LibC.close(writeA);
+            LibC.close(writeB);
+            writeA = writeB = -1;
+
+            Assert.Equal(0, outcome.ExitCode);
+            Assert.Equal("to-a\n", ReadAll(readA));
+            Assert.Equal("to-b\n", ReadAll(readB));
+            // stdio and exactly the passed ones: nothing else above stderr.
+            Assert.Equal(Enumerable.Range(0, numberB + 1).Where(fd => fd is < 3 or >= 10).Select(fd => fd.ToString(System.Globalization.CultureInfo.InvariantCulture)).Order(StringComparer.Ordinal),
+                outcome.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
+        }
+        finally
+        {
+            foreach (var fd in new[] { readA, writeA, readB, writeB }.Where(fd => fd >= 0)) LibC.close(fd);
+        }
+    }
+
+    private static PassedDescriptors Passing(int descriptor)
+    {
+        var passed = new PassedDescriptors();
+        Assert.Equal(SpawnArguments.FirstPassedDescriptorNumber, passed.Pass(descriptor));
+        return passed;
     }
 
     [SkippableFact]
@@ -60,7 +106,7 @@ public sealed partial class SpawnDescriptorTests
                 {
                     Argv = new[] { "/bin/true", marker },
                     Environment = new Dictionary<string, string> { ["PATH"] = ToolLocator.SystemPath },
-                    PassedDescriptor = write,
+                    PassedDescriptors = Passing(write),
                 }));
 
             var exec = lines.Single(line => line.Contains(" execve(") && line.Contains(marker));
@@ -69,7 +115,7 @@ public sealed partial class SpawnDescriptorTests
             // Descriptor 0 is closed to open /dev/null on it: stdio, not a descriptor of ours.
             var singleCloses = before.Count(line => SingleClose().Match(line) is { Success: true } close && int.Parse(close.Groups[1].Value) >= LibC.FirstInheritedDescriptorClosed);
             // Descriptors 3 to 9 one by one at most (below the passed one's number), the rest with one close_range.
-            Assert.True(singleCloses <= SpawnArguments.PassedDescriptorNumber - LibC.FirstInheritedDescriptorClosed,
+            Assert.True(singleCloses <= SpawnArguments.FirstPassedDescriptorNumber - LibC.FirstInheritedDescriptorClosed,
                 $"the child closed {singleCloses} descriptors one by one:\n{string.Join('\n', before)}");
             Assert.Contains(before, line => line.Contains(" close_range("));
         }

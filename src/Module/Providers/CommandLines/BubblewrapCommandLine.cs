@@ -4,8 +4,11 @@ namespace Sandbox.Providers.CommandLines;
 
 /// <summary>
 /// The bwrap command line for one command, as a pure function of its inputs. As root the overlay is
-/// already mounted on the host at merged/ (the provider did it) and bwrap binds it; rootless the
-/// command line starts with the per-command mount namespace that mounts it (OverlayMountCommandLine).
+/// already mounted on the host at merged/ (the provider did it) and bwrap binds it by the descriptor
+/// the provider held it by (--bind-fd): a path would be resolved again by bwrap, as root, and under
+/// sudo the store's owner could rename the state folder away and put one whose merged/ leads to the
+/// host's / in its place. Rootless the command line starts with the per-command mount namespace that
+/// mounts it (OverlayMountCommandLine): its paths are resolved with the caller's own rights.
 /// </summary>
 internal static class BubblewrapCommandLine
 {
@@ -60,22 +63,25 @@ internal static class BubblewrapCommandLine
         blocks.Add(ArgvBlock.Of(Lifetime, lifetime));
 
         blocks.Add(ArgvBlock.Of(Hostname, "--hostname", view.Name));
-        blocks.Add(ArgvBlock.Of(FileSystem,
-            "--bind", view.Overlay.Merged, "/",
+        var held = view.IsRoot
+            ? view.HeldSources ?? throw new ArgumentException("As root the overlay is bound by descriptor: HeldSources is required.", nameof(view))
+            : null;
+        blocks.Add(ArgvBlock.Of(FileSystem, Bind(held?.Root, view.Overlay.Merged, "/").Concat(new[] {
             // Private /dev with only the harmless nodes, and a /proc of the sandbox's pid namespace.
             "--dev", "/dev", "--proc", "/proc",
             // /proc/sys is the host's kernel settings: read-only, or root inside could rewrite core_pattern.
             "--ro-bind", "/proc/sys", "/proc/sys",
             // /tmp and /var/tmp are in the layer (OverlayLayer.Create); /run is empty at every start.
-            "--tmpfs", "/run"));
+            "--tmpfs", "/run" })));
 
         // -ReadOnlyRoot, first half: each writable path bound onto itself from the layer, a mount of
         // its own that the later read-only remount of / does not reach. Before the -Bind binds, so a
-        // bind inside a writable path keeps its own ro/rw. The sources are host paths (bwrap
-        // realpaths them): WritablePathLayer has checked that no part of them is a link.
+        // bind inside a writable path keeps its own ro/rw. As root each is held beneath the held root
+        // (bwrap realpaths a path source); rootless the sources are host paths in which WritablePathLayer
+        // has checked that no part is a link.
         if (view.ReadOnlyRoot)
-            blocks.Add(ArgvBlock.Of(WritablePaths, view.WritablePaths.SelectMany(path =>
-                new[] { "--bind", view.Overlay.Merged + path, path })));
+            blocks.Add(ArgvBlock.Of(WritablePaths, view.WritablePaths.SelectMany((path, index) =>
+                Bind(held?.WritablePaths[index], view.Overlay.Merged + path, path))));
 
         // The provider has checked each target is not a link planted by the sandbox (BindTargetGuard):
         // bwrap follows links on a bind's target.
@@ -102,6 +108,15 @@ internal static class BubblewrapCommandLine
         blocks.Add(ArgvBlock.Of(Command, new[] { "--" }.Concat(command.Argv)));
         return new LabelledArgv(blocks);
     }
+
+    /// <summary>
+    /// A writable bind of <paramref name="target"/>: from the descriptor the backend holds, else from
+    /// <paramref name="source"/>. bwrap resolves a descriptor's name to a path too, but after mounting
+    /// it compares the mount with the descriptor (device and inode) and fails on a swap in between.
+    /// </summary>
+    private static string[] Bind(int? descriptor, string source, string target) => descriptor is { } held
+        ? new[] { "--bind-fd", held.ToString(CultureInfo.InvariantCulture), target }
+        : new[] { "--bind", source, target };
 
     private static string Text(uint id) => id.ToString(CultureInfo.InvariantCulture);
 }

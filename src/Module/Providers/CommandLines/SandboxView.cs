@@ -33,7 +33,19 @@ internal sealed record SandboxView
 
     /// <summary>In-sandbox folders bound writable onto themselves from the layer (checked by WritablePathLayer).</summary>
     public IReadOnlyList<string> WritablePaths { get; init; } = Array.Empty<string>();
+
+    /// <summary>
+    /// Root Bubblewrap: the numbers the backend holds the overlay's root and each writable path under
+    /// (see HeldOverlayRoot), bound by descriptor instead of by a path the store's owner could redirect.
+    /// </summary>
+    public HeldBindSources? HeldSources { get; init; }
 }
+
+/// <summary>
+/// Descriptor numbers in the backend (never ours: see Processes.PassedDescriptors) of the overlay's root
+/// and of each of <see cref="SandboxView.WritablePaths"/>, in the same order.
+/// </summary>
+internal sealed record HeldBindSources(int Root, IReadOnlyList<int> WritablePaths);
 
 /// <summary>One command to run in a sandbox, with its user already looked up in the image's /etc/passwd.</summary>
 internal sealed record CommandInvocation

@@ -9,7 +9,7 @@ namespace Sandbox.Providers.Failures;
 /// before its setup and <c>{"exit-code": N}</c> only once the command it exec'd has exited; when
 /// its setup or the exec of the command fails it exits 1 without an exit-code document (measured:
 /// a missing bind source, a missing command). The write end is created close-on-exec, passed to
-/// bwrap alone (spawned with it dup'ed onto descriptor SpawnArguments.PassedDescriptorNumber, the
+/// bwrap alone (spawned with it among its passed descriptors, Processes.PassedDescriptors, at the
 /// number its argument names) and closed by bwrap before it execs the command,
 /// so nothing in the sandbox holds it. Read after bwrap exited, without blocking: a few bytes.
 /// </summary>
@@ -18,8 +18,6 @@ internal sealed unsafe class BwrapStatusPipe : IDisposable
     private const int O_CLOEXEC = Native.OpenFlags.O_CLOEXEC;
     private const int O_NONBLOCK = Native.OpenFlags.O_NONBLOCK;
     private const int F_SETFL = 4;
-    private const int F_DUPFD_CLOEXEC = 1030;
-    private const int FirstDescriptorAboveChainCloses = 10;
 
     /// <summary>More than bwrap's two documents; a pipe holds 64 KiB, so bwrap never blocks on it.</summary>
     private const int MaxStatusBytes = 4096;
@@ -32,22 +30,16 @@ internal sealed unsafe class BwrapStatusPipe : IDisposable
         int* fds = stackalloc int[2];
         if (pipe2(fds, O_CLOEXEC) != 0)
             throw new IOException($"pipe2 failed: errno {Marshal.GetLastPInvokeError()}");
-        _read = fds[0];
-        // Above 9: the launch chain's sh closes descriptors 3 to 9 (time's report) before bwrap.
-        _write = fcntl(fds[1], F_DUPFD_CLOEXEC, FirstDescriptorAboveChainCloses);
-        close(fds[1]);
-        if (_write < 0)
-        {
-            close(_read);
-            throw new IOException($"fcntl(F_DUPFD_CLOEXEC) failed: errno {Marshal.GetLastPInvokeError()}");
-        }
+        // Its number here does not matter: the spawn places it above what the launch chain closes (PassedDescriptors).
+        (_read, _write) = (fds[0], fds[1]);
     }
 
-    /// <summary>Our descriptor of the write end, which bwrap is spawned holding (as SpawnArguments.PassedDescriptorNumber).</summary>
-    public int WriteDescriptor => _write;
-
-    /// <summary>bwrap's arguments that make it report to this pipe: the number bwrap holds it under (see ProcessSpec.PassedDescriptor).</summary>
-    public string[] Arguments => new[] { "--json-status-fd", Native.SpawnArguments.PassedDescriptorNumber.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+    /// <summary>
+    /// bwrap's arguments that make it report to this pipe: the write end added to <paramref name="passed"/>,
+    /// named by the number bwrap is spawned holding it under.
+    /// </summary>
+    public string[] ArgumentsPassing(Processes.PassedDescriptors passed) =>
+        new[] { "--json-status-fd", passed.Pass(_write).ToString(System.Globalization.CultureInfo.InvariantCulture) };
 
     /// <summary>
     /// Whether bwrap reported the command's exit, i.e. the command was exec'd and ran. Call once
