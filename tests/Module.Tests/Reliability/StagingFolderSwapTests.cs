@@ -13,8 +13,9 @@ namespace Sandbox.Tests.Reliability;
 /// outside the store; the staging folder held by descriptor (HeldStagingFolder) is written only where it
 /// is. The engine is a real EngineHost as root with SUDO_UID set over a store of the test user's, the
 /// swap is made by that user (setpriv to their ids), and its moment is forced, never raced: the import
-/// reads its tarball from a FIFO, which the test fills only after the swap, and image.json is written
-/// after the store's layers lock, which the test holds until the swap is done.
+/// reads its tarball from a FIFO, which the test fills only after the swap; image.json is written
+/// after the store's layers lock, and a commit copies the sandbox's layer into its layer staging folder
+/// after the sandbox's commands lock, each held by the test until the swap is done.
 /// </summary>
 [Trait("Area", "Reliability")]
 [Trait("User", "Root")]
@@ -72,6 +73,33 @@ public sealed class StagingFolderSwapTests
         Assert.Equal("StoreEntryUnsafe", error.ErrorId);
         Assert.False(File.Exists(Path.Combine(store.Victims, "image.json")), "image.json was written outside the store, through the link");
         Assert.Empty(Directory.GetFileSystemEntries(store.Victims));
+    }
+
+    [SkippableFact]
+    public void A_commit_whose_layer_staging_folder_the_caller_swaps_for_a_link_copies_nothing_outside_the_store()
+    {
+        using var store = SudoStore.Make("swap-commit");
+        var sandbox = store.Engine.Create(new SandboxCreateOptions { Image = "first", Provider = ProviderName.Bubblewrap });
+        Assert.Equal(0, store.Engine.Invoke(sandbox.Id, new SandboxCommand { Argv = new[] { "sh", "-c", "echo step > /made-by-step" } }).ExitCode);
+        var commandsLock = Path.Combine(((ISandboxHarness)store.Engine).StateFolder(sandbox.Id), "commands.lock");
+
+        SandboxException? error;
+        using (var sandboxLock = FileLock.Acquire(commandsLock))
+        {
+            // The commit makes its layer staging folder, then waits for the sandbox's commands to copy its layer.
+            var commit = Task.Run(() => store.Engine.Commit(sandbox.Id, "committed"));
+            Assert.True(Poll.Until(() => commit.IsCompleted || HasOpen(store.Engine.HostPid, commandsLock), TimeSpan.FromMinutes(1)),
+                "the commit never waited for the sandbox's commands");
+            Assert.False(commit.IsCompleted, $"the commit ended before it copied: {commit.Exception}");
+            var staging = Directory.EnumerateDirectories(Path.Combine(store.Root, "layers"), ".staging-layer-*").Single();
+            store.SwapForLinkToVictims(staging);
+            sandboxLock.Dispose();
+            error = Assert.IsType<SandboxException>(Record(commit));
+        }
+
+        Assert.False(File.Exists(Path.Combine(store.Victims, "tree", "made-by-step")), "the layer was copied outside the store, through the link");
+        Assert.Empty(Directory.GetFileSystemEntries(store.Victims));
+        Assert.Equal("StoreEntryUnsafe", error.ErrorId);
     }
 
     private static Exception? Record(Task task)
