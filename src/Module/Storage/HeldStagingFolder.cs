@@ -27,6 +27,7 @@ internal sealed partial class HeldStagingFolder : IDisposable
 
     private StoreEntry? _entry;
     private int _fd;
+    private bool _published;
 
     private HeldStagingFolder(StoreEntry entry, int fd)
     {
@@ -135,8 +136,6 @@ internal sealed partial class HeldStagingFolder : IDisposable
             throw new IOException($"cannot hand '{finalPath}' over to {caller.Name}: {OpenAt2.ErrorText(Marshal.GetLastPInvokeError())}");
         _published = true;
     }
-
-    private bool _published;
 
     /// <summary>
     /// Deletes the folder (unless published) relative to the folder holding it, never through a link:
