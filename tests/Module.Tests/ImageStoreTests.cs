@@ -29,28 +29,31 @@ public sealed class ImageStoreTests
         for (var i = 0; i < 20_000; i++) File.WriteAllBytes(Path.Combine(bulk, $"f{i}"), block);
         var storeRoot = Path.Combine(folder.Path, "store");
         var staging = Path.Combine(storeRoot, "images", ".staging-big-");
+        var owner = new RemoteHarness(asRoot: true, sharedStore: storeRoot);
+        // As root the cp is given the held staging folder's descriptor name (HeldStagingFolder), /proc/PID/fd/N of its owner.
+        var ownersFolders = $"/proc/{owner.HostPid}/fd/";
         try
         {
-            var owner = new RemoteHarness(asRoot: true, sharedStore: storeRoot);
             var import = Task.Run(() => owner.Import("big", tree));
-            Assert.True(Poll.Until(() => Copiers(staging).Count > 0, TimeSpan.FromSeconds(60)), "the copy started");
+            Assert.True(Poll.Until(() => Copiers(ownersFolders).Count > 0, TimeSpan.FromSeconds(60)), "the copy started");
             // Freeze the copy so it cannot finish before its owner dies; then kill -9 the owner.
-            foreach (var pid in Copiers(staging)) LibC.kill(pid, 19 /* SIGSTOP */);
+            foreach (var pid in Copiers(ownersFolders)) LibC.kill(pid, 19 /* SIGSTOP */);
             owner.KillHost();
             owner.Dispose();
             Assert.ThrowsAny<Exception>(() => import.GetAwaiter().GetResult());
             // The copy died with its owner (even stopped: SIGKILL needs no scheduling).
-            Assert.True(Poll.Until(() => Copiers(staging).Count == 0, TimeSpan.FromSeconds(10)), "no cp outlives the killed owner");
+            Assert.True(Poll.Until(() => Copiers(ownersFolders).Count == 0, TimeSpan.FromSeconds(10)), "no cp outlives the killed owner");
 
             var image = new SandboxEngine(new StoreLayout(storeRoot)).Images.Import("big", tree, force: false);
 
             Assert.Equal(20_000, Directory.GetFiles(Path.Combine(image.RootFs, "data", "bulk")).Length);
             Assert.Empty(Copiers(staging));
+            Assert.Empty(Copiers(ownersFolders));
             Assert.Empty(Directory.GetDirectories(Path.Combine(storeRoot, "images"), ".*"));
         }
         finally
         {
-            foreach (var pid in Copiers(staging)) LibC.kill(pid, LibC.SIGKILL);
+            foreach (var pid in Copiers(ownersFolders)) LibC.kill(pid, LibC.SIGKILL);
         }
     }
 
@@ -84,8 +87,8 @@ public sealed class ImageStoreTests
         }
     }
 
-    private static IReadOnlyList<int> Copiers(string stagingPrefix) =>
-        HostProcesses.Mentioning(stagingPrefix).Where(pid => ProcessIdentity.StatFieldsAfterName(pid) is { } f && f[0] != "Z").ToList();
+    private static IReadOnlyList<int> Copiers(string mentioned) =>
+        HostProcesses.Mentioning(mentioned).Where(pid => ProcessIdentity.StatFieldsAfterName(pid) is { } f && f[0] != "Z").ToList();
 
     [SkippableFact]
     public void Reaping_sweeps_abandoned_staging_of_any_name_but_not_a_live_build()

@@ -75,8 +75,9 @@ internal static partial class DebianBuilder
         }
         var activity = $"Building image with mmdebstrap ({options.Suite})";
         Run(imageName, "mmdebstrap", activity, argv, log, cancellation);
+        // mmdebstrap resolves its target to a real path (abs_path), a held folder's /proc name included: that is the prefix it wrote.
         if (options.Mode == "fakechroot")
-            Providers.AbsoluteSymlinks.StripBuildRoot(targetRootFs, Path.GetFullPath(targetRootFs));
+            Providers.AbsoluteSymlinks.StripBuildRoot(targetRootFs, RealPath.Of(targetRootFs) ?? Path.GetFullPath(targetRootFs));
         if (tarball is not null)
         {
             log.Progress(activity, "extracting the image as the user's namespace root", 95);

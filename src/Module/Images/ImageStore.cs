@@ -96,28 +96,29 @@ public sealed class ImageStore
         {
             var staging = Layers.NewStaging();
             try { return new LayerSource(staging, fillLayer(LayerStore.StagingTree(staging)), parent); }
-            catch { Layers.DeleteStaging(staging); throw; }
+            catch { LayerStore.DeleteStaging(staging); throw; }
         });
 
     /// <summary>
     /// A base image's single layer, filled by a builder or importer in the image's own staging folder
-    /// (swept by name like any build's), then moved into a layer staging folder to be published.
+    /// (swept by name like any build's), then moved into a layer staging folder to be published. Both
+    /// are ours and held by descriptor while root fills them (<see cref="HeldStagingFolder"/>): the
+    /// builder is given the held folder's name, never a path the store's owner could swap.
     /// </summary>
     private Func<LayerSource> BaseLayer(string name, Func<string, string> fillRootFs) => () =>
     {
-        var filling = HiddenSibling("staging", name);
+        using var filling = HeldStagingFolder.Create(HiddenSibling("staging", name), _layout.ImagesFolder);
         try
         {
-            Directory.CreateDirectory(filling, PrivateFiles.FolderMode);
-            var source = fillRootFs(Path.Combine(filling, RootFsFolder));
+            var source = fillRootFs(Path.Combine(filling.Path, RootFsFolder));
             var staging = Layers.NewStaging();
-            // Renames in the store go between folders reached beneath its root, never by path (StoreEntry).
-            StoreEntry.Move(Path.Combine(filling, RootFsFolder), LayerStore.StagingTree(staging), _layout.Root);
+            try { filling.MoveEntryTo(RootFsFolder, staging, LayerStore.TreeFolder); }
+            catch { LayerStore.DeleteStaging(staging); throw; }
             return new LayerSource(staging, source, null);
         }
         finally
         {
-            if (Directory.Exists(filling)) SafeTreeRemover.Remove(filling, _layout.ImagesFolder);
+            filling.Delete();
         }
     };
 
@@ -125,7 +126,7 @@ public sealed class ImageStore
     internal sealed record ParentChain(string Name, IReadOnlyList<string> Layers, IReadOnlyList<string> Chain);
 
     /// <summary>A filled layer staging folder, how it was made, and what it stands on (null: a base layer).</summary>
-    private sealed record LayerSource(string Staging, string Source, ParentChain? Parent);
+    private sealed record LayerSource(HeldStagingFolder Staging, string Source, ParentChain? Parent);
 
     /// <summary>
     /// Writes the image's root filesystem to a tarball (compressed by its extension: .tar.zst,
@@ -250,13 +251,13 @@ public sealed class ImageStore
 
         ClearLeftoverStaging(name);
         var layer = fillLayer();
-        var staging = HiddenSibling("staging", name);
+        HeldStagingFolder? staging = null;
         try
         {
             // Hashed before taking the layers lock: the long part, and nothing else can see the staging folder.
             var parentLayers = layer.Parent?.Layers ?? Array.Empty<string>();
             var id = LayerDigest.Of(LayerStore.StagingTree(layer.Staging), parentLayers.FirstOrDefault(), _log, cancellation);
-            Directory.CreateDirectory(staging, PrivateFiles.FolderMode);
+            staging = HeldStagingFolder.Create(HiddenSibling("staging", name), _layout.ImagesFolder);
             // Held from publishing the layer until image.json names it, so no collection sees it unreferenced.
             using var layersLock = Layers.Lock(cancellation);
             var below = parentLayers.Select(parentLayer => Layers.TryGet(parentLayer)
@@ -271,9 +272,9 @@ public sealed class ImageStore
                 Chain = new[] { name }.Concat(layer.Parent?.Chain ?? Array.Empty<string>()).ToList(),
                 LayerSize = own.Size, TotalSize = own.Size + below.Sum(l => l.Size),
             };
-            StoreSpace.Write(_layout, () => File.WriteAllText(Path.Combine(staging, ManifestFile), JsonSerializer.Serialize(image, Json)));
-            StoreLayout.HandOver(staging);
-            StoreLayout.HandOver(Path.Combine(staging, ManifestFile));
+            // Through the held folder's descriptor (O_CREAT|O_EXCL|O_NOFOLLOW), never by path: see HeldStagingFolder.
+            StoreSpace.Write(_layout, () => staging.WriteNewFile(ManifestFile, JsonSerializer.Serialize(image, Json)));
+            staging.HandOverEntry(ManifestFile);
 
             var folder = _layout.ImageFolder(name);
             string? replaced = null;
@@ -282,15 +283,20 @@ public sealed class ImageStore
                 replaced = HiddenSibling("trash", name);
                 StoreEntry.Move(folder, replaced, _layout.ImagesFolder);
             }
-            StoreEntry.Move(staging, folder, _layout.ImagesFolder);
+            staging.Publish(folder, _layout.ImagesFolder); // renamed beneath the store root, then handed over
             if (replaced is not null) SafeTreeRemover.Remove(replaced, _layout.ImagesFolder);
             return TryGet(name)!;
         }
         catch
         {
-            Layers.DeleteStaging(layer.Staging);
-            if (Directory.Exists(staging)) SafeTreeRemover.Remove(staging, _layout.ImagesFolder);
+            LayerStore.DeleteStaging(layer.Staging);
+            staging?.Delete();
             throw;
+        }
+        finally
+        {
+            layer.Staging.Dispose();
+            staging?.Dispose();
         }
     }
 

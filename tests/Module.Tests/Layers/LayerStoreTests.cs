@@ -200,8 +200,9 @@ public sealed class LayerStoreTests
         using var scratch = new TemporaryFolder("layer-killed");
         var storeRoot = Path.Combine(scratch.Path, "store");
         var layers = Path.Combine(storeRoot, "layers");
-        var staging = Path.Combine(layers, ".staging-layer-");
         var owner = new RemoteHarness(asRoot: true, sharedStore: storeRoot);
+        // As root the copy is given the held staging folder's descriptor name (HeldStagingFolder), /proc/PID/fd/N of its owner.
+        var staging = $"/proc/{owner.HostPid}/fd/";
         try
         {
             owner.Import(Base, BusyboxTree.Create(Path.Combine(scratch.Path, "rootfs")));

@@ -35,13 +35,15 @@ internal static class FlatView
             argv.AddRange(MountNamespace.InUserNamespace
                 ? MountNamespace.UnsharePrefix()
                 : new[] { ToolLocator.Require("unshare", "util-linux"), "--mount", "--propagation", "private", "--" });
-            argv.AddRange(new[] { ToolLocator.Require("sh", "dash"), "-c", MountThenExec, "sandbox-flat", layout.Root, Options(layout.Root, layers), mountPoint });
-            argv.AddRange(command(mountPoint));
+            argv.AddRange(new[] { ToolLocator.Require("sh", "dash"), "-c", MountThenExec, "sandbox-flat", layout.Root, Options(layout.Root, layers), mountPoint.StorePath });
+            // By its store path, not its descriptor's name: /proc/PID/fd/N leads to the folder itself, under the
+            // overlay mounted on it, so the command would read an empty folder.
+            argv.AddRange(command(mountPoint.StorePath));
             return HostCommand.Run(log, argv, cancellation: cancellation);
         }
         finally
         {
-            store.DeleteStaging(mountPoint);
+            LayerStore.DeleteStaging(mountPoint);
         }
     }
 

@@ -17,7 +17,7 @@ namespace Sandbox.Images.Layers;
 /// </summary>
 internal sealed class LayerStore
 {
-    private const string TreeFolder = "tree";
+    public const string TreeFolder = "tree";
     private const string InfoFile = "layer.json";
     private const string StagingName = "layer";
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
@@ -57,27 +57,28 @@ internal sealed class LayerStore
     public FileLock Lock(CancellationToken cancellation = default) =>
         FileLock.Acquire(_layout.LockFile("layers", "store"), cancellation);
 
-    /// <summary>A new, empty, private staging folder; the caller fills its <c>tree</c> (see <see cref="StagingTree"/>).</summary>
-    public string NewStaging()
+    /// <summary>
+    /// A new, empty staging folder, ours and private until it is published (<see cref="HeldStagingFolder"/>:
+    /// under sudo the layers folder is the caller's); the caller fills its <c>tree</c> (see <see cref="StagingTree"/>).
+    /// </summary>
+    public HeldStagingFolder NewStaging()
     {
         PrivateFiles.EnsureFolder(Folder);
-        var staging = Path.Combine(Folder, AbandonedFolders.NewName("staging", StagingName));
-        Directory.CreateDirectory(staging, PrivateFiles.FolderMode);
-        return staging;
+        return HeldStagingFolder.Create(Path.Combine(Folder, AbandonedFolders.NewName("staging", StagingName)), Folder);
     }
 
-    public static string StagingTree(string staging) => Path.Combine(staging, TreeFolder);
+    public static string StagingTree(HeldStagingFolder staging) => Path.Combine(staging.Path, TreeFolder);
 
     /// <summary>
     /// Publishes a filled staging folder as layer <paramref name="id"/> (its digest). The caller holds
     /// <see cref="Lock"/> until it has recorded a reference to the layer. The same content published
     /// before is kept and the staging folder deleted.
     /// </summary>
-    public LayerInfo Publish(string staging, string id, string? parentId)
+    public LayerInfo Publish(HeldStagingFolder staging, string id, string? parentId)
     {
         if (TryGet(id) is { } existing)
         {
-            SafeTreeRemover.Remove(staging, Folder);
+            staging.Delete();
             return existing;
         }
         var info = new LayerInfo
@@ -85,20 +86,20 @@ internal sealed class LayerStore
             Id = id, ParentId = parentId, Size = Measure(StagingTree(staging)), Created = DateTimeOffset.Now,
             BuilderUid = UserIdentity.EffectiveUid,
         };
-        var infoPath = Path.Combine(staging, InfoFile);
-        StoreSpace.Write(_layout, () => PrivateFiles.WriteNew(infoPath, JsonSerializer.Serialize(info, Json)));
-        StoreLayout.HandOver(infoPath);
-        StoreLayout.HandOver(staging);
+        // Through the held folder's descriptor, never by path; handed over while only root can enter the folder.
+        StoreSpace.Write(_layout, () => staging.WriteNewFile(InfoFile, JsonSerializer.Serialize(info, Json)));
+        staging.HandOverEntry(InfoFile);
         // A folder of that id without layer.json is a leftover of an older attempt: not a layer.
         if (Directory.Exists(LayerFolder(id))) Discard(LayerFolder(id));
-        StoreEntry.Move(staging, LayerFolder(id), Folder); // beneath the store root, never by path (StoreEntry)
+        staging.Publish(LayerFolder(id), Folder); // renamed beneath the store root, then handed over
         return info;
     }
 
     /// <summary>Deletes a staging folder of a publish that failed.</summary>
-    public void DeleteStaging(string staging)
+    public static void DeleteStaging(HeldStagingFolder staging)
     {
-        if (Directory.Exists(staging)) SafeTreeRemover.Remove(staging, Folder);
+        staging.Delete();
+        staging.Dispose();
     }
 
     /// <summary>
