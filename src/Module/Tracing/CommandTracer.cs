@@ -11,6 +11,11 @@ namespace Sandbox.Tracing;
 /// the trace costs no disk and at most <see cref="TraceCollector"/>'s bounds of memory, whatever
 /// the command does; strace never waits on us for long, and the rest past the bounds is counted.
 /// Dispose removes the folder.
+/// <para>As root the private folder is made in /tmp, never in the sandbox's state folder: under sudo
+/// that folder is the caller's, who could rename the trace folder away, put one of their own with a
+/// link at the FIFO's name in its place, and have root's strace open that link for writing
+/// (truncating any file of the host). /tmp is root's and sticky: nobody else can rename or replace
+/// root's folder in it. A user's own tracer stays in the state folder, which only they can change.</para>
 /// </summary>
 internal sealed partial class CommandTracer : IDisposable
 {
@@ -24,12 +29,13 @@ internal sealed partial class CommandTracer : IDisposable
     private volatile bool _writerOpened;
     private Exception? _readerFailure;
 
-    /// <param name="parentFolder">A folder of ours (the sandbox's state folder) where the private folder is made.</param>
+    /// <param name="parentFolder">A folder of the user's (the sandbox's state folder) where a rootless private folder is made.</param>
     public CommandTracer(string parentFolder)
     {
         Strace = ToolLocator.Find("strace") ?? throw SandboxErrors.TraceToolMissing();
-        _folder = Path.Combine(parentFolder, "trace-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        _folder = Native.UserIdentity.IsRoot ? RootsPrivateFolder() : Path.Combine(parentFolder, "trace-" + Guid.NewGuid().ToString("N"));
+        if (!Native.UserIdentity.IsRoot)
+            Directory.CreateDirectory(_folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         _fifo = Path.Combine(_folder, "strace.fifo");
         if (mkfifo(_fifo, 0x180 /* 0600 */) != 0)
             throw SandboxErrors.TraceFailed($"could not make the trace's FIFO {_fifo}: {Native.LibC.ErrorText(Marshal.GetLastPInvokeError())}");
@@ -58,6 +64,24 @@ internal sealed partial class CommandTracer : IDisposable
         if (_readerFailure is not null) throw SandboxErrors.TraceFailed($"reading strace's output failed: {_readerFailure.Message}");
         return _collector;
     }
+
+    /// <summary>
+    /// A new 0700 folder of root's in /tmp (mkdtemp), after checking that /tmp is a real folder of root's
+    /// that nobody else can rename entries in (sticky, or writable by root alone).
+    /// </summary>
+    private static string RootsPrivateFolder()
+    {
+        const uint sticky = 0x200, groupOrOtherWrite = 0x12;
+        if (Native.FileStatus.Of(RootsTempFolder) is not { IsDirectory: true, Uid: 0 } temp
+            || ((temp.Permissions & groupOrOtherWrite) != 0 && (temp.Permissions & sticky) == 0))
+            throw SandboxErrors.TraceFailed($"{RootsTempFolder} is not a folder of root's that only root can rename entries in, so the trace has no private place to go");
+        var template = Encoding.UTF8.GetBytes(RootsTempFolder + "/sandbox-trace-XXXXXX\0");
+        if (mkdtemp(template) == IntPtr.Zero)
+            throw SandboxErrors.TraceFailed($"could not make a private folder in {RootsTempFolder}: {Native.LibC.ErrorText(Marshal.GetLastPInvokeError())}");
+        return Encoding.UTF8.GetString(template, 0, template.Length - 1);
+    }
+
+    private const string RootsTempFolder = "/tmp";
 
     private void ReleaseReader()
     {
@@ -123,6 +147,9 @@ internal sealed partial class CommandTracer : IDisposable
         try { Directory.Delete(_folder, recursive: true); }
         catch (IOException) { /* already gone */ }
     }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial IntPtr mkdtemp(byte[] template);
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int mkfifo(string path, uint mode);
