@@ -17,6 +17,32 @@ namespace Sandbox.Tests;
 public sealed class ImageStoreTests
 {
     [SkippableFact]
+    public void A_user_importing_the_same_tarball_twice_with_files_of_other_owners_gets_both_images()
+    {
+        Skip.IfNot(UnprivilegedUser.CanCreate, UnprivilegedUser.SkipReason);
+        UnprivilegedUser.Ensure();
+        using var folder = new TemporaryFolder("reimport");
+        var tree = BusyboxTree.Create(Path.Combine(folder.Path, "tree"));
+        // A file of another user in a folder its owner cannot write: rootless, both are the user's
+        // subordinate ids on disk, which only an rm in their user namespace can delete.
+        var home = Directory.CreateDirectory(Path.Combine(tree, "home", "bob")).FullName;
+        File.WriteAllText(Path.Combine(home, ".bashrc"), "PS1='$ '\n");
+        RunAsRoot.Command("chown", "-R", "1000:1000", home);
+        RunAsRoot.Command("chmod", "0555", home);
+        var tarball = Path.Combine(folder.Path, "tree.tar");
+        RunAsRoot.Command("tar", "--create", "--file", tarball, "--directory", tree, "--numeric-owner", ".");
+        using var user = new RemoteHarness();
+
+        user.Import("first", tarball);
+        // The same content again: its layer is there already, so the new staging copy is deleted.
+        var second = user.Import("second", tarball);
+
+        Assert.Equal("second", second.Name);
+        Assert.Empty(Directory.GetDirectories(Path.Combine(user.StoreRoot, "images"), ".*"));
+        Assert.Empty(Directory.GetDirectories(Path.Combine(user.StoreRoot, "layers"), ".*"));
+    }
+
+    [SkippableFact]
     public void A_killed_import_leaves_no_copy_running_and_an_immediate_retry_succeeds()
     {
         Skip.If(Environment.UserName != "root", "this test runs the engine as root; run the tests as root (CI does).");

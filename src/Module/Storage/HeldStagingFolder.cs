@@ -29,8 +29,11 @@ internal sealed partial class HeldStagingFolder : IDisposable
     private int _fd;
     private bool _published;
 
-    private HeldStagingFolder(StoreEntry entry, int fd)
+    private readonly string _storeFolder;
+
+    private HeldStagingFolder(StoreEntry entry, int fd, string storeFolder)
     {
+        _storeFolder = storeFolder;
         _entry = entry;
         _fd = fd;
         Path = UserIdentity.IsRoot ? DescriptorPath.Of(fd) : entry.Path;
@@ -64,13 +67,16 @@ internal sealed partial class HeldStagingFolder : IDisposable
             }
             var fd = OpenAt2.openat(entry.ParentFd, entry.Name, OpenAt2.O_RDONLY | OpenAt2.O_DIRECTORY | OpenAt2.O_NOFOLLOW | OpenAt2.O_CLOEXEC, 0);
             if (fd < 0) throw Refuse(entry.Path, $"it was replaced right after it was made ({OpenAt2.ErrorText(Marshal.GetLastPInvokeError())}).");
-            // Swapped between mkdirat and openat for a folder of someone else's: not ours to fill.
-            if (OpenAt2.StatOf(fd) is not { } made || made.Uid != UserIdentity.EffectiveUid || OpenAt2.fchmod(fd, FolderMode) != 0)
+            // Swapped between mkdirat and openat for a folder of someone else's, or for one of ours the
+            // store's owner kept from an earlier build (a staging folder they renamed away, with links
+            // planted by what it held): not ours to fill. Ours is empty, as mkdirat made it.
+            if (OpenAt2.StatOf(fd) is not { } made || made.Uid != UserIdentity.EffectiveUid
+                || Directory.EnumerateFileSystemEntries(DescriptorPath.Of(fd)).Any() || OpenAt2.fchmod(fd, FolderMode) != 0)
             {
                 OpenAt2.close(fd);
-                throw Refuse(entry.Path, "it was replaced right after it was made by a folder that is not ours.");
+                throw Refuse(entry.Path, "it was replaced right after it was made by a folder that is not the empty one made.");
             }
-            return new HeldStagingFolder(entry, fd);
+            return new HeldStagingFolder(entry, fd, storeFolder);
         }
         catch
         {
@@ -138,13 +144,17 @@ internal sealed partial class HeldStagingFolder : IDisposable
     }
 
     /// <summary>
-    /// Deletes the folder (unless published) relative to the folder holding it, never through a link:
-    /// only while its name still holds it; moved away by the store's owner, it is theirs to find.
+    /// Deletes the folder (unless published) only while its name still holds it; moved away by the
+    /// store's owner, it is theirs to find. As root relative to the folder holding it, never through a
+    /// link; a user by the store path as before (SafeTreeRemover.Remove): their tree may hold files of
+    /// their subordinate ids and folders without write permission, which only an rm in their user
+    /// namespace can delete (re-importing the same content deletes such a tree).
     /// </summary>
     public void Delete()
     {
         if (_published || _entry is null || !StillAtItsName()) return;
-        SafeTreeRemover.DeleteTree(_entry.ParentFd, _entry.NameBytes, _entry.Path);
+        if (UserIdentity.IsRoot) SafeTreeRemover.DeleteTree(_entry.ParentFd, _entry.NameBytes, _entry.Path);
+        else SafeTreeRemover.Remove(_entry.Path, _storeFolder);
     }
 
     /// <summary>Whether the entry at the folder's name is the held folder (same device and inode), not a link or another folder.</summary>
