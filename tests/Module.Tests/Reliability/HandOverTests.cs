@@ -63,9 +63,11 @@ public sealed class HandOverTests
         // The caller's move, as the caller: their destination folder, so they may replace its file.
         arena.AsCaller("rm -f \"$1\" && ln \"$2\" \"$1\"", copied, arena.VictimFile);
         File.WriteAllText(Path.Combine(arena.Shared, "go"), "");
-        copy.Wait(TimeSpan.FromSeconds(120));
+        // The copy must really have ended (a hung or failed copy would prove nothing about its hand-over).
+        var outcome = Record.Exception(() => Assert.True(copy.Wait(TimeSpan.FromSeconds(120)), "the copy never finished"));
 
         AssertRootsOwn(arena.VictimFile);
+        Assert.Null(outcome);
         ((ISandboxHarness)remote).Remove(sandbox);
     }
 
@@ -89,6 +91,24 @@ public sealed class HandOverTests
         AssertRootsOwn(arena.VictimFile);
         Assert.Equal("HandOverRefused", Assert.IsType<SandboxException>(error).ErrorId);
         Assert.Contains("2 hard links", error.Message);
+    }
+
+    [SkippableFact]
+    public void A_callers_own_file_with_a_second_link_of_theirs_is_accepted_as_already_theirs()
+    {
+        // The caller's backups (cp -al, rsnapshot) hard-link their own store's lock files: re-owning a file to
+        // the owner it already has gives nothing away, so such a lock must not fail every lock under sudo.
+        using var arena = new Arena("handover-own-link");
+        using var hardLinks = ProtectedHardLinks.Off();
+        var mine = Directory.CreateDirectory(Path.Combine(arena.Path, "mine")).FullName;
+        RunAsRoot.Command("chown", $"{arena.Uid}:{arena.Gid}", mine);
+        var lockFile = Path.Combine(mine, "image-app.lock");
+        arena.AsCaller("touch \"$1\" && ln \"$1\" \"$1.backup\"", lockFile);
+        var caller = new SudoCaller(UnprivilegedUser.Name, (int)arena.Uid, (int)arena.Gid, "/nonexistent");
+
+        caller.HandOver(lockFile);
+
+        Assert.Equal(arena.Uid, FileStatus.Of(lockFile)!.Value.Uid);
     }
 
     [SkippableFact]
