@@ -112,6 +112,52 @@ public sealed class HandOverTests
     }
 
     [SkippableFact]
+    public void A_missing_folder_above_the_store_behind_the_callers_link_to_roots_folder_is_not_made_for_them()
+    {
+        // The reviewer's race, its outcome made deterministic: the caller's ~/.local is (by now) their link to a
+        // folder of root's (/usr in the attack), and ~/.local/share is missing. The guard accepts the caller's
+        // own link; by path root made <root's folder>/share and chowned it to the caller (in the racing form,
+        // the swap after root's mkdir chowned /usr/share itself).
+        using var arena = new Arena("handover-parents");
+        arena.AsCaller("ln -s \"$1\" \"$2\"", arena.Victims, Path.Combine(arena.Shared, ".local"));
+        var store = Path.Combine(arena.Shared, ".local", "share", "sandbox");
+
+        var error = Record.Exception(() =>
+        {
+            using var remote = new RemoteHarness(asRoot: true, sharedStore: store, environment: new Dictionary<string, string>
+            {
+                ["SUDO_UID"] = arena.Uid.ToString(CultureInfo.InvariantCulture), ["SUDO_GID"] = arena.Gid.ToString(CultureInfo.InvariantCulture),
+                ["SUDO_USER"] = UnprivilegedUser.Name,
+            }, storeMissing: true);
+            ((ISandboxHarness)remote).Import(HarnessFixture.ImageName, BusyboxTree.Create(Path.Combine(arena.Path, "tree")));
+        });
+
+        Assert.Equal(new[] { "secret" }, Directory.GetFileSystemEntries(arena.Victims).Select(Path.GetFileName));
+        AssertRootsOwn(arena.Victims, arena.VictimFile);
+        Assert.NotNull(error);
+        Assert.Contains("root would have to make", Assert.IsType<SandboxException>(error).Message);
+    }
+
+    [SkippableFact]
+    public void A_missing_folder_above_the_store_in_the_callers_own_folder_is_made_theirs()
+    {
+        // The usual first use under sudo: ~/.local is theirs, ~/.local/share and the store are made, by descriptor, for them.
+        using var arena = new Arena("handover-parents-plain");
+        arena.AsCaller("mkdir \"$1\"", Path.Combine(arena.Shared, ".local"));
+        var share = Path.Combine(arena.Shared, ".local", "share");
+        using var remote = new RemoteHarness(asRoot: true, sharedStore: Path.Combine(share, "sandbox"), environment: new Dictionary<string, string>
+        {
+            ["SUDO_UID"] = arena.Uid.ToString(CultureInfo.InvariantCulture), ["SUDO_GID"] = arena.Gid.ToString(CultureInfo.InvariantCulture),
+            ["SUDO_USER"] = UnprivilegedUser.Name,
+        }, storeMissing: true);
+        ((ISandboxHarness)remote).Import(HarnessFixture.ImageName, BusyboxTree.Create(Path.Combine(arena.Path, "tree")));
+
+        Assert.Equal(arena.Uid, FileStatus.Of(share)!.Value.Uid);
+        Assert.Equal(arena.Uid, FileStatus.Of(Path.Combine(share, "sandbox"))!.Value.Uid);
+        Assert.Equal(0b111_000_000u, FileStatus.Of(Path.Combine(share, "sandbox"))!.Value.Permissions & 0b111_111_111);
+    }
+
+    [SkippableFact]
     public void An_export_whose_folder_is_swapped_for_a_link_before_it_is_named_gives_and_renames_nothing_behind_the_link()
     {
         // Export-SandboxImage's steps with the caller's move between tar's writing and the naming, where the
