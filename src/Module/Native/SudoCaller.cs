@@ -68,8 +68,10 @@ internal sealed record SudoCaller(string Name, int Uid, int Gid, string Home)
     public void HandOverHeld(int fd, string path)
     {
         if (DirectoryCalls.StatDescriptor(fd) is not { } status) return;
-        if (!status.IsDirectory && status.LinkCount > 1) throw SandboxErrors.HandOverRefused(path, status.LinkCount);
+        // Already the caller's: re-owning it to the owner it has gives nothing away, whatever its links
+        // (a caller's own lock file hard-linked by their backups, cp -al or rsnapshot, is not an attack).
         if (status.Uid == (uint)Uid && status.Gid == (uint)Gid) return;
+        if (!status.IsDirectory && status.LinkCount > 1) throw SandboxErrors.HandOverRefused(path, status.LinkCount);
         DirectoryCalls.ChangeOwnerOfHeld(fd, Uid, Gid);
     }
 }

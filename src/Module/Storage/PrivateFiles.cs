@@ -21,8 +21,13 @@ internal static class PrivateFiles
         if (FileStatus.Of(folder) is not { } status)
         {
             if (Path.GetDirectoryName(folder) is { } parent) EnsureParents(parent); // inside a checked store, normally none
-            Directory.CreateDirectory(folder, FolderMode);
-            StoreLayout.HandOver(folder);
+            if (StoreEntry.StoreRootOf(folder) is { } root && root != Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)))
+            {
+                // Inside the checked store its hand-over is reached beneath the store root, never through a link (StoreEntry).
+                Directory.CreateDirectory(folder, FolderMode);
+                StoreLayout.HandOver(folder);
+            }
+            else CallerFolders.Make(folder, (uint)FolderMode, SudoCaller.Current); // the store root: by descriptor from above
             return;
         }
         Tighten(folder, status);
@@ -30,16 +35,14 @@ internal static class PrivateFiles
 
     /// <summary>
     /// Makes the missing folders above the store (~/.local/share under sudo, say) with the usual mode and,
-    /// under sudo, the caller as owner: only the store's own folders are private. Its caller checks the
-    /// path again afterwards, since someone else may have made one of them first.
+    /// under sudo, the caller as owner: only the store's own folders are private. Made and handed over
+    /// by descriptor (<see cref="CallerFolders"/>). Its caller checks the path again afterwards, since
+    /// someone else may have made one of them first.
     /// </summary>
-    public static void EnsureParents(string folder)
-    {
-        if (FileStatus.Of(folder) is not null) return;
-        if (Path.GetDirectoryName(folder) is { } parent) EnsureParents(parent);
-        Directory.CreateDirectory(folder);
-        StoreLayout.HandOver(folder);
-    }
+    public static void EnsureParents(string folder) => CallerFolders.Make(folder, UsualFolderMode, SudoCaller.Current);
+
+    /// <summary>What mkdir -p gives (0777 less the umask): folders above the store are not the store's to make private.</summary>
+    private const uint UsualFolderMode = 0b111_111_111;
 
     /// <summary>Takes group and other access away from an existing folder or file (never through a link).</summary>
     public static void Tighten(string path)

@@ -63,9 +63,11 @@ public sealed class HandOverTests
         // The caller's move, as the caller: their destination folder, so they may replace its file.
         arena.AsCaller("rm -f \"$1\" && ln \"$2\" \"$1\"", copied, arena.VictimFile);
         File.WriteAllText(Path.Combine(arena.Shared, "go"), "");
-        copy.Wait(TimeSpan.FromSeconds(120));
+        // The copy must really have ended (a hung or failed copy would prove nothing about its hand-over).
+        var outcome = Record.Exception(() => Assert.True(copy.Wait(TimeSpan.FromSeconds(120)), "the copy never finished"));
 
         AssertRootsOwn(arena.VictimFile);
+        Assert.Null(outcome);
         ((ISandboxHarness)remote).Remove(sandbox);
     }
 
@@ -89,6 +91,70 @@ public sealed class HandOverTests
         AssertRootsOwn(arena.VictimFile);
         Assert.Equal("HandOverRefused", Assert.IsType<SandboxException>(error).ErrorId);
         Assert.Contains("2 hard links", error.Message);
+    }
+
+    [SkippableFact]
+    public void A_callers_own_file_with_a_second_link_of_theirs_is_accepted_as_already_theirs()
+    {
+        // The caller's backups (cp -al, rsnapshot) hard-link their own store's lock files: re-owning a file to
+        // the owner it already has gives nothing away, so such a lock must not fail every lock under sudo.
+        using var arena = new Arena("handover-own-link");
+        using var hardLinks = ProtectedHardLinks.Off();
+        var mine = Directory.CreateDirectory(Path.Combine(arena.Path, "mine")).FullName;
+        RunAsRoot.Command("chown", $"{arena.Uid}:{arena.Gid}", mine);
+        var lockFile = Path.Combine(mine, "image-app.lock");
+        arena.AsCaller("touch \"$1\" && ln \"$1\" \"$1.backup\"", lockFile);
+        var caller = new SudoCaller(UnprivilegedUser.Name, (int)arena.Uid, (int)arena.Gid, "/nonexistent");
+
+        caller.HandOver(lockFile);
+
+        Assert.Equal(arena.Uid, FileStatus.Of(lockFile)!.Value.Uid);
+    }
+
+    [SkippableFact]
+    public void A_missing_folder_above_the_store_behind_the_callers_link_to_roots_folder_is_not_made_for_them()
+    {
+        // The reviewer's race, its outcome made deterministic: the caller's ~/.local is (by now) their link to a
+        // folder of root's (/usr in the attack), and ~/.local/share is missing. The guard accepts the caller's
+        // own link; by path root made <root's folder>/share and chowned it to the caller (in the racing form,
+        // the swap after root's mkdir chowned /usr/share itself).
+        using var arena = new Arena("handover-parents");
+        arena.AsCaller("ln -s \"$1\" \"$2\"", arena.Victims, Path.Combine(arena.Shared, ".local"));
+        var store = Path.Combine(arena.Shared, ".local", "share", "sandbox");
+
+        var error = Record.Exception(() =>
+        {
+            using var remote = new RemoteHarness(asRoot: true, sharedStore: store, environment: new Dictionary<string, string>
+            {
+                ["SUDO_UID"] = arena.Uid.ToString(CultureInfo.InvariantCulture), ["SUDO_GID"] = arena.Gid.ToString(CultureInfo.InvariantCulture),
+                ["SUDO_USER"] = UnprivilegedUser.Name,
+            }, storeMissing: true);
+            ((ISandboxHarness)remote).Import(HarnessFixture.ImageName, BusyboxTree.Create(Path.Combine(arena.Path, "tree")));
+        });
+
+        Assert.Equal(new[] { "secret" }, Directory.GetFileSystemEntries(arena.Victims).Select(Path.GetFileName));
+        AssertRootsOwn(arena.Victims, arena.VictimFile);
+        Assert.NotNull(error);
+        Assert.Contains("root would have to make", Assert.IsType<SandboxException>(error).Message);
+    }
+
+    [SkippableFact]
+    public void A_missing_folder_above_the_store_in_the_callers_own_folder_is_made_theirs()
+    {
+        // The usual first use under sudo: ~/.local is theirs, ~/.local/share and the store are made, by descriptor, for them.
+        using var arena = new Arena("handover-parents-plain");
+        arena.AsCaller("mkdir \"$1\"", Path.Combine(arena.Shared, ".local"));
+        var share = Path.Combine(arena.Shared, ".local", "share");
+        using var remote = new RemoteHarness(asRoot: true, sharedStore: Path.Combine(share, "sandbox"), environment: new Dictionary<string, string>
+        {
+            ["SUDO_UID"] = arena.Uid.ToString(CultureInfo.InvariantCulture), ["SUDO_GID"] = arena.Gid.ToString(CultureInfo.InvariantCulture),
+            ["SUDO_USER"] = UnprivilegedUser.Name,
+        }, storeMissing: true);
+        ((ISandboxHarness)remote).Import(HarnessFixture.ImageName, BusyboxTree.Create(Path.Combine(arena.Path, "tree")));
+
+        Assert.Equal(arena.Uid, FileStatus.Of(share)!.Value.Uid);
+        Assert.Equal(arena.Uid, FileStatus.Of(Path.Combine(share, "sandbox"))!.Value.Uid);
+        Assert.Equal(0b111_000_000u, FileStatus.Of(Path.Combine(share, "sandbox"))!.Value.Permissions & 0b111_111_111);
     }
 
     [SkippableFact]

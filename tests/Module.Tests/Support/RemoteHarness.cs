@@ -23,10 +23,11 @@ public sealed class RemoteHarness : ISandboxHarness
     /// <paramref name="asRoot"/>, as root over <paramref name="sharedStore"/> (for tests that need
     /// several processes on one store, or a process to kill).
     /// </summary>
-    public RemoteHarness(bool asRoot = false, string? sharedStore = null, IReadOnlyDictionary<string, string>? environment = null)
+    /// <param name="storeMissing">Leaves <paramref name="sharedStore"/> (and folders above it) for the engine to make on first use.</param>
+    public RemoteHarness(bool asRoot = false, string? sharedStore = null, IReadOnlyDictionary<string, string>? environment = null, bool storeMissing = false)
     {
         StoreRoot = sharedStore ?? Path.Combine(_folder.Path, "store");
-        Directory.CreateDirectory(StoreRoot);
+        if (!storeMissing) Directory.CreateDirectory(StoreRoot);
         var start = new ProcessStartInfo(asRoot ? "env" : "runuser")
         {
             RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = false,
