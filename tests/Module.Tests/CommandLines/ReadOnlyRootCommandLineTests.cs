@@ -17,7 +17,7 @@ public sealed class ReadOnlyRootCommandLineTests
 {
     private const string Bwrap = "/usr/bin/bwrap";
     private const string Nspawn = "/usr/bin/systemd-nspawn";
-    private const string WritableView = State + "/writable-view";
+    private const string WritableView = Ns.WritableViewMountPoint;
     private static readonly NspawnHost PlainHost = new() { RegistersWithMachined = false };
 
     private static SandboxView ReadOnly(string backend, bool isRoot, string[] writable, params BindMount[] binds) =>
@@ -88,8 +88,9 @@ public sealed class ReadOnlyRootCommandLineTests
         var view = line[Ns.WritableViewLabel];
         Assert.Equal(new[] { "/bin/sh", "-c" }, view.Take(2));
         // Paths travel as positional parameters, never in the script.
-        Assert.Equal(new[] { "sandbox-writable-view", Merged, WritableView }, view.Skip(3));
-        Assert.DoesNotContain(Merged, view[2]);
+        // Both folders of root's, in the command's mount namespace: nothing the store's owner can swap.
+        Assert.Equal(new[] { "sandbox-writable-view", Ns.RootMountPoint, WritableView }, view.Skip(3));
+        Assert.DoesNotContain(Ns.RootMountPoint, view[2]);
         Assert.Contains(Providers.OverlayLauncher.SetupMarker, view[2]);
     }
 }

@@ -45,6 +45,16 @@ internal static class NspawnCommandLine
     public const string RuntimeFolder = "/run/systemd/nspawn";
 
     /// <summary>
+    /// Where the launcher mounts the overlay in its private mount namespace, and nspawn's --directory:
+    /// a folder of root's that no store's owner can rename or swap for a link, unlike the store's
+    /// merged/ (nspawn resolves --directory by path itself, as root). Made by the first command.
+    /// </summary>
+    public const string RootMountPoint = "/run/sandbox/nspawn-root";
+
+    /// <summary>-ReadOnlyRoot: where the launcher binds the writable second view of the overlay, beside <see cref="RootMountPoint"/>.</summary>
+    public const string WritableViewMountPoint = "/run/sandbox/nspawn-writable-view";
+
+    /// <summary>
     /// nspawn's default set is meant for a whole OS. Without a device cgroup (no systemd to set one
     /// up here) CAP_MKNOD would let root inside make a node for the host's disk, so it always goes;
     /// a plain command also loses mounting, tracing, rebooting and raw resource control. A booted
@@ -66,10 +76,10 @@ internal static class NspawnCommandLine
     public static LabelledArgv ForContainer(SandboxView view, NspawnHost host, IEnumerable<string> droppedCapabilities)
     {
         var blocks = new List<ArgvBlock>();
-        blocks.AddRange(OverlayMountCommandLine.Blocks(view, host.InOwnMountNamespace, host.CgroupProcs, RuntimeFolder));
+        blocks.AddRange(OverlayMountCommandLine.Blocks(view, host.InOwnMountNamespace, host.CgroupProcs, RootMountPoint, RuntimeFolder));
         if (view.ReadOnlyRoot) blocks.Add(WritableViewBlock(view));
         blocks.Add(ArgvBlock.Of(Backend, view.Tools.Backend));
-        blocks.Add(ArgvBlock.Of(Container, "--quiet", $"--directory={view.Overlay.Merged}", $"--machine={view.Name}",
+        blocks.Add(ArgvBlock.Of(Container, "--quiet", $"--directory={RootMountPoint}", $"--machine={view.Name}",
             $"--hostname={view.Name}", "--link-journal=no"));
         blocks.Add(ArgvBlock.Of(Capabilities, $"--drop-capability={string.Join(',', droppedCapabilities)}"));
         blocks.Add(host.RegistersWithMachined
@@ -87,7 +97,7 @@ internal static class NspawnCommandLine
         // the host's zone onto /etc/localtime, failing where the image has none.
         if (view.ReadOnlyRoot)
             blocks.Add(ArgvBlock.Of(ReadOnlyRoot, new[] { "--read-only", "--timezone=off" }.Concat(view.WritablePaths.Select(path =>
-                $"--bind={EscapeColons(WritableView(view) + path)}:{EscapeColons(path)}"))));
+                $"--bind={EscapeColons(WritableViewMountPoint + path)}:{EscapeColons(path)}"))));
         // nspawn resolves a bind's target inside the container's root, so a planted link cannot
         // redirect it; ':' separates the sides in its syntax and is escaped in paths.
         blocks.Add(ArgvBlock.Of(Binds, view.Binds.Select(mount =>
@@ -98,6 +108,9 @@ internal static class NspawnCommandLine
     /// <summary>A plain command: its own container, with the command as PID 2 under nspawn's stub init.</summary>
     public static LabelledArgv ForCommand(SandboxView view, NspawnHost host, CommandInvocation command)
     {
+        // Only a booted machine (BootedMachine.Boot) is still mounted from the layers' paths.
+        if (view.HeldOverlayMount is null)
+            throw new ArgumentException("A command's overlay is mounted by the engine and moved into place: HeldOverlayMount is required.", nameof(view));
         var blocks = ForContainer(view, host, CommandDroppedCapabilities).Blocks.ToList();
         // Piped stdin is read as a script (see InteractiveProcessRunner): nspawn's own pty would not end with it.
         blocks.Add(ArgvBlock.Of(Process, "--as-pid2",
@@ -118,14 +131,11 @@ internal static class NspawnCommandLine
 
     /// <summary>
     /// -ReadOnlyRoot: in the command's private mount namespace, after the overlay is mounted, a
-    /// second mount of it beside merged/ (a bind, gone with the namespace), the source of the
+    /// second mount of it on a folder of root's (a bind, gone with the namespace), the source of the
     /// writable paths' binds. Its failure is our setup's (SetupMarker, exit 125), like the overlay's.
     /// </summary>
     private static ArgvBlock WritableViewBlock(SandboxView view) => ArgvBlock.Of(WritableViewLabel, view.Tools.Sh, "-c",
-        "mount --bind \"$1\" \"$2\" || { echo \"" + OverlayLauncher.SetupMarker + " could not bind a writable view of $1 on $2\" >&2; exit " +
+        "{ [ -d \"$2\" ] || mkdir -p \"$2\"; } && mount --bind \"$1\" \"$2\" || { echo \"" + OverlayLauncher.SetupMarker + " could not bind a writable view of $1 on $2\" >&2; exit " +
         OverlayLauncher.SetupExitCode.ToString(System.Globalization.CultureInfo.InvariantCulture) + "; }; shift 2; exec \"$@\"",
-        "sandbox-writable-view", view.Overlay.Merged, WritableView(view));
-
-    private static string WritableView(SandboxView view) =>
-        Path.Combine(Path.GetDirectoryName(view.Overlay.Merged)!, Sandboxes.WritablePathLayer.WritableViewFolder);
+        "sandbox-writable-view", RootMountPoint, WritableViewMountPoint);
 }
