@@ -111,25 +111,25 @@ internal sealed partial class NspawnProvider : ISandboxProvider
     private static bool OwnCgroups => !HostRunsSystemd && SandboxCgroup.Supported;
 
     /// <summary>
-    /// A command of its own nspawn gets the overlay mounted detached from its folders held by descriptor
-    /// (see <see cref="DetachedOverlay"/>), to be kept open until the backend is spawned; a booted
+    /// A command of its own nspawn gets the overlay (and each -ReadOnlyRoot writable path) mounted detached
+    /// from its folders held by descriptor (see <see cref="DetachedOverlay"/>), to be kept open until the backend is spawned; a booted
     /// machine's commands enter its running container and mount nothing (null).
     /// </summary>
     private static DetachedOverlay? MountOverlay(SandboxInfo sandbox)
     {
         if (BootedMachine.Of(sandbox) is not null) return null;
         if (!UserIdentity.IsRoot) throw SandboxErrors.ProviderUnavailable("Nspawn", "systemd-nspawn needs root.", "Run pwsh as root (sudo pwsh), or use -Provider Bubblewrap.");
-        return DetachedOverlay.Mount(OverlayLayer.Of(sandbox), nameof(ProviderName.Nspawn), sandbox.Name);
+        return DetachedOverlay.Mount(OverlayLayer.Of(sandbox), sandbox.ReadOnlyRoot ? sandbox.WritablePaths : Array.Empty<string>(), sandbox.Name);
     }
 
     /// <summary>A command runs in its own nspawn (in a cgroup of its own), or inside the booted machine through nsenter.</summary>
     private (List<string> Argv, Dictionary<string, string> Environment, SandboxCgroup? Cgroup) CommandLine(SandboxInfo sandbox, SandboxCommand command, bool interactive,
-        int? heldOverlay)
+        HeldBindSources? heldMounts)
     {
         if (BootedMachine.Of(sandbox) is not { } machine)
         {
             var own = OwnCgroups ? SandboxCgroup.Of(sandbox).Child($"run-{Guid.NewGuid():N}") : null;
-            return (BuildArgv(sandbox, command, interactive, own, heldOverlay), HostEnvironment(), own);
+            return (BuildArgv(sandbox, command, interactive, own, heldMounts), HostEnvironment(), own);
         }
         var account = PasswdFile.For(command, OverlayLayer.Of(sandbox).Reader);
         var cgroup = OwnCgroups ? BootedMachine.CommandCgroup(sandbox) : null;
@@ -173,13 +173,13 @@ internal sealed partial class NspawnProvider : ISandboxProvider
 
     public LayerMeasurement Measure(SandboxInfo sandbox) => OverlayLayer.Of(sandbox).Measure(sandbox.Name);
 
-    private List<string> BuildArgv(SandboxInfo sandbox, SandboxCommand command, bool interactive, SandboxCgroup? cgroup, int? heldOverlay)
+    private List<string> BuildArgv(SandboxInfo sandbox, SandboxCommand command, bool interactive, SandboxCgroup? cgroup, HeldBindSources? heldMounts)
     {
         var account = PasswdFile.For(command, OverlayLayer.Of(sandbox).Reader);
         // Exactly the commands Run gives a pid namespace of their own (ownPidNamespace: !sandbox.Boot);
         // an interactive one keeps its unshare --mount, or the overlay would be mounted on the host.
         var host = Host(cgroup, inOwnMountNamespace: !interactive && !sandbox.Boot && BackendProcess.OwnPidNamespaceHasOwnMountNamespace);
-        return NspawnCommandLine.ForCommand(View(sandbox) with { HeldOverlayMount = heldOverlay }, host, CommandLineInputs.Invocation(sandbox, command, account, interactive)).Argv;
+        return NspawnCommandLine.ForCommand(View(sandbox) with { HeldMounts = heldMounts }, host, CommandLineInputs.Invocation(sandbox, command, account, interactive)).Argv;
     }
 
     private static Dictionary<string, string> HostEnvironment()

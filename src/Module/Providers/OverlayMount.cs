@@ -13,8 +13,9 @@ internal static partial class OverlayMount
     /// <summary>The source every overlay of ours is mounted with: how the mount table tells them from anyone else's.</summary>
     public const string Source = "sandbox-overlay";
 
-    private const long SysMoveMount = 429, SysFsOpen = 430, SysFsConfig = 431, SysFsMount = 432;
+    private const long SysOpenTree = 428, SysMoveMount = 429, SysFsOpen = 430, SysFsConfig = 431, SysFsMount = 432;
     private const int FsConfigSetFlag = 0, FsConfigSetString = 1, FsConfigCmdCreate = 6;
+    private const int OpenTreeClone = 1, OpenTreeCloexec = 0x80000, AtEmptyPath = 0x1000;
     private const int CloseOnExec = 1, MoveMountEmptyPath = 0x4, MoveMountTargetEmptyPath = 0x40, AtFdCwd = -100;
 
     [LibraryImport("libc", SetLastError = true)]
@@ -37,6 +38,16 @@ internal static partial class OverlayMount
             return mountFd < 0 ? (-1, "fsmount: " + LastError()) : (mountFd, null);
         }
         finally { LibC.close(fsfd); }
+    }
+
+    /// <summary>
+    /// A detached copy (open_tree OPEN_TREE_CLONE) of the folder <paramref name="folderFd"/> holds: a bind
+    /// mount of it alone, movable like <see cref="MountDetached"/>'s. Null and why it failed otherwise.
+    /// </summary>
+    public static unsafe (int Fd, string? Error) CloneDetached(int folderFd)
+    {
+        var tree = (int)Call(SysOpenTree, folderFd, "", OpenTreeClone | OpenTreeCloexec | AtEmptyPath);
+        return tree < 0 ? (-1, "open_tree: " + LastError()) : (tree, null);
     }
 
     /// <summary>Sets the overlay's folders and source on <paramref name="fsfd"/> and creates it: null on success, else why it failed.</summary>
@@ -80,6 +91,12 @@ internal static partial class OverlayMount
     {
         var bytes = DirectoryCalls.Bytes(name);
         fixed (byte* p = bytes) return syscall(number, (long)p, flags, 0, 0, 0);
+    }
+
+    private static unsafe long Call(long number, int fd, string path, int flags)
+    {
+        var bytes = DirectoryCalls.Bytes(path);
+        fixed (byte* p = bytes) return syscall(number, fd, (long)p, flags, 0, 0);
     }
 
     private static unsafe long Call(long number, int fd, int command, string key, string? value, int aux)

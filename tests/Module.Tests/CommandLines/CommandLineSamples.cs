@@ -35,7 +35,7 @@ internal static class CommandLineSamples
         Binds = binds,
         Network = network,
         HeldSources = isRoot ? Held() : null,
-        HeldOverlayMount = isRoot ? HeldOverlay : null,
+        HeldMounts = isRoot ? new HeldBindSources(HeldOverlay, Array.Empty<int>()) : null,
     };
 
     public static CommandInvocation Invocation(params string[] argv) => new()

@@ -60,16 +60,16 @@ public sealed class NspawnCommandLineTests
     [Fact]
     public void A_command_is_never_mounted_from_the_stores_paths()
     {
-        var error = Assert.Throws<ArgumentException>(() => ForCommand(View(Nspawn, isRoot: true) with { HeldOverlayMount = null }, PlainHost, Invocation("true")));
+        var error = Assert.Throws<ArgumentException>(() => ForCommand(View(Nspawn, isRoot: true) with { HeldMounts = null }, PlainHost, Invocation("true")));
 
-        Assert.Contains("HeldOverlayMount", error.Message);
+        Assert.Contains("HeldMounts", error.Message);
     }
 
     [Fact]
     public void A_booted_machine_mounts_from_its_layers_paths_onto_the_same_folder_of_roots()
     {
         // -Boot: the machine's nspawn is started through the idmapped views of the layers (BootedMachine.Boot), by path.
-        var line = ForContainer(View(Nspawn, isRoot: true) with { HeldOverlayMount = null }, PlainHost, BootDroppedCapabilities);
+        var line = ForContainer(View(Nspawn, isRoot: true) with { HeldMounts = null }, PlainHost, BootDroppedCapabilities);
 
         Assert.Equal(new[] { "sandbox-overlay", "/", OverlayOptions, RootMountPoint, RuntimeFolder, "--" }, line[OverlayMountCommandLine.OverlayLabel].Skip(3));
         Assert.Contains("mount -t overlay sandbox-overlay -o \"$2\" \"$3\"", line[OverlayMountCommandLine.OverlayLabel][2]);

@@ -112,6 +112,51 @@ public sealed class NspawnOverlayBeneathTests
     }
 
     [SkippableFact]
+    public void A_writable_path_swapped_for_a_link_after_the_checks_binds_no_host_folder()
+    {
+        // -ReadOnlyRoot -WritablePath /build: nspawn bound a view of the overlay's build/ by path and
+        // followed links on it. The caller, who owns upper/, made upper/build a link to a folder of
+        // root's after the engine's checks (while it logs the nspawn command line): the folder was bound
+        // writable at /build, and the command wrote into it as root. Reached in the overlay without links
+        // and handed over as a mount before the swap, /build stays the sandbox's own folder.
+        Skip.If(Environment.UserName != "root", "systemd-nspawn needs root; run the tests as root (CI does).");
+        using var busybox = new BusyboxStore("nspawnfd-writable");
+        using var victim = new TemporaryFolder("nspawnfd-writable-victim");
+        var victimFolder = Directory.CreateDirectory(Path.Combine(victim.Path, "root-owned")).FullName;
+        SandboxInfo? sandbox = null;
+        var swapped = false;
+        var log = new SwapWhenLaunching(() =>
+        {
+            if (sandbox is null || swapped) return;
+            var build = Path.Combine(sandbox.StatePath, "upper", "build");
+            Directory.Move(build, build + "-away");
+            File.CreateSymbolicLink(build, victimFolder);
+            // nspawn follows the link on the target too, inside the root: the same path there, for the bind to land on.
+            Directory.CreateDirectory(Path.Combine(sandbox.StatePath, "upper") + victimFolder);
+            swapped = true;
+        });
+        var engine = new SandboxEngine(busybox.Engine.Layout, log);
+        sandbox = engine.CreateSandbox(new SandboxCreateOptions
+        {
+            Image = HarnessFixture.ImageName, Provider = ProviderName.Nspawn, ReadOnlyRoot = true, WritablePaths = new[] { "/build" },
+        });
+        try
+        {
+            var outcome = engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "sh", "-c", "echo written > /build/marker" }, Timeout = TimeSpan.FromSeconds(120) });
+
+            Assert.True(swapped, "the command line was not logged: the swap never happened");
+            Assert.Empty(Directory.GetFileSystemEntries(victimFolder));
+            Assert.Equal(0, outcome.ExitCode);
+            Assert.True(File.Exists(Path.Combine(sandbox.StatePath, "upper", "build-away", "marker")), "the command did not write into the sandbox's own /build");
+        }
+        finally
+        {
+            engine.RemoveSandbox(sandbox);
+        }
+        Assert.Empty(Directory.GetFileSystemEntries(victimFolder));
+    }
+
+    [SkippableFact]
     public void Commands_still_run_in_the_overlay_and_its_writable_paths_holding_none_of_its_folders()
     {
         Skip.If(Environment.UserName != "root", "systemd-nspawn needs root; run the tests as root (CI does).");

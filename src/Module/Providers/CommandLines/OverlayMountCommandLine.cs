@@ -55,14 +55,14 @@ internal static class OverlayMountCommandLine
         params string[] privateTmpfs)
     {
         if (!inOwnMountNamespace || !view.IsRoot) yield return UnshareBlock(view);
-        var overlay = new List<string> { view.Tools.Sh, "-c", Script(cgroupProcs.Count > 0, view.HeldOverlayMount is not null), "sandbox-overlay" };
+        var overlay = new List<string> { view.Tools.Sh, "-c", Script(cgroupProcs.Count > 0, view.HeldMounts is not null), "sandbox-overlay" };
         if (cgroupProcs.Count > 0)
         {
             overlay.AddRange(cgroupProcs);
             overlay.Add("--");
         }
-        if (view.HeldOverlayMount is { } held)
-            overlay.AddRange(new[] { "/", "/proc/self/fd/" + held.ToString(System.Globalization.CultureInfo.InvariantCulture), mountPoint ?? view.Overlay.Merged });
+        if (view.HeldMounts is { } held)
+            overlay.AddRange(new[] { "/", DescriptorName(held.Root), mountPoint ?? view.Overlay.Merged });
         else
             // Rootless, overlayfs keeps its metadata in user.* xattrs: trusted.* needs real root.
             overlay.AddRange(new[] { view.Overlay.MountFolder, view.Overlay.MountOptions(inUserNamespace: !view.IsRoot), mountPoint ?? view.Overlay.Merged });
@@ -70,6 +70,9 @@ internal static class OverlayMountCommandLine
         overlay.Add("--");
         yield return ArgvBlock.Of(OverlayLabel, overlay);
     }
+
+    /// <summary>How a launcher names descriptor <paramref name="fd"/> it was spawned holding, for the kernel to follow.</summary>
+    public static string DescriptorName(int fd) => "/proc/self/fd/" + fd.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>
     /// A private mount namespace; rootless also a user namespace where the user is root, with their

@@ -41,11 +41,11 @@ internal sealed record SandboxView
     public HeldBindSources? HeldSources { get; init; }
 
     /// <summary>
-    /// Root Nspawn: the number the launcher holds the overlay under, mounted detached by the engine from
-    /// folders it held (see DetachedOverlay) and moved into place, instead of mounted from paths the
-    /// store's owner could redirect.
+    /// Root Nspawn: the numbers the launcher holds the overlay and each writable path under, mounted
+    /// detached by the engine from folders it held (see DetachedOverlay) and moved into place, instead
+    /// of mounted and bound from paths the store's owner could redirect.
     /// </summary>
-    public int? HeldOverlayMount { get; init; }
+    public HeldBindSources? HeldMounts { get; init; }
 }
 
 /// <summary>
