@@ -71,7 +71,12 @@ internal sealed class BootedMachine
         using (var mapping = ids.OpenMappingNamespace())
         {
             var layer = OverlayLayer.Of(sandbox);
-            var environment = new Dictionary<string, string> { ["PATH"] = ToolLocator.SystemPath, ["NOTIFY_SOCKET"] = socketPath, ["LANG"] = "C.UTF-8" };
+            // No lock: nspawn would lock its --directory by a file beside it, and every machine's root is
+            // the same folder of root's (NspawnCommandLine.RootMountPoint), each in its own mount namespace.
+            var environment = new Dictionary<string, string>
+            {
+                ["PATH"] = ToolLocator.SystemPath, ["NOTIFY_SOCKET"] = socketPath, ["LANG"] = "C.UTF-8", ["SYSTEMD_NSPAWN_LOCK"] = "0",
+            };
             // The overlay launcher (in nspawnArgv) mounts the overlay from these very paths: in the
             // namespace it copies from this thread's, they are the idmapped views. Nothing on
             // that thread may start a thread (see ThreadlessSpawn).

@@ -57,14 +57,17 @@ internal sealed partial class NspawnProvider : ISandboxProvider
     public ProcessOutcome Run(SandboxInfo sandbox, SandboxCommand command, OutputLines lines,
         CancellationToken cancellation)
     {
-        var (argv, environment, cgroup) = CommandLine(sandbox, command, interactive: false);
+        var passed = new PassedDescriptors();
+        using var overlay = MountOverlay(sandbox);
+        var (argv, environment, cgroup) = CommandLine(sandbox, command, interactive: false, overlay?.PassTo(passed));
         try
         {
             // Not for -Boot: nsenter cannot join the machine's pid namespace from a sibling one.
             // -Trace: strace before nspawn; the command is PID 2 (--as-pid2). Not in a -Boot machine.
             var trace = sandbox.Boot ? null : new Tracing.TracePoint(0, CommandPid: 2, HostRoot: null,
                 () => OverlayLayer.Of(sandbox).Reader, sandbox.StatePath, command.WorkingDirectory ?? "/");
-            var outcome = BackendProcess.Run(_log, argv, environment, command, lines, cancellation, ownPidNamespace: !sandbox.Boot, tracePoint: trace);
+            var outcome = BackendProcess.Run(_log, argv, environment, command, lines, cancellation, ownPidNamespace: !sandbox.Boot,
+                passed: passed, tracePoint: trace);
             BackendFailureClassifier.ThrowIfNotStarted(ProviderFailureTables.Nspawn, outcome, sandbox.Name, command.Argv[0]);
             return outcome;
         }
@@ -76,10 +79,12 @@ internal sealed partial class NspawnProvider : ISandboxProvider
 
     public int RunInteractive(SandboxInfo sandbox, SandboxCommand command)
     {
-        var (argv, environment, cgroup) = CommandLine(sandbox, command, interactive: true);
+        var passed = new PassedDescriptors();
+        using var overlay = MountOverlay(sandbox);
+        var (argv, environment, cgroup) = CommandLine(sandbox, command, interactive: true, overlay?.PassTo(passed));
         try
         {
-            return BackendProcess.RunInteractive(_log, argv, environment);
+            return BackendProcess.RunInteractive(_log, argv, environment, passed);
         }
         finally
         {
@@ -105,13 +110,26 @@ internal sealed partial class NspawnProvider : ISandboxProvider
     /// </summary>
     private static bool OwnCgroups => !HostRunsSystemd && SandboxCgroup.Supported;
 
+    /// <summary>
+    /// A command of its own nspawn gets the overlay (and each -ReadOnlyRoot writable path) mounted detached
+    /// from its folders held by descriptor (see <see cref="DetachedOverlay"/>), to be kept open until the backend is spawned; a booted
+    /// machine's commands enter its running container and mount nothing (null).
+    /// </summary>
+    private static DetachedOverlay? MountOverlay(SandboxInfo sandbox)
+    {
+        if (BootedMachine.Of(sandbox) is not null) return null;
+        if (!UserIdentity.IsRoot) throw SandboxErrors.ProviderUnavailable("Nspawn", "systemd-nspawn needs root.", "Run pwsh as root (sudo pwsh), or use -Provider Bubblewrap.");
+        return DetachedOverlay.Mount(OverlayLayer.Of(sandbox), sandbox.ReadOnlyRoot ? sandbox.WritablePaths : Array.Empty<string>(), sandbox.Name);
+    }
+
     /// <summary>A command runs in its own nspawn (in a cgroup of its own), or inside the booted machine through nsenter.</summary>
-    private (List<string> Argv, Dictionary<string, string> Environment, SandboxCgroup? Cgroup) CommandLine(SandboxInfo sandbox, SandboxCommand command, bool interactive)
+    private (List<string> Argv, Dictionary<string, string> Environment, SandboxCgroup? Cgroup) CommandLine(SandboxInfo sandbox, SandboxCommand command, bool interactive,
+        HeldBindSources? heldMounts)
     {
         if (BootedMachine.Of(sandbox) is not { } machine)
         {
             var own = OwnCgroups ? SandboxCgroup.Of(sandbox).Child($"run-{Guid.NewGuid():N}") : null;
-            return (BuildArgv(sandbox, command, interactive, own), HostEnvironment(), own);
+            return (BuildArgv(sandbox, command, interactive, own, heldMounts), HostEnvironment(), own);
         }
         var account = PasswdFile.For(command, OverlayLayer.Of(sandbox).Reader);
         var cgroup = OwnCgroups ? BootedMachine.CommandCgroup(sandbox) : null;
@@ -155,14 +173,13 @@ internal sealed partial class NspawnProvider : ISandboxProvider
 
     public LayerMeasurement Measure(SandboxInfo sandbox) => OverlayLayer.Of(sandbox).Measure(sandbox.Name);
 
-    private List<string> BuildArgv(SandboxInfo sandbox, SandboxCommand command, bool interactive, SandboxCgroup? cgroup)
+    private List<string> BuildArgv(SandboxInfo sandbox, SandboxCommand command, bool interactive, SandboxCgroup? cgroup, HeldBindSources? heldMounts)
     {
-        if (!UserIdentity.IsRoot) throw SandboxErrors.ProviderUnavailable("Nspawn", "systemd-nspawn needs root.", "Run pwsh as root (sudo pwsh), or use -Provider Bubblewrap.");
         var account = PasswdFile.For(command, OverlayLayer.Of(sandbox).Reader);
         // Exactly the commands Run gives a pid namespace of their own (ownPidNamespace: !sandbox.Boot);
         // an interactive one keeps its unshare --mount, or the overlay would be mounted on the host.
         var host = Host(cgroup, inOwnMountNamespace: !interactive && !sandbox.Boot && BackendProcess.OwnPidNamespaceHasOwnMountNamespace);
-        return NspawnCommandLine.ForCommand(View(sandbox), host, CommandLineInputs.Invocation(sandbox, command, account, interactive)).Argv;
+        return NspawnCommandLine.ForCommand(View(sandbox) with { HeldMounts = heldMounts }, host, CommandLineInputs.Invocation(sandbox, command, account, interactive)).Argv;
     }
 
     private static Dictionary<string, string> HostEnvironment()

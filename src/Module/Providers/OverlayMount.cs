@@ -13,12 +13,55 @@ internal static partial class OverlayMount
     /// <summary>The source every overlay of ours is mounted with: how the mount table tells them from anyone else's.</summary>
     public const string Source = "sandbox-overlay";
 
-    private const long SysMoveMount = 429, SysFsOpen = 430, SysFsConfig = 431, SysFsMount = 432;
+    private const long SysOpenTree = 428, SysMoveMount = 429, SysFsOpen = 430, SysFsConfig = 431, SysFsMount = 432;
     private const int FsConfigSetFlag = 0, FsConfigSetString = 1, FsConfigCmdCreate = 6;
+    private const int OpenTreeClone = 1, OpenTreeCloexec = 0x80000, AtEmptyPath = 0x1000;
     private const int CloseOnExec = 1, MoveMountEmptyPath = 0x4, MoveMountTargetEmptyPath = 0x40, AtFdCwd = -100;
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial long syscall(long number, long a, long b, long c, long d, long e);
+
+    /// <summary>
+    /// The overlay mounted nowhere yet: the descriptor of a detached mount (fsmount), which a process
+    /// in any mount namespace can move onto a folder of its own (mount --move /proc/self/fd/N). Null
+    /// and why it failed otherwise. Its folders are looked up here, in our own mount namespace: overlayfs
+    /// refuses a layer whose mount belongs to another (a held folder resolved in a child's namespace).
+    /// </summary>
+    public static unsafe (int Fd, string? Error) MountDetached(IReadOnlyList<string> lowers, string upper, string work, bool userXattr)
+    {
+        var fsfd = (int)Call(SysFsOpen, "overlay", CloseOnExec);
+        if (fsfd < 0) return (-1, "fsopen: " + LastError());
+        try
+        {
+            if (Configure(fsfd, lowers, upper, work, userXattr) is { } failure) return (-1, failure);
+            var mountFd = (int)syscall(SysFsMount, fsfd, CloseOnExec, 0, 0, 0);
+            return mountFd < 0 ? (-1, "fsmount: " + LastError()) : (mountFd, null);
+        }
+        finally { LibC.close(fsfd); }
+    }
+
+    /// <summary>
+    /// A detached copy (open_tree OPEN_TREE_CLONE) of the folder <paramref name="folderFd"/> holds: a bind
+    /// mount of it alone, movable like <see cref="MountDetached"/>'s. Null and why it failed otherwise.
+    /// </summary>
+    public static unsafe (int Fd, string? Error) CloneDetached(int folderFd)
+    {
+        var tree = (int)Call(SysOpenTree, folderFd, "", OpenTreeClone | OpenTreeCloexec | AtEmptyPath);
+        return tree < 0 ? (-1, "open_tree: " + LastError()) : (tree, null);
+    }
+
+    /// <summary>Sets the overlay's folders and source on <paramref name="fsfd"/> and creates it: null on success, else why it failed.</summary>
+    private static string? Configure(int fsfd, IReadOnlyList<string> lowers, string upper, string work, bool userXattr)
+    {
+        string? Set(string key, string? value) =>
+            (value is null ? Call(SysFsConfig, fsfd, FsConfigSetFlag, key, null, 0) : Call(SysFsConfig, fsfd, FsConfigSetString, key, value, 0)) < 0
+                ? $"fsconfig {key}{(value is null ? "" : "=" + value)}: {LastError()}" : null;
+        foreach (var lower in lowers)
+            if (Set("lowerdir+", lower) is { } failed) return failed;
+        if ((Set("upperdir", upper) ?? Set("workdir", work) ?? Set("source", Source)) is { } failure) return failure;
+        if (userXattr && Set("userxattr", null) is { } noUserXattr) return noUserXattr;
+        return syscall(SysFsConfig, fsfd, FsConfigCmdCreate, 0, 0, 0) < 0 ? "creating the overlay: " + LastError() : null;
+    }
 
     /// <summary>Null on success, else why it failed.</summary>
     /// <param name="targetFd">A descriptor (O_PATH) of the folder to mount on, used instead of <paramref name="target"/>'s path
@@ -29,14 +72,7 @@ internal static partial class OverlayMount
         if (fsfd < 0) return "fsopen: " + LastError();
         try
         {
-            string? Set(string key, string? value) =>
-                (value is null ? Call(SysFsConfig, fsfd, FsConfigSetFlag, key, null, 0) : Call(SysFsConfig, fsfd, FsConfigSetString, key, value, 0)) < 0
-                    ? $"fsconfig {key}{(value is null ? "" : "=" + value)}: {LastError()}" : null;
-            foreach (var lower in lowers)
-                if (Set("lowerdir+", lower) is { } failed) return failed;
-            if ((Set("upperdir", upper) ?? Set("workdir", work) ?? Set("source", Source)) is { } failure) return failure;
-            if (userXattr && Set("userxattr", null) is { } noUserXattr) return noUserXattr;
-            if (syscall(SysFsConfig, fsfd, FsConfigCmdCreate, 0, 0, 0) < 0) return "creating the overlay: " + LastError();
+            if (Configure(fsfd, lowers, upper, work, userXattr) is { } failure) return failure;
             var mountFd = (int)syscall(SysFsMount, fsfd, CloseOnExec, 0, 0, 0);
             if (mountFd < 0) return "fsmount: " + LastError();
             try
@@ -55,6 +91,12 @@ internal static partial class OverlayMount
     {
         var bytes = DirectoryCalls.Bytes(name);
         fixed (byte* p = bytes) return syscall(number, (long)p, flags, 0, 0, 0);
+    }
+
+    private static unsafe long Call(long number, int fd, string path, int flags)
+    {
+        var bytes = DirectoryCalls.Bytes(path);
+        fixed (byte* p = bytes) return syscall(number, fd, (long)p, flags, 0, 0);
     }
 
     private static unsafe long Call(long number, int fd, int command, string key, string? value, int aux)

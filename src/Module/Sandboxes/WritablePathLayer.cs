@@ -22,9 +22,6 @@ internal static class WritablePathLayer
     private const uint NewFolderMode = 0b111_101_101; // 0755, root's inside the sandbox
     private const uint NewFileMode = 0b110_100_100;
 
-    /// <summary>Where the Nspawn launcher binds a second, writable view of the overlay (see NspawnCommandLine's read-only root).</summary>
-    public const string WritableViewFolder = "writable-view";
-
     /// <summary>
     /// At Enter-Sandbox, before any command: each writable path is a folder of the sandbox's view,
     /// made if missing; so is each -Bind target outside another bind, /run and the kernel's file
@@ -33,7 +30,6 @@ internal static class WritablePathLayer
     /// </summary>
     public static void Prepare(SandboxInfo sandbox, OverlayLayer layer)
     {
-        Directory.CreateDirectory(Path.Combine(sandbox.StatePath, WritableViewFolder), Storage.PrivateFiles.FolderMode);
         foreach (var path in sandbox.WritablePaths)
             if (Walk(layer, path, create: true, fileLeaf: false) is { } problem)
                 throw SandboxErrors.WritablePathSubverted(sandbox.Provider, sandbox.Name, path, problem);

@@ -17,6 +17,9 @@ internal static class CommandLineSamples
     /// <summary>The numbers a root bwrap holds the overlay's root and its writable paths under (as the provider passes them, after the status pipe at 10).</summary>
     public const int HeldRoot = 11;
 
+    /// <summary>Root Nspawn's overlay, mounted detached by the engine, as its launcher holds it.</summary>
+    public const int HeldOverlay = 10;
+
     public static HeldBindSources Held(int writablePaths = 0) => new(HeldRoot, Enumerable.Range(HeldRoot + 1, writablePaths).ToList());
 
     public static BackendTools Tools(string backend) => new("/usr/bin/unshare", "/bin/sh", backend);
@@ -32,6 +35,7 @@ internal static class CommandLineSamples
         Binds = binds,
         Network = network,
         HeldSources = isRoot ? Held() : null,
+        HeldMounts = isRoot ? new HeldBindSources(HeldOverlay, Array.Empty<int>()) : null,
     };
 
     public static CommandInvocation Invocation(params string[] argv) => new()

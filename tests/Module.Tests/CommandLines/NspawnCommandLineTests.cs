@@ -24,13 +24,15 @@ public sealed class NspawnCommandLineTests
 
         Assert.Equal(new[] { OverlayMountCommandLine.NamespaceLabel, OverlayMountCommandLine.OverlayLabel, Backend, Container,
             Capabilities, Registration, Network, Binds, Process, NspawnCommandLine.Environment, WorkingFolder, User, Command }, line.Labels);
-        // As root: no user namespace, and overlayfs keeps its metadata in trusted.* xattrs.
+        // As root: no user namespace. The overlay the engine mounted detached is moved onto a folder of
+        // root's, and nspawn runs there: no path of the store's is resolved after the engine held it.
         Assert.Equal(new[] { "/usr/bin/unshare", "--mount", "--propagation", "private", "--" }, line[OverlayMountCommandLine.NamespaceLabel]);
-        Assert.Equal(new[] { "sandbox-overlay", "/", OverlayOptions, Merged, RuntimeFolder, "--" }, line[OverlayMountCommandLine.OverlayLabel].Skip(3));
+        Assert.Equal(new[] { "sandbox-overlay", "/", $"/proc/self/fd/{HeldOverlay}", RootMountPoint, RuntimeFolder, "--" }, line[OverlayMountCommandLine.OverlayLabel].Skip(3));
+        Assert.Contains("mount --no-canonicalize --move \"$2\" \"$3\"", line[OverlayMountCommandLine.OverlayLabel][2]);
         Assert.Equal(new[]
         {
             Nspawn,
-            "--quiet", $"--directory={Merged}", "--machine=box", "--hostname=box", "--link-journal=no",
+            "--quiet", $"--directory={RootMountPoint}", "--machine=box", "--hostname=box", "--link-journal=no",
             CommandCapabilities,
             "--register=no", "--keep-unit",
             "--private-network",
@@ -50,9 +52,28 @@ public sealed class NspawnCommandLineTests
         // One shell joins the cgroups, then mounts: no shell of its own for the join.
         var overlay = line[OverlayMountCommandLine.OverlayLabel];
         Assert.StartsWith("fail() {", overlay[2]);
-        Assert.True(overlay[2].IndexOf("cgroup", StringComparison.Ordinal) < overlay[2].IndexOf("mount -t overlay", StringComparison.Ordinal));
-        Assert.Equal(new[] { "sandbox-overlay", procs[0], procs[1], "--", "/", OverlayOptions, Merged, RuntimeFolder, "--" }, overlay.Skip(3));
+        Assert.True(overlay[2].IndexOf("cgroup", StringComparison.Ordinal) < overlay[2].IndexOf("mount --no-canonicalize --move", StringComparison.Ordinal));
+        Assert.Equal(new[] { "sandbox-overlay", procs[0], procs[1], "--", "/", $"/proc/self/fd/{HeldOverlay}", RootMountPoint, RuntimeFolder, "--" }, overlay.Skip(3));
         Assert.Single(line.Argv, arg => arg == "/bin/sh" || arg.EndsWith("/sh", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_command_is_never_mounted_from_the_stores_paths()
+    {
+        var error = Assert.Throws<ArgumentException>(() => ForCommand(View(Nspawn, isRoot: true) with { HeldMounts = null }, PlainHost, Invocation("true")));
+
+        Assert.Contains("HeldMounts", error.Message);
+    }
+
+    [Fact]
+    public void A_booted_machine_mounts_from_its_layers_paths_onto_the_same_folder_of_roots()
+    {
+        // -Boot: the machine's nspawn is started through the idmapped views of the layers (BootedMachine.Boot), by path.
+        var line = ForContainer(View(Nspawn, isRoot: true) with { HeldMounts = null }, PlainHost, BootDroppedCapabilities);
+
+        Assert.Equal(new[] { "sandbox-overlay", "/", OverlayOptions, RootMountPoint, RuntimeFolder, "--" }, line[OverlayMountCommandLine.OverlayLabel].Skip(3));
+        Assert.Contains("mount -t overlay sandbox-overlay -o \"$2\" \"$3\"", line[OverlayMountCommandLine.OverlayLabel][2]);
+        Assert.Contains($"--directory={RootMountPoint}", line[Container]);
     }
 
     [Fact]

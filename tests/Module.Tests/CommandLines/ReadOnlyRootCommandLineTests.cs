@@ -17,11 +17,14 @@ public sealed class ReadOnlyRootCommandLineTests
 {
     private const string Bwrap = "/usr/bin/bwrap";
     private const string Nspawn = "/usr/bin/systemd-nspawn";
-    private const string WritableView = State + "/writable-view";
     private static readonly NspawnHost PlainHost = new() { RegistersWithMachined = false };
 
     private static SandboxView ReadOnly(string backend, bool isRoot, string[] writable, params BindMount[] binds) =>
-        View(backend, isRoot, binds: binds) with { ReadOnlyRoot = true, WritablePaths = writable, HeldSources = isRoot ? Held(writable.Length) : null };
+        View(backend, isRoot, binds: binds) with
+        {
+            ReadOnlyRoot = true, WritablePaths = writable, HeldSources = isRoot ? Held(writable.Length) : null,
+            HeldMounts = isRoot ? new HeldBindSources(HeldOverlay, Enumerable.Range(HeldOverlay + 1, writable.Length).ToList()) : null,
+        };
 
     [Theory]
     [InlineData(true)]
@@ -71,25 +74,28 @@ public sealed class ReadOnlyRootCommandLineTests
 
         var nspawn = Ns.ForCommand(View(Nspawn, isRoot: true), PlainHost, Invocation("true"));
         Assert.DoesNotContain(Ns.ReadOnlyRoot, nspawn.Labels);
-        Assert.DoesNotContain(Ns.WritableViewLabel, nspawn.Labels);
+        Assert.DoesNotContain(Ns.WritablePathsLabel, nspawn.Labels);
         Assert.DoesNotContain("--read-only", nspawn.Argv);
     }
 
     [Fact]
-    public void Nspawn_is_read_only_with_writable_paths_bound_from_a_second_view_of_the_overlay_outside_its_root()
+    public void Nspawn_is_read_only_with_writable_paths_bound_from_mounts_of_their_own_outside_its_root()
     {
         var line = Ns.ForCommand(ReadOnly(Nspawn, isRoot: true, new[] { "/build", "/a:b" }), PlainHost, Invocation("true"));
 
-        Assert.Equal(new[] { "--read-only", "--timezone=off", $"--bind={WritableView}/build:/build", $"--bind={WritableView}/a\\:b:/a\\:b" }, line[Ns.ReadOnlyRoot]);
-        // The view is bound in the command's mount namespace after the overlay is mounted, before nspawn starts.
+        var mounts = Ns.WritablePathsMountPoint;
+        Assert.Equal(new[] { "--read-only", "--timezone=off", $"--bind={mounts}/0:/build", $"--bind={mounts}/1:/a\\:b" }, line[Ns.ReadOnlyRoot]);
+        // Moved into place in the command's mount namespace after the overlay, before nspawn starts.
         var labels = line.Labels.ToList();
-        Assert.Equal(labels.IndexOf(OverlayMountCommandLine.OverlayLabel) + 1, labels.IndexOf(Ns.WritableViewLabel));
-        Assert.Equal(labels.IndexOf(Ns.WritableViewLabel) + 1, labels.IndexOf(Ns.Backend));
-        var view = line[Ns.WritableViewLabel];
+        Assert.Equal(labels.IndexOf(OverlayMountCommandLine.OverlayLabel) + 1, labels.IndexOf(Ns.WritablePathsLabel));
+        Assert.Equal(labels.IndexOf(Ns.WritablePathsLabel) + 1, labels.IndexOf(Ns.Backend));
+        var view = line[Ns.WritablePathsLabel];
         Assert.Equal(new[] { "/bin/sh", "-c" }, view.Take(2));
-        // Paths travel as positional parameters, never in the script.
-        Assert.Equal(new[] { "sandbox-writable-view", Merged, WritableView }, view.Skip(3));
-        Assert.DoesNotContain(Merged, view[2]);
+        // Paths travel as positional parameters, never in the script: the engine's detached mounts, each
+        // onto a folder of root's in the command's mount namespace (nothing the store's owner can swap).
+        Assert.Equal(new[] { "sandbox-writable-paths", $"/proc/self/fd/{HeldOverlay + 1}", $"{mounts}/0", $"/proc/self/fd/{HeldOverlay + 2}", $"{mounts}/1", "--" },
+            view.Skip(3));
+        Assert.DoesNotContain(mounts, view[2]);
         Assert.Contains(Providers.OverlayLauncher.SetupMarker, view[2]);
     }
 }

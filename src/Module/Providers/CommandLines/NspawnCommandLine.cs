@@ -45,6 +45,19 @@ internal static class NspawnCommandLine
     public const string RuntimeFolder = "/run/systemd/nspawn";
 
     /// <summary>
+    /// Where the launcher mounts the overlay in its private mount namespace, and nspawn's --directory:
+    /// a folder of root's that no store's owner can rename or swap for a link, unlike the store's
+    /// merged/ (nspawn resolves --directory by path itself, as root). Made by the first command.
+    /// </summary>
+    public const string RootMountPoint = "/run/sandbox/nspawn-root";
+
+    /// <summary>
+    /// -ReadOnlyRoot: where the launcher puts each writable path's folder (its index below this), beside
+    /// <see cref="RootMountPoint"/> and outside nspawn's root, so nspawn's read-only remount leaves them writable.
+    /// </summary>
+    public const string WritablePathsMountPoint = "/run/sandbox/nspawn-writable";
+
+    /// <summary>
     /// nspawn's default set is meant for a whole OS. Without a device cgroup (no systemd to set one
     /// up here) CAP_MKNOD would let root inside make a node for the host's disk, so it always goes;
     /// a plain command also loses mounting, tracing, rebooting and raw resource control. A booted
@@ -66,10 +79,10 @@ internal static class NspawnCommandLine
     public static LabelledArgv ForContainer(SandboxView view, NspawnHost host, IEnumerable<string> droppedCapabilities)
     {
         var blocks = new List<ArgvBlock>();
-        blocks.AddRange(OverlayMountCommandLine.Blocks(view, host.InOwnMountNamespace, host.CgroupProcs, RuntimeFolder));
-        if (view.ReadOnlyRoot) blocks.Add(WritableViewBlock(view));
+        blocks.AddRange(OverlayMountCommandLine.Blocks(view, host.InOwnMountNamespace, host.CgroupProcs, RootMountPoint, RuntimeFolder));
+        if (view.ReadOnlyRoot) blocks.Add(WritablePathsBlock(view));
         blocks.Add(ArgvBlock.Of(Backend, view.Tools.Backend));
-        blocks.Add(ArgvBlock.Of(Container, "--quiet", $"--directory={view.Overlay.Merged}", $"--machine={view.Name}",
+        blocks.Add(ArgvBlock.Of(Container, "--quiet", $"--directory={RootMountPoint}", $"--machine={view.Name}",
             $"--hostname={view.Name}", "--link-journal=no"));
         blocks.Add(ArgvBlock.Of(Capabilities, $"--drop-capability={string.Join(',', droppedCapabilities)}"));
         blocks.Add(host.RegistersWithMachined
@@ -78,16 +91,17 @@ internal static class NspawnCommandLine
             : ArgvBlock.Of(Registration, "--register=no", "--keep-unit"));
         blocks.Add(view.Network == NetworkMode.None ? ArgvBlock.Of(Network, "--private-network") : ArgvBlock.Of(Network));
         // -ReadOnlyRoot: nspawn remounts the root read-only (recursively), then binds each writable
-        // path onto itself from the second view of the overlay (WritableViewBlock), which is outside
-        // the root and stays writable: a bind from inside the root ('+/path', or merged/path) would
-        // come out read-only. nspawn sorts its binds by target, so a -Bind inside a writable path
-        // keeps its own ro/rw; it makes missing targets only after the read-only remount, so
-        // WritablePathLayer made them at Enter-Sandbox. The sources are host paths nspawn follows
-        // links on: WritablePathLayer has checked that none is a link. No --timezone: it would bind
-        // the host's zone onto /etc/localtime, failing where the image has none.
+        // path onto itself from its own mount outside the root (WritablePathsBlock), which stays
+        // writable: a bind from inside the root ('+/path', or merged/path) would come out read-only.
+        // nspawn sorts its binds by target, so a -Bind inside a writable path keeps its own ro/rw; it
+        // makes missing targets only after the read-only remount, so WritablePathLayer made them at
+        // Enter-Sandbox. The sources are folders of root's with the writable path's folder mounted
+        // on each, reached by the engine in the overlay without links (DetachedOverlay): nspawn follows
+        // links on a source, and the store's owner can put one in upper/ at any time. No --timezone:
+        // it would bind the host's zone onto /etc/localtime, failing where the image has none.
         if (view.ReadOnlyRoot)
-            blocks.Add(ArgvBlock.Of(ReadOnlyRoot, new[] { "--read-only", "--timezone=off" }.Concat(view.WritablePaths.Select(path =>
-                $"--bind={EscapeColons(WritableView(view) + path)}:{EscapeColons(path)}"))));
+            blocks.Add(ArgvBlock.Of(ReadOnlyRoot, new[] { "--read-only", "--timezone=off" }.Concat(view.WritablePaths.Select((path, index) =>
+                $"--bind={WritablePathMountPoint(index)}:{EscapeColons(path)}"))));
         // nspawn resolves a bind's target inside the container's root, so a planted link cannot
         // redirect it; ':' separates the sides in its syntax and is escaped in paths.
         blocks.Add(ArgvBlock.Of(Binds, view.Binds.Select(mount =>
@@ -98,6 +112,11 @@ internal static class NspawnCommandLine
     /// <summary>A plain command: its own container, with the command as PID 2 under nspawn's stub init.</summary>
     public static LabelledArgv ForCommand(SandboxView view, NspawnHost host, CommandInvocation command)
     {
+        // Only a booted machine (BootedMachine.Boot) is still mounted from the layers' paths.
+        if (view.HeldMounts is not { } held)
+            throw new ArgumentException("A command's overlay is mounted by the engine and moved into place: HeldMounts is required.", nameof(view));
+        if (view.ReadOnlyRoot && held.WritablePaths.Count != view.WritablePaths.Count)
+            throw new ArgumentException("Each writable path is mounted by the engine: HeldMounts names one for each.", nameof(view));
         var blocks = ForContainer(view, host, CommandDroppedCapabilities).Blocks.ToList();
         // Piped stdin is read as a script (see InteractiveProcessRunner): nspawn's own pty would not end with it.
         blocks.Add(ArgvBlock.Of(Process, "--as-pid2",
@@ -114,18 +133,31 @@ internal static class NspawnCommandLine
 
     private static string EscapeColons(string path) => path.Replace(":", "\\:");
 
-    public const string WritableViewLabel = "writable view";
+    public const string WritablePathsLabel = "writable paths";
 
     /// <summary>
-    /// -ReadOnlyRoot: in the command's private mount namespace, after the overlay is mounted, a
-    /// second mount of it beside merged/ (a bind, gone with the namespace), the source of the
-    /// writable paths' binds. Its failure is our setup's (SetupMarker, exit 125), like the overlay's.
+    /// -ReadOnlyRoot: in the command's private mount namespace, after the overlay is moved into place,
+    /// each writable path's folder (a detached bind the engine made, held as $1) moved onto its folder of
+    /// root's ($2), made when missing; gone with the namespace. Its failure is our setup's (SetupMarker,
+    /// exit 125), like the overlay's. Only a plain command has a read-only root, so the mounts are held.
     /// </summary>
-    private static ArgvBlock WritableViewBlock(SandboxView view) => ArgvBlock.Of(WritableViewLabel, view.Tools.Sh, "-c",
-        "mount --bind \"$1\" \"$2\" || { echo \"" + OverlayLauncher.SetupMarker + " could not bind a writable view of $1 on $2\" >&2; exit " +
-        OverlayLauncher.SetupExitCode.ToString(System.Globalization.CultureInfo.InvariantCulture) + "; }; shift 2; exec \"$@\"",
-        "sandbox-writable-view", view.Overlay.Merged, WritableView(view));
+    private static ArgvBlock WritablePathsBlock(SandboxView view)
+    {
+        var held = view.HeldMounts ?? throw new ArgumentException("-ReadOnlyRoot's writable paths are mounted by the engine: HeldMounts is required.", nameof(view));
+        var argv = new List<string>
+        {
+            view.Tools.Sh, "-c",
+            "while [ \"$1\" != -- ]; do { [ -d \"$2\" ] || mkdir -p \"$2\"; } && mount --no-canonicalize --move \"$1\" \"$2\" || { echo \"" +
+            OverlayLauncher.SetupMarker + " could not mount a writable path on $2\" >&2; exit " +
+            OverlayLauncher.SetupExitCode.ToString(System.Globalization.CultureInfo.InvariantCulture) + "; }; shift 2; done; shift; exec \"$@\"",
+            "sandbox-writable-paths",
+        };
+        for (var index = 0; index < held.WritablePaths.Count; index++)
+            argv.AddRange(new[] { OverlayMountCommandLine.DescriptorName(held.WritablePaths[index]), WritablePathMountPoint(index) });
+        argv.Add("--");
+        return ArgvBlock.Of(WritablePathsLabel, argv);
+    }
 
-    private static string WritableView(SandboxView view) =>
-        Path.Combine(Path.GetDirectoryName(view.Overlay.Merged)!, Sandboxes.WritablePathLayer.WritableViewFolder);
+    private static string WritablePathMountPoint(int index) =>
+        WritablePathsMountPoint + "/" + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
 }

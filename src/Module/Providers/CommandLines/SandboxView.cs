@@ -39,6 +39,13 @@ internal sealed record SandboxView
     /// (see HeldOverlayRoot), bound by descriptor instead of by a path the store's owner could redirect.
     /// </summary>
     public HeldBindSources? HeldSources { get; init; }
+
+    /// <summary>
+    /// Root Nspawn: the numbers the launcher holds the overlay and each writable path under, mounted
+    /// detached by the engine from folders it held (see DetachedOverlay) and moved into place, instead
+    /// of mounted and bound from paths the store's owner could redirect.
+    /// </summary>
+    public HeldBindSources? HeldMounts { get; init; }
 }
 
 /// <summary>
