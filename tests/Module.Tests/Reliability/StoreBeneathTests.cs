@@ -69,6 +69,22 @@ public sealed class StoreBeneathTests
     }
 
     [SkippableFact]
+    public void A_lock_taken_through_a_locks_folder_swapped_for_a_link_creates_nothing_outside_the_store()
+    {
+        // O_NOFOLLOW guards only the lock file's own name: root followed the swapped locks/ and made the file there.
+        using var store = CallersStore.Make("beneath-lock");
+        store.Swap("locks");
+
+        FileLock? taken = null;
+        var thrown = Record.Exception(() => taken = FileLock.Acquire(Path.Combine(store.Root, "locks", "image-x.lock")));
+        taken?.Dispose();
+
+        Assert.False(File.Exists(Path.Combine(store.Victims, "image-x.lock")), "root made a lock file outside the store");
+        Assert.Equal("StoreEntryUnsafe", Assert.IsType<SandboxException>(thrown).ErrorId);
+        store.AssertVictimIntact();
+    }
+
+    [SkippableFact]
     public void Handing_a_store_file_over_through_a_folder_swapped_for_a_link_changes_no_owner_outside_the_store()
     {
         using var store = CallersStore.Make("beneath-handover");
