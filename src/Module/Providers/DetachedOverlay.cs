@@ -11,8 +11,12 @@ namespace Sandbox.Providers;
 /// (Nspawn's): mounted here, detached, from its folders held beneath the checked store root without
 /// following a link (<see cref="HeldStoreFolder"/>), and handed to the launcher by descriptor, which
 /// moves it onto a folder of root's (see CommandLines.OverlayMountCommandLine). Each -ReadOnlyRoot
-/// writable path is reached in it without a link and handed over the same way, as a detached bind
-/// of that folder alone. No path of the store, and no path in the overlay, is resolved afterwards.
+/// writable path is reached in it without a link and handed over as that folder's descriptor, which
+/// the launcher binds once the overlay is moved into its namespace. No path of the store, and no path
+/// in the overlay, is resolved afterwards.
+/// <para>Why not a detached clone of each writable folder: open_tree(OPEN_TREE_CLONE) of a folder in a
+/// detached mount is refused before Linux 6.15 (EINVAL: the mount is in no namespace of ours), while a
+/// bind of the held folder once its mount is in the launcher's namespace works on every kernel.</para>
 /// <para>Why: under sudo the state folder and the layers are the caller's. The launcher mounted from
 /// store-relative paths, as root: a state folder swapped for a link to a folder of root's made that
 /// folder's upper/ the sandbox's (the command wrote there as root), and a layer swapped for a link
@@ -31,8 +35,7 @@ internal sealed class DetachedOverlay : IDisposable
     private DetachedOverlay(int root) => _root = root;
 
     /// <summary>
-    /// Mounts <paramref name="layer"/>'s overlay detached, with a detached bind of each of
-    /// <paramref name="writablePaths"/> in it. Throws StoreEntryUnsafe for a link on the way to any of
+    /// Mounts <paramref name="layer"/>'s overlay detached and holds each of <paramref name="writablePaths"/> in it. Throws StoreEntryUnsafe for a link on the way to any of
     /// its folders, WritablePathSubverted for a writable path that cannot be reached in it without a
     /// link, SetupFailed when the kernel refuses a mount.
     /// </summary>
@@ -41,7 +44,7 @@ internal sealed class DetachedOverlay : IDisposable
         var overlay = new DetachedOverlay(MountHeld(layer, sandboxName));
         try
         {
-            foreach (var path in writablePaths) overlay._writablePaths.Add(overlay.CloneWritablePath(path, sandboxName));
+            foreach (var path in writablePaths) overlay._writablePaths.Add(overlay.HoldWritablePath(path, sandboxName));
             return overlay;
         }
         catch
@@ -77,22 +80,12 @@ internal sealed class DetachedOverlay : IDisposable
         }
     }
 
-    private int CloneWritablePath(string path, string sandboxName)
+    private int HoldWritablePath(string path, string sandboxName)
     {
         var folder = Open(_root, path.TrimStart('/'), O_PATH | O_DIRECTORY | O_NOFOLLOW, NoLinks);
-        if (folder < 0)
-            throw SandboxErrors.WritablePathSubverted(nameof(ProviderName.Nspawn), sandboxName, path,
+        return folder >= 0 ? folder
+            : throw SandboxErrors.WritablePathSubverted(nameof(ProviderName.Nspawn), sandboxName, path,
                 $"it cannot be reached in the overlay as a folder without a link ({ErrorText(-folder)}).");
-        try
-        {
-            var (tree, error) = OverlayMount.CloneDetached(folder);
-            return error is null ? tree
-                : throw SandboxErrors.SetupFailed(nameof(ProviderName.Nspawn), sandboxName, $"binding the writable path {path} failed: {error}");
-        }
-        finally
-        {
-            close(folder);
-        }
     }
 
     public void Dispose()

@@ -13,9 +13,8 @@ internal static partial class OverlayMount
     /// <summary>The source every overlay of ours is mounted with: how the mount table tells them from anyone else's.</summary>
     public const string Source = "sandbox-overlay";
 
-    private const long SysOpenTree = 428, SysMoveMount = 429, SysFsOpen = 430, SysFsConfig = 431, SysFsMount = 432;
+    private const long SysMoveMount = 429, SysFsOpen = 430, SysFsConfig = 431, SysFsMount = 432;
     private const int FsConfigSetFlag = 0, FsConfigSetString = 1, FsConfigCmdCreate = 6;
-    private const int OpenTreeClone = 1, OpenTreeCloexec = 0x80000, AtEmptyPath = 0x1000;
     private const int CloseOnExec = 1, MoveMountEmptyPath = 0x4, MoveMountTargetEmptyPath = 0x40, AtFdCwd = -100;
 
     [LibraryImport("libc", SetLastError = true)]
@@ -38,16 +37,6 @@ internal static partial class OverlayMount
             return mountFd < 0 ? (-1, "fsmount: " + LastError()) : (mountFd, null);
         }
         finally { LibC.close(fsfd); }
-    }
-
-    /// <summary>
-    /// A detached copy (open_tree OPEN_TREE_CLONE) of the folder <paramref name="folderFd"/> holds: a bind
-    /// mount of it alone, movable like <see cref="MountDetached"/>'s. Null and why it failed otherwise.
-    /// </summary>
-    public static unsafe (int Fd, string? Error) CloneDetached(int folderFd)
-    {
-        var tree = (int)Call(SysOpenTree, folderFd, "", OpenTreeClone | OpenTreeCloexec | AtEmptyPath);
-        return tree < 0 ? (-1, "open_tree: " + LastError()) : (tree, null);
     }
 
     /// <summary>Sets the overlay's folders and source on <paramref name="fsfd"/> and creates it: null on success, else why it failed.</summary>

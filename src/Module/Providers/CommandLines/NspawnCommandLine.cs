@@ -137,7 +137,7 @@ internal static class NspawnCommandLine
 
     /// <summary>
     /// -ReadOnlyRoot: in the command's private mount namespace, after the overlay is moved into place,
-    /// each writable path's folder (a detached bind the engine made, held as $1) moved onto its folder of
+    /// each writable path's folder in the overlay (held by the engine, named $1) bound onto its folder of
     /// root's ($2), made when missing; gone with the namespace. Its failure is our setup's (SetupMarker,
     /// exit 125), like the overlay's. Only a plain command has a read-only root, so the mounts are held.
     /// </summary>
@@ -147,7 +147,7 @@ internal static class NspawnCommandLine
         var argv = new List<string>
         {
             view.Tools.Sh, "-c",
-            "while [ \"$1\" != -- ]; do { [ -d \"$2\" ] || mkdir -p \"$2\"; } && mount --no-canonicalize --move \"$1\" \"$2\" || { echo \"" +
+            "while [ \"$1\" != -- ]; do { [ -d \"$2\" ] || mkdir -p \"$2\"; } && mount --no-canonicalize --bind \"$1\" \"$2\" || { echo \"" +
             OverlayLauncher.SetupMarker + " could not mount a writable path on $2\" >&2; exit " +
             OverlayLauncher.SetupExitCode.ToString(System.Globalization.CultureInfo.InvariantCulture) + "; }; shift 2; done; shift; exec \"$@\"",
             "sandbox-writable-paths",
