@@ -125,6 +125,8 @@ public sealed class LaunchHelperTests
             var merged = Path.Combine(sandbox.StatePath, "merged");
             var mountInfo = File.ReadAllText("/proc/self/mountinfo");
             Assert.DoesNotContain(merged, mountInfo);
+            // As root the overlay is moved onto a fixed folder of root's: only in the launcher's namespace.
+            Assert.DoesNotContain($" {Sandbox.Providers.CommandLines.NspawnCommandLine.RootMountPoint} ", mountInfo);
             Assert.DoesNotContain(" /run/systemd/nspawn ", mountInfo);
             // The launcher mounted a /proc of its pid namespace: never over the host's.
             Assert.StartsWith($"{Environment.ProcessId} ", File.ReadAllText("/proc/self/stat"));
