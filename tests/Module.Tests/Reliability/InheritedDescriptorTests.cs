@@ -18,7 +18,7 @@ namespace Sandbox.Tests.Reliability;
 public sealed class InheritedDescriptorTests
 {
     private const int O_RDONLY = 0, O_DIRECTORY = 0x10000; // x86-64 values, as in Native/OpenAt2.cs
-    private const int HeldDescriptor = 213;
+    private const int LowestHeldDescriptor = 200, F_DUPFD = 0;
 
     [SkippableFact]
     public void A_bubblewrap_command_inherits_no_descriptor_of_the_process_that_started_the_engine() =>
@@ -41,31 +41,35 @@ public sealed class InheritedDescriptorTests
 
         var opened = LibC.open(hostFolder, O_RDONLY | O_DIRECTORY, 0);
         Assert.True(opened >= 0, "could not open the host folder");
+        var held = -1;
         try
         {
-            Assert.Equal(HeldDescriptor, dup2(opened, HeldDescriptor)); // dup2 leaves close-on-exec off
+            // A free number from 200 up, never a fixed one: dup2 onto a number another test's engine holds
+            // would close theirs, and their later close would close ours. F_DUPFD leaves close-on-exec off.
+            held = fcntl(opened, F_DUPFD, LowestHeldDescriptor);
+            Assert.True(held >= LowestHeldDescriptor, "could not copy the descriptor");
             using var harness = new InProcessHarness();
             harness.Import(HarnessFixture.ImageName, BusyboxTree.Create(Path.Combine(scratch.Path, "rootfs")));
             var sandbox = harness.Create(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = provider });
             var result = harness.Invoke(sandbox.Id, new SandboxCommand
             {
-                Argv = new[] { "sh", "-c", $"cat /proc/self/fd/{HeldDescriptor}/secret.txt; ls -l /proc/$$/fd/; true" },
+                Argv = new[] { "sh", "-c", $"cat /proc/self/fd/{held}/secret.txt; ls -l /proc/$$/fd/; true" },
             });
             harness.Remove(sandbox.Id);
 
             Assert.Equal(0, result.ExitCode);
             Assert.DoesNotContain(secret, result.StdOut);
-            Assert.DoesNotContain($" {HeldDescriptor} -> ", result.StdOut);
+            Assert.DoesNotContain($" {held} -> ", result.StdOut);
             // The folder is still held here: the test really offered the descriptor.
-            Assert.Equal(secret, File.ReadAllText($"/proc/self/fd/{HeldDescriptor}/secret.txt"));
+            Assert.Equal(secret, File.ReadAllText($"/proc/self/fd/{held}/secret.txt"));
         }
         finally
         {
-            LibC.close(HeldDescriptor);
+            if (held >= 0) LibC.close(held);
             LibC.close(opened);
         }
     }
 
     [DllImport("libc", SetLastError = true)]
-    private static extern int dup2(int oldFd, int newFd);
+    private static extern int fcntl(int fd, int command, int argument);
 }
