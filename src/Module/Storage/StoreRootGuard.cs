@@ -55,10 +55,30 @@ internal static partial class StoreRootGuard
     private static IReadOnlyDictionary<string, FileStatus> Verify(string root, uint owner, bool engineIsRoot, bool parentsMustExist)
     {
         var key = Key(root);
-        Accepted.TryRemove(key, out _); // whatever it was, it has not been accepted again yet
+        // A root that fails its check, or is gone, is no longer accepted. Until then the last acceptance
+        // stands: runspaces of one process (ForEach-Object -Parallel) check the store at every cmdlet, and
+        // a removal at the start made a concurrent OpenRoot find none, check again, and find none again
+        // when a third check had just begun ("it vanished while it was checked").
+        try
+        {
+            return VerifyAndAccept(key, root, owner, engineIsRoot, parentsMustExist);
+        }
+        catch
+        {
+            Accepted.TryRemove(key, out _);
+            throw;
+        }
+    }
+
+    private static IReadOnlyDictionary<string, FileStatus> VerifyAndAccept(string key, string root, uint owner, bool engineIsRoot, bool parentsMustExist)
+    {
         var seen = new Dictionary<string, FileStatus>(StringComparer.Ordinal);
         var resolved = FolderOnTheWay(root, owner, parentsMustExist);
-        if (resolved is null) return seen; // not made yet: it will be made inside a folder found safe
+        if (resolved is null)
+        {
+            Accepted.TryRemove(key, out _);
+            return seen; // not made yet: it will be made inside a folder found safe
+        }
         var status = OpenedStatus(root, resolved);
         seen[root] = status;
         RequireOwned(root, root, status, owner, engineIsRoot);
