@@ -27,8 +27,6 @@ namespace Sandbox.Providers;
 /// </summary>
 internal sealed class DetachedOverlay : IDisposable
 {
-    private const ulong NoLinks = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-
     private readonly List<int> _writablePaths = new();
     private int _root;
 
@@ -44,7 +42,7 @@ internal sealed class DetachedOverlay : IDisposable
         var overlay = new DetachedOverlay(MountHeld(layer, sandboxName));
         try
         {
-            foreach (var path in writablePaths) overlay._writablePaths.Add(overlay.HoldWritablePath(path, sandboxName));
+            foreach (var path in writablePaths) overlay._writablePaths.Add(Sandboxes.WritablePathLayer.Hold(overlay._root, path, nameof(ProviderName.Nspawn), sandboxName));
             return overlay;
         }
         catch
@@ -78,14 +76,6 @@ internal sealed class DetachedOverlay : IDisposable
         {
             foreach (var one in held) one.Dispose();
         }
-    }
-
-    private int HoldWritablePath(string path, string sandboxName)
-    {
-        var folder = Open(_root, path.TrimStart('/'), O_PATH | O_DIRECTORY | O_NOFOLLOW, NoLinks);
-        return folder >= 0 ? folder
-            : throw SandboxErrors.WritablePathSubverted(nameof(ProviderName.Nspawn), sandboxName, path,
-                $"it cannot be reached in the overlay as a folder without a link ({ErrorText(-folder)}).");
     }
 
     public void Dispose()

@@ -21,8 +21,6 @@ namespace Sandbox.Providers;
 /// </summary>
 internal sealed class HeldOverlayRoot : IDisposable
 {
-    private const ulong NoLinks = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-
     private readonly HeldStoreFolder _merged;
     private readonly List<int> _owned = new();
     private readonly List<int> _writablePaths = new();
@@ -46,13 +44,7 @@ internal sealed class HeldOverlayRoot : IDisposable
             held._root = held._merged.Fd >= 0 ? held._merged.Fd : held.Own(OpenOutsideAnyStore(layer.Merged));
             if (NotOurOverlay(held._root) is { } problem) throw SandboxErrors.OverlayRootUnsafe(sandboxName, layer.Merged, problem);
             foreach (var path in writablePaths)
-            {
-                var fd = Open(held._root, path.TrimStart('/'), O_PATH | O_DIRECTORY | O_NOFOLLOW, NoLinks);
-                if (fd < 0)
-                    throw SandboxErrors.WritablePathSubverted(nameof(ProviderName.Bubblewrap), sandboxName, path,
-                        $"it cannot be reached in the overlay as a folder without a link ({ErrorText(-fd)}).");
-                held._writablePaths.Add(held.Own(fd));
-            }
+                held._writablePaths.Add(held.Own(Sandboxes.WritablePathLayer.Hold(held._root, path, nameof(ProviderName.Bubblewrap), sandboxName)));
             return held;
         }
         catch

@@ -23,6 +23,19 @@ internal static class WritablePathLayer
     private const uint NewFileMode = 0b110_100_100;
 
     /// <summary>
+    /// Writable path <paramref name="path"/> held (O_PATH) in the mounted overlay whose root is
+    /// <paramref name="overlayRoot"/>, reached without a link, for a backend to bind by descriptor.
+    /// Throws WritablePathSubverted when it cannot be.
+    /// </summary>
+    public static int Hold(int overlayRoot, string path, string provider, string sandboxName)
+    {
+        var fd = Open(overlayRoot, path.TrimStart('/'), O_PATH | O_DIRECTORY | O_NOFOLLOW, NoLinks);
+        return fd >= 0 ? fd
+            : throw SandboxErrors.WritablePathSubverted(provider, sandboxName, path,
+                $"it cannot be reached in the overlay as a folder without a link ({ErrorText(-fd)}).");
+    }
+
+    /// <summary>
     /// At Enter-Sandbox, before any command: each writable path is a folder of the sandbox's view,
     /// made if missing; so is each -Bind target outside another bind, /run and the kernel's file
     /// systems (an empty file for a file bind), because nspawn makes missing targets only after it
