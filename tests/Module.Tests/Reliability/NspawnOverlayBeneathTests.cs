@@ -59,7 +59,7 @@ public sealed class NspawnOverlayBeneathTests
         using var victim = new TemporaryFolder("nspawnfd-late-swap-victim");
         SandboxInfo? sandbox = null;
         var swapped = false;
-        var log = new SwapWhenLaunching(() =>
+        var log = new SwapOnLogLine("systemd-nspawn", () =>
         {
             if (sandbox is null || swapped) return;
             PlantStateFolder(sandbox, victim.Path);
@@ -125,7 +125,7 @@ public sealed class NspawnOverlayBeneathTests
         var victimFolder = Directory.CreateDirectory(Path.Combine(victim.Path, "root-owned")).FullName;
         SandboxInfo? sandbox = null;
         var swapped = false;
-        var log = new SwapWhenLaunching(() =>
+        var log = new SwapOnLogLine("systemd-nspawn", () =>
         {
             if (sandbox is null || swapped) return;
             var build = Path.Combine(sandbox.StatePath, "upper", "build");
@@ -201,16 +201,5 @@ public sealed class NspawnOverlayBeneathTests
     {
         if (new FileInfo(state).LinkTarget is not null) File.Delete(state);
         if (Directory.Exists(state + ".away")) Directory.Move(state + ".away", state);
-    }
-
-    /// <summary>A log that runs the caller's swap when the engine logs the nspawn command line: after every check of the command.</summary>
-    private sealed class SwapWhenLaunching(Action swap) : IEngineLog
-    {
-        public void Verbose(string message)
-        {
-            if (message.Contains("systemd-nspawn", StringComparison.Ordinal)) swap();
-        }
-
-        public void Progress(string activity, string status, int? percent) { }
     }
 }

@@ -95,7 +95,7 @@ public sealed class OverlayBindBeneathTests
         var victimFolder = Directory.CreateDirectory(Path.Combine(victim.Path, "root-owned")).FullName;
         SandboxInfo? sandbox = null;
         var swapped = false;
-        var log = new SwapWhenMounting(() =>
+        var log = new SwapOnLogLine("mount -t overlay", () =>
         {
             if (sandbox is null || swapped) return;
             var upper = Path.Combine(sandbox.StatePath, "upper");
@@ -182,16 +182,5 @@ public sealed class OverlayBindBeneathTests
     {
         foreach (var folder in folders)
             foreach (var left in MountTable.Under(MountTable.Read(), folder)) Native.LibC.umount2(left.Point, Native.LibC.MNT_DETACH);
-    }
-
-    /// <summary>A log that runs the caller's swap when the engine announces the overlay's mount: after every check of the command.</summary>
-    private sealed class SwapWhenMounting(Action swap) : IEngineLog
-    {
-        public void Verbose(string message)
-        {
-            if (message.Contains("mount -t overlay", StringComparison.Ordinal)) swap();
-        }
-
-        public void Progress(string activity, string status, int? percent) { }
     }
 }
