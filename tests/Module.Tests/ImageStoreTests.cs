@@ -101,6 +101,10 @@ public sealed class ImageStoreTests
         })!;
         try
         {
+            // Only once the writer works in the folder is it a leftover the retry must find: started
+            // after the retry's look, it would live on in a deleted folder and prove nothing.
+            Assert.True(Poll.Until(() => File.Exists(Path.Combine(staging, "rootfs", "held")), TimeSpan.FromSeconds(30)),
+                "the writer started working in the staging folder");
             var image = new SandboxEngine(store.Engine.Layout).Images.Import("again", tree, force: false);
 
             Assert.True(File.Exists(Path.Combine(image.RootFs, "bin", "busybox")));

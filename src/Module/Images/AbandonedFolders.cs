@@ -75,10 +75,6 @@ internal static partial class AbandonedFolders
     }
 
     /// <summary>
-    /// The prefix that ties a copying tool's life to ours: the kernel SIGKILLs it when our process
-    /// dies (PR_SET_PDEATHSIG), so a killed import leaves no cp or tar writing on.
-    /// </summary>
-    /// <summary>
     /// A bash script given DIE: the parent-death prefix for each program of its pipelines. The
     /// prefix on the shell only reaches the shell; the programs it forks must ask for it themselves,
     /// or they outlive a killed engine and keep writing. Tool paths never hold quotes or spaces here.
@@ -86,6 +82,10 @@ internal static partial class AbandonedFolders
     public static string WithDieVariable(string script) =>
         $"DIE='{string.Join(' ', DieWithUs())}'; " + script;
 
+    /// <summary>
+    /// The prefix that ties a copying tool's life to ours: the kernel SIGKILLs it when our process
+    /// dies (PR_SET_PDEATHSIG), so a killed import leaves no cp or tar writing on.
+    /// </summary>
     public static IReadOnlyList<string> DieWithUs() =>
         ToolLocator.Find("setpriv") is { } setpriv ? new[] { setpriv, "--pdeathsig", "KILL", "--" } : Array.Empty<string>();
 }
