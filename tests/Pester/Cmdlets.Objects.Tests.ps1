@@ -61,14 +61,20 @@ Describe 'Get-SandboxProvider' -Skip:([bool]$script:skipReason) {
 }
 
 Describe 'Get-SandboxImage' -Skip:([bool]$script:skipReason) {
-    It 'has a size on disk, shown in its table' {
+    It 'has an apparent size (SizeBytes) that counts its files' {
         $image = Get-SandboxImage pester-busybox
         $busybox = (Get-Item /bin/busybox).Length
         $image.SizeBytes | Should -BeGreaterOrEqual $busybox
         $image.SizeBytes | Should -BeLessThan ($busybox + 1MB)
-        $table = $image | Out-String -Width 120
-        $table | Should -Match 'Size\(MB\)'
-        $table | Should -Match ([regex]::Escape(('{0:N1}' -f ($image.SizeBytes / 1MB))))
+    }
+
+    It 'shows its own layer and the total of its layers in one measure, so the total is never the smaller' {
+        $image = Get-SandboxImage pester-busybox
+        $image.TotalSize | Should -BeGreaterOrEqual $image.LayerSize
+        $image.LayerSize | Should -BeGreaterThan 0
+        $row = ($image | Out-String -Width 160) -split "`n" | Where-Object { $_ -match '^pester-busybox ' }
+        $row | Should -Match ([regex]::Escape(('{0:N1}' -f ($image.LayerSize / 1MB))) + '\s+' + [regex]::Escape(('{0:N1}' -f ($image.TotalSize / 1MB))))
+        ($image | Out-String -Width 160) | Should -Match 'Layer\(MB\)\s+Total\(MB\)'
     }
 
     It 'measures an image with links to / and to themselves without following them' {
