@@ -29,7 +29,7 @@ public sealed class SandboxItemCopier
     {
         var source = Path.GetFullPath(hostPath);
         if (!File.Exists(source) && !Directory.Exists(source))
-            throw SandboxErrors.InvalidPath("-Path", hostPath, "it does not exist on the host.");
+            throw SandboxErrors.CopySourceMissing(hostPath);
         RequireSandboxPath(destination);
 
         var archive = HostCommand.Run(_log, new[]

@@ -3,6 +3,13 @@ namespace Sandbox;
 /// <summary>Errors of host-side access to what a sandbox controls: its files, bind targets and copies.</summary>
 public static partial class SandboxErrors
 {
+    /// <summary>Copy-SandboxItem into a sandbox of a host path that is not there: most often a path of the sandbox's meant to be copied out.</summary>
+    public static SandboxException CopySourceMissing(string hostPath) => new(
+        "CopySourceMissing", SandboxErrorKind.ObjectNotFound,
+        $"-Path '{hostPath}' does not exist on the host: without -FromSandbox, Copy-SandboxItem copies host files into the sandbox.",
+        $"To copy '{hostPath}' out of the sandbox, add -FromSandbox (Copy-SandboxItem -Sandbox $sb -Path {hostPath} -Destination ./ -FromSandbox); to copy in, name a host file or folder that exists.",
+        hostPath);
+
     public static SandboxException UnsafeSandboxFile(string pathInSandbox, string what) => new(
         "UnsafeSandboxFile", SandboxErrorKind.PermissionDenied,
         $"The sandbox's {pathInSandbox} is {what}: the host refuses to read it.",

@@ -62,7 +62,7 @@ public sealed class BadInputTests : IClassFixture<RootHarnessFixture>
         { "export into a missing folder", "InvalidPath", (e, _) => e.Images.Export(Image, "/no/such/folder/x.tar", false) },
         { "boot with Bubblewrap", "NotSupportedByProvider", (e, _) => e.CreateSandbox(new SandboxCreateOptions { Image = Image, Provider = ProviderName.Bubblewrap, Boot = true }) },
         { "image in use", "ImageInUse", (e, _) => e.RemoveImage(Image, force: false) },
-        { "copy from a missing host path", "InvalidPath", (e, s) => e.Items.CopyInto(s, "/no/such/file", "/root") },
+        { "copy from a missing host path", "CopySourceMissing", (e, s) => e.Items.CopyInto(s, "/no/such/file", "/root") },
         { "copy out to a relative sandbox path", "InvalidPath", (e, s) => e.Items.CopyOutOf(s, "etc/passwd", "/tmp") },
         { "store root with a comma", "InvalidPath", (_, _) => new StoreLayout("/tmp/a,b") },
     };
