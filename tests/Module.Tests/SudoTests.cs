@@ -110,6 +110,31 @@ public sealed class SudoTests
     }
 
     /// <summary>
+    /// Root Bubblewrap runs another user's command from a user namespace in which host root has no
+    /// capabilities, and the sudo caller's store is 0700: bwrap could not reach merged/ and failed with
+    /// "Can't find source path /proc/self/fd/11: Permission denied". Refused before bwrap, naming what
+    /// to do instead; a root command of the same sandbox still runs.
+    /// </summary>
+    [SkippableFact]
+    public void Under_sudo_root_Bubblewrap_refuses_another_users_command_naming_the_way_round()
+    {
+        Skip.IfNot(UnprivilegedUser.CanCreate, UnprivilegedUser.SkipReason);
+        using var folder = new TemporaryFolder("sudo-user");
+        var store = Path.Combine(folder.Path, "store");
+        using var remote = new RemoteHarness(asRoot: true, sharedStore: store, environment: SudoEnvironment());
+        ISandboxHarness root = remote;
+        root.Import(HarnessFixture.ImageName, BusyboxTree.Create(Path.Combine(folder.Path, "tree")));
+        var sandbox = root.Create(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
+
+        var refused = Assert.Throws<SandboxException>(() => root.Invoke(sandbox.Id, new SandboxCommand { User = "tester", Argv = new[] { "id", "-u" } }));
+
+        Assert.Equal("UserNeedsReachableStore", refused.ErrorId);
+        Assert.Contains("setpriv --reuid=tester", refused.Message + refused.Fix);
+        Assert.Equal("0\n", root.Invoke(sandbox.Id, new SandboxCommand { Argv = new[] { "id", "-u" } }).StdOut);
+        root.Remove(sandbox.Id);
+    }
+
+    /// <summary>
     /// The user's store can hold an image the user made rootless (its root's files belong to the
     /// user): under sudo it would show "UNKNOWN 1001" owners, so it is refused with a clear error.
     /// </summary>

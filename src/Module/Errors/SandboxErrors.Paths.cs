@@ -3,6 +3,13 @@ namespace Sandbox;
 /// <summary>Errors of host-side access to what a sandbox controls: its files, bind targets and copies.</summary>
 public static partial class SandboxErrors
 {
+    /// <summary>Root Bubblewrap cannot run a command as another user over a store that root without capabilities cannot enter (under sudo: the caller's 0700 store).</summary>
+    public static SandboxException UserNeedsReachableStore(string sandboxName, string user, string barrier) => new(
+        "UserNeedsReachableStore", SandboxErrorKind.InvalidOperation,
+        $"Root Bubblewrap cannot run a command of sandbox '{sandboxName}' as '{user}': bwrap sets up another user's command as a root without privileges, which may not enter '{barrier}' (under sudo the store is the calling user's, mode 0700).",
+        $"Run the command as root and switch user inside it (Invoke-SandboxCommand $sb -- setpriv --reuid={user} --regid={user} --init-groups -- COMMAND), or run pwsh as that user without sudo (rootless Bubblewrap), or give root a store of its own (unset SANDBOX_HOME, run as root without sudo).",
+        barrier);
+
     /// <summary>Copy-SandboxItem into a sandbox of a host path that is not there: most often a path of the sandbox's meant to be copied out.</summary>
     public static SandboxException CopySourceMissing(string hostPath) => new(
         "CopySourceMissing", SandboxErrorKind.ObjectNotFound,

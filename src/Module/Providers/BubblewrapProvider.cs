@@ -125,6 +125,8 @@ internal sealed class BubblewrapProvider : ISandboxProvider
         SandboxCommand command, string bwrap, bool interactive, string[]? statusArguments = null)
     {
         var account = PasswdFile.For(command, layer.Reader);
+        if (overlay is not null && account.Uid != 0 && UnprivilegedRootReach.FirstBarrier(layer.Merged) is { } barrier)
+            throw SandboxErrors.UserNeedsReachableStore(sandbox.Name, command.User ?? account.Uid.ToString(System.Globalization.CultureInfo.InvariantCulture), barrier);
         var view = CommandLineInputs.View(sandbox, layer, isRoot: !MountNamespace.InUserNamespace, bwrap) with { HeldSources = overlay?.PassTo(passed) };
         var argv = BubblewrapCommandLine.Build(view, CommandLineInputs.Invocation(sandbox, command, account, interactive));
         if (statusArguments is null) return argv.Argv;
