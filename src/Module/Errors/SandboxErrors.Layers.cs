@@ -18,6 +18,13 @@ public static partial class SandboxErrors
         $"Copying the writes of sandbox '{sandbox}' into a new layer failed (exit {exitCode}): {stderr.Trim()}",
         "Check the store's free space (Get-SandboxStat shows the sandbox's own size) and try again.", sandbox);
 
+    /// <summary>The kernel refused to mount an image's held layers as the one read-only tree an export or copy reads (see Images.Layers.HeldFlatTree).</summary>
+    public static SandboxException FlatViewMountFailed(string layer, string detail) => new(
+        "FlatViewMountFailed", SandboxErrorKind.SetupFailure,
+        $"Mounting the image's layers (topmost {layer}) read-only as one tree failed: {detail}",
+        "The layers are mounted with overlayfs's lowerdir+ (Linux 6.8 or later) and open_tree: check the kernel version and dmesg, " +
+        "and that the store's file system supports overlayfs lower layers, then try again.", layer);
+
     public static SandboxException LayerNotPortable(string sandbox, string path, string attribute) => new(
         "LayerNotPortable", SandboxErrorKind.InvalidOperation,
         $"The writes of sandbox '{sandbox}' cannot become an image layer: '{path}' carries the overlayfs attribute {attribute} (a renamed folder or metadata-only copy), which other users of the layer could not follow.",

@@ -16,6 +16,7 @@ internal static partial class OverlayMount
     private const long SysMoveMount = 429, SysFsOpen = 430, SysFsConfig = 431, SysFsMount = 432;
     private const int FsConfigSetFlag = 0, FsConfigSetString = 1, FsConfigCmdCreate = 6;
     private const int CloseOnExec = 1, MoveMountEmptyPath = 0x4, MoveMountTargetEmptyPath = 0x40, AtFdCwd = -100;
+    private const long MountAttrReadOnly = 0x1;
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial long syscall(long number, long a, long b, long c, long d, long e);
@@ -26,28 +27,40 @@ internal static partial class OverlayMount
     /// and why it failed otherwise. Its folders are looked up here, in our own mount namespace: overlayfs
     /// refuses a layer whose mount belongs to another (a held folder resolved in a child's namespace).
     /// </summary>
-    public static unsafe (int Fd, string? Error) MountDetached(IReadOnlyList<string> lowers, string upper, string work, bool userXattr)
+    public static (int Fd, string? Error) MountDetached(IReadOnlyList<string> lowers, string upper, string work, bool userXattr) =>
+        Detached(lowers, upper, work, userXattr, attributes: 0);
+
+    /// <summary>
+    /// <see cref="MountDetached"/> with lower layers only (two at least: overlayfs wants an upper layer
+    /// for one), so the overlay itself is read-only, and its mount made read-only too: the flattened
+    /// tree of a chain of layers that an export or copy reads (Images.Layers.HeldFlatTree).
+    /// </summary>
+    public static (int Fd, string? Error) MountDetachedReadOnly(IReadOnlyList<string> lowers, bool userXattr) =>
+        Detached(lowers, upper: null, work: null, userXattr, MountAttrReadOnly);
+
+    private static (int Fd, string? Error) Detached(IReadOnlyList<string> lowers, string? upper, string? work, bool userXattr, long attributes)
     {
         var fsfd = (int)Call(SysFsOpen, "overlay", CloseOnExec);
         if (fsfd < 0) return (-1, "fsopen: " + LastError());
         try
         {
             if (Configure(fsfd, lowers, upper, work, userXattr) is { } failure) return (-1, failure);
-            var mountFd = (int)syscall(SysFsMount, fsfd, CloseOnExec, 0, 0, 0);
+            var mountFd = (int)syscall(SysFsMount, fsfd, CloseOnExec, attributes, 0, 0);
             return mountFd < 0 ? (-1, "fsmount: " + LastError()) : (mountFd, null);
         }
         finally { LibC.close(fsfd); }
     }
 
-    /// <summary>Sets the overlay's folders and source on <paramref name="fsfd"/> and creates it: null on success, else why it failed.</summary>
-    private static string? Configure(int fsfd, IReadOnlyList<string> lowers, string upper, string work, bool userXattr)
+    /// <summary>Sets the overlay's folders and source on <paramref name="fsfd"/> and creates it: null on success, else why it failed. No upper: read-only.</summary>
+    private static string? Configure(int fsfd, IReadOnlyList<string> lowers, string? upper, string? work, bool userXattr)
     {
         string? Set(string key, string? value) =>
             (value is null ? Call(SysFsConfig, fsfd, FsConfigSetFlag, key, null, 0) : Call(SysFsConfig, fsfd, FsConfigSetString, key, value, 0)) < 0
                 ? $"fsconfig {key}{(value is null ? "" : "=" + value)}: {LastError()}" : null;
         foreach (var lower in lowers)
             if (Set("lowerdir+", lower) is { } failed) return failed;
-        if ((Set("upperdir", upper) ?? Set("workdir", work) ?? Set("source", Source)) is { } failure) return failure;
+        if (upper is not null && work is not null && (Set("upperdir", upper) ?? Set("workdir", work)) is { } noUpper) return noUpper;
+        if (Set("source", Source) is { } failure) return failure;
         if (userXattr && Set("userxattr", null) is { } noUserXattr) return noUserXattr;
         return syscall(SysFsConfig, fsfd, FsConfigCmdCreate, 0, 0, 0) < 0 ? "creating the overlay: " + LastError() : null;
     }

@@ -71,7 +71,7 @@ internal sealed class StoreLayout
     /// the root: where a race with another user in /tmp would happen (tests play that user there).</param>
     internal StoreLayout EnsureCreated(Action? afterFirstCheck)
     {
-        StoreRootGuard.Verify(this); // never create in, or tighten, a store someone else controls
+        var seen = StoreRootGuard.Verify(this); // never create in, or tighten, a store someone else controls
         afterFirstCheck?.Invoke();
         // A missing folder above the root was not checked (there was nothing to check): make them, then
         // check the whole path again before making anything of the store's own inside it.
@@ -79,6 +79,10 @@ internal sealed class StoreLayout
         StoreRootGuard.VerifyAfterCreatingParents(this);
         foreach (var folder in new[] { Root, ImagesFolder, SandboxesFolder, LocksFolder, LayersFolder, TrashFolder })
             PrivateFiles.EnsureFolder(folder);
+        // A root made just now was never accepted (there was nothing to check): check it once made, so that
+        // root's work in it from now on starts from this very folder (StoreEntry, HeldStoreFolder) instead of
+        // taking its paths as given, which under sudo let a layer swapped for a link lead root out of the store.
+        if (seen.Count == 0) StoreRootGuard.Verify(this);
         WriteCacheDirTag();
         return this;
     }

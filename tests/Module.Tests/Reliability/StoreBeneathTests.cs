@@ -187,6 +187,24 @@ public sealed class StoreBeneathTests
     }
 
     [SkippableFact]
+    public void A_store_this_process_made_is_checked_so_a_layer_swapped_for_a_link_in_it_is_refused()
+    {
+        // A root missing at the first check was never accepted once made: StoreEntry did not know it as a
+        // store, so HeldStoreFolder took its paths as given and followed a layer swapped for a link (a first
+        // Import then Export-SandboxImage under sudo exported the folder the link led to).
+        Skip.If(Environment.UserName != "root", "this test runs the engine as root; run the tests as root (CI does).");
+        using var folder = new TemporaryFolder("beneath-new-store");
+        var victims = Directory.CreateDirectory(Path.Combine(folder.Path, "victims")).FullName;
+        var layout = new StoreLayout(Path.Combine(folder.Path, "new", "store")).EnsureCreated();
+        var layer = Path.Combine(layout.LayersFolder, "abc");
+        File.CreateSymbolicLink(layer, victims);
+
+        var error = Record.Exception(() => HeldStoreFolder.Open(Path.Combine(layer, "tree")).Dispose());
+
+        Assert.Equal("StoreEntryUnsafe", Assert.IsType<SandboxException>(error).ErrorId);
+    }
+
+    [SkippableFact]
     public void Store_entries_reached_beneath_the_root_are_still_handed_over_moved_and_removed()
     {
         // The same calls on the store as it should be: the refusals above are not all the new code does.

@@ -120,12 +120,12 @@ internal sealed partial class PackageCache
         {
             var name = Path.GetFileName(path);
             if (!DebFileName.IsArchiveName(name) || offered.Contains(name)) continue;
-            if (FileStatus.Of(path) is not { IsRegularFile: true, LinkCount: 1 }) continue;
             using var file = UntrustedFile.OpenRegular(path);
             if (file is null) continue;
             var fd = (int)file.DangerousGetHandle();
+            if (!IsSoleName(fd, path)) continue;
             // Root's tar kept the owner and mode the build gave the file; the pool's entries are the owner's 0600.
-            // (Before hashing: the hash's stream closes the descriptor. A file left out stays in the staging folder.)
+            // (A file left out stays in the staging folder.)
             if (UserIdentity.IsRoot) FChown(fd, (uint)(SudoCaller.Current?.Uid ?? 0), (uint)(SudoCaller.Current?.Gid ?? 0));
             FChmod(fd, 0b110_000_000);
             var hash = Sha256(file);
@@ -134,11 +134,24 @@ internal sealed partial class PackageCache
             if (signed is not null && !signed.Names(name, hash)) { unlisted++; continue; }
             var entry = Path.Combine(pool.Path, DebFileName.EntryName(hash, name));
             if (FileStatus.Of(entry) is not null) continue; // a concurrent build brought the same file
-            MoveIn(path, entry, pool.Path);
+            MoveIn(path, file, entry, pool.Path);
             added.Add(name);
         }
         return (added, unlisted);
     }
+
+    /// <summary>
+    /// Whether the file opened as <paramref name="fd"/> has exactly one name, and that name is
+    /// <paramref name="path"/>, both at one instant (one lstat gives the inode and its link count): only
+    /// then is it not some other file of root's, whose own name is elsewhere. Asked by path before the
+    /// open (the old way), a name swapped between the two for a hard link to /etc/passwd had root chown
+    /// and chmod that file; asked of the descriptor alone, the hard link removed again right after the
+    /// open left the file one name (its own) and the same.
+    /// </summary>
+    private static bool IsSoleName(int fd, string path) =>
+        FileStatus.OfDescriptor(fd) is { IsRegularFile: true } opened
+        && FileStatus.Of(path) is { IsRegularFile: true, LinkCount: 1 } named
+        && (named.DeviceMajor, named.DeviceMinor, named.Inode) == (opened.DeviceMajor, opened.DeviceMinor, opened.Inode);
 
     /// <summary>
     /// Deletes the entries of other versions of the packages this build installed (same name and
@@ -167,8 +180,13 @@ internal sealed partial class PackageCache
         return $"{parts[0]} {parts[^1]}";
     }
 
-    /// <summary>Renames into the pool; across file systems copies to a hidden name first, so the entry appears whole.</summary>
-    private static void MoveIn(string path, string entry, string pool)
+    /// <summary>
+    /// Renames into the pool: <paramref name="path"/> lies in the build's held staging folder and the pool
+    /// is held (HeldStoreFolder), so both names lead to those very folders. Across file systems the
+    /// checked file itself (<paramref name="file"/>, never the name again) is copied to a hidden name
+    /// first, so the entry appears whole.
+    /// </summary>
+    private static void MoveIn(string path, SafeFileHandle file, string entry, string pool)
     {
         try
         {
@@ -177,8 +195,16 @@ internal sealed partial class PackageCache
         catch (IOException) when (Path.GetPathRoot(path) is not null && FileStatus.Of(path) is not null)
         {
             var partial = Path.Combine(pool, $".new-{Guid.NewGuid():N}");
-            File.Copy(path, partial);
-            File.SetUnixFileMode(partial, PrivateFiles.FileMode);
+            using (var source = new FileStream(file, FileAccess.Read, bufferSize: 0) { Position = 0 })
+            using (var copy = new FileStream(partial, new FileStreamOptions
+                   {
+                       Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = PrivateFiles.FileMode,
+                   }))
+            {
+                source.CopyTo(copy);
+                // Made by root here: the caller's, as the entries renamed in are (given through its descriptor).
+                SudoCaller.Current?.HandOverHeld((int)copy.SafeFileHandle.DangerousGetHandle(), partial);
+            }
             File.Move(partial, entry, overwrite: true);
         }
     }
@@ -191,11 +217,19 @@ internal sealed partial class PackageCache
         catch (UnauthorizedAccessException) { }
     }
 
+    /// <summary>The file's SHA-256, read by offset: the handle stays open (and ours) for the move that follows.</summary>
     private static string Sha256(SafeFileHandle file)
     {
-        using var stream = new FileStream(file, FileAccess.Read, bufferSize: 0);
-        stream.Position = 0;
-        return Convert.ToHexString(SHA256.HashData(stream)).ToLowerInvariant();
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[1 << 16];
+        long offset = 0;
+        int read;
+        while ((read = RandomAccess.Read(file, buffer, offset)) > 0)
+        {
+            hash.AppendData(buffer, 0, read);
+            offset += read;
+        }
+        return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
     }
 
     private static string ShortHash(string text) =>
