@@ -88,6 +88,61 @@ public sealed class LayerFolderBeneathTests
         Assert.Equal("/admin-home", admin.StdOut.Trim());
     }
 
+    [SkippableFact]
+    public void A_commit_whose_state_folder_is_swapped_for_a_link_as_tar_starts_copies_nothing_of_the_folder_it_leads_to()
+    {
+        // The commit takes the sandbox's commands lock (reached beneath the store), then ran tar -C on
+        // upper/ by path: the state folder swapped after the lock (here while the engine logs tar's
+        // command line, the last moment before it runs) had root copy a folder of root's into the new
+        // layer, which under sudo the caller owns. In-process as root over a store of root's: the
+        // engine's code is the same under sudo, only the owner of the store differs.
+        Skip.If(Environment.UserName != "root", "root Bubblewrap; run the tests as root (CI does).");
+        using var busybox = new BusyboxStore("layer-commit");
+        using var victim = new TemporaryFolder("layer-commit-victim");
+        Directory.CreateDirectory(Path.Combine(victim.Path, "upper"));
+        File.WriteAllText(Path.Combine(victim.Path, "upper", SecretName), "root's\n");
+        SandboxInfo? sandbox = null;
+        var swapped = false;
+        var log = new SwapOnLogLine("sandbox-commit", () =>
+        {
+            if (sandbox is null || swapped) return;
+            Directory.Move(sandbox.StatePath, sandbox.StatePath + "-away");
+            File.CreateSymbolicLink(sandbox.StatePath, victim.Path);
+            swapped = true;
+        });
+        var engine = new SandboxEngine(busybox.Engine.Layout, log);
+        sandbox = engine.CreateSandbox(new SandboxCreateOptions { Image = HarnessFixture.ImageName, Provider = ProviderName.Bubblewrap });
+        Assert.Equal(0, engine.Invoke(sandbox, new SandboxCommand { Argv = new[] { "sh", "-c", "echo made > /made-here" } }).ExitCode);
+        try
+        {
+            var error = Record.Exception(() => engine.CommitSandbox(sandbox.Name, "committed", new Dictionary<string, string>(), false, CancellationToken.None));
+
+            Assert.True(swapped, "the commit never logged tar's command line: the swap never happened");
+            var tree = LayerTree(busybox.Root, "committed");
+            Assert.False(tree is not null && File.Exists(Path.Combine(tree, SecretName)), "root copied the folder the link led to into the new layer");
+            Assert.Null(error);
+            Assert.True(File.Exists(Path.Combine(tree!, "made-here")), "the sandbox's own layer was not copied");
+        }
+        finally
+        {
+            if (swapped)
+            {
+                File.Delete(sandbox.StatePath);
+                Directory.Move(sandbox.StatePath + "-away", sandbox.StatePath);
+            }
+            engine.RemoveSandbox(sandbox);
+        }
+    }
+
+    /// <summary>The folder of <paramref name="image"/>'s own layer (its image.json's first layer), or null when there is no such image.</summary>
+    private static string? LayerTree(string storeRoot, string image)
+    {
+        var manifest = Path.Combine(storeRoot, "images", image, "image.json");
+        if (!File.Exists(manifest)) return null;
+        var layer = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(manifest))!["Layers"]![0]!.GetValue<string>();
+        return Path.Combine(storeRoot, "layers", layer, "tree");
+    }
+
     /// <summary>
     /// A command as <paramref name="user"/> that prints the home -User gave it. The users here are uid 0:
     /// root Bubblewrap under sudo fails to start any command as another uid (bwrap: "Can't find source
