@@ -57,13 +57,16 @@ internal sealed class OverlayLayer
         // The upper folder's own mode is the mode of / inside the sandbox (overlayfs takes a merged
         // folder's attributes from its upper copy): the image's, so that users inside can enter /.
         // Other host users are kept out by the 0700 state folder around it (see Storage.PrivateFiles).
-        var rootMode = FileStatus.Of(Lower) is { IsDirectory: true } image ? (UnixFileMode)image.Permissions : (UnixFileMode)0b111_101_101;
+        // The image is looked at beneath the store, following no link (TreeLookup): under sudo its layers
+        // are the caller's, and a layer swapped for a link must not lend a folder of root's its mode.
+        using var image = TreeLookup.Open(Lower);
+        var rootMode = image?.Status(".") is { IsDirectory: true } top ? (UnixFileMode)top.Permissions : (UnixFileMode)0b111_101_101;
         // Made and chmod-ed beneath the store, never through a link (StoreEntry): under sudo the state folder
         // is the caller's, who could plant upper/tmp -> /etc and have root's chmod make /etc 1777.
         StoreEntry.MakeFolder(Upper, rootMode, StateParent);
         StoreEntry.MakeFolder(Work, PrivateFiles.FolderMode, StateParent);
         StoreEntry.MakeFolder(Merged, PrivateFiles.FolderMode, StateParent);
-        foreach (var folder in ScratchFolders) CreateScratchFolder(folder);
+        foreach (var folder in ScratchFolders) CreateScratchFolder(image, folder);
     }
 
     /// <summary>
@@ -72,15 +75,16 @@ internal sealed class OverlayLayer
     /// the image lacks them or has them with another mode; an image whose scratch folder is a link
     /// (/var/tmp -> /tmp) keeps its link.
     /// </summary>
-    private void CreateScratchFolder(string relative)
+    private void CreateScratchFolder(TreeLookup? image, string relative)
     {
-        if (FileStatus.Of(Path.Combine(Lower, relative)) is { IsDirectory: false }) return;
+        if (image?.Status(relative) is { IsDirectory: false }) return;
         var parent = Path.GetDirectoryName(relative)!;
         if (parent.Length > 0 && !Directory.Exists(Path.Combine(Upper, parent)))
         {
-            if (FileStatus.Of(Path.Combine(Lower, parent)) is { } lowerParent && !lowerParent.IsDirectory) return;
+            var lowerParent = image?.Status(parent);
+            if (lowerParent is { IsDirectory: false }) return;
             // The parent shows the image's mode (its owner is root inside the sandbox, as in the image).
-            var mode = FileStatus.Of(Path.Combine(Lower, parent)) is { } image ? (UnixFileMode)image.Permissions : (UnixFileMode)0b111_101_101;
+            var mode = lowerParent is { } shown ? (UnixFileMode)shown.Permissions : (UnixFileMode)0b111_101_101;
             StoreEntry.MakeFolder(Path.Combine(Upper, parent), mode, StateParent);
         }
         // sticky, rwx for all (umask does not apply to chmod)

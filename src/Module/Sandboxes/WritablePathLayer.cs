@@ -1,5 +1,6 @@
 using Sandbox.Native;
 using Sandbox.Providers;
+using Sandbox.Storage;
 using static Sandbox.Native.OpenAt2;
 
 namespace Sandbox.Sandboxes;
@@ -75,7 +76,7 @@ internal static class WritablePathLayer
     {
         var segments = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
         // [0] the upper layer, [1] the image; -ENOENT where a layer has nothing at this depth.
-        var current = new[] { OpenRoot(layer.Upper), OpenRoot(layer.Lower) };
+        var current = OpenLayers(layer);
         try
         {
             if (current.Any(fd => fd < 0)) return $"the sandbox's layer cannot be opened ({ErrorText(-current.Min())})";
@@ -122,13 +123,29 @@ internal static class WritablePathLayer
     }
 
     /// <summary>
+    /// The upper layer's and the image's folders, reached beneath the store root without links
+    /// (<see cref="LayerFolder"/>): under sudo the state folder and the layers are the caller's, who could
+    /// swap one for a link to a folder of root's, where root would then look and make folders.
+    /// </summary>
+    private static int[] OpenLayers(OverlayLayer layer)
+    {
+        var upper = LayerFolder.Open(layer.Upper);
+        try { return new[] { upper, LayerFolder.Open(layer.Lower) }; }
+        catch
+        {
+            if (upper >= 0) close(upper);
+            throw;
+        }
+    }
+
+    /// <summary>
     /// Makes segments[missing..] in the upper layer, first its existing parents there as overlayfs
     /// would copy them up (the image's mode and, as root, owner), so / and the parents look as before.
     /// </summary>
     private static string? MakeMissing(OverlayLayer layer, string[] segments, int missing, bool fileLeaf)
     {
-        var upper = OpenRoot(layer.Upper);
-        var lower = OpenRoot(layer.Lower);
+        var opened = OpenLayers(layer);
+        var (upper, lower) = (opened[0], opened[1]);
         try
         {
             if (upper < 0 || lower < 0) return "the sandbox's layer cannot be opened";

@@ -39,9 +39,19 @@ internal sealed class DirectoryDescent : IDisposable
 
     /// <summary>
     /// Opens <paramref name="root"/> (which must itself be a folder, not a link to one); null when it
-    /// is not there or is not a folder. The root's own path is trusted: it is the store's, not the sandbox's.
+    /// is not there or is not a folder. Its path is the store's, not the sandbox's, but under sudo the
+    /// store is the caller's: in a store the root is reached beneath the store root without links
+    /// (<see cref="LayerFolder"/>, StoreEntryUnsafe for a swapped folder on its way), elsewhere by its path.
     /// </summary>
-    public static DirectoryDescent? Open(string root) => OpenAt(DirectoryCalls.AT_FDCWD, DirectoryCalls.Bytes(root));
+    public static DirectoryDescent? Open(string root)
+    {
+        var held = LayerFolder.Open(root);
+        if (held < 0) return null;
+        try { return OpenAt(held, Here); }
+        finally { DirectoryCalls.close(held); }
+    }
+
+    private static readonly byte[] Here = DirectoryCalls.Bytes(".");
 
     /// <summary>
     /// Opens folder <paramref name="name"/> of the folder <paramref name="parentFd"/> holds (itself a

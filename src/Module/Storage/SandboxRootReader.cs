@@ -15,6 +15,9 @@ namespace Sandbox.Storage;
 /// looked at under a folder that a layer above hides or marks opaque (the path's folders taken as
 /// written, see <see cref="TreeLookupStack"/>), so a file a derived image deleted or replaced is
 /// not read from its parent's layer.
+/// Each public call opens the layers' folders once (<see cref="TreeLookupStack"/>: beneath the store
+/// root in a store, never through a link the store's owner swapped in, see <see cref="LayerFolder"/>)
+/// and every lookup of that call starts from those descriptors, never from a layer's path again.
 /// </summary>
 internal sealed class SandboxRootReader
 {
@@ -29,14 +32,15 @@ internal sealed class SandboxRootReader
     /// <exception cref="SandboxException">UnsafeSandboxFile: a link, device, FIFO, socket or folder, or over <paramref name="maxBytes"/>.</exception>
     public byte[]? ReadFile(string pathInSandbox, int maxBytes)
     {
-        var relative = WithFoldersResolved(Relative(pathInSandbox), pathInSandbox);
-        foreach (var layer in Reaching(relative))
+        using var layers = TreeLookupStack.Open(_layers);
+        var relative = WithFoldersResolved(layers, Relative(pathInSandbox), pathInSandbox);
+        foreach (var layer in Reaching(layers, relative))
         {
-            var (found, hidden) = Find(layer, relative, pathInSandbox, O_PATH | O_NOFOLLOW);
+            var (found, hidden) = Find(layers.LayerFd(layer), relative, pathInSandbox, O_PATH | O_NOFOLLOW);
             if (hidden) return null;
             if (found is not { } status) continue;
             if (!status.IsRegularFile) throw SandboxErrors.UnsafeSandboxFile(pathInSandbox, Describe(status));
-            return ReadRegular(layer, relative, pathInSandbox, maxBytes);
+            return ReadRegular(layers.LayerFd(layer), relative, pathInSandbox, maxBytes);
         }
         return null;
     }
@@ -44,14 +48,16 @@ internal sealed class SandboxRootReader
     /// <summary>Whether the path names a regular file, following links inside the root (for a shell such as /bin/sh -> dash).</summary>
     public bool IsFile(string pathInSandbox)
     {
+        // Outside the catch: a layer swapped for a link in the store is refused, not taken for "no file".
+        using var layers = TreeLookupStack.Open(_layers);
         string relative;
-        try { relative = WithFoldersResolved(Relative(pathInSandbox), pathInSandbox); }
+        try { relative = WithFoldersResolved(layers, Relative(pathInSandbox), pathInSandbox); }
         catch (SandboxException) { return false; } // a link loop: not a file
-        foreach (var layer in Reaching(relative))
+        foreach (var layer in Reaching(layers, relative))
         {
             try
             {
-                var (found, hidden) = Find(layer, relative, pathInSandbox, O_PATH);
+                var (found, hidden) = Find(layers.LayerFd(layer), relative, pathInSandbox, O_PATH);
                 if (hidden) return false;
                 if (found is { } status) return status.IsRegularFile;
             }
@@ -64,13 +70,12 @@ internal sealed class SandboxRootReader
     }
 
     /// <summary>The layers that may show <paramref name="relative"/>: those no layer above hides its folder from.</summary>
-    private IEnumerable<string> Reaching(string relative)
+    private static IEnumerable<int> Reaching(TreeLookupStack layers, string relative)
     {
-        if (_layers.Length == 1) return _layers;
+        if (layers.Count == 1) return layers.LayerFd(0) >= 0 ? new[] { 0 } : Array.Empty<int>();
         var slash = relative.LastIndexOf('/');
         var folder = slash < 0 ? "" : relative[..slash];
-        using var stack = TreeLookupStack.Open(_layers);
-        return _layers.Where((_, index) => stack.Reaches(folder, index)).ToList();
+        return Enumerable.Range(0, layers.Count).Where(index => layers.Reaches(folder, index)).ToList();
     }
 
     /// <summary>
@@ -80,93 +85,80 @@ internal sealed class SandboxRootReader
     /// </summary>
     public string? LinkTarget(string pathInSandbox)
     {
+        using var layers = TreeLookupStack.Open(_layers);
+        return LinkTarget(layers, pathInSandbox);
+    }
+
+    private static string? LinkTarget(TreeLookupStack layers, string pathInSandbox)
+    {
         var relative = Relative(pathInSandbox);
-        foreach (var layer in Reaching(relative))
+        foreach (var layer in Reaching(layers, relative))
         {
-            var root = OpenRoot(layer);
-            if (root < 0) continue;
+            var fd = Open(layers.LayerFd(layer), relative, O_PATH | O_NOFOLLOW, Confined);
+            if (fd == -ENOENT) continue;
+            if (fd < 0) return null;
             try
             {
-                var fd = Open(root, relative, O_PATH | O_NOFOLLOW, Confined);
-                if (fd == -ENOENT) continue;
-                if (fd < 0) return null;
-                try
-                {
-                    if (StatOf(fd) is not { } status || status.IsWhiteout) return null;
-                    return status.IsSymbolicLink ? OpenAt2.LinkTarget(fd, "") : null;
-                }
-                finally { close(fd); }
+                if (StatOf(fd) is not { } status || status.IsWhiteout) return null;
+                return status.IsSymbolicLink ? OpenAt2.LinkTarget(fd, "") : null;
             }
-            finally { close(root); }
+            finally { close(fd); }
         }
         return null;
     }
 
     /// <summary>Looks the path up in one layer: its status, or hidden when the layer masks lower ones there.</summary>
-    private static (FileStatus? Status, bool Hidden) Find(string layer, string relative, string shown, int flags)
+    private static (FileStatus? Status, bool Hidden) Find(int root, string relative, string shown, int flags)
     {
-        var root = OpenRoot(layer);
-        if (root == -ENOENT) return (null, false);
-        if (root < 0) throw SandboxErrors.UnsafeSandboxFile(shown, $"unreadable ({ErrorText(-root)})");
+        var fd = Open(root, relative, flags, Confined);
+        if (fd == -ENOENT) return (null, false);
+        // A file or whiteout where a folder of the path should be hides the lower layers' path.
+        if (fd == -ENOTDIR) return (null, true);
+        if (fd == -ELOOP) throw SandboxErrors.UnsafeSandboxFile(shown, "a symbolic link (or a loop of them)");
+        if (fd == -EXDEV) throw SandboxErrors.UnsafeSandboxFile(shown, "reached through a magic link");
+        if (fd == -ENOSYS) throw SandboxErrors.UnsafeSandboxFile(shown, "unreadable safely: this kernel lacks openat2 (Linux 5.6 or newer is needed)");
+        if (fd < 0) throw SandboxErrors.UnsafeSandboxFile(shown, $"unreadable ({ErrorText(-fd)})");
         try
         {
-            var fd = Open(root, relative, flags, Confined);
-            if (fd == -ENOENT) return (null, false);
-            // A file or whiteout where a folder of the path should be hides the lower layers' path.
-            if (fd == -ENOTDIR) return (null, true);
-            if (fd == -ELOOP) throw SandboxErrors.UnsafeSandboxFile(shown, "a symbolic link (or a loop of them)");
-            if (fd == -EXDEV) throw SandboxErrors.UnsafeSandboxFile(shown, "reached through a magic link");
-            if (fd == -ENOSYS) throw SandboxErrors.UnsafeSandboxFile(shown, "unreadable safely: this kernel lacks openat2 (Linux 5.6 or newer is needed)");
-            if (fd < 0) throw SandboxErrors.UnsafeSandboxFile(shown, $"unreadable ({ErrorText(-fd)})");
-            try
-            {
-                var status = StatOf(fd) ?? throw SandboxErrors.UnsafeSandboxFile(shown, "unreadable (fstat failed)");
-                return status.IsWhiteout ? (null, true) : (status, false);
-            }
-            finally { close(fd); }
+            var status = StatOf(fd) ?? throw SandboxErrors.UnsafeSandboxFile(shown, "unreadable (fstat failed)");
+            return status.IsWhiteout ? (null, true) : (status, false);
         }
-        finally { close(root); }
+        finally { close(fd); }
     }
 
-    private static unsafe byte[] ReadRegular(string layer, string relative, string shown, int maxBytes)
+    private static unsafe byte[] ReadRegular(int root, string relative, string shown, int maxBytes)
     {
-        var root = OpenRoot(layer);
-        if (root < 0) throw SandboxErrors.UnsafeSandboxFile(shown, $"unreadable ({ErrorText(-root)})");
+        // Opened again to read: the sandbox may have swapped the file meanwhile, so check again
+        // what was opened. O_NONBLOCK: a FIFO swapped in never blocks us.
+        var fd = Open(root, relative, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, Confined);
+        if (fd < 0) throw SandboxErrors.UnsafeSandboxFile(shown, $"unreadable ({ErrorText(-fd)})");
         try
         {
-            // Opened again to read: the sandbox may have swapped the file meanwhile, so check again
-            // what was opened. O_NONBLOCK: a FIFO swapped in never blocks us.
-            var fd = Open(root, relative, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, Confined);
-            if (fd < 0) throw SandboxErrors.UnsafeSandboxFile(shown, $"unreadable ({ErrorText(-fd)})");
-            try
+            if (StatOf(fd) is not { IsRegularFile: true } status)
+                throw SandboxErrors.UnsafeSandboxFile(shown, "not a regular file");
+            if (status.Size > (ulong)maxBytes) throw SandboxErrors.UnsafeSandboxFile(shown, $"larger than {maxBytes} bytes");
+            using var content = new MemoryStream();
+            var buffer = new byte[64 * 1024];
+            fixed (byte* p = buffer)
             {
-                if (StatOf(fd) is not { IsRegularFile: true } status)
-                    throw SandboxErrors.UnsafeSandboxFile(shown, "not a regular file");
-                if (status.Size > (ulong)maxBytes) throw SandboxErrors.UnsafeSandboxFile(shown, $"larger than {maxBytes} bytes");
-                using var content = new MemoryStream();
-                var buffer = new byte[64 * 1024];
-                fixed (byte* p = buffer)
+                while (true)
                 {
-                    while (true)
+                    var n = read(fd, p, (nuint)buffer.Length);
+                    if (n < 0)
                     {
-                        var n = read(fd, p, (nuint)buffer.Length);
-                        if (n < 0)
-                        {
-                            var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
-                            if (errno == 4) continue;
-                            throw SandboxErrors.UnsafeSandboxFile(shown, $"unreadable ({ErrorText(errno)})");
-                        }
-                        if (n == 0) break;
-                        // The size may grow while we read (a process of the sandbox writing to it).
-                        if (content.Length + n > maxBytes) throw SandboxErrors.UnsafeSandboxFile(shown, $"larger than {maxBytes} bytes");
-                        content.Write(buffer, 0, (int)n);
+                        var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+                        if (errno == 4) continue;
+                        throw SandboxErrors.UnsafeSandboxFile(shown, $"unreadable ({ErrorText(errno)})");
                     }
+                    if (n == 0) break;
+                    // The size may grow while we read (a process of the sandbox writing to it).
+                    if (content.Length + n > maxBytes) throw SandboxErrors.UnsafeSandboxFile(shown, $"larger than {maxBytes} bytes");
+                    content.Write(buffer, 0, (int)n);
                 }
-                return content.ToArray();
             }
-            finally { close(fd); }
+            return content.ToArray();
         }
-        finally { close(root); }
+        finally { close(fd); }
     }
 
     /// <summary>Links one path may pass through before it counts as a loop (the kernel's own limit).</summary>
@@ -179,7 +171,7 @@ internal sealed class SandboxRootReader
     /// resolving the link inside one layer alone would miss a target another layer holds, and the
     /// stack rules would take the link for a file hiding the folder.
     /// </summary>
-    private string WithFoldersResolved(string relative, string shown)
+    private static string WithFoldersResolved(TreeLookupStack layers, string relative, string shown)
     {
         if (relative == ".") return relative;
         for (var followed = 0; followed <= MaxFolderLinks; followed++)
@@ -188,7 +180,7 @@ internal sealed class SandboxRootReader
             string? replaced = null;
             for (var i = 0; i < parts.Length - 1 && replaced is null; i++)
             {
-                if (LinkTarget("/" + string.Join('/', parts[..(i + 1)])) is not { } target) continue;
+                if (LinkTarget(layers, "/" + string.Join('/', parts[..(i + 1)])) is not { } target) continue;
                 var from = target.StartsWith('/') ? "" : string.Join('/', parts[..i]);
                 replaced = Normalised(from + "/" + target + "/" + string.Join('/', parts[(i + 1)..]));
             }

@@ -15,12 +15,18 @@ internal sealed partial class TreeLookup : IDisposable
 
     private TreeLookup(int rootFd) => _rootFd = rootFd;
 
-    /// <summary>Null when <paramref name="root"/> is not a folder.</summary>
+    /// <summary>
+    /// Null when <paramref name="root"/> is not there (or, outside a store, not a folder). In a store it is
+    /// reached beneath the store root without links (<see cref="LayerFolder"/>), StoreEntryUnsafe if it cannot be.
+    /// </summary>
     public static TreeLookup? Open(string root)
     {
-        var fd = OpenAt2.Open(DirectoryCalls.AT_FDCWD, root, OpenAt2.O_PATH | OpenAt2.O_DIRECTORY | OpenAt2.O_NOFOLLOW, 0);
+        var fd = LayerFolder.Open(root);
         return fd < 0 ? null : new TreeLookup(fd);
     }
+
+    /// <summary>The O_PATH descriptor of the layer's folder: where confined lookups of its files start (<see cref="SandboxRootReader"/>).</summary>
+    public int Fd => _rootFd;
 
     /// <summary>The facts of <paramref name="relative"/> (no leading '/'), or null when it is not there without following a link.</summary>
     public FileStatus? Status(string relative)

@@ -19,10 +19,29 @@ internal sealed class TreeLookupStack : IDisposable
 
     private TreeLookupStack(TreeLookup?[] layers) => _layers = layers;
 
-    /// <summary>A layer that is not a folder (missing) counts as empty.</summary>
-    public static TreeLookupStack Open(IEnumerable<string> layers) => new(layers.Select(TreeLookup.Open).ToArray());
+    /// <summary>
+    /// A layer that is not there counts as empty. Each layer's folder is opened once, beneath the store
+    /// root when it is in a store (<see cref="LayerFolder"/>); every lookup goes on from that descriptor.
+    /// </summary>
+    public static TreeLookupStack Open(IEnumerable<string> layers)
+    {
+        var opened = new List<TreeLookup?>();
+        try
+        {
+            foreach (var layer in layers) opened.Add(TreeLookup.Open(layer));
+            return new TreeLookupStack(opened.ToArray());
+        }
+        catch
+        {
+            foreach (var layer in opened) layer?.Dispose();
+            throw;
+        }
+    }
 
     public int Count => _layers.Length;
+
+    /// <summary>The O_PATH descriptor of layer <paramref name="layer"/>'s folder, or -1 when it is not there; valid until the stack is disposed.</summary>
+    public int LayerFd(int layer) => _layers[layer]?.Fd ?? -1;
 
     /// <summary>The facts of <paramref name="relative"/> (no leading '/') as the overlay shows it, or null when it is not there.</summary>
     public FileStatus? Status(string relative) => Find(relative)?.Status;

@@ -1,5 +1,6 @@
 using Sandbox.Namespaces;
 using Sandbox.Processes;
+using Sandbox.Storage;
 
 namespace Sandbox.Images.Layers;
 
@@ -36,10 +37,14 @@ internal static class UpperCopier
 
     public static void Copy(string upper, string tree, string sandboxName, IEngineLog log, CancellationToken cancellation)
     {
+        // tar is handed the upper layer by its descriptor's name, held beneath the store (HeldStoreFolder):
+        // under sudo the state folder is the caller's, who could swap it for a link to a folder of root's
+        // once the commands lock is taken, and root's tar copied that folder into a layer the caller reads.
+        using var held = HeldStoreFolder.Open(upper);
         var argv = AbandonedFolders.DieWithUs().ToList();
         var rootless = MountNamespace.InUserNamespace;
         if (rootless) argv.AddRange(MountNamespace.UnsharePrefix());
-        argv.AddRange(new[] { ToolLocator.Require("bash", "bash"), "-o", "pipefail", "-c", AbandonedFolders.WithDieVariable(Script), "sandbox-commit", upper, tree });
+        argv.AddRange(new[] { ToolLocator.Require("bash", "bash"), "-o", "pipefail", "-c", AbandonedFolders.WithDieVariable(Script), "sandbox-commit", held.Path, tree });
         if (rootless) argv.AddRange(RootlessExcludes.Select(pattern => $"--xattrs-exclude={pattern}"));
         log.Progress($"Committing sandbox {sandboxName}", "copying its layer", 10);
         var outcome = HostCommand.Run(log, argv, cancellation: cancellation);
