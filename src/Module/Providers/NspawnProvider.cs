@@ -98,7 +98,7 @@ internal sealed partial class NspawnProvider : ISandboxProvider
     // deleted by the engine.
     public void Destroy(SandboxInfo sandbox)
     {
-        BootedMachine.Of(sandbox)?.PowerOff();
+        BootedMachine.PowerOffAndForget(sandbox);
         if (OwnCgroups) SandboxCgroup.Of(sandbox).Remove();
         if (sandbox.Boot) BootIdRange.Release(sandbox); // after every process of the machine is gone
     }
@@ -117,16 +117,29 @@ internal sealed partial class NspawnProvider : ISandboxProvider
     /// </summary>
     private static DetachedOverlay? MountOverlay(SandboxInfo sandbox)
     {
-        if (BootedMachine.Of(sandbox) is not null) return null;
         if (!UserIdentity.IsRoot) throw SandboxErrors.ProviderUnavailable("Nspawn", "systemd-nspawn needs root.", "Run pwsh as root (sudo pwsh), or use -Provider Bubblewrap.");
+        if (MachineOf(sandbox) is not null) return null;
         return DetachedOverlay.Mount(OverlayLayer.Of(sandbox), sandbox.ReadOnlyRoot ? sandbox.WritablePaths : Array.Empty<string>(), sandbox.Name);
+    }
+
+    /// <summary>
+    /// The booted machine a command enters: the one root's machine folder records, whatever state.json
+    /// (the caller's under sudo) says. A sandbox that says it was booted but has no such machine has
+    /// nothing to enter (its machine stopped, or an older version booted it): never a plain nspawn
+    /// next to a machine that may still run on the same layer.
+    /// </summary>
+    private static BootedMachine? MachineOf(SandboxInfo sandbox)
+    {
+        if (BootedMachine.Of(sandbox) is { } machine) return machine;
+        if (sandbox.Boot) throw SandboxErrors.MachineNotRunning(sandbox.Name, BootedMachine.OlderVersionRecord(sandbox) is not null);
+        return null;
     }
 
     /// <summary>A command runs in its own nspawn (in a cgroup of its own), or inside the booted machine through nsenter.</summary>
     private (List<string> Argv, Dictionary<string, string> Environment, SandboxCgroup? Cgroup) CommandLine(SandboxInfo sandbox, SandboxCommand command, bool interactive,
         HeldBindSources? heldMounts)
     {
-        if (BootedMachine.Of(sandbox) is not { } machine)
+        if (MachineOf(sandbox) is not { } machine)
         {
             var own = OwnCgroups ? SandboxCgroup.Of(sandbox).Child($"run-{Guid.NewGuid():N}") : null;
             return (BuildArgv(sandbox, command, interactive, own, heldMounts), HostEnvironment(), own);
