@@ -26,7 +26,7 @@ internal sealed record BootIdRange(uint Base)
 
     public const string ClaimFolder = "/run/sandbox/boot-id-ranges";
 
-    public static string RecordFile(SandboxInfo sandbox) => Path.Combine(sandbox.StatePath, "boot-id-range");
+    public static string RecordFile(SandboxInfo sandbox) => Path.Combine(sandbox.StatePath, RecordName);
 
     /// <summary>The uid_map and gid_map lines of the machine's user namespace, as nspawn writes them (--private-users=BASE:65536).</summary>
     /// <summary>The slot this range is, counted from <see cref="FirstBase"/>.</summary>
@@ -34,9 +34,56 @@ internal sealed record BootIdRange(uint Base)
 
     public string NspawnOption => $"--private-users={Base.ToString(CultureInfo.InvariantCulture)}:{Size.ToString(CultureInfo.InvariantCulture)}";
 
-    public static BootIdRange? Of(SandboxInfo sandbox) =>
-        File.Exists(RecordFile(sandbox)) && uint.TryParse(File.ReadAllText(RecordFile(sandbox)).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var b)
-            ? new BootIdRange(b) : null;
+    public static BootIdRange? Of(SandboxInfo sandbox)
+    {
+        var folder = OpenStateFolder(sandbox);
+        if (folder < 0) return null;
+        try
+        {
+            var fd = OpenAt2.openat(folder, RecordName, OpenFlags.O_RDONLY | OpenFlags.O_NOFOLLOW | OpenFlags.O_NONBLOCK | OpenFlags.O_CLOEXEC, 0);
+            if (fd < 0) return null;
+            if (FileStatus.OfDescriptor(fd) is not { IsRegularFile: true, Size: <= 32 })
+            {
+                OpenAt2.close(fd);
+                return null;
+            }
+            using var reader = new StreamReader(new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true), FileAccess.Read, 1));
+            return uint.TryParse(reader.ReadToEnd().Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var b) ? new BootIdRange(b) : null;
+        }
+        finally { OpenAt2.close(folder); }
+    }
+
+    private const string RecordName = "boot-id-range";
+
+    /// <summary>
+    /// The state folder as a descriptor: beneath the checked store root without following a link (under
+    /// sudo it is the caller's, who may swap it), or, for a state folder in no store (a test's), by its path.
+    /// </summary>
+    private static int OpenStateFolder(SandboxInfo sandbox)
+    {
+        var folder = Sandboxes.StateFolder.Open(sandbox.StoreRoot, sandbox.StatePath);
+        return folder >= 0 ? folder : OpenAt2.OpenRoot(sandbox.StatePath);
+    }
+
+    /// <summary>
+    /// Writes the record through the state folder's descriptor: whatever stands at its name (a leftover,
+    /// or a link the caller planted to have root write through it) is unlinked, never followed, and the
+    /// record is made anew O_EXCL|O_NOFOLLOW.
+    /// </summary>
+    private static void WriteRecord(SandboxInfo sandbox, BootIdRange range)
+    {
+        var folder = OpenStateFolder(sandbox);
+        if (folder < 0) throw new IOException($"cannot open the state folder {sandbox.StatePath}: {OpenAt2.ErrorText(-folder)}");
+        try
+        {
+            OpenAt2.unlinkat(folder, RecordName, 0);
+            var fd = OpenAt2.openat(folder, RecordName, OpenFlags.O_WRONLY | OpenFlags.O_CREAT | OpenFlags.O_EXCL | OpenFlags.O_NOFOLLOW | OpenFlags.O_CLOEXEC, 0b110_000_000);
+            if (fd < 0) throw new IOException($"cannot create {RecordFile(sandbox)}: {OpenAt2.ErrorText(System.Runtime.InteropServices.Marshal.GetLastPInvokeError())}");
+            using var stream = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true), FileAccess.Write);
+            stream.Write(System.Text.Encoding.UTF8.GetBytes(range.Base.ToString(CultureInfo.InvariantCulture)));
+        }
+        finally { OpenAt2.close(folder); }
+    }
 
     /// <summary>Claims a free range for the sandbox and records it in its state folder.</summary>
     // Start at a slot derived from the sandbox's id, so concurrent claims rarely contend.
@@ -49,7 +96,7 @@ internal sealed record BootIdRange(uint Base)
         var taken = SubordinateRanges().Concat(AccountIds.All().Select(id => ((long)id, 1L))).ToList();
         var range = FirstFree(start, taken, candidate => candidate.TryClaim(sandbox.StatePath))
             ?? throw SandboxErrors.BootIdRangesExhausted(ClaimFolder);
-        File.WriteAllText(RecordFile(sandbox), range.Base.ToString(CultureInfo.InvariantCulture));
+        WriteRecord(sandbox, range);
         return range;
     }
 
@@ -77,7 +124,10 @@ internal sealed record BootIdRange(uint Base)
             var claim = range.ClaimFile;
             if (File.Exists(claim) && File.ReadAllText(claim) == sandbox.StatePath) File.Delete(claim);
         }
-        File.Delete(RecordFile(sandbox));
+        var folder = OpenStateFolder(sandbox);
+        if (folder < 0) return;
+        OpenAt2.unlinkat(folder, RecordName, 0);
+        OpenAt2.close(folder);
     }
 
     private string ClaimFile => Path.Combine(ClaimFolder, Base.ToString(CultureInfo.InvariantCulture));
