@@ -14,8 +14,10 @@ namespace Sandbox.Providers;
 /// </summary>
 internal static class MachineProcesses
 {
+    // Each check reads /proc by pid, so the start time is compared before and after: what was read
+    // belonged to the recorded process, not to a later one that got its pid meanwhile.
     public static bool IsOurNspawn(ProcessIdentity nspawn, string notifySocket) =>
-        nspawn.IsAlive && RealUid(nspawn.Pid) == 0 && Executable(nspawn.Pid) == NspawnExecutable()
+        nspawn.IsAlive && RealUid(nspawn.Pid) == 0 && IsNspawnExecutable(Executable(nspawn.Pid))
         && StartEnvironment(nspawn.Pid).Contains("NOTIFY_SOCKET=" + notifySocket) && nspawn.IsAlive;
 
     public static bool IsLeaderOf(ProcessIdentity leader, ProcessIdentity nspawn) =>
@@ -23,14 +25,13 @@ internal static class MachineProcesses
         && int.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out var parent) && parent == nspawn.Pid
         && leader.IsAlive;
 
-    private static string? NspawnExecutable() =>
-        ToolLocator.Find("systemd-nspawn") is { } tool ? RealPathOf(tool) : null;
+    /// <summary>A machine outlives an upgrade of systemd-container: then its exe is the old, deleted file.</summary>
+    private static bool IsNspawnExecutable(string? exe) =>
+        exe is not null && NspawnExecutable() is { } nspawn && (exe == nspawn || exe == nspawn + " (deleted)");
 
-    private static string? RealPathOf(string path)
-    {
-        try { return new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path.GetFullPath(path); }
-        catch (IOException) { return null; }
-    }
+    /// <summary>Where the kernel says systemd-nspawn is (/proc/PID/exe is the resolved path: /bin -> usr/bin and all).</summary>
+    private static string? NspawnExecutable() =>
+        ToolLocator.Find("systemd-nspawn") is { } tool ? RealPath.Of(tool) : null;
 
     private static string? Executable(int pid)
     {
