@@ -303,6 +303,42 @@ public sealed class NspawnBootTests : IClassFixture<NspawnBootTests.SystemdImage
         catch (Exception) { } // the engine read it first: it has the pid all the same
     }
 
+    /// <summary>
+    /// A machine's host uid range was claimed in the name of its state folder's path, and a claim whose
+    /// folder was not there counted as stale. Under sudo the caller can rename their booted sandbox's
+    /// state folder away: the next machine (anyone's) was given the running machine's range, so the two
+    /// machines' roots were the same host user. The claim is now held by the machine folder, which only
+    /// root can remove and which goes only with the machine.
+    /// </summary>
+    [SkippableFact]
+    public void A_running_machines_uid_range_is_not_taken_over_when_its_state_folder_is_renamed_away()
+    {
+        Skip.If(Environment.UserName != "root", "systemd-nspawn needs root; run the tests as root (CI does).");
+        var engine = _image.Engine;
+        var booted = engine.CreateSandbox(new SandboxCreateOptions { Image = SystemdImage.Name, Provider = ProviderName.Nspawn, Boot = true });
+        var info = engine.GetSandbox(booted.Id);
+        var ids = Namespaces.BootIdRange.Of(info)!;
+        using var other = new TemporaryFolder("boot-ids-contender");
+        var contender = new SandboxInfo
+        {
+            Id = Guid.NewGuid().ToString("N"), Name = "contender", Provider = "Nspawn", Image = "none", Created = DateTimeOffset.UtcNow,
+            Boot = true, StatePath = other.Path,
+        };
+        Namespaces.BootIdRange? taken = null;
+        Directory.Move(info.StatePath, info.StatePath + "-away");
+        try
+        {
+            taken = Namespaces.BootIdRange.Claim(contender, ids.Slot);
+        }
+        finally
+        {
+            Directory.Move(info.StatePath + "-away", info.StatePath);
+            if (taken is not null) Namespaces.BootIdRange.Release(contender);
+            engine.RemoveSandbox(booted);
+        }
+        Assert.NotEqual(ids, taken);
+    }
+
     [SkippableFact]
     public void Booting_an_image_without_systemd_fails_at_once_naming_the_packages_to_include()
     {

@@ -10,9 +10,12 @@ namespace Sandbox.Namespaces;
 /// a range no other machine, no /etc/subuid or /etc/subgid entry and no existing user or group uses
 /// (sssd's AD id mapping reaches about 2,000,200,000, inside our ranges: such a user must never be a
 /// machine's root), so roots of two machines are different host users and no account's. A range is claimed host-wide by creating a file named after it in
-/// <see cref="ClaimFolder"/> (O_EXCL, so two engines never take the same one), holding the state
-/// folder of the sandbox that claimed it; the sandbox records its range in <see cref="RecordFile"/>.
-/// A claim whose state folder is gone (an engine killed mid-removal) is taken over.
+/// <see cref="ClaimFolder"/> (O_EXCL, so two engines never take the same one), holding the path of
+/// the folder that holds the claim: for a machine its machine folder (Providers.MachineFolder), which
+/// only root can remove and which goes only with the machine, never the state folder, which under
+/// sudo the caller can rename away to make a running machine's claim look stale. The sandbox records
+/// its range in <see cref="RecordFile"/>. A claim whose holder is gone (an engine killed mid-removal,
+/// a reboot) is taken over.
 /// </summary>
 internal sealed record BootIdRange(uint Base)
 {
@@ -85,16 +88,22 @@ internal sealed record BootIdRange(uint Base)
         finally { OpenAt2.close(folder); }
     }
 
-    /// <summary>Claims a free range for the sandbox and records it in its state folder.</summary>
+    /// <summary>Claims a free range for the sandbox, held by <paramref name="holder"/> (a folder), and records it in its state folder.</summary>
     // Start at a slot derived from the sandbox's id, so concurrent claims rarely contend.
-    public static BootIdRange Claim(SandboxInfo sandbox) => Claim(sandbox, (int)((uint)sandbox.Id.GetHashCode() % Slots));
+    public static BootIdRange Claim(SandboxInfo sandbox, string holder) => Claim(sandbox, holder, (int)((uint)sandbox.Id.GetHashCode() % Slots));
+
+    /// <summary>A claim held by the sandbox's state folder itself (the claims' own tests).</summary>
+    internal static BootIdRange Claim(SandboxInfo sandbox) => Claim(sandbox, sandbox.StatePath);
+
+    /// <inheritdoc cref="Claim(SandboxInfo)"/>
+    internal static BootIdRange Claim(SandboxInfo sandbox, int start) => Claim(sandbox, sandbox.StatePath, start);
 
     /// <summary>Claims the first free range from slot <paramref name="start"/> on (wrapping around).</summary>
-    internal static BootIdRange Claim(SandboxInfo sandbox, int start)
+    internal static BootIdRange Claim(SandboxInfo sandbox, string holder, int start)
     {
         Directory.CreateDirectory(ClaimFolder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var taken = SubordinateRanges().Concat(AccountIds.All().Select(id => ((long)id, 1L))).ToList();
-        var range = FirstFree(start, taken, candidate => candidate.TryClaim(sandbox.StatePath))
+        var range = FirstFree(start, taken, candidate => candidate.TryClaim(holder))
             ?? throw SandboxErrors.BootIdRangesExhausted(ClaimFolder);
         WriteRecord(sandbox, range);
         return range;
@@ -116,13 +125,13 @@ internal sealed record BootIdRange(uint Base)
         return null;
     }
 
-    /// <summary>Gives the sandbox's range back (if it still holds it) and forgets it.</summary>
-    public static void Release(SandboxInfo sandbox)
+    /// <summary>Gives the sandbox's range back (if <paramref name="holder"/> still holds it) and forgets it.</summary>
+    public static void Release(SandboxInfo sandbox, string holder)
     {
         if (Of(sandbox) is { } range)
         {
             var claim = range.ClaimFile;
-            if (File.Exists(claim) && File.ReadAllText(claim) == sandbox.StatePath) File.Delete(claim);
+            if (File.Exists(claim) && File.ReadAllText(claim) == holder) File.Delete(claim);
         }
         var folder = OpenStateFolder(sandbox);
         if (folder < 0) return;
@@ -130,16 +139,19 @@ internal sealed record BootIdRange(uint Base)
         OpenAt2.close(folder);
     }
 
+    /// <summary>A claim held by the sandbox's state folder itself (the claims' own tests, and machines of older versions).</summary>
+    public static void Release(SandboxInfo sandbox) => Release(sandbox, sandbox.StatePath);
+
     private string ClaimFile => Path.Combine(ClaimFolder, Base.ToString(CultureInfo.InvariantCulture));
 
-    private bool TryClaim(string statePath)
+    private bool TryClaim(string holderPath)
     {
         for (var attempt = 0; attempt < 2; attempt++)
         {
             try
             {
                 using var file = new FileStream(ClaimFile, FileMode.CreateNew, FileAccess.Write);
-                file.Write(System.Text.Encoding.UTF8.GetBytes(statePath));
+                file.Write(System.Text.Encoding.UTF8.GetBytes(holderPath));
                 return true;
             }
             catch (IOException) when (File.Exists(ClaimFile))

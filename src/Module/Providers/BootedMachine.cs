@@ -65,20 +65,16 @@ internal sealed class BootedMachine
     }
 
     /// <summary>
-    /// Powers off this sandbox's machine, if it has one that is provably its own, and deletes its
-    /// machine folder: after a boot, after a failed one (nspawn's pid file but no record yet), and
-    /// for a machine an older version booted (<see cref="OlderVersionRecord"/>).
+    /// Powers off this sandbox's machine, if it has one that is provably its own: after a boot, after
+    /// a failed one (nspawn's pid file but no record yet), and a machine an older version booted
+    /// (<see cref="OlderVersionRecord"/>). The caller deletes <paramref name="folder"/> afterwards.
     /// </summary>
-    public static void PowerOffAndForget(SandboxInfo sandbox)
+    public static void PowerOff(SandboxInfo sandbox, MachineFolder? folder)
     {
-        using (var folder = MachineFolder.Open(sandbox))
+        if (folder is not null)
         {
-            if (folder is not null)
-            {
-                if (folder.ReadText(RecordName) is { } text && Parse(text, folder.File(SocketName), folder.Path) is { } machine) machine.PowerOff();
-                else if (ReadNspawn(folder) is { } nspawn && MachineProcesses.IsOurNspawn(nspawn, folder.File(SocketName))) PowerOff(nspawn, null);
-                folder.Delete();
-            }
+            if (folder.ReadText(RecordName) is { } text && Parse(text, folder.File(SocketName), folder.Path) is { } machine) machine.PowerOff();
+            else if (ReadNspawn(folder) is { } nspawn && MachineProcesses.IsOurNspawn(nspawn, folder.File(SocketName))) PowerOff(nspawn, null);
         }
         OlderVersionRecord(sandbox)?.PowerOff();
     }
@@ -122,11 +118,10 @@ internal sealed class BootedMachine
     /// machine's root writes lands in upper/ owned by uid 0, so the layer stays what a plain
     /// sandbox's is (same owners as the image; measured and removed the same way).
     /// </summary>
-    public static BootedMachine Boot(SandboxInfo sandbox, IReadOnlyList<string> nspawnArgv, BootIdRange ids, IEngineLog log)
+    public static BootedMachine Boot(SandboxInfo sandbox, MachineFolder folder, IReadOnlyList<string> nspawnArgv, BootIdRange ids, IEngineLog log)
     {
         // Only root can reach the folder, so nobody else can send to the socket, or plant a link where
         // the shell writes the pid (it also writes with noclobber: O_EXCL) or where the log is opened.
-        using var folder = MachineFolder.Create(sandbox);
         var socketPath = folder.File(SocketName);
         var logFile = folder.File(LogName);
         using var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);

@@ -44,8 +44,11 @@ internal sealed partial class NspawnProvider : ISandboxProvider
         BootedMachine.RequireSystemd(sandbox);
         try
         {
-            var ids = BootIdRange.Claim(sandbox);
-            BootedMachine.Boot(sandbox, BootArgv(sandbox, ids), ids, _log);
+            // The machine folder holds the uid range's claim: a state folder renamed away (the caller's,
+            // under sudo) must not make a running machine's range look free.
+            using var folder = MachineFolder.Create(sandbox);
+            var ids = BootIdRange.Claim(sandbox, folder.Path);
+            BootedMachine.Boot(sandbox, folder, BootArgv(sandbox, ids), ids, _log);
         }
         catch
         {
@@ -98,9 +101,16 @@ internal sealed partial class NspawnProvider : ISandboxProvider
     // deleted by the engine.
     public void Destroy(SandboxInfo sandbox)
     {
-        BootedMachine.PowerOffAndForget(sandbox);
+        using var machine = MachineFolder.Open(sandbox);
+        BootedMachine.PowerOff(sandbox, machine);
         if (OwnCgroups) SandboxCgroup.Of(sandbox).Remove();
-        if (sandbox.Boot) BootIdRange.Release(sandbox); // after every process of the machine is gone
+        // After every process of the machine is gone; the folder (the claim's holder) last.
+        if (machine is not null)
+        {
+            BootIdRange.Release(sandbox, machine.Path);
+            machine.Delete();
+        }
+        else if (sandbox.Boot) BootIdRange.Release(sandbox); // an older version's claim, held by the state folder
     }
 
     /// <summary>
