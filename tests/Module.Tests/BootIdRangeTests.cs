@@ -50,6 +50,31 @@ public sealed class BootIdRangeTests
         Assert.False(File.Exists(Path.Combine(first.StatePath, "boot-id-range")));
     }
 
+    /// <summary>
+    /// Under sudo the state folder is the caller's: root wrote the range's record there by path, so a
+    /// link the caller put at its name had root truncate the file it leads to and write a number there.
+    /// </summary>
+    [SkippableFact]
+    [Trait("User", "Root")]
+    public void A_link_planted_at_the_range_record_gets_no_write_through_it()
+    {
+        Skip.If(Environment.UserName != "root", "the claims live in /run, root's.");
+        using var folder = new TemporaryFolder("boot-ids-link");
+        var victim = Path.Combine(folder.Path, "precious");
+        File.WriteAllText(victim, "root's own\n");
+        var sandbox = Sandbox(Directory.CreateDirectory(Path.Combine(folder.Path, "state")).FullName);
+        File.CreateSymbolicLink(BootIdRange.RecordFile(sandbox), victim);
+        try
+        {
+            var range = BootIdRange.Claim(sandbox);
+
+            Assert.Equal("root's own\n", File.ReadAllText(victim));
+            Assert.Equal(range, BootIdRange.Of(sandbox));
+        }
+        finally { BootIdRange.Release(sandbox); }
+        Assert.Equal("root's own\n", File.ReadAllText(victim));
+    }
+
     [SkippableFact]
     [Trait("User", "Root")]
     public void A_claim_whose_sandbox_is_gone_is_taken_over_and_a_live_one_is_not()

@@ -206,6 +206,139 @@ public sealed class NspawnBootTests : IClassFixture<NspawnBootTests.SystemdImage
         Assert.DoesNotContain(Cgroups.SandboxCgroup.Of(info).Folders, Directory.Exists);
     }
 
+    /// <summary>
+    /// Under sudo the state folder is the caller's. The detached shell that becomes nspawn wrote its pid
+    /// there by path as root (echo $$ > nspawn.pid): a link the caller put at that name had root
+    /// truncate and overwrite the file it leads to. The machine's runtime files are now in a folder
+    /// only root can reach (MachineFolder), so the link is never looked at. The link is planted while
+    /// the engine logs the boot's command line, after the state folder is made and before the spawn.
+    /// </summary>
+    [SkippableFact]
+    public void A_link_planted_at_nspawn_pid_in_the_state_folder_gets_no_write_through_it()
+    {
+        Skip.If(Environment.UserName != "root", "systemd-nspawn needs root; run the tests as root (CI does).");
+        using var victims = new TemporaryFolder("boot-pid-link");
+        var victim = Path.Combine(victims.Path, "precious");
+        File.WriteAllText(victim, "root's own\n");
+        var sandboxes = Path.Combine(_image.Engine.Layout.Root, "sandboxes");
+        var before = Directory.Exists(sandboxes) ? Directory.GetDirectories(sandboxes).ToHashSet() : new HashSet<string>();
+        var planted = false;
+        var engine = new SandboxEngine(_image.Engine.Layout, new SwapOnLogLine("sandbox-boot", () =>
+        {
+            var state = Directory.GetDirectories(sandboxes).Single(folder => !before.Contains(folder));
+            File.CreateSymbolicLink(Path.Combine(state, "nspawn.pid"), victim);
+            planted = true;
+        }));
+        SandboxInfo? booted = null;
+        try
+        {
+            booted = engine.CreateSandbox(new SandboxCreateOptions { Image = SystemdImage.Name, Provider = ProviderName.Nspawn, Boot = true });
+
+            Assert.True(planted, "the boot's command line was not logged: nothing was planted");
+            Assert.Equal("root's own\n", File.ReadAllText(victim));
+            Assert.Equal("systemd\n", engine.Invoke(booted, new SandboxCommand { Argv = new[] { "cat", "/proc/1/comm" } }).StdOut);
+        }
+        finally
+        {
+            if (booted is not null) engine.RemoveSandbox(booted);
+        }
+        Assert.Equal("root's own\n", File.ReadAllText(victim));
+    }
+
+    /// <summary>
+    /// The same shell then reopened its output by path as root (exec >boot.log): a link the caller
+    /// swapped in for the log had root truncate the file it leads to and write nspawn's output there.
+    /// The moment is forced: the test makes nspawn.pid a FIFO, so the shell waits at its pid until the
+    /// test has swapped boot.log (made by then) for a link, and only then reads the pid.
+    /// </summary>
+    [SkippableFact]
+    public void A_link_swapped_in_for_boot_log_in_the_state_folder_gets_no_write_through_it()
+    {
+        Skip.If(Environment.UserName != "root", "systemd-nspawn needs root; run the tests as root (CI does).");
+        using var victims = new TemporaryFolder("boot-log-link");
+        var victim = Path.Combine(victims.Path, "precious");
+        File.WriteAllText(victim, "root's own\n");
+        var sandboxes = Path.Combine(_image.Engine.Layout.Root, "sandboxes");
+        var before = Directory.Exists(sandboxes) ? Directory.GetDirectories(sandboxes).ToHashSet() : new HashSet<string>();
+        using var booting = new CancellationTokenSource();
+        Task? swapper = null;
+        var engine = new SandboxEngine(_image.Engine.Layout, new SwapOnLogLine("sandbox-boot", () =>
+        {
+            var state = Directory.GetDirectories(sandboxes).Single(folder => !before.Contains(folder));
+            RunAsRoot.Command("mkfifo", Path.Combine(state, "nspawn.pid"));
+            swapper = Task.Run(() => SwapLogForLinkWhileTheShellWaits(state, victim, booting.Token));
+        }));
+        SandboxInfo? booted = null;
+        try
+        {
+            booted = engine.CreateSandbox(new SandboxCreateOptions { Image = SystemdImage.Name, Provider = ProviderName.Nspawn, Boot = true });
+
+            Assert.NotNull(swapper);
+            Assert.Equal("root's own\n", File.ReadAllText(victim));
+            Assert.Equal("systemd\n", engine.Invoke(booted, new SandboxCommand { Argv = new[] { "cat", "/proc/1/comm" } }).StdOut);
+        }
+        finally
+        {
+            booting.Cancel();
+            swapper?.Wait(TimeSpan.FromSeconds(30));
+            if (booted is not null) engine.RemoveSandbox(booted);
+        }
+        Assert.Equal("root's own\n", File.ReadAllText(victim));
+    }
+
+    /// <summary>Once boot.log is there (the spawn made it), swaps it for a link to <paramref name="victim"/>, then lets the shell write its pid.</summary>
+    private static void SwapLogForLinkWhileTheShellWaits(string state, string victim, CancellationToken booting)
+    {
+        var log = Path.Combine(state, "boot.log");
+        while (!File.Exists(log))
+        {
+            if (booting.IsCancellationRequested) return; // never made there: nothing to swap
+            Thread.Sleep(5);
+        }
+        File.Move(log, log + "-away");
+        File.CreateSymbolicLink(log, victim);
+        // cat is the FIFO's reader the shell waits for; the pid goes back as a plain file for the engine to read.
+        var pidFile = Path.Combine(state, "nspawn.pid");
+        try { RunAsRoot.Command("sh", "-c", "pid=$(timeout 10 cat \"$1\"); rm -f \"$1\"; echo \"$pid\" > \"$1\"", "unblock", pidFile); }
+        catch (Exception) { } // the engine read it first: it has the pid all the same
+    }
+
+    /// <summary>
+    /// A machine's host uid range was claimed in the name of its state folder's path, and a claim whose
+    /// folder was not there counted as stale. Under sudo the caller can rename their booted sandbox's
+    /// state folder away: the next machine (anyone's) was given the running machine's range, so the two
+    /// machines' roots were the same host user. The claim is now held by the machine folder, which only
+    /// root can remove and which goes only with the machine.
+    /// </summary>
+    [SkippableFact]
+    public void A_running_machines_uid_range_is_not_taken_over_when_its_state_folder_is_renamed_away()
+    {
+        Skip.If(Environment.UserName != "root", "systemd-nspawn needs root; run the tests as root (CI does).");
+        var engine = _image.Engine;
+        var booted = engine.CreateSandbox(new SandboxCreateOptions { Image = SystemdImage.Name, Provider = ProviderName.Nspawn, Boot = true });
+        var info = engine.GetSandbox(booted.Id);
+        var ids = Namespaces.BootIdRange.Of(info)!;
+        using var other = new TemporaryFolder("boot-ids-contender");
+        var contender = new SandboxInfo
+        {
+            Id = Guid.NewGuid().ToString("N"), Name = "contender", Provider = "Nspawn", Image = "none", Created = DateTimeOffset.UtcNow,
+            Boot = true, StatePath = other.Path,
+        };
+        Namespaces.BootIdRange? taken = null;
+        Directory.Move(info.StatePath, info.StatePath + "-away");
+        try
+        {
+            taken = Namespaces.BootIdRange.Claim(contender, ids.Slot);
+        }
+        finally
+        {
+            Directory.Move(info.StatePath + "-away", info.StatePath);
+            if (taken is not null) Namespaces.BootIdRange.Release(contender);
+            engine.RemoveSandbox(booted);
+        }
+        Assert.NotEqual(ids, taken);
+    }
+
     [SkippableFact]
     public void Booting_an_image_without_systemd_fails_at_once_naming_the_packages_to_include()
     {

@@ -10,9 +10,12 @@ namespace Sandbox.Namespaces;
 /// a range no other machine, no /etc/subuid or /etc/subgid entry and no existing user or group uses
 /// (sssd's AD id mapping reaches about 2,000,200,000, inside our ranges: such a user must never be a
 /// machine's root), so roots of two machines are different host users and no account's. A range is claimed host-wide by creating a file named after it in
-/// <see cref="ClaimFolder"/> (O_EXCL, so two engines never take the same one), holding the state
-/// folder of the sandbox that claimed it; the sandbox records its range in <see cref="RecordFile"/>.
-/// A claim whose state folder is gone (an engine killed mid-removal) is taken over.
+/// <see cref="ClaimFolder"/> (O_EXCL, so two engines never take the same one), holding the path of
+/// the folder that holds the claim: for a machine its machine folder (Providers.MachineFolder), which
+/// only root can remove and which goes only with the machine, never the state folder, which under
+/// sudo the caller can rename away to make a running machine's claim look stale. The sandbox records
+/// its range in <see cref="RecordFile"/>. A claim whose holder is gone (an engine killed mid-removal,
+/// a reboot) is taken over.
 /// </summary>
 internal sealed record BootIdRange(uint Base)
 {
@@ -26,7 +29,7 @@ internal sealed record BootIdRange(uint Base)
 
     public const string ClaimFolder = "/run/sandbox/boot-id-ranges";
 
-    public static string RecordFile(SandboxInfo sandbox) => Path.Combine(sandbox.StatePath, "boot-id-range");
+    public static string RecordFile(SandboxInfo sandbox) => Path.Combine(sandbox.StatePath, RecordName);
 
     /// <summary>The uid_map and gid_map lines of the machine's user namespace, as nspawn writes them (--private-users=BASE:65536).</summary>
     /// <summary>The slot this range is, counted from <see cref="FirstBase"/>.</summary>
@@ -34,22 +37,75 @@ internal sealed record BootIdRange(uint Base)
 
     public string NspawnOption => $"--private-users={Base.ToString(CultureInfo.InvariantCulture)}:{Size.ToString(CultureInfo.InvariantCulture)}";
 
-    public static BootIdRange? Of(SandboxInfo sandbox) =>
-        File.Exists(RecordFile(sandbox)) && uint.TryParse(File.ReadAllText(RecordFile(sandbox)).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var b)
-            ? new BootIdRange(b) : null;
+    public static BootIdRange? Of(SandboxInfo sandbox)
+    {
+        var folder = OpenStateFolder(sandbox);
+        if (folder < 0) return null;
+        try
+        {
+            var fd = OpenAt2.openat(folder, RecordName, OpenFlags.O_RDONLY | OpenFlags.O_NOFOLLOW | OpenFlags.O_NONBLOCK | OpenFlags.O_CLOEXEC, 0);
+            if (fd < 0) return null;
+            if (FileStatus.OfDescriptor(fd) is not { IsRegularFile: true, Size: <= 32 })
+            {
+                OpenAt2.close(fd);
+                return null;
+            }
+            using var reader = new StreamReader(new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true), FileAccess.Read, 1));
+            return uint.TryParse(reader.ReadToEnd().Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var b) ? new BootIdRange(b) : null;
+        }
+        finally { OpenAt2.close(folder); }
+    }
 
-    /// <summary>Claims a free range for the sandbox and records it in its state folder.</summary>
+    private const string RecordName = "boot-id-range";
+
+    /// <summary>
+    /// The state folder as a descriptor: beneath the checked store root without following a link (under
+    /// sudo it is the caller's, who may swap it), or, for a state folder in no store (a test's), by its path.
+    /// </summary>
+    private static int OpenStateFolder(SandboxInfo sandbox)
+    {
+        var folder = Sandboxes.StateFolder.Open(sandbox.StoreRoot, sandbox.StatePath);
+        return folder >= 0 ? folder : OpenAt2.OpenRoot(sandbox.StatePath);
+    }
+
+    /// <summary>
+    /// Writes the record through the state folder's descriptor: whatever stands at its name (a leftover,
+    /// or a link the caller planted to have root write through it) is unlinked, never followed, and the
+    /// record is made anew O_EXCL|O_NOFOLLOW.
+    /// </summary>
+    private static void WriteRecord(SandboxInfo sandbox, BootIdRange range)
+    {
+        var folder = OpenStateFolder(sandbox);
+        if (folder < 0) throw new IOException($"cannot open the state folder {sandbox.StatePath}: {OpenAt2.ErrorText(-folder)}");
+        try
+        {
+            OpenAt2.unlinkat(folder, RecordName, 0);
+            var fd = OpenAt2.openat(folder, RecordName, OpenFlags.O_WRONLY | OpenFlags.O_CREAT | OpenFlags.O_EXCL | OpenFlags.O_NOFOLLOW | OpenFlags.O_CLOEXEC, 0b110_000_000);
+            if (fd < 0) throw new IOException($"cannot create {RecordFile(sandbox)}: {OpenAt2.ErrorText(System.Runtime.InteropServices.Marshal.GetLastPInvokeError())}");
+            using var stream = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true), FileAccess.Write);
+            stream.Write(System.Text.Encoding.UTF8.GetBytes(range.Base.ToString(CultureInfo.InvariantCulture)));
+        }
+        finally { OpenAt2.close(folder); }
+    }
+
+    /// <summary>Claims a free range for the sandbox, held by <paramref name="holder"/> (a folder), and records it in its state folder.</summary>
     // Start at a slot derived from the sandbox's id, so concurrent claims rarely contend.
-    public static BootIdRange Claim(SandboxInfo sandbox) => Claim(sandbox, (int)((uint)sandbox.Id.GetHashCode() % Slots));
+    public static BootIdRange Claim(SandboxInfo sandbox, string holder) => Claim(sandbox, holder, (int)((uint)sandbox.Id.GetHashCode() % Slots));
+
+    /// <summary>A claim held by the sandbox's state folder itself (the claims' own tests).</summary>
+    internal static BootIdRange Claim(SandboxInfo sandbox) => Claim(sandbox, sandbox.StatePath);
+
+    /// <inheritdoc cref="Claim(SandboxInfo)"/>
+    internal static BootIdRange Claim(SandboxInfo sandbox, int start) => Claim(sandbox, sandbox.StatePath, start);
 
     /// <summary>Claims the first free range from slot <paramref name="start"/> on (wrapping around).</summary>
-    internal static BootIdRange Claim(SandboxInfo sandbox, int start)
+    internal static BootIdRange Claim(SandboxInfo sandbox, string holder, int start)
     {
         Directory.CreateDirectory(ClaimFolder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var taken = SubordinateRanges().Concat(AccountIds.All().Select(id => ((long)id, 1L))).ToList();
-        var range = FirstFree(start, taken, candidate => candidate.TryClaim(sandbox.StatePath))
+        var range = FirstFree(start, taken, candidate => candidate.TryClaim(holder))
             ?? throw SandboxErrors.BootIdRangesExhausted(ClaimFolder);
-        File.WriteAllText(RecordFile(sandbox), range.Base.ToString(CultureInfo.InvariantCulture));
+        WriteRecord(sandbox, range);
         return range;
     }
 
@@ -69,27 +125,33 @@ internal sealed record BootIdRange(uint Base)
         return null;
     }
 
-    /// <summary>Gives the sandbox's range back (if it still holds it) and forgets it.</summary>
-    public static void Release(SandboxInfo sandbox)
+    /// <summary>Gives the sandbox's range back (if <paramref name="holder"/> still holds it) and forgets it.</summary>
+    public static void Release(SandboxInfo sandbox, string holder)
     {
         if (Of(sandbox) is { } range)
         {
             var claim = range.ClaimFile;
-            if (File.Exists(claim) && File.ReadAllText(claim) == sandbox.StatePath) File.Delete(claim);
+            if (File.Exists(claim) && File.ReadAllText(claim) == holder) File.Delete(claim);
         }
-        File.Delete(RecordFile(sandbox));
+        var folder = OpenStateFolder(sandbox);
+        if (folder < 0) return;
+        OpenAt2.unlinkat(folder, RecordName, 0);
+        OpenAt2.close(folder);
     }
+
+    /// <summary>A claim held by the sandbox's state folder itself (the claims' own tests, and machines of older versions).</summary>
+    public static void Release(SandboxInfo sandbox) => Release(sandbox, sandbox.StatePath);
 
     private string ClaimFile => Path.Combine(ClaimFolder, Base.ToString(CultureInfo.InvariantCulture));
 
-    private bool TryClaim(string statePath)
+    private bool TryClaim(string holderPath)
     {
         for (var attempt = 0; attempt < 2; attempt++)
         {
             try
             {
                 using var file = new FileStream(ClaimFile, FileMode.CreateNew, FileAccess.Write);
-                file.Write(System.Text.Encoding.UTF8.GetBytes(statePath));
+                file.Write(System.Text.Encoding.UTF8.GetBytes(holderPath));
                 return true;
             }
             catch (IOException) when (File.Exists(ClaimFile))

@@ -15,29 +15,96 @@ namespace Sandbox.Providers;
 /// detached from the process that made it (so a pwsh session may end while it lives), announces
 /// readiness through sd_notify (--notify-ready=yes: nspawn relays the container's READY=1 and its
 /// leader's pid to our socket), takes later commands through nsenter into the leader's namespaces,
-/// and is powered off on removal. boot.json in the state folder names both processes.
+/// and is powered off on removal. Its record (boot.json: both processes), nspawn's pid file, the
+/// boot's output and the notify socket are in its <see cref="MachineFolder"/>, which only root can
+/// reach; the processes are proven to be the machine's (<see cref="MachineProcesses"/>) before any
+/// nsenter or signal.
 /// </summary>
 internal sealed class BootedMachine
 {
     private static readonly TimeSpan BootTimeout = TimeSpan.FromSeconds(90);
     private static readonly TimeSpan PowerOffTimeout = TimeSpan.FromSeconds(30);
+    private const string RecordName = "boot.json";
+    private const string PidFileName = "nspawn.pid";
+    private const string LogName = "boot.log";
+    private const string SocketName = "notify.sock";
 
     public required ProcessIdentity Nspawn { get; init; }
     public required ProcessIdentity Leader { get; init; }
 
-    private static string StateFile(SandboxInfo sandbox) => Path.Combine(sandbox.StatePath, "boot.json");
-    public static string LogFile(SandboxInfo sandbox) => Path.Combine(sandbox.StatePath, "boot.log");
+    /// <summary>The NOTIFY_SOCKET this machine's nspawn was started with: part of what proves it ours.</summary>
+    public required string NotifySocket { get; init; }
 
+    /// <summary>The machine folder it lives in (null for a machine an older version booted, recorded in the state folder).</summary>
+    public string? Folder { get; init; }
+
+    /// <summary>The machine root's record of this sandbox's booted machine; null when it has none.</summary>
     public static BootedMachine? Of(SandboxInfo sandbox)
     {
-        var file = StateFile(sandbox);
-        if (!File.Exists(file)) return null;
-        var saved = JsonSerializer.Deserialize<Dictionary<string, ulong>>(File.ReadAllText(file))!;
+        using var folder = MachineFolder.Open(sandbox);
+        return folder?.ReadText(RecordName) is { } text ? Parse(text, folder.File(SocketName), folder.Path) : null;
+    }
+
+    /// <summary>Whether nspawn and the leader are still the very processes this machine started (see <see cref="MachineProcesses"/>).</summary>
+    public bool IsRunning => MachineProcesses.IsOurNspawn(Nspawn, NotifySocket) && MachineProcesses.IsLeaderOf(Leader, Nspawn);
+
+    private static BootedMachine? Parse(string text, string notifySocket, string? folder)
+    {
+        Dictionary<string, ulong>? saved;
+        try { saved = JsonSerializer.Deserialize<Dictionary<string, ulong>>(text); }
+        catch (JsonException) { return null; }
+        if (saved is null || !new[] { "nspawnPid", "nspawnStart", "leaderPid", "leaderStart" }.All(saved.ContainsKey)
+            || saved["nspawnPid"] > int.MaxValue || saved["leaderPid"] > int.MaxValue) return null;
         return new BootedMachine
         {
             Nspawn = new ProcessIdentity((int)saved["nspawnPid"], saved["nspawnStart"]),
             Leader = new ProcessIdentity((int)saved["leaderPid"], saved["leaderStart"]),
+            NotifySocket = notifySocket,
+            Folder = folder,
         };
+    }
+
+    /// <summary>
+    /// Powers off this sandbox's machine, if it has one that is provably its own: after a boot, after
+    /// a failed one (nspawn's pid file but no record yet), and a machine an older version booted
+    /// (<see cref="OlderVersionRecord"/>). The caller deletes <paramref name="folder"/> afterwards.
+    /// </summary>
+    public static void PowerOff(SandboxInfo sandbox, MachineFolder? folder)
+    {
+        if (folder is not null)
+        {
+            if (folder.ReadText(RecordName) is { } text && Parse(text, folder.File(SocketName), folder.Path) is { } machine) machine.PowerOff();
+            else if (ReadNspawn(folder) is { } nspawn && MachineProcesses.IsOurNspawn(nspawn, folder.File(SocketName))) PowerOff(nspawn, null);
+        }
+        OlderVersionRecord(sandbox)?.PowerOff();
+    }
+
+    /// <summary>
+    /// A machine booted by a version that kept its record in the state folder: read through the
+    /// folder's descriptor (no link followed, a regular file, 4 KiB at most) and trusted only as far
+    /// as <see cref="MachineProcesses"/> proves it, with the NOTIFY_SOCKET that version gave nspawn
+    /// (a path in this very state folder). Such a machine is never entered (MachineNotRunning says
+    /// to remove the sandbox); its removal powers it off when it is provably this sandbox's.
+    /// </summary>
+    public static BootedMachine? OlderVersionRecord(SandboxInfo sandbox)
+    {
+        if (!UserIdentity.IsRoot) return null;
+        var state = Sandboxes.StateFolder.Open(sandbox.StoreRoot, sandbox.StatePath);
+        if (state < 0) return null;
+        try
+        {
+            var fd = OpenAt2.openat(state, RecordName, OpenFlags.O_RDONLY | OpenFlags.O_NOFOLLOW | OpenFlags.O_NONBLOCK | OpenFlags.O_CLOEXEC, 0);
+            if (fd < 0) return null;
+            if (FileStatus.OfDescriptor(fd) is not { IsRegularFile: true, Size: <= 4096 })
+            {
+                OpenAt2.close(fd);
+                return null;
+            }
+            using var stream = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true), FileAccess.Read, 1);
+            using var reader = new StreamReader(stream, Encoding.UTF8);
+            return Parse(reader.ReadToEnd(), Path.Combine(sandbox.StatePath, SocketName), folder: null);
+        }
+        finally { OpenAt2.close(state); }
     }
 
     /// <summary>
@@ -51,19 +118,22 @@ internal sealed class BootedMachine
     /// machine's root writes lands in upper/ owned by uid 0, so the layer stays what a plain
     /// sandbox's is (same owners as the image; measured and removed the same way).
     /// </summary>
-    public static BootedMachine Boot(SandboxInfo sandbox, IReadOnlyList<string> nspawnArgv, BootIdRange ids, IEngineLog log)
+    public static BootedMachine Boot(SandboxInfo sandbox, MachineFolder folder, IReadOnlyList<string> nspawnArgv, BootIdRange ids, IEngineLog log)
     {
-        var socketPath = Path.Combine(sandbox.StatePath, "notify.sock");
+        // Only root can reach the folder, so nobody else can send to the socket, or plant a link where
+        // the shell writes the pid (it also writes with noclobber: O_EXCL) or where the log is opened.
+        var socketPath = folder.File(SocketName);
+        var logFile = folder.File(LogName);
         using var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
         socket.Bind(new UnixDomainSocketEndPoint(socketPath));
 
         // setsid --fork: nspawn is reparented at once, so it outlives us and is nobody's zombie.
-        // Its output goes to boot.log; "exec" keeps the pid recorded by the shell the nspawn pid.
-        var pidFile = Path.Combine(sandbox.StatePath, "nspawn.pid");
+        // Its output goes to boot.log (the spawn's stdout and stderr); "exec" keeps the pid recorded
+        // by the shell the nspawn pid.
         var argv = new List<string>
         {
             ToolLocator.Require("setsid", "util-linux"), "--fork", ToolLocator.Require("sh", "dash"), "-c",
-            "echo $$ > \"$1\"; exec >\"$2\" 2>&1 </dev/null; shift 2; exec \"$@\"", "sandbox-boot", pidFile, LogFile(sandbox),
+            "set -C; echo $$ > \"$1\" || exit 125; shift; exec \"$@\"", "sandbox-boot", folder.File(PidFileName),
         };
         argv.AddRange(nspawnArgv);
         log.Verbose(ShellQuote.Join(argv));
@@ -84,10 +154,10 @@ internal sealed class BootedMachine
             {
                 foreach (var lower in layer.Lowers) IdMappedMount.MapOver(lower, mapping.Fd);
                 IdMappedMount.MapOver(sandbox.StatePath, mapping.Fd);
-                return ThreadlessSpawn.Run(argv[0], argv, environment, LogFile(sandbox));
+                return ThreadlessSpawn.Run(argv[0], argv, environment, logFile);
             });
         }
-        if (exitCode != 0) throw SandboxErrors.SetupFailed("Nspawn", sandbox.Name, Tail(LogFile(sandbox)));
+        if (exitCode != 0) throw SandboxErrors.SetupFailed("Nspawn", sandbox.Name, Tail(folder));
 
         int? leaderPid = null;
         var buffer = new byte[4096];
@@ -100,13 +170,12 @@ internal sealed class BootedMachine
                 // start, a bad option) fails at once rather than after the whole boot timeout.
                 if (!socket.Poll(TimeSpan.FromMilliseconds(200), SelectMode.SelectRead))
                 {
-                    if (NspawnExited(pidFile))
-                        throw SandboxErrors.SetupFailed("Nspawn", sandbox.Name, "nspawn exited during boot. " + Tail(LogFile(sandbox)));
+                    if (NspawnExited(folder))
+                        throw SandboxErrors.SetupFailed("Nspawn", sandbox.Name, "nspawn exited during boot. " + Tail(folder));
                     if (DateTime.UtcNow < deadline) continue;
-                    var failed = ReadNspawn(pidFile);
-                    if (failed is not null) PowerOff(failed.Value, null);
+                    if (ReadNspawn(folder) is { } failed && MachineProcesses.IsOurNspawn(failed, socketPath)) PowerOff(failed, null);
                     throw SandboxErrors.SetupFailed("Nspawn", sandbox.Name,
-                        $"the machine did not report ready within {BootTimeout.TotalSeconds:F0} s. {Tail(LogFile(sandbox))}");
+                        $"the machine did not report ready within {BootTimeout.TotalSeconds:F0} s. {Tail(folder)}");
                 }
                 var message = Encoding.UTF8.GetString(buffer, 0, socket.Receive(buffer));
                 foreach (var line in message.Split('\n'))
@@ -124,10 +193,15 @@ internal sealed class BootedMachine
 
         var machine = new BootedMachine
         {
-            Nspawn = ReadNspawn(pidFile) ?? throw SandboxErrors.SetupFailed("Nspawn", sandbox.Name, "nspawn exited during boot. " + Tail(LogFile(sandbox))),
+            Nspawn = ReadNspawn(folder) ?? throw SandboxErrors.SetupFailed("Nspawn", sandbox.Name, "nspawn exited during boot. " + Tail(folder)),
             Leader = ProcessIdentity.Of(leaderPid!.Value) ?? throw SandboxErrors.SetupFailed("Nspawn", sandbox.Name, "the container's init exited during boot."),
+            NotifySocket = socketPath,
+            Folder = folder.Path,
         };
-        File.WriteAllText(StateFile(sandbox), JsonSerializer.Serialize(new Dictionary<string, ulong>
+        // What said READY must be our nspawn, and the leader it named its own child.
+        if (!machine.IsRunning)
+            throw SandboxErrors.SetupFailed("Nspawn", sandbox.Name, $"the leader {machine.Leader.Pid} that nspawn reported is not its running child.");
+        folder.WriteNew(RecordName, JsonSerializer.Serialize(new Dictionary<string, ulong>
         {
             ["nspawnPid"] = (ulong)machine.Nspawn.Pid, ["nspawnStart"] = machine.Nspawn.StartTicks,
             ["leaderPid"] = (ulong)machine.Leader.Pid, ["leaderStart"] = machine.Leader.StartTicks,
@@ -149,18 +223,19 @@ internal sealed class BootedMachine
     public List<string> EnterArgv(SandboxInfo sandbox, PasswdFile.Account account, string workingDirectory,
         IReadOnlyCollection<string> droppedCapabilities, SandboxCgroup? cgroup, IReadOnlyList<string> programPaths)
     {
-        if (!Leader.IsAlive)
+        if (Folder is null || !IsRunning)
             throw SandboxErrors.MachineNotRunning(sandbox.Name);
         if (!ConfineHelper.Supported)
             throw SandboxErrors.NotSupported("Nspawn", "-Boot commands on this processor (the confinement helper is x86-64 only)");
 
-        var helper = Path.Combine(sandbox.StatePath, $"confine-{Guid.NewGuid():N}");
+        // In the machine folder, which only root can reach (the state folder is the caller's under sudo).
+        var helper = Path.Combine(Folder, $"confine-{Guid.NewGuid():N}");
         var drop = CapabilitySet.OutsideOf(CapabilitySet.BoundingOf(Leader.Pid), droppedCapabilities);
         using (var file = new FileStream(helper, new FileStreamOptions
                { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = (UnixFileMode)0b101_101_101 }))
             file.Write(ConfineHelper.Build(account.Uid, account.Gid, drop, programPaths));
-        // Under sudo the state folder is the calling user's: what is opened and executed as root
-        // must be the very file just written (root's, same device and inode), not a replacement.
+        // What is opened and executed as root must be the very file just written (root's, same
+        // device and inode), not a replacement.
         var written = FileStatus.Of(helper) ?? throw SandboxErrors.SetupFailed("Nspawn", sandbox.Name, "the confinement helper vanished.");
         var identity = $"0:{DeviceNumber(written.DeviceMajor, written.DeviceMinor)}:{written.Inode}";
 
@@ -195,24 +270,33 @@ internal sealed class BootedMachine
     /// <summary>The machine's cgroup below its sandbox's.</summary>
     public const string CgroupName = "boot";
 
-    /// <summary>Powers the machine off (SIGTERM to nspawn asks its init to shut down), then makes sure.</summary>
-    public void PowerOff() => PowerOff(Nspawn, Leader);
+    /// <summary>
+    /// Powers the machine off (SIGTERM to nspawn asks its init to shut down), then makes sure; only
+    /// when its nspawn is provably ours (a record naming any other process signals nothing).
+    /// </summary>
+    public void PowerOff()
+    {
+        if (!MachineProcesses.IsOurNspawn(Nspawn, NotifySocket)) return;
+        // Checked now: once nspawn is gone, the leader's parent no longer says whose it was.
+        PowerOff(Nspawn, MachineProcesses.IsLeaderOf(Leader, Nspawn) ? Leader : null);
+    }
 
+    /// <summary>Signals go through pidfds to these very processes (never to a later one that got the pid).</summary>
     private static void PowerOff(ProcessIdentity nspawn, ProcessIdentity? leader)
     {
-        if (nspawn.IsAlive) LibC.kill(nspawn.Pid, LibC.SIGTERM);
+        nspawn.Signal(LibC.SIGTERM);
         var deadline = DateTime.UtcNow + PowerOffTimeout;
         while (nspawn.IsAlive && DateTime.UtcNow < deadline) Thread.Sleep(50);
-        if (nspawn.IsAlive) ProcessTree.KillTrees(new[] { nspawn.Pid });
-        if (leader is { IsAlive: true } survivor) LibC.kill(survivor.Pid, LibC.SIGKILL); // ends its pid namespace
+        if (nspawn.IsAlive) ProcessTree.KillTrees(new[] { nspawn });
+        leader?.Signal(LibC.SIGKILL); // ends its pid namespace
     }
 
     /// <summary>
     /// The pid file is written by the detached shell just before it becomes nspawn: until then
     /// nspawn has not started, not exited. A zombie has exited too (where PID 1 does not reap).
     /// </summary>
-    private static bool NspawnExited(string pidFile) =>
-        File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out var pid)
+    private static bool NspawnExited(MachineFolder folder) =>
+        folder.ReadText(PidFileName) is { } text && int.TryParse(text.Trim(), out var pid)
         && ProcessIdentity.StatFieldsAfterName(pid) is not [not ("Z" or "X"), ..];
 
     /// <summary>
@@ -230,9 +314,9 @@ internal sealed class BootedMachine
     /// <summary>Where nspawn --boot looks for systemd, in its order (before falling back to /sbin/init).</summary>
     private static readonly string[] SystemdPaths = { "/usr/lib/systemd/systemd", "/lib/systemd/systemd" };
 
-    private static ProcessIdentity? ReadNspawn(string pidFile) =>
-        File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out var pid) ? ProcessIdentity.Of(pid) : null;
+    private static ProcessIdentity? ReadNspawn(MachineFolder folder) =>
+        folder.ReadText(PidFileName) is { } text && int.TryParse(text.Trim(), out var pid) ? ProcessIdentity.Of(pid) : null;
 
-    private static string Tail(string file) =>
-        File.Exists(file) ? string.Join('\n', File.ReadLines(file).TakeLast(15)) : "";
+    private static string Tail(MachineFolder folder) =>
+        folder.ReadText(LogName, 16 * 1024) is { } text ? string.Join('\n', text.Split('\n').TakeLast(15)) : "";
 }

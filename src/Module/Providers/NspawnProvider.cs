@@ -44,8 +44,11 @@ internal sealed partial class NspawnProvider : ISandboxProvider
         BootedMachine.RequireSystemd(sandbox);
         try
         {
-            var ids = BootIdRange.Claim(sandbox);
-            BootedMachine.Boot(sandbox, BootArgv(sandbox, ids), ids, _log);
+            // The machine folder holds the uid range's claim: a state folder renamed away (the caller's,
+            // under sudo) must not make a running machine's range look free.
+            using var folder = MachineFolder.Create(sandbox);
+            var ids = BootIdRange.Claim(sandbox, folder.Path);
+            BootedMachine.Boot(sandbox, folder, BootArgv(sandbox, ids), ids, _log);
         }
         catch
         {
@@ -98,9 +101,16 @@ internal sealed partial class NspawnProvider : ISandboxProvider
     // deleted by the engine.
     public void Destroy(SandboxInfo sandbox)
     {
-        BootedMachine.Of(sandbox)?.PowerOff();
+        using var machine = MachineFolder.Open(sandbox);
+        BootedMachine.PowerOff(sandbox, machine);
         if (OwnCgroups) SandboxCgroup.Of(sandbox).Remove();
-        if (sandbox.Boot) BootIdRange.Release(sandbox); // after every process of the machine is gone
+        // After every process of the machine is gone; the folder (the claim's holder) last.
+        if (machine is not null)
+        {
+            BootIdRange.Release(sandbox, machine.Path);
+            machine.Delete();
+        }
+        else if (sandbox.Boot) BootIdRange.Release(sandbox); // an older version's claim, held by the state folder
     }
 
     /// <summary>
@@ -117,16 +127,29 @@ internal sealed partial class NspawnProvider : ISandboxProvider
     /// </summary>
     private static DetachedOverlay? MountOverlay(SandboxInfo sandbox)
     {
-        if (BootedMachine.Of(sandbox) is not null) return null;
         if (!UserIdentity.IsRoot) throw SandboxErrors.ProviderUnavailable("Nspawn", "systemd-nspawn needs root.", "Run pwsh as root (sudo pwsh), or use -Provider Bubblewrap.");
+        if (MachineOf(sandbox) is not null) return null;
         return DetachedOverlay.Mount(OverlayLayer.Of(sandbox), sandbox.ReadOnlyRoot ? sandbox.WritablePaths : Array.Empty<string>(), sandbox.Name);
+    }
+
+    /// <summary>
+    /// The booted machine a command enters: the one root's machine folder records, whatever state.json
+    /// (the caller's under sudo) says. A sandbox that says it was booted but has no such machine has
+    /// nothing to enter (its machine stopped, or an older version booted it): never a plain nspawn
+    /// next to a machine that may still run on the same layer.
+    /// </summary>
+    private static BootedMachine? MachineOf(SandboxInfo sandbox)
+    {
+        if (BootedMachine.Of(sandbox) is { } machine) return machine;
+        if (sandbox.Boot) throw SandboxErrors.MachineNotRunning(sandbox.Name, BootedMachine.OlderVersionRecord(sandbox) is not null);
+        return null;
     }
 
     /// <summary>A command runs in its own nspawn (in a cgroup of its own), or inside the booted machine through nsenter.</summary>
     private (List<string> Argv, Dictionary<string, string> Environment, SandboxCgroup? Cgroup) CommandLine(SandboxInfo sandbox, SandboxCommand command, bool interactive,
         HeldBindSources? heldMounts)
     {
-        if (BootedMachine.Of(sandbox) is not { } machine)
+        if (MachineOf(sandbox) is not { } machine)
         {
             var own = OwnCgroups ? SandboxCgroup.Of(sandbox).Child($"run-{Guid.NewGuid():N}") : null;
             return (BuildArgv(sandbox, command, interactive, own, heldMounts), HostEnvironment(), own);
