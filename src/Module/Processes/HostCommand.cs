@@ -8,7 +8,7 @@ internal static class HostCommand
 {
     public static ProcessOutcome Run(IEngineLog log, IReadOnlyList<string> argv, Action<string>? onOutputLine = null,
         CancellationToken cancellation = default, IReadOnlyDictionary<string, string>? extraEnvironment = null,
-        bool binaryStdOut = false)
+        bool binaryStdOut = false, PassedDescriptors? passed = null)
     {
         log.Verbose(ShellQuote.Join(argv));
         var environment = new Dictionary<string, string>
@@ -19,7 +19,7 @@ internal static class HostCommand
         };
         foreach (var (key, value) in extraEnvironment ?? new Dictionary<string, string>()) environment[key] = value;
         // Builders report progress on either stream (mmdebstrap and debootstrap use stderr).
-        return NativeProcessRunner.Run(new ProcessSpec { Argv = argv, Environment = environment, BinaryStdOut = binaryStdOut },
+        return NativeProcessRunner.Run(new ProcessSpec { Argv = argv, Environment = environment, BinaryStdOut = binaryStdOut, PassedDescriptors = passed },
             onOutputLine, cancellation, onOutputLine);
     }
 }
