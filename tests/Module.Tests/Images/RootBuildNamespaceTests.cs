@@ -49,11 +49,12 @@ public sealed partial class RootBuildNamespaceTests
                 foreach (var pid in ProcessTree.Descendants(owner.HostPid))
                     if (CommandLine(pid) is { } argv && argv.Contains(ownersNames, StringComparison.Ordinal)) namesGiven.Add(argv);
             }
-            // By the time dpkg runs in the new tree, both builders have mounted its /proc and the like.
+            // By the time dpkg runs chrooted in the new tree, both builders have mounted its /proc and the like
+            // (they run dpkg on the host first, for the architecture: not that one).
             Assert.True(Poll.Until(() =>
             {
                 Watch();
-                return ProcessTree.Descendants(owner.HostPid).Any(pid => Comm(pid) is "dpkg" or "dpkg.distrib");
+                return ProcessTree.Descendants(owner.HostPid).Any(pid => Comm(pid) is "dpkg" or "dpkg.distrib" && RootOf(pid) is { } root && root != "/");
             }, TimeSpan.FromMinutes(8)), "the builder started dpkg in the new tree");
             Watch();
             tree.AddRange(ProcessTree.Descendants(owner.HostPid).Select(ProcessIdentity.Of).OfType<ProcessIdentity>());
@@ -62,11 +63,11 @@ public sealed partial class RootBuildNamespaceTests
             owner.Dispose();
             Assert.ThrowsAny<Exception>(() => build.GetAwaiter().GetResult());
 
+            Assert.Empty(hostMounts);
             Assert.True(Poll.Until(() => tree.All(process => !process.IsAlive), TimeSpan.FromSeconds(20)),
                 $"the builder's processes die with the engine; alive: {string.Join(", ", tree.Where(p => p.IsAlive).Select(p => $"{p.Pid} {Comm(p.Pid)}"))}");
-            Assert.Empty(namesGiven);
-            Assert.Empty(hostMounts);
             Assert.DoesNotContain(MountPoints(), point => point.StartsWith(storeRoot + "/", StringComparison.Ordinal));
+            Assert.Empty(namesGiven);
 
             using var retry = new RemoteHarness(asRoot: true, sharedStore: storeRoot, environment: environment);
             var image = retry.Build("killed", Minbase);
@@ -96,6 +97,14 @@ public sealed partial class RootBuildNamespaceTests
     {
         try { return File.ReadAllText($"/proc/{pid}/comm").TrimEnd('\n'); }
         catch (IOException) { return null; }
+    }
+
+    /// <summary>Where the process's root is, as the kernel names it to us ("/" unless it is chrooted).</summary>
+    private static string? RootOf(int pid)
+    {
+        try { return new FileInfo($"/proc/{pid}/root").LinkTarget; }
+        catch (IOException) { return null; }
+        catch (UnauthorizedAccessException) { return null; }
     }
 
     private static string? CommandLine(int pid)
