@@ -102,8 +102,9 @@ public sealed class ImageStore
     /// <summary>
     /// A base image's single layer, filled by a builder or importer in the image's own staging folder
     /// (swept by name like any build's), then moved into a layer staging folder to be published. Both
-    /// are ours and held by descriptor while root fills them (<see cref="HeldStagingFolder"/>): the
-    /// builder is given the held folder's name, never a path the store's owner could swap.
+    /// are ours and held by descriptor while root fills them (<see cref="HeldStagingFolder"/>): an
+    /// import's tools are given the held folder's name, a root build's builder a mount of it on a path
+    /// of root's in a namespace of its own (<see cref="BuildNamespace"/>), never a path the store's owner could swap.
     /// </summary>
     private Func<LayerSource> BaseLayer(string name, Func<HeldStagingFolder, string, string> fillRootFs) => () =>
     {
