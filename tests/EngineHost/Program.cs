@@ -8,6 +8,8 @@ using Sandbox.Storage;
 //   EngineHost serve <store>                 JSON requests on stdin, one response line each
 //   EngineHost shell <store> <image> [K=V..] create a sandbox, run its shell on this terminal, remove it
 //                                            (provider: $ENGINEHOST_PROVIDER, else Auto; booted if $ENGINEHOST_BOOT=1)
+// "debootstrap": build with debootstrap even where mmdebstrap is installed (see DebianBuilder.OnlyBuilder).
+Sandbox.Images.DebianBuilder.OnlyBuilder = Environment.GetEnvironmentVariable("ENGINEHOST_BUILDER");
 var json = new JsonSerializerOptions { Converters = { new JsonStringEnumConverter() } };
 SandboxEngine engine;
 try { engine = new SandboxEngine(new StoreLayout(args[1])); }

@@ -11,38 +11,47 @@ namespace Sandbox.Images;
 /// </summary>
 internal static partial class DebianBuilder
 {
+    /// <summary>
+    /// Tests only: "debootstrap" builds with debootstrap where mmdebstrap is installed too, so one host
+    /// runs both builders (EngineHost sets it from ENGINEHOST_BUILDER). Null: the usual choice.
+    /// </summary>
+    internal static string? OnlyBuilder { get; set; }
+
+    /// <param name="staging">The image's staging folder; <paramref name="targetRootFs"/> is a new folder in it, by its <see cref="Storage.HeldStagingFolder.Path"/>.</param>
     /// <param name="storeRoot">The store whose package cache (<see cref="PackageCache"/>) the build uses.</param>
-    public static string Build(string imageName, ImageBuildOptions options, string targetRootFs, string storeRoot,
+    public static string Build(string imageName, ImageBuildOptions options, Storage.HeldStagingFolder staging, string targetRootFs, string storeRoot,
         IEngineLog log, CancellationToken cancellation)
     {
-        var mmdebstrap = ToolLocator.Find("mmdebstrap");
+        var mmdebstrap = OnlyBuilder is null or "mmdebstrap" ? ToolLocator.Find("mmdebstrap") : null;
         var debootstrap = ToolLocator.Find("debootstrap");
         if (mmdebstrap is null && debootstrap is null)
             throw SandboxErrors.ToolNotInstalled("mmdebstrap", "mmdebstrap (or debootstrap)");
         if (mmdebstrap is null && !UserIdentity.IsRoot)
             throw SandboxErrors.ToolNotInstalled("mmdebstrap", "mmdebstrap (debootstrap needs root)");
+        // As root the builder runs in a namespace of its own, where the staging folder has a path of root's;
+        // rootless (mmdebstrap --mode=unshare in the user's own store) it gets the store's paths as before.
+        using var place = UserIdentity.IsRoot ? BuildNamespace.Of(staging) : null;
 
         // -Mode fakechroot builds run mmdebstrap's hooks under fakechroot, where the special hooks' tar
         // resolves links inside the chroot: not yet tried with the cache, so they build as before.
         if (mmdebstrap is not null && options.Mode == "fakechroot")
-            return RunMmdebstrap(mmdebstrap, imageName, options, targetRootFs, null, log, cancellation);
+            return RunMmdebstrap(mmdebstrap, imageName, options, targetRootFs, null, place, log, cancellation);
 
         // The build's own folders for the package cache sit in the image's staging folder, so a build
         // that dies leaves nothing of them that the sweep of abandoned staging folders would not remove.
-        var staging = Path.GetDirectoryName(targetRootFs)!;
         var cache = PackageCache.For(storeRoot, options);
         cache.EnsureCreated();
-        var seed = Path.Combine(staging, "package-seed");
-        var incoming = Path.Combine(staging, "package-incoming");
-        var lists = Path.Combine(staging, "package-lists");
+        var seed = Path.Combine(staging.Path, "package-seed");
+        var incoming = Path.Combine(staging.Path, "package-incoming");
+        var lists = Path.Combine(staging.Path, "package-lists");
         try
         {
             var offered = cache.Seed(seed, log);
             Directory.CreateDirectory(incoming, Storage.PrivateFiles.FolderMode);
             Directory.CreateDirectory(lists, Storage.PrivateFiles.FolderMode);
             var builder = mmdebstrap is not null
-                ? RunMmdebstrap(mmdebstrap, imageName, options, targetRootFs, (seed, incoming, lists), log, cancellation)
-                : RunDebootstrap(debootstrap!, imageName, options, targetRootFs, incoming, seed, log, cancellation);
+                ? RunMmdebstrap(mmdebstrap, imageName, options, targetRootFs, (seed, incoming, lists), place, log, cancellation)
+                : RunDebootstrap(debootstrap!, imageName, options, targetRootFs, incoming, seed, place, log, cancellation);
             // mmdebstrap's downloads sat in the chroot, within reach of its maintainer scripts: each is
             // checked against the signed index. debootstrap checked its own, in a folder the chroot cannot reach.
             var (downloaded, unlisted) = cache.Absorb(incoming, offered,
@@ -57,27 +66,29 @@ internal static partial class DebianBuilder
         finally
         {
             foreach (var folder in new[] { seed, incoming, lists })
-                if (Directory.Exists(folder)) Storage.SafeTreeRemover.Remove(folder, staging);
+                if (Directory.Exists(folder)) Storage.SafeTreeRemover.Remove(folder, staging.Path);
         }
     }
 
     private static string RunMmdebstrap(string mmdebstrap, string imageName, ImageBuildOptions options, string targetRootFs,
-        (string Seed, string Incoming, string Lists)? cache, IEngineLog log, CancellationToken cancellation)
+        (string Seed, string Incoming, string Lists)? cache, BuildNamespace? place, IEngineLog log, CancellationToken cancellation)
     {
         // Rootless, mmdebstrap --mode=unshare maps the image's root onto a subordinate id, not onto
         // the user as our sandboxes do; so it writes a tarball, unpacked in our own namespace.
         var tarball = UserIdentity.IsRoot || options.Mode == "fakechroot" ? null : targetRootFs + ".tar";
-        var argv = MmdebstrapArgv(mmdebstrap, options, tarball ?? targetRootFs);
+        var argv = MmdebstrapArgv(mmdebstrap, options, ForBuilder(place, tarball ?? targetRootFs));
         if (cache is { } folders)
         {
-            argv.InsertRange(1, MmdebstrapCacheOptions.For(folders.Seed, folders.Incoming, folders.Lists));
+            argv.InsertRange(1, MmdebstrapCacheOptions.For(ForBuilder(place, folders.Seed), ForBuilder(place, folders.Incoming), ForBuilder(place, folders.Lists)));
             argv.InsertRange(1, MmdebstrapCacheOptions.EatMyData());
         }
         var activity = $"Building image with mmdebstrap ({options.Suite})";
-        Run(imageName, "mmdebstrap", activity, argv, log, cancellation);
-        // mmdebstrap resolves its target to a real path (abs_path), a held folder's /proc name included: that is the prefix it wrote.
+        Run(imageName, "mmdebstrap", activity, argv, place, log, cancellation);
+        // mmdebstrap resolves its target to a real path (abs_path), which it wrote as the links' prefix: in
+        // the build's namespace the mount point's path (no link on it), rootless the store's real path.
         if (options.Mode == "fakechroot")
-            Providers.AbsoluteSymlinks.StripBuildRoot(targetRootFs, RealPath.Of(targetRootFs) ?? Path.GetFullPath(targetRootFs));
+            Providers.AbsoluteSymlinks.StripBuildRoot(targetRootFs,
+                place?.BuilderPath(targetRootFs) ?? RealPath.Of(targetRootFs) ?? Path.GetFullPath(targetRootFs));
         if (tarball is not null)
         {
             log.Progress(activity, "extracting the image as the user's namespace root", 95);
@@ -94,22 +105,26 @@ internal static partial class DebianBuilder
     /// the pool's own files, which it would overwrite in place), and its new files are taken in afterwards.
     /// </summary>
     private static string RunDebootstrap(string debootstrap, string imageName, ImageBuildOptions options, string targetRootFs,
-        string incoming, string seed, IEngineLog log, CancellationToken cancellation)
+        string incoming, string seed, BuildNamespace? place, IEngineLog log, CancellationToken cancellation)
     {
         foreach (var offered in Directory.EnumerateFiles(seed))
             File.Copy(offered, Path.Combine(incoming, Path.GetFileName(offered)));
-        var argv = DebootstrapArgv(debootstrap, options, targetRootFs);
-        argv.Insert(1, $"--cache-dir={incoming}");
+        var argv = DebootstrapArgv(debootstrap, options, ForBuilder(place, targetRootFs));
+        argv.Insert(1, $"--cache-dir={ForBuilder(place, incoming)}");
         var activity = $"Building image with debootstrap ({options.Suite})";
-        Run(imageName, "debootstrap", activity, argv, log, cancellation);
+        Run(imageName, "debootstrap", activity, argv, place, log, cancellation);
         log.Progress(activity, "done", 100);
         return "debootstrap";
     }
 
-    private static void Run(string imageName, string builder, string activity, List<string> argv, IEngineLog log, CancellationToken cancellation)
+    /// <summary>The path the builder is given for <paramref name="enginePath"/>: the same place in its namespace, if it has one.</summary>
+    private static string ForBuilder(BuildNamespace? place, string enginePath) => place?.BuilderPath(enginePath) ?? enginePath;
+
+    private static void Run(string imageName, string builder, string activity, List<string> argv, BuildNamespace? place, IEngineLog log, CancellationToken cancellation)
     {
         log.Progress(activity, "resolving", 0);
-        var outcome = HostCommand.Run(log, argv, line => ReportStage(log, activity, line), cancellation);
+        (IReadOnlyList<string> launch, PassedDescriptors? passed) = place is null ? (argv, null) : place.Launch(argv);
+        var outcome = HostCommand.Run(log, launch, line => ReportStage(log, activity, line), cancellation, passed: passed);
         if (outcome.Cancelled) throw new OperationCanceledException(cancellation);
         if (outcome.ExitCode != 0)
             throw SandboxErrors.ImageBuildFailed(imageName, builder, outcome.ExitCode, outcome.StdErr + outcome.StdOut);

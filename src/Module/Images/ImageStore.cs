@@ -70,7 +70,7 @@ public sealed class ImageStore
     public SandboxImage Import(string name, string sourcePath, bool force, CancellationToken cancellation = default)
     {
         var parameters = RootFsImporter.DescribeSource(sourcePath);
-        return Publish(name, parameters, force, cancellation, BaseLayer(name, rootfs =>
+        return Publish(name, parameters, force, cancellation, BaseLayer(name, (_, rootfs) =>
         {
             RootFsImporter.Import(name, sourcePath, rootfs, _log, cancellation);
             return "import";
@@ -81,7 +81,7 @@ public sealed class ImageStore
     public SandboxImage Build(string name, ImageBuildOptions options, bool force, CancellationToken cancellation = default)
     {
         return Publish(name, options.ToParameters(), force, cancellation,
-            BaseLayer(name, rootfs => DebianBuilder.Build(name, options, rootfs, _layout.Root, _log, cancellation)));
+            BaseLayer(name, (filling, rootfs) => DebianBuilder.Build(name, options, filling, rootfs, _layout.Root, _log, cancellation)));
     }
 
     /// <summary>
@@ -102,15 +102,16 @@ public sealed class ImageStore
     /// <summary>
     /// A base image's single layer, filled by a builder or importer in the image's own staging folder
     /// (swept by name like any build's), then moved into a layer staging folder to be published. Both
-    /// are ours and held by descriptor while root fills them (<see cref="HeldStagingFolder"/>): the
-    /// builder is given the held folder's name, never a path the store's owner could swap.
+    /// are ours and held by descriptor while root fills them (<see cref="HeldStagingFolder"/>): an
+    /// import's tools are given the held folder's name, a root build's builder a mount of it on a path
+    /// of root's in a namespace of its own (<see cref="BuildNamespace"/>), never a path the store's owner could swap.
     /// </summary>
-    private Func<LayerSource> BaseLayer(string name, Func<string, string> fillRootFs) => () =>
+    private Func<LayerSource> BaseLayer(string name, Func<HeldStagingFolder, string, string> fillRootFs) => () =>
     {
         using var filling = HeldStagingFolder.Create(HiddenSibling("staging", name), _layout.ImagesFolder);
         try
         {
-            var source = fillRootFs(Path.Combine(filling.Path, RootFsFolder));
+            var source = fillRootFs(filling, Path.Combine(filling.Path, RootFsFolder));
             var staging = Layers.NewStaging();
             try { filling.MoveEntryTo(RootFsFolder, staging, LayerStore.TreeFolder); }
             catch { LayerStore.DeleteStaging(staging); throw; }

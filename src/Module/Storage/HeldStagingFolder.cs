@@ -103,6 +103,17 @@ internal sealed partial class HeldStagingFolder : IDisposable
         writer.Write(text);
     }
 
+    /// <summary>
+    /// A detached bind mount of the held folder (<see cref="DetachedBind"/>), for a launcher in a mount
+    /// namespace of its own to put where it likes: the caller owns and closes the descriptor.
+    /// </summary>
+    public int CloneDetached()
+    {
+        var tree = DetachedBind.Clone(_fd >= 0 ? _fd : throw new ObjectDisposedException(nameof(HeldStagingFolder)));
+        return tree >= 0 ? tree
+            : throw new IOException($"cannot clone a mount of the staging folder '{StorePath}': {OpenAt2.ErrorText(-tree)}", -tree);
+    }
+
     /// <summary>Moves entry <paramref name="name"/> of this folder to <paramref name="targetName"/> in <paramref name="target"/>, relative to both descriptors, never replacing anything.</summary>
     public void MoveEntryTo(string name, HeldStagingFolder target, string targetName)
     {
