@@ -38,7 +38,7 @@ internal sealed class HeldFlatTree : IDisposable
             var paths = held.Select(folder => folder.Path).ToList();
             // The kernel resolves each /proc/PID/fd/N name to the held folder here, in our mount namespace.
             var (fd, error) = paths.Count == 1
-                ? DetachedReadOnlyBind.Of(paths[0])
+                ? DetachedBind.ReadOnlyOf(paths[0])
                 : Providers.OverlayMount.MountDetachedReadOnly(paths, userXattr: true);
             return error is null ? new HeldFlatTree(fd) : throw SandboxErrors.FlatViewMountFailed(layers[0], error);
         }
