@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Sandbox.Native;
 using Sandbox.Sandboxes;
+using Sandbox.Storage;
 
 namespace Sandbox.Providers;
 
@@ -47,7 +48,7 @@ internal sealed class MachineFolder : IDisposable
         if (machines < 0) return null;
         try
         {
-            var fd = OpenOwnFolder(machines, key);
+            var fd = RootRunFolders.OpenLevel(machines, Root, key, RootRunFolders.Private, create: false, SandboxErrors.MachineFolderUnusable);
             return fd < 0 ? null : new MachineFolder(fd, System.IO.Path.Combine(Root, key));
         }
         finally { OpenAt2.close(machines); }
@@ -59,12 +60,12 @@ internal sealed class MachineFolder : IDisposable
         var key = KeyOf(sandbox) ?? throw SandboxErrors.SetupFailed("Nspawn", sandbox.Name,
             $"its state folder {sandbox.StatePath} cannot be opened beneath the store root {sandbox.StoreRoot} without following a link.");
         var machines = OpenMachinesRoot(create: true);
-        if (machines < 0) throw Unsafe(Root, -machines);
         try
         {
             DeleteEntry(machines, key);
+            // Made here, not found: a folder of this key that came back between the delete and now is refused.
             if (OpenAt2.mkdirat(machines, key, RootOnly) != 0) throw Unsafe(System.IO.Path.Combine(Root, key), Marshal.GetLastPInvokeError());
-            var fd = OpenOwnFolder(machines, key);
+            var fd = RootRunFolders.OpenLevel(machines, Root, key, RootRunFolders.Private, create: false, SandboxErrors.MachineFolderUnusable);
             if (fd < 0) throw Unsafe(System.IO.Path.Combine(Root, key), -fd);
             return new MachineFolder(fd, System.IO.Path.Combine(Root, key));
         }
@@ -123,53 +124,9 @@ internal sealed class MachineFolder : IDisposable
         finally { OpenAt2.close(state); }
     }
 
-    /// <summary>/run/sandbox/machines opened (made when asked) level by level, each a folder of root's that only root can write; -errno.</summary>
-    private static int OpenMachinesRoot(bool create)
-    {
-        var run = OpenAt2.openat(-100 /* AT_FDCWD */, "/run", OpenFlags.O_PATH | OpenFlags.O_DIRECTORY | OpenFlags.O_CLOEXEC, 0);
-        if (run < 0) return -Marshal.GetLastPInvokeError();
-        var sandbox = OpenLevel(run, "sandbox", 0b111_101_101, create);
-        OpenAt2.close(run);
-        if (sandbox < 0) return sandbox;
-        var machines = OpenLevel(sandbox, "machines", RootOnly, create);
-        OpenAt2.close(sandbox);
-        return machines;
-    }
-
-    private static int OpenLevel(int parent, string name, uint mode, bool create)
-    {
-        if (create && OpenAt2.mkdirat(parent, name, mode) != 0 && Marshal.GetLastPInvokeError() is var made && made != OpenAt2.EEXIST)
-            return -made;
-        return OpenRootsFolder(parent, name);
-    }
-
-    /// <summary>A machine's own folder: root's and 0700 (nobody else has ever been able to put anything in it).</summary>
-    private static int OpenOwnFolder(int machines, string key)
-    {
-        var fd = OpenRootsFolder(machines, key);
-        if (fd >= 0 && (FileStatus.OfDescriptor(fd)!.Value.Permissions & 0b000_111_111) != 0)
-        {
-            OpenAt2.close(fd);
-            return -EACCES;
-        }
-        return fd;
-    }
-
-    /// <summary>
-    /// A folder of <paramref name="parent"/>, not through a link, owned by root and writable by root
-    /// alone (-EACCES otherwise: not one this code made); -errno when missing.
-    /// </summary>
-    private static int OpenRootsFolder(int parent, string name)
-    {
-        var fd = OpenAt2.openat(parent, name, OpenFlags.O_PATH | OpenFlags.O_DIRECTORY | OpenFlags.O_NOFOLLOW | OpenFlags.O_CLOEXEC, 0);
-        if (fd < 0) return -Marshal.GetLastPInvokeError();
-        if (FileStatus.OfDescriptor(fd) is not { IsDirectory: true, Uid: 0 } status || (status.Permissions & 0b000_010_010) != 0)
-        {
-            OpenAt2.close(fd);
-            return -EACCES;
-        }
-        return fd;
-    }
+    /// <summary>/run/sandbox/machines opened (made when asked) level by level (<see cref="RootRunFolders"/>); -ENOENT when missing and not made.</summary>
+    private static int OpenMachinesRoot(bool create) =>
+        RootRunFolders.Open("/run", create, SandboxErrors.MachineFolderUnusable, ("sandbox", RootRunFolders.Shared), ("machines", RootRunFolders.Private));
 
     /// <summary>Deletes <paramref name="key"/>'s folder below <paramref name="machines"/> with its files (only root's files are ever there).</summary>
     private static void DeleteEntry(int machines, string key)
@@ -186,7 +143,6 @@ internal sealed class MachineFolder : IDisposable
     }
 
     private const int AT_REMOVEDIR = 0x200;
-    private const int EACCES = 13;
 
     private static SandboxException Unsafe(string path, int errno) =>
         SandboxErrors.MachineFolderUnusable(path, LibC.ErrorText(errno));
