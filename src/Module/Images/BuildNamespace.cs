@@ -75,6 +75,10 @@ internal sealed class BuildNamespace : IDisposable
         var number = tree.ToString(CultureInfo.InvariantCulture);
         var script =
             $"mount --no-canonicalize --move \"$1\" \"$2\" || {{ echo \"{OverlayLauncher.SetupMarker} could not mount the build's folder on $2\" >&2; exit {OverlayLauncher.SetupExitCode}; }}; " +
+            // A clone of a folder on a shared mount (systemd makes / shared) is a peer of the host's mount:
+            // without this, the builder's mounts of $TARGET/proc and the like would appear on the host too,
+            // and outlive a killed build (the namespace's end does not unmount its peers' copies).
+            $"mount --make-private \"$2\" || {{ echo \"{OverlayLauncher.SetupMarker} could not make the build's folder private on $2\" >&2; exit {OverlayLauncher.SetupExitCode}; }}; " +
             $"exec {number}<&-; cd / && shift 2 && exec \"$@\"";
         return dieWithUs
             .Concat(new[] { unshare, "--pid", "--fork", "--kill-child=KILL", "--mount-proc", "--propagation", "private", "--" })

@@ -34,6 +34,10 @@ public sealed partial class RootBuildNamespaceTests
         Skip.If(ToolLocator.Find(builder) is null, $"{builder} is not installed.");
         using var folder = new TemporaryFolder("build-ns-" + builder);
         var storeRoot = Path.Combine(folder.Path, "store");
+        // The store on a shared mount, as systemd mounts / (here every mount is private): a clone of a
+        // folder on it is a peer, so a builder's mounts would show on the host unless made private.
+        RunAsRoot.Command("mount", "--bind", folder.Path, folder.Path);
+        RunAsRoot.Command("mount", "--make-shared", folder.Path);
         var environment = new Dictionary<string, string> { ["ENGINEHOST_BUILDER"] = builder };
         var owner = new RemoteHarness(asRoot: true, sharedStore: storeRoot, environment: environment);
         var ownersNames = $"/proc/{owner.HostPid}/fd/";
@@ -81,6 +85,7 @@ public sealed partial class RootBuildNamespaceTests
             foreach (var process in tree.Where(p => p.IsAlive)) LibC.kill(process.Pid, LibC.SIGKILL);
             foreach (var point in MountPoints().Where(p => p.StartsWith(storeRoot + "/", StringComparison.Ordinal)).OrderByDescending(p => p.Length))
                 RunAsRoot.Command("umount", "-l", point);
+            RunAsRoot.Command("umount", "-l", folder.Path);
         }
     }
 
