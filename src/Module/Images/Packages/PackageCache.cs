@@ -79,19 +79,32 @@ internal sealed partial class PackageCache
             }
             if (offered.Contains(archiveName)) continue;
             if (FileStatus.Of(path) is not { IsRegularFile: true } entry) { Drop(path, log, "it is not a regular file"); continue; }
-            // Link first, then hash the link: the seed folder is the build's own, so what was hashed is
-            // what the build gets, whatever happens to the pool's name meanwhile (a link is never followed).
             var offer = Path.Combine(seedFolder, archiveName);
-            // link(2) never follows a final link; failing (removed meanwhile by another build), apt downloads it.
-            if (Link(path, offer) != 0) continue;
-            var matches = false;
-            using (var file = UntrustedFile.OpenRegular(offer))
+            bool matches;
+            if (entry.Uid == UserIdentity.EffectiveUid)
+            {
+                // Link first, then hash the link: the seed folder is the build's own, so what was hashed is
+                // what the build gets, whatever happens to the pool's name meanwhile (a link is never followed).
+                // link(2) never follows a final link; failing (removed meanwhile by another build), apt downloads it.
+                if (Link(path, offer) != 0) continue;
+                using var file = UntrustedFile.OpenRegular(offer);
                 matches = file is not null && Sha256(file) == expected;
+            }
+            else
+            {
+                // Someone else's entry (under sudo the pool is the caller's): a link would share its inode,
+                // which its owner can still write after the hash and before root's build installs it. A
+                // copy of our own, hashed as it is written, is what the build gets.
+                if (CopyHashed(path, offer) is not { } copied) continue;
+                matches = copied == expected;
+            }
             if (!matches)
             {
-                var linked = FileStatus.Of(offer);
+                var made = FileStatus.Of(offer);
                 File.Delete(offer);
-                if (linked?.Inode == entry.Inode) Drop(path, log, "its content does not match its SHA-256");
+                // A copy was read from the entry itself; a link must still be the entry (not a name swapped in meanwhile).
+                if (made is not null && (made.Value.Inode == entry.Inode || entry.Uid != UserIdentity.EffectiveUid))
+                    Drop(path, log, "its content does not match its SHA-256");
                 continue;
             }
             offered.Add(archiveName);
@@ -215,6 +228,28 @@ internal sealed partial class PackageCache
         try { File.Delete(path); } // unlinks a link or file itself, never what a link points to
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
+    }
+
+    /// <summary>Copies a regular file (never through a link) into a new file of ours, 0600; the SHA-256 of what was written, or null when it cannot be read.</summary>
+    private static string? CopyHashed(string path, string copy)
+    {
+        using var source = UntrustedFile.OpenRegular(path);
+        if (source is null) return null;
+        using var target = new FileStream(copy, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        });
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[1 << 16];
+        long offset = 0;
+        int read;
+        while ((read = RandomAccess.Read(source, buffer, offset)) > 0)
+        {
+            hash.AppendData(buffer, 0, read);
+            target.Write(buffer, 0, read);
+            offset += read;
+        }
+        return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
     }
 
     /// <summary>The file's SHA-256, read by offset: the handle stays open (and ours) for the move that follows.</summary>
