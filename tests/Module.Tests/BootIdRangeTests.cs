@@ -75,6 +75,38 @@ public sealed class BootIdRangeTests
         Assert.Equal("root's own\n", File.ReadAllText(victim));
     }
 
+    /// <summary>
+    /// In a store the state folder is reached beneath its checked root only: under sudo the caller can
+    /// swap sandboxes/ID for a link to a folder of root's, and a fallback to the path (when the beneath
+    /// open refused the link) had root create the record there, and release delete one there.
+    /// </summary>
+    [SkippableFact]
+    [Trait("User", "Root")]
+    public void A_state_folder_in_a_store_swapped_for_a_link_gets_no_record_made_or_deleted_through_it()
+    {
+        Skip.If(Environment.UserName != "root", "the claims live in /run, root's.");
+        using var folder = new TemporaryFolder("boot-ids-swap");
+        var store = Directory.CreateDirectory(Path.Combine(folder.Path, "store")).FullName;
+        File.SetUnixFileMode(store, (UnixFileMode)0b111_000_000);
+        Directory.CreateDirectory(Path.Combine(store, "sandboxes"));
+        Sandbox.Storage.StoreRootGuard.Verify(store, 0, engineIsRoot: true);
+        var victims = Directory.CreateDirectory(Path.Combine(folder.Path, "roots-folder")).FullName;
+        var planted = Path.Combine(victims, "boot-id-range");
+        File.WriteAllText(planted, "root's own\n");
+        var stateFolder = Path.Combine(store, "sandboxes", "swapped");
+        File.CreateSymbolicLink(stateFolder, victims);
+        var sandbox = Sandbox(stateFolder);
+        sandbox.StoreRoot = store;
+
+        Assert.Null(BootIdRange.Of(sandbox));
+        Assert.Equal("SetupFailed", Assert.Throws<SandboxException>(() => BootIdRange.Claim(sandbox)).ErrorId);
+        BootIdRange.Release(sandbox);
+
+        Assert.Equal("root's own\n", File.ReadAllText(planted));
+        Assert.Equal(new[] { planted }, Directory.GetFileSystemEntries(victims));
+        Assert.DoesNotContain(Directory.GetFiles(BootIdRange.ClaimFolder), claim => File.ReadAllText(claim) == stateFolder); // the refused claim's range given back
+    }
+
     [SkippableFact]
     [Trait("User", "Root")]
     public void A_claim_whose_sandbox_is_gone_is_taken_over_and_a_live_one_is_not()

@@ -64,8 +64,11 @@ internal sealed record BootIdRange(uint Base)
     /// </summary>
     private static int OpenStateFolder(SandboxInfo sandbox)
     {
-        var folder = Sandboxes.StateFolder.Open(sandbox.StoreRoot, sandbox.StatePath);
-        return folder >= 0 ? folder : OpenAt2.OpenRoot(sandbox.StatePath);
+        // In a store, only beneath its checked root: -1 there means a link or a swapped root, and a
+        // fallback by path would write or delete the record wherever the caller's link leads.
+        // A sandbox of no store (a test's folder) is opened as named.
+        if (!string.IsNullOrEmpty(sandbox.StoreRoot)) return Sandboxes.StateFolder.Open(sandbox.StoreRoot, sandbox.StatePath);
+        return OpenAt2.OpenRoot(sandbox.StatePath);
     }
 
     /// <summary>
@@ -76,7 +79,7 @@ internal sealed record BootIdRange(uint Base)
     private static void WriteRecord(SandboxInfo sandbox, BootIdRange range)
     {
         var folder = OpenStateFolder(sandbox);
-        if (folder < 0) throw new IOException($"cannot open the state folder {sandbox.StatePath}: {OpenAt2.ErrorText(-folder)}");
+        if (folder < 0) throw SandboxErrors.SetupFailed("Nspawn", sandbox.Name, $"its state folder {sandbox.StatePath} cannot be opened beneath the store root without following a link.");
         try
         {
             OpenAt2.unlinkat(folder, RecordName, 0);
@@ -105,7 +108,15 @@ internal sealed record BootIdRange(uint Base)
         var taken = SubordinateRanges().Concat(AccountIds.All().Select(id => ((long)id, 1L))).ToList();
         var range = FirstFree(start, taken, candidate => candidate.TryClaim(holder))
             ?? throw SandboxErrors.BootIdRangesExhausted(ClaimFolder);
-        WriteRecord(sandbox, range);
+        try
+        {
+            WriteRecord(sandbox, range);
+        }
+        catch
+        {
+            File.Delete(range.ClaimFile); // ours: made just now; a range nobody records is a range lost
+            throw;
+        }
         return range;
     }
 

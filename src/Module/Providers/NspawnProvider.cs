@@ -42,18 +42,24 @@ internal sealed partial class NspawnProvider : ISandboxProvider
         OverlayLayer.Of(sandbox).Create();
         if (!sandbox.Boot) return;
         BootedMachine.RequireSystemd(sandbox);
+        MachineFolder? folder = null;
         try
         {
             // The machine folder holds the uid range's claim: a state folder renamed away (the caller's,
             // under sudo) must not make a running machine's range look free.
-            using var folder = MachineFolder.Create(sandbox);
+            folder = MachineFolder.Create(sandbox);
             var ids = BootIdRange.Claim(sandbox, folder.Path);
             BootedMachine.Boot(sandbox, folder, BootArgv(sandbox, ids), ids, _log);
         }
         catch
         {
-            Destroy(sandbox);
+            // With the folder made here, not one found again through the state folder the caller may have swapped meanwhile.
+            Destroy(sandbox, folder);
             throw;
+        }
+        finally
+        {
+            folder?.Dispose();
         }
     }
 
@@ -102,6 +108,11 @@ internal sealed partial class NspawnProvider : ISandboxProvider
     public void Destroy(SandboxInfo sandbox)
     {
         using var machine = MachineFolder.Open(sandbox);
+        Destroy(sandbox, machine);
+    }
+
+    private void Destroy(SandboxInfo sandbox, MachineFolder? machine)
+    {
         BootedMachine.PowerOff(sandbox, machine);
         if (OwnCgroups) SandboxCgroup.Of(sandbox).Remove();
         // After every process of the machine is gone; the folder (the claim's holder) last.
