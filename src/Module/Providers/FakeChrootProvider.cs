@@ -116,6 +116,9 @@ internal sealed class FakeChrootProvider : ISandboxProvider
     /// <summary>The sandbox's own bytes are what it added or modified; the copy of the rest is the image's.</summary>
     public LayerMeasurement Measure(SandboxInfo sandbox)
     {
+        // Its copy is compared by path (times) and walked as the store's owner: under sudo the owner
+        // could swap it for a link after the walk and have root read a folder of root's.
+        RefuseRoot();
         var changes = Changes(sandbox).ToList();
         return new LayerMeasurement(changes.Where(c => c.Kind != SandboxChangeKind.Deleted).Sum(c => c.Size), changes);
     }
@@ -179,7 +182,8 @@ internal sealed class FakeChrootProvider : ISandboxProvider
     private static bool OnHostPath(string name, string path) =>
         path.Split(':', StringSplitOptions.RemoveEmptyEntries).Any(folder => File.Exists(Path.Combine(folder, name)));
 
-    private static void RefuseRoot()
+    /// <summary>FakeChroot is the user's own: as root (under sudo, over the caller's store) nothing of it runs or is read.</summary>
+    internal static void RefuseRoot()
     {
         if (UserIdentity.IsRoot)
             throw SandboxErrors.ProviderUnavailable("FakeChroot",

@@ -51,6 +51,8 @@ internal static partial class FakeChrootCommit
 
     public static void Copy(SandboxInfo sandbox, string tree, IEngineLog log, CancellationToken cancellation)
     {
+        // Root binds the copy by path (mount --bind "$1"): under sudo the store's owner could swap it for a link.
+        Providers.FakeChrootProvider.RefuseRoot();
         if (!UserNamespaces.Available) throw SandboxErrors.CommitNeedsUserNamespaces(sandbox.Name, "this user cannot create user namespaces here.");
         var takenAt = FarmBaseline.TakenAt(sandbox)
             ?? throw SandboxErrors.CommitNotSupported(sandbox.Name, "it was created by an older version, which did not record when its copy was taken; create a new sandbox.");
