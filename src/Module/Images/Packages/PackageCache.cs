@@ -12,8 +12,8 @@ namespace Sandbox.Images.Packages;
 /// The store's pool of downloaded .deb files, one folder per suite and architecture (and mirror):
 /// <c>STORE/cache/apt/bookworm-amd64/&lt;sha256&gt;-&lt;apt's name&gt;</c>. A build is offered the entries
 /// whose content still hashes to the name (<see cref="Seed"/>: hard links into the build's own staging
-/// folder, copied into the chroot by mmdebstrap), and the packages it downloaded are taken back in
-/// afterwards (<see cref="Absorb"/>).
+/// folder, or copies when the entries are someone else's, copied into the chroot by mmdebstrap), and
+/// the packages it downloaded are taken back in afterwards as copies of ours (<see cref="Absorb"/>).
 ///
 /// Why the hash is ours: apt trusts any file in /var/cache/apt/archives whose size matches the index
 /// and installs it without checking its hash (apt-get prints "Need to get 0 B"), so a truncated or
@@ -133,38 +133,27 @@ internal sealed partial class PackageCache
         {
             var name = Path.GetFileName(path);
             if (!DebFileName.IsArchiveName(name) || offered.Contains(name)) continue;
-            using var file = UntrustedFile.OpenRegular(path);
-            if (file is null) continue;
-            var fd = (int)file.DangerousGetHandle();
-            if (!IsSoleName(fd, path)) continue;
-            // Root's tar kept the owner and mode the build gave the file; the pool's entries are the owner's 0600.
-            // (A file left out stays in the staging folder.)
-            if (UserIdentity.IsRoot) FChown(fd, (uint)(SudoCaller.Current?.Uid ?? 0), (uint)(SudoCaller.Current?.Gid ?? 0));
-            FChmod(fd, 0b110_000_000);
-            var hash = Sha256(file);
+            // Copied, never re-owned or re-moded in place: root then changes no file it did not make. The
+            // name is the build's, and whoever wrote there (the build's maintainer scripts) could make it a
+            // hard link to a file of root's at any moment; a check of the name and a change through the
+            // descriptor were two instants, and a loop swapping the name won the race between them.
+            var partial = Path.Combine(pool.Path, $".new-{Guid.NewGuid():N}");
+            if (CopyHashed(path, partial, handOver: true) is not { } hash) continue;
             // The index is read only when there is something to check (a warm build has nothing new).
             if (!indexRead) { signed = index(); indexRead = true; }
-            if (signed is not null && !signed.Names(name, hash)) { unlisted++; continue; }
             var entry = Path.Combine(pool.Path, DebFileName.EntryName(hash, name));
-            if (FileStatus.Of(entry) is not null) continue; // a concurrent build brought the same file
-            MoveIn(path, file, entry, pool.Path);
+            var listed = signed is null || signed.Names(name, hash);
+            if (!listed) unlisted++;
+            if (!listed || FileStatus.Of(entry) is not null)
+            {
+                File.Delete(partial); // left out, or a concurrent build brought the same file
+                continue;
+            }
+            File.Move(partial, entry, overwrite: true);
             added.Add(name);
         }
         return (added, unlisted);
     }
-
-    /// <summary>
-    /// Whether the file opened as <paramref name="fd"/> has exactly one name, and that name is
-    /// <paramref name="path"/>, both at one instant (one lstat gives the inode and its link count): only
-    /// then is it not some other file of root's, whose own name is elsewhere. Asked by path before the
-    /// open (the old way), a name swapped between the two for a hard link to /etc/passwd had root chown
-    /// and chmod that file; asked of the descriptor alone, the hard link removed again right after the
-    /// open left the file one name (its own) and the same.
-    /// </summary>
-    private static bool IsSoleName(int fd, string path) =>
-        FileStatus.OfDescriptor(fd) is { IsRegularFile: true } opened
-        && FileStatus.Of(path) is { IsRegularFile: true, LinkCount: 1 } named
-        && (named.DeviceMajor, named.DeviceMinor, named.Inode) == (opened.DeviceMajor, opened.DeviceMinor, opened.Inode);
 
     /// <summary>
     /// Deletes the entries of other versions of the packages this build installed (same name and
@@ -199,29 +188,6 @@ internal sealed partial class PackageCache
     /// checked file itself (<paramref name="file"/>, never the name again) is copied to a hidden name
     /// first, so the entry appears whole.
     /// </summary>
-    private static void MoveIn(string path, SafeFileHandle file, string entry, string pool)
-    {
-        try
-        {
-            File.Move(path, entry, overwrite: true);
-        }
-        catch (IOException) when (Path.GetPathRoot(path) is not null && FileStatus.Of(path) is not null)
-        {
-            var partial = Path.Combine(pool, $".new-{Guid.NewGuid():N}");
-            using (var source = new FileStream(file, FileAccess.Read, bufferSize: 0) { Position = 0 })
-            using (var copy = new FileStream(partial, new FileStreamOptions
-                   {
-                       Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = PrivateFiles.FileMode,
-                   }))
-            {
-                source.CopyTo(copy);
-                // Made by root here: the caller's, as the entries renamed in are (given through its descriptor).
-                SudoCaller.Current?.HandOverHeld((int)copy.SafeFileHandle.DangerousGetHandle(), partial);
-            }
-            File.Move(partial, entry, overwrite: true);
-        }
-    }
-
     private static void Drop(string path, IEngineLog log, string why)
     {
         log.Verbose($"Package cache: dropped {Path.GetFileName(path)}: {why}; apt downloads it again if needed.");
@@ -230,8 +196,12 @@ internal sealed partial class PackageCache
         catch (UnauthorizedAccessException) { }
     }
 
-    /// <summary>Copies a regular file (never through a link) into a new file of ours, 0600; the SHA-256 of what was written, or null when it cannot be read.</summary>
-    private static string? CopyHashed(string path, string copy)
+    /// <summary>
+    /// Copies a regular file (never through a link) into a new file of ours, 0600 (with
+    /// <paramref name="handOver"/>, given to the sudo caller through its descriptor, as the pool's
+    /// entries are theirs); the SHA-256 of what was written, or null when it cannot be read.
+    /// </summary>
+    private static string? CopyHashed(string path, string copy, bool handOver = false)
     {
         using var source = UntrustedFile.OpenRegular(path);
         if (source is null) return null;
@@ -239,6 +209,7 @@ internal sealed partial class PackageCache
         {
             Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
         });
+        if (handOver) SudoCaller.Current?.HandOverHeld((int)target.SafeFileHandle.DangerousGetHandle(), copy);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var buffer = new byte[1 << 16];
         long offset = 0;
@@ -286,13 +257,6 @@ internal sealed partial class PackageCache
     [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\z")]
     private static partial Regex SafeName();
 
-
     [LibraryImport("libc", EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Link(string existing, string created);
-
-    [LibraryImport("libc", EntryPoint = "fchmod", SetLastError = true)]
-    private static partial int FChmod(int fd, uint mode);
-
-    [LibraryImport("libc", EntryPoint = "fchown", SetLastError = true)]
-    private static partial int FChown(int fd, uint uid, uint gid);
 }
