@@ -89,7 +89,7 @@ public sealed class BootIdRangeTests
         var store = Directory.CreateDirectory(Path.Combine(folder.Path, "store")).FullName;
         File.SetUnixFileMode(store, (UnixFileMode)0b111_000_000);
         Directory.CreateDirectory(Path.Combine(store, "sandboxes"));
-        Sandbox.Storage.StoreRootGuard.Verify(store, 0, engineIsRoot: true);
+        global::Sandbox.Storage.StoreRootGuard.Verify(store, 0, engineIsRoot: true);
         var victims = Directory.CreateDirectory(Path.Combine(folder.Path, "roots-folder")).FullName;
         var planted = Path.Combine(victims, "boot-id-range");
         File.WriteAllText(planted, "root's own\n");
@@ -99,7 +99,7 @@ public sealed class BootIdRangeTests
         sandbox.StoreRoot = store;
 
         Assert.Null(BootIdRange.Of(sandbox));
-        Assert.Equal("SetupFailed", Assert.Throws<SandboxException>(() => BootIdRange.Claim(sandbox)).ErrorId);
+        Assert.Equal("SandboxSetupFailed", Assert.Throws<SandboxException>(() => BootIdRange.Claim(sandbox)).ErrorId);
         BootIdRange.Release(sandbox);
 
         Assert.Equal("root's own\n", File.ReadAllText(planted));

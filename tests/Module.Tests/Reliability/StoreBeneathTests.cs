@@ -157,6 +157,32 @@ public sealed class StoreBeneathTests
     }
 
     [SkippableFact]
+    public void A_pool_entry_of_the_callers_is_offered_to_roots_build_as_roots_own_copy_which_the_caller_cannot_rewrite()
+    {
+        // A hard link into the build's seed folder shared the entry's inode: the caller, who owns the pool,
+        // could rewrite it after root hashed it and before root's build installed it (apt trusts a cached
+        // archive of the right size).
+        using var store = CallersStore.Make("beneath-seed");
+        var cache = Sandbox.Images.Packages.PackageCache.For(store.Root, new ImageBuildOptions { Suite = "bookworm", Architecture = "amd64" });
+        Directory.CreateDirectory(cache.Folder);
+        var content = "a package's bytes\n"u8.ToArray();
+        var sha = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(content)).ToLowerInvariant();
+        var entry = Path.Combine(cache.Folder, Sandbox.Images.Packages.DebFileName.EntryName(sha, "pkg_1.0_amd64.deb"));
+        File.WriteAllBytes(entry, content);
+        RunAsRoot.Command("chown", "-R", $"{store.Uid}:{store.Gid}", Path.Combine(store.Root, "cache"));
+        var seed = Path.Combine(store.Root, "images", "dpkg", "seed");
+
+        var offered = cache.Seed(seed, NullEngineLog.Instance);
+
+        Assert.Contains("pkg_1.0_amd64.deb", offered);
+        var offer = Path.Combine(seed, "pkg_1.0_amd64.deb");
+        Assert.NotEqual(FileStatus.Of(entry)!.Value.Inode, FileStatus.Of(offer)!.Value.Inode);
+        Assert.Equal(0u, FileStatus.Of(offer)!.Value.Uid);
+        File.WriteAllText(entry, "rewritten by the caller\n"); // what the caller may do to their own file
+        Assert.Equal(content, File.ReadAllBytes(offer));
+    }
+
+    [SkippableFact]
     public void An_upper_folder_swapped_for_a_link_before_the_first_command_lets_the_sandbox_write_nothing_on_the_host()
     {
         // Root Bubblewrap mounts the sandbox's overlay on the host at its first command. The state folder
