@@ -15,8 +15,8 @@ internal static unsafe partial class DetachedBind
 {
     private const long SysOpenTree = 428, SysMountSetattr = 442; // the same on every architecture (424+)
     private const int AtFdCwd = -100;
-    private const uint OpenTreeClone = 1, OpenTreeCloexec = 0x80000, AtEmptyPath = 0x1000;
-    private const ulong MountAttrReadOnly = 0x1;
+    private const uint OpenTreeClone = 1, OpenTreeCloexec = 0x80000, AtEmptyPath = 0x1000, AtSymlinkNoFollow = 0x100;
+    public const ulong MountAttrReadOnly = 0x1, MountAttrIdmap = 0x00100000;
 
     [StructLayout(LayoutKind.Sequential)]
     private struct MountAttr
@@ -39,6 +39,25 @@ internal static unsafe partial class DetachedBind
     }
 
     /// <summary>
+    /// A clone of <paramref name="folder"/> (its last component followed or not): the new mount's
+    /// descriptor (close-on-exec), or -1 with the error in Marshal.GetLastPInvokeError().
+    /// </summary>
+    public static int CloneOf(string folder, bool followLast)
+    {
+        var path = DirectoryCalls.Bytes(folder);
+        fixed (byte* pathPointer = path)
+            return (int)syscall(SysOpenTree, AtFdCwd, (long)pathPointer, OpenTreeClone | OpenTreeCloexec | (followLast ? 0 : AtSymlinkNoFollow), 0, 0);
+    }
+
+    /// <summary>mount_setattr on a detached mount: sets <paramref name="attributes"/> (an idmap's user namespace given as its descriptor); false with the error in Marshal.GetLastPInvokeError().</summary>
+    public static bool SetAttributes(int tree, ulong attributes, int userNamespaceFd = 0)
+    {
+        byte empty = 0;
+        var attr = new MountAttr { AttrSet = attributes, UserNsFd = (ulong)userNamespaceFd };
+        return syscall(SysMountSetattr, tree, (long)&empty, AtEmptyPath, (long)&attr, sizeof(MountAttr)) == 0;
+    }
+
+    /// <summary>
     /// A read-only clone (mount_setattr MOUNT_ATTR_RDONLY): the descriptor, or -1 and why it failed.
     /// <paramref name="folder"/> is followed to the end: it is meant to be a held folder's /proc/PID/fd/N
     /// name (Storage.HeldStoreFolder), whose magic link leads to the folder held, never to what its store
@@ -46,19 +65,12 @@ internal static unsafe partial class DetachedBind
     /// </summary>
     public static (int Fd, string? Error) ReadOnlyOf(string folder)
     {
-        var path = DirectoryCalls.Bytes(folder);
-        var empty = DirectoryCalls.Bytes("");
-        fixed (byte* pathPointer = path)
-        fixed (byte* emptyPointer = empty)
-        {
-            var tree = (int)syscall(SysOpenTree, AtFdCwd, (long)pathPointer, OpenTreeClone | OpenTreeCloexec, 0, 0);
-            if (tree < 0) return (-1, "open_tree: " + LastError());
-            var attr = new MountAttr { AttrSet = MountAttrReadOnly };
-            if (syscall(SysMountSetattr, tree, (long)emptyPointer, AtEmptyPath, (long)&attr, sizeof(MountAttr)) == 0) return (tree, null);
-            var error = "mount_setattr(MOUNT_ATTR_RDONLY): " + LastError();
-            LibC.close(tree);
-            return (-1, error);
-        }
+        var tree = CloneOf(folder, followLast: true);
+        if (tree < 0) return (-1, "open_tree: " + LastError());
+        if (SetAttributes(tree, MountAttrReadOnly)) return (tree, null);
+        var error = "mount_setattr(MOUNT_ATTR_RDONLY): " + LastError();
+        LibC.close(tree);
+        return (-1, error);
     }
 
     private static string LastError() => LibC.ErrorText(Marshal.GetLastPInvokeError());

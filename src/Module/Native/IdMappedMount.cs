@@ -14,30 +14,14 @@ namespace Sandbox.Native;
 /// </summary>
 internal static unsafe partial class IdMappedMount
 {
-    private const long SysOpenTree = 428;
     private const long SysMoveMount = 429;
-    private const long SysMountSetattr = 442;
 
     private const int AtFdCwd = -100;
-    private const uint AtSymlinkNoFollow = 0x100;
-    private const uint AtEmptyPath = 0x1000;
-    private const uint OpenTreeClone = 1;
-    private const uint OpenTreeCloexec = 0x80000;
     private const uint MoveMountFromEmptyPath = 0x4;
-    private const ulong MountAttrIdmap = 0x00100000;
 
     private const int CloneNewNs = 0x20000;
     private const ulong MsRec = 0x4000;
     private const ulong MsPrivate = 0x40000;
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct MountAttr
-    {
-        public ulong AttrSet;
-        public ulong AttrClr;
-        public ulong Propagation;
-        public ulong UserNsFd;
-    }
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial long syscall(long number, long a1, long a2, long a3, long a4, long a5);
@@ -81,25 +65,23 @@ internal static unsafe partial class IdMappedMount
     /// </summary>
     public static void MapOver(string folder, int userNamespaceFd)
     {
-        var path = Encoding.UTF8.GetBytes(folder + "\0");
-        var empty = new byte[] { 0 };
-        fixed (byte* pathPointer = path)
-        fixed (byte* emptyPointer = empty)
+        var tree = DetachedBind.CloneOf(folder, followLast: false);
+        if (tree < 0) throw Failed("open_tree", folder);
+        try
         {
-            var tree = (int)syscall(SysOpenTree, AtFdCwd, (long)pathPointer, OpenTreeClone | OpenTreeCloexec | AtSymlinkNoFollow, 0, 0);
-            if (tree < 0) throw Failed("open_tree", folder);
-            try
+            if (!DetachedBind.SetAttributes(tree, DetachedBind.MountAttrIdmap, userNamespaceFd))
+                throw Failed("mount_setattr(MOUNT_ATTR_IDMAP)", folder);
+            var path = Encoding.UTF8.GetBytes(folder + "\0");
+            byte empty = 0;
+            fixed (byte* pathPointer = path)
             {
-                var attr = new MountAttr { AttrSet = MountAttrIdmap, UserNsFd = (ulong)userNamespaceFd };
-                if (syscall(SysMountSetattr, tree, (long)emptyPointer, AtEmptyPath, (long)&attr, sizeof(MountAttr)) != 0)
-                    throw Failed("mount_setattr(MOUNT_ATTR_IDMAP)", folder);
-                if (syscall(SysMoveMount, tree, (long)emptyPointer, AtFdCwd, (long)pathPointer, MoveMountFromEmptyPath) != 0)
+                if (syscall(SysMoveMount, tree, (long)&empty, AtFdCwd, (long)pathPointer, MoveMountFromEmptyPath) != 0)
                     throw Failed("move_mount", folder);
             }
-            finally
-            {
-                LibC.close(tree);
-            }
+        }
+        finally
+        {
+            LibC.close(tree);
         }
     }
 
