@@ -107,6 +107,58 @@ public sealed class BootIdRangeTests
         Assert.DoesNotContain(Directory.GetFiles(BootIdRange.ClaimFolder), claim => File.ReadAllText(claim) == stateFolder); // the refused claim's range given back
     }
 
+    /// <summary>
+    /// The claim folder was made by path (Directory.CreateDirectory): a link at its name, or a folder
+    /// another user made there, was taken as it was, and root made its claim files wherever that led.
+    /// It is now made and checked level by level like the other folders of root's below /run/sandbox.
+    /// On a folder of root's standing for /run: the real one is every engine's on this machine.
+    /// </summary>
+    [SkippableTheory]
+    [Trait("User", "Root")]
+    [InlineData("link")]
+    [InlineData("folder of another user's")]
+    public void A_claim_folder_that_is_a_link_or_not_roots_is_refused_and_no_claim_is_made_in_it(string planted)
+    {
+        Skip.If(Environment.UserName != "root", "the claim folder must be root's; run the tests as root (CI does).");
+        using var folder = new TemporaryFolder("boot-ids-claim-folder");
+        var run = Directory.CreateDirectory(Path.Combine(folder.Path, "run")).FullName;
+        var claims = Path.Combine(Directory.CreateDirectory(Path.Combine(run, "sandbox")).FullName, "boot-id-ranges");
+        var elsewhere = Directory.CreateDirectory(Path.Combine(folder.Path, "elsewhere")).FullName;
+        if (planted == "link") File.CreateSymbolicLink(claims, elsewhere);
+        else
+        {
+            Directory.CreateDirectory(claims, (UnixFileMode)0b111_000_000);
+            RunAsRoot.Command("chown", "nobody", claims);
+            elsewhere = claims;
+        }
+        var sandbox = Sandbox(Directory.CreateDirectory(Path.Combine(folder.Path, "state")).FullName);
+
+        var error = Record.Exception(() => BootIdRange.Claim(sandbox, sandbox.StatePath, 0, run));
+
+        Assert.Empty(Directory.GetFileSystemEntries(elsewhere));
+        Assert.Equal("BootIdClaimFolderUnusable", Assert.IsType<SandboxException>(error).ErrorId);
+        Assert.Contains(claims, error.Message);
+        Assert.Null(BootIdRange.Of(sandbox));
+    }
+
+    [SkippableFact]
+    [Trait("User", "Root")]
+    public void A_missing_claim_folder_is_made_roots_and_closed_to_others()
+    {
+        Skip.If(Environment.UserName != "root", "the claim folder must be root's; run the tests as root (CI does).");
+        using var folder = new TemporaryFolder("boot-ids-claim-folder-new");
+        var run = Directory.CreateDirectory(Path.Combine(folder.Path, "run")).FullName;
+        var sandbox = Sandbox(Directory.CreateDirectory(Path.Combine(folder.Path, "state")).FullName);
+
+        var range = BootIdRange.Claim(sandbox, sandbox.StatePath, 0, run);
+
+        var claims = Path.Combine(run, "sandbox", "boot-id-ranges");
+        Assert.Equal(0b111_000_000u, global::Sandbox.Native.FileStatus.Of(claims)!.Value.Permissions);
+        Assert.Equal(0u, global::Sandbox.Native.FileStatus.Of(claims)!.Value.Uid);
+        Assert.Equal(sandbox.StatePath, File.ReadAllText(Path.Combine(claims, range.Base.ToString(CultureInfo.InvariantCulture))));
+        Assert.Equal(range, BootIdRange.Of(sandbox));
+    }
+
     [SkippableFact]
     [Trait("User", "Root")]
     public void A_claim_whose_sandbox_is_gone_is_taken_over_and_a_live_one_is_not()

@@ -15,4 +15,9 @@ public static partial class SandboxErrors
         $"Every host uid range for booted machines is in use (claims in {claimFolder}).",
         "Remove booted sandboxes you no longer need (Remove-Sandbox), or delete stale claims in that folder whose sandbox is gone.",
         claimFolder);
+
+    public static SandboxException BootIdClaimFolderUnusable(string folder, string problem) => new(
+        "BootIdClaimFolderUnusable", SandboxErrorKind.InvalidOperation,
+        $"The folder of the host-wide claims of booted machines' uid ranges, {folder}, cannot be used: {problem}. It must be made by root, owned by root and writable by root alone, with no link on its way.",
+        $"Remove {folder} (as root; the module makes it again, root's and 0700 below /run/sandbox; claims of running machines are forgotten), or reboot: /run is emptied then.", folder);
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Sandbox.Native;
 using Sandbox.Processes;
+using Sandbox.Storage;
 
 namespace Sandbox.Namespaces;
 
@@ -28,6 +29,9 @@ internal sealed record BootIdRange(uint Base)
     public const int Slots = (int)((0x8000_0000u - FirstBase) / Size);
 
     public const string ClaimFolder = "/run/sandbox/boot-id-ranges";
+
+    /// <summary>The system's /run, where <see cref="ClaimFolder"/> is; the claims' tests give a folder of their own standing for it.</summary>
+    private const string Run = "/run";
 
     public static string RecordFile(SandboxInfo sandbox) => Path.Combine(sandbox.StatePath, RecordName);
 
@@ -102,22 +106,41 @@ internal sealed record BootIdRange(uint Base)
     internal static BootIdRange Claim(SandboxInfo sandbox, int start) => Claim(sandbox, sandbox.StatePath, start);
 
     /// <summary>Claims the first free range from slot <paramref name="start"/> on (wrapping around).</summary>
-    internal static BootIdRange Claim(SandboxInfo sandbox, string holder, int start)
+    internal static BootIdRange Claim(SandboxInfo sandbox, string holder, int start) => Claim(sandbox, holder, start, Run);
+
+    /// <summary>Claims in the claim folder below <paramref name="run"/> (<see cref="Run"/>, or a test's folder standing for it).</summary>
+    internal static BootIdRange Claim(SandboxInfo sandbox, string holder, int start, string run)
     {
-        Directory.CreateDirectory(ClaimFolder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var claims = OpenClaimFolder(run, create: true)!;
         var taken = SubordinateRanges().Concat(AccountIds.All().Select(id => ((long)id, 1L))).ToList();
-        var range = FirstFree(start, taken, candidate => candidate.TryClaim(holder))
-            ?? throw SandboxErrors.BootIdRangesExhausted(ClaimFolder);
+        var range = FirstFree(start, taken, candidate => candidate.TryClaim(claims, holder))
+            ?? throw SandboxErrors.BootIdRangesExhausted(claims);
         try
         {
             WriteRecord(sandbox, range);
         }
         catch
         {
-            File.Delete(range.ClaimFile); // ours: made just now; a range nobody records is a range lost
+            File.Delete(range.ClaimFileIn(claims)); // ours: made just now; a range nobody records is a range lost
             throw;
         }
         return range;
+    }
+
+    /// <summary>
+    /// The claim folder's path once each level of it below <paramref name="run"/> is checked (and made
+    /// when <paramref name="create"/>) by <see cref="RootRunFolders"/>: root's, no link, the last one 0700.
+    /// Only then are claims made and deleted by path: made by Directory.CreateDirectory, a link or a
+    /// folder of another user's at that name had root write and delete claim files wherever it led.
+    /// Null when it is missing and not to be made.
+    /// </summary>
+    private static string? OpenClaimFolder(string run, bool create)
+    {
+        var folder = RootRunFolders.Open(run, create, SandboxErrors.BootIdClaimFolderUnusable,
+            ("sandbox", RootRunFolders.Shared), ("boot-id-ranges", RootRunFolders.Private));
+        if (folder < 0) return null;
+        OpenAt2.close(folder);
+        return run + "/sandbox/boot-id-ranges";
     }
 
     /// <summary>
@@ -139,9 +162,9 @@ internal sealed record BootIdRange(uint Base)
     /// <summary>Gives the sandbox's range back (if <paramref name="holder"/> still holds it) and forgets it.</summary>
     public static void Release(SandboxInfo sandbox, string holder)
     {
-        if (Of(sandbox) is { } range)
+        if (Of(sandbox) is { } range && OpenClaimFolder(Run, create: false) is { } claims)
         {
-            var claim = range.ClaimFile;
+            var claim = range.ClaimFileIn(claims);
             if (File.Exists(claim) && File.ReadAllText(claim) == holder) File.Delete(claim);
         }
         var folder = OpenStateFolder(sandbox);
@@ -153,26 +176,27 @@ internal sealed record BootIdRange(uint Base)
     /// <summary>A claim held by the sandbox's state folder itself (the claims' own tests, and machines of older versions).</summary>
     public static void Release(SandboxInfo sandbox) => Release(sandbox, sandbox.StatePath);
 
-    private string ClaimFile => Path.Combine(ClaimFolder, Base.ToString(CultureInfo.InvariantCulture));
+    private string ClaimFileIn(string claims) => Path.Combine(claims, Base.ToString(CultureInfo.InvariantCulture));
 
-    private bool TryClaim(string holderPath)
+    private bool TryClaim(string claims, string holderPath)
     {
+        var claimFile = ClaimFileIn(claims);
         for (var attempt = 0; attempt < 2; attempt++)
         {
             try
             {
-                using var file = new FileStream(ClaimFile, FileMode.CreateNew, FileAccess.Write);
+                using var file = new FileStream(claimFile, FileMode.CreateNew, FileAccess.Write);
                 file.Write(System.Text.Encoding.UTF8.GetBytes(holderPath));
                 return true;
             }
-            catch (IOException) when (File.Exists(ClaimFile))
+            catch (IOException) when (File.Exists(claimFile))
             {
                 string holder;
-                try { holder = File.ReadAllText(ClaimFile); }
+                try { holder = File.ReadAllText(claimFile); }
                 catch (IOException) { return false; }
                 // A claim being written (empty) or held by a live sandbox stays; a dead one is taken over.
                 if (holder.Length == 0 || Directory.Exists(holder)) return false;
-                File.Delete(ClaimFile);
+                File.Delete(claimFile);
             }
         }
         return false;

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Sandbox.Tests.Support;
 using Xunit;
 
@@ -24,7 +23,7 @@ public sealed class LayerFolderBeneathTests
     [SkippableFact]
     public void Changes_of_a_state_folder_swapped_for_a_link_list_nothing_of_the_folder_it_leads_to()
     {
-        using var store = SudoStore.Make("layer-changes");
+        using var store = StoreWithFirstImage("layer-changes");
         var sandbox = store.Engine.Create(new SandboxCreateOptions { Image = "first", Provider = ProviderName.Bubblewrap });
         var state = ((ISandboxHarness)store.Engine).StateFolder(sandbox.Id);
         // A folder only root may enter, laid out as a state folder: its upper/ holds a file whose name is root's.
@@ -50,7 +49,7 @@ public sealed class LayerFolderBeneathTests
     [SkippableFact]
     public void A_user_is_never_taken_from_an_image_layer_swapped_for_a_link()
     {
-        using var store = SudoStore.Make("layer-passwd");
+        using var store = StoreWithFirstImage("layer-passwd");
         var sandbox = store.Engine.Create(new SandboxCreateOptions { Image = "first", Provider = ProviderName.Bubblewrap });
         // The first command mounts the overlay on the host (root Bubblewrap), from the layers as they were.
         Assert.Equal(0, store.Engine.Invoke(sandbox.Id, new SandboxCommand { Argv = new[] { "true" } }).ExitCode);
@@ -77,7 +76,7 @@ public sealed class LayerFolderBeneathTests
     public void Changes_and_users_of_a_store_nobody_swapped_are_still_read()
     {
         // The same calls with every folder where it should be: the refusals above are not all the new code does.
-        using var store = SudoStore.Make("layer-works");
+        using var store = StoreWithFirstImage("layer-works");
         var sandbox = store.Engine.Create(new SandboxCreateOptions { Image = "first", Provider = ProviderName.Bubblewrap });
         Assert.Equal(0, store.Engine.Invoke(sandbox.Id, new SandboxCommand { Argv = new[] { "sh", "-c", "echo made > /made-here" } }).ExitCode);
 
@@ -150,81 +149,21 @@ public sealed class LayerFolderBeneathTests
     /// </summary>
     private static SandboxCommand ShowHome(string user) => new() { Argv = new[] { "sh", "-c", "echo $HOME" }, User = user };
 
-    /// <summary>A store of the test user's, an EngineHost as root under their sudo over it, with the image "first" (busybox, and a user admin) imported.</summary>
-    private sealed class SudoStore : IDisposable
+    /// <summary>A store of the caller's with an engine as root under their sudo over it, and the image "first" (busybox, and a user admin) imported.</summary>
+    private static SudoCallersStore StoreWithFirstImage(string purpose)
     {
-        private readonly TemporaryFolder _folder;
-        private readonly int _uid;
-        private readonly int _gid;
-
-        private SudoStore(TemporaryFolder folder, int uid, int gid, RemoteHarness engine)
+        var store = SudoCallersStore.Make(purpose);
+        try
         {
-            _folder = folder;
-            _uid = uid;
-            _gid = gid;
-            Engine = engine;
+            var tree = BusyboxTree.Create(Path.Combine(store.Folder, "first"));
+            File.AppendAllText(Path.Combine(tree, "etc", "passwd"), "admin:x:0:0::/admin-home:/bin/sh\n");
+            store.StartEngine().Import("first", tree);
+            return store;
         }
-
-        public string Folder => _folder.Path;
-        public RemoteHarness Engine { get; }
-
-        public static SudoStore Make(string purpose)
+        catch
         {
-            Skip.IfNot(UnprivilegedUser.CanCreate, UnprivilegedUser.SkipReason);
-            UnprivilegedUser.Ensure();
-            var uid = int.Parse(RunAsRoot.Command("id", "-u", UnprivilegedUser.Name).Trim(), CultureInfo.InvariantCulture);
-            var gid = int.Parse(RunAsRoot.Command("id", "-g", UnprivilegedUser.Name).Trim(), CultureInfo.InvariantCulture);
-            var folder = new TemporaryFolder(purpose);
-            try
-            {
-                var root = Path.Combine(folder.Path, "store");
-                Directory.CreateDirectory(root);
-                File.SetUnixFileMode(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-                RunAsRoot.Command("chown", $"{uid}:{gid}", root);
-                var engine = new RemoteHarness(asRoot: true, sharedStore: root, environment: new Dictionary<string, string>
-                {
-                    ["SUDO_UID"] = uid.ToString(CultureInfo.InvariantCulture), ["SUDO_GID"] = gid.ToString(CultureInfo.InvariantCulture),
-                    ["SUDO_USER"] = UnprivilegedUser.Name,
-                });
-                var tree = BusyboxTree.Create(Path.Combine(folder.Path, "first"));
-                File.AppendAllText(Path.Combine(tree, "etc", "passwd"), "admin:x:0:0::/admin-home:/bin/sh\n");
-                engine.Import("first", tree);
-                return new SudoStore(folder, uid, gid, engine);
-            }
-            catch
-            {
-                folder.Dispose();
-                throw;
-            }
-        }
-
-        /// <summary>
-        /// The caller's move, as the caller: <paramref name="folder"/> (theirs to rename, in a folder of
-        /// theirs) renamed away and a link to <paramref name="target"/> in its place; undone on Dispose.
-        /// </summary>
-        public IDisposable SwapForLink(string folder, string target)
-        {
-            AsCaller("mv", "-T", folder, folder + "-away");
-            AsCaller("ln", "-s", target, folder);
-            return new Undo(() =>
-            {
-                AsCaller("rm", folder);
-                AsCaller("mv", "-T", folder + "-away", folder);
-            });
-        }
-
-        private void AsCaller(params string[] command) =>
-            RunAsRoot.Command("setpriv", new[] { $"--reuid={_uid}", $"--regid={_gid}", "--clear-groups", "--" }.Concat(command).ToArray());
-
-        private sealed class Undo(Action undo) : IDisposable
-        {
-            public void Dispose() => undo();
-        }
-
-        public void Dispose()
-        {
-            Engine.Dispose();
-            _folder.Dispose();
+            store.Dispose();
+            throw;
         }
     }
 }

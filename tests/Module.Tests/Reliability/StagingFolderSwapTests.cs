@@ -1,4 +1,3 @@
-using System.Globalization;
 using Sandbox.Native;
 using Sandbox.Storage;
 using Sandbox.Tests.Support;
@@ -26,7 +25,7 @@ public sealed class StagingFolderSwapTests
     [SkippableFact]
     public void An_import_whose_staging_folder_the_caller_swaps_for_a_link_extracts_nothing_outside_the_store()
     {
-        using var store = SudoStore.Make("swap-import");
+        using var store = StoreWithFirstImage("swap-import");
         var tarball = Path.Combine(store.Folder, "busybox.tar");
         RunAsRoot.Command("tar", "-C", BusyboxTree.Create(Path.Combine(store.Folder, "tree")), "-cf", tarball, ".");
         var fifo = Path.Combine(store.Folder, "busybox-fifo.tar");
@@ -35,8 +34,8 @@ public sealed class StagingFolderSwapTests
 
         // tar waits for the FIFO's writer, so the swap lands before it extracts a single file.
         var import = Task.Run(() => store.Engine.Import(Image, fifo));
-        var filling = store.WaitForStaging(staging => Directory.Exists(Path.Combine(staging, "rootfs")));
-        store.SwapForLinkToVictims(filling);
+        var filling = WaitForStaging(store, staging => Directory.Exists(Path.Combine(staging, "rootfs")));
+        store.SwapForLink(filling, store.Victims);
         using (var writer = new FileStream(fifo, FileMode.Open, FileAccess.Write))
         using (var reader = File.OpenRead(tarball))
             reader.CopyTo(writer);
@@ -52,7 +51,7 @@ public sealed class StagingFolderSwapTests
     [SkippableFact]
     public void Image_json_is_never_written_through_a_staging_folder_the_caller_swapped_for_a_link()
     {
-        using var store = SudoStore.Make("swap-manifest");
+        using var store = StoreWithFirstImage("swap-manifest");
         var tree = BusyboxTree.Create(Path.Combine(store.Folder, "tree"));
         File.WriteAllText(Path.Combine(tree, "etc", "motd"), "another image than the first\n");
         var lockPath = Path.Combine(store.Root, "locks", "layers-store.lock");
@@ -64,8 +63,8 @@ public sealed class StagingFolderSwapTests
             // Waiting for the layers lock, with its staging folder made: the moment right before image.json.
             Assert.True(Poll.Until(() => import.IsCompleted || HasOpen(store.Engine.HostPid, lockPath), TimeSpan.FromMinutes(1)), "the import never waited for the layers lock");
             Assert.False(import.IsCompleted, $"the import ended before it waited for the layers lock: {import.Exception}");
-            var staging = store.WaitForStaging(_ => true);
-            store.SwapForLinkToVictims(staging);
+            var staging = WaitForStaging(store, _ => true);
+            store.SwapForLink(staging, store.Victims);
             layersLock.Dispose();
             error = Assert.IsType<SandboxException>(Record(import));
         }
@@ -78,7 +77,7 @@ public sealed class StagingFolderSwapTests
     [SkippableFact]
     public void A_commit_whose_layer_staging_folder_the_caller_swaps_for_a_link_copies_nothing_outside_the_store()
     {
-        using var store = SudoStore.Make("swap-commit");
+        using var store = StoreWithFirstImage("swap-commit");
         var sandbox = store.Engine.Create(new SandboxCreateOptions { Image = "first", Provider = ProviderName.Bubblewrap });
         Assert.Equal(0, store.Engine.Invoke(sandbox.Id, new SandboxCommand { Argv = new[] { "sh", "-c", "echo step > /made-by-step" } }).ExitCode);
         var commandsLock = Path.Combine(((ISandboxHarness)store.Engine).StateFolder(sandbox.Id), "commands.lock");
@@ -92,7 +91,7 @@ public sealed class StagingFolderSwapTests
                 "the commit never waited for the sandbox's commands");
             Assert.False(commit.IsCompleted, $"the commit ended before it copied: {commit.Exception}");
             var staging = Directory.EnumerateDirectories(Path.Combine(store.Root, "layers"), ".staging-layer-*").Single();
-            store.SwapForLinkToVictims(staging);
+            store.SwapForLink(staging, store.Victims);
             sandboxLock.Dispose();
             error = Assert.IsType<SandboxException>(Record(commit));
         }
@@ -122,80 +121,31 @@ public sealed class StagingFolderSwapTests
         catch (DirectoryNotFoundException) { return false; }
     }
 
-    /// <summary>A store of the test user's, an EngineHost as root under their sudo over it, and a victim folder of root's beside it.</summary>
-    private sealed class SudoStore : IDisposable
+    /// <summary>A store of the caller's with an engine as root under their sudo over it, made (its folders, locks and layers handed to the caller) by a first import, as in use.</summary>
+    private static SudoCallersStore StoreWithFirstImage(string purpose)
     {
-        private readonly TemporaryFolder _folder;
-        private readonly int _uid;
-        private readonly int _gid;
-
-        private SudoStore(TemporaryFolder folder, int uid, int gid, RemoteHarness engine)
+        var store = SudoCallersStore.Make(purpose);
+        try
         {
-            _folder = folder;
-            _uid = uid;
-            _gid = gid;
-            Engine = engine;
+            store.StartEngine().Import("first", BusyboxTree.Create(Path.Combine(store.Folder, "first")));
+            return store;
         }
-
-        public string Folder => _folder.Path;
-        public string Root => Path.Combine(Folder, "store");
-        public string Victims => Path.Combine(Folder, "victims");
-        public RemoteHarness Engine { get; }
-
-        public static SudoStore Make(string purpose)
+        catch
         {
-            Skip.IfNot(UnprivilegedUser.CanCreate, UnprivilegedUser.SkipReason);
-            UnprivilegedUser.Ensure();
-            var uid = int.Parse(RunAsRoot.Command("id", "-u", UnprivilegedUser.Name).Trim(), CultureInfo.InvariantCulture);
-            var gid = int.Parse(RunAsRoot.Command("id", "-g", UnprivilegedUser.Name).Trim(), CultureInfo.InvariantCulture);
-            var folder = new TemporaryFolder(purpose);
-            try
-            {
-                var root = Path.Combine(folder.Path, "store");
-                Directory.CreateDirectory(root);
-                File.SetUnixFileMode(root, (UnixFileMode)0b111_000_000);
-                RunAsRoot.Command("chown", $"{uid}:{gid}", root);
-                Directory.CreateDirectory(Path.Combine(folder.Path, "victims"));
-                var engine = new RemoteHarness(asRoot: true, sharedStore: root, environment: new Dictionary<string, string>
-                {
-                    ["SUDO_UID"] = uid.ToString(CultureInfo.InvariantCulture), ["SUDO_GID"] = gid.ToString(CultureInfo.InvariantCulture),
-                    ["SUDO_USER"] = UnprivilegedUser.Name,
-                });
-                // The store made (its folders, locks and layers handed to the caller) by a first import, as in use.
-                engine.Import("first", BusyboxTree.Create(Path.Combine(folder.Path, "first")));
-                return new SudoStore(folder, uid, gid, engine);
-            }
-            catch
-            {
-                folder.Dispose();
-                throw;
-            }
+            store.Dispose();
+            throw;
         }
+    }
 
-        /// <summary>The image's staging folder once <paramref name="ready"/> holds for it (looked at as root: the caller cannot see inside).</summary>
-        public string WaitForStaging(Func<string, bool> ready)
+    /// <summary>The image's staging folder once <paramref name="ready"/> holds for it (looked at as root: the caller cannot see inside).</summary>
+    private static string WaitForStaging(SudoCallersStore store, Func<string, bool> ready)
+    {
+        string? found = null;
+        Assert.True(Poll.Until(() =>
         {
-            string? found = null;
-            Assert.True(Poll.Until(() =>
-            {
-                found = Directory.EnumerateDirectories(Path.Combine(Root, "images"), $".staging-{Image}-*").FirstOrDefault(ready);
-                return found is not null;
-            }, TimeSpan.FromMinutes(1)), "no staging folder appeared");
-            return found!;
-        }
-
-        /// <summary>The caller's move, as the caller: the folder renamed away in their images/, a link to the victims in its place.</summary>
-        public void SwapForLinkToVictims(string folder)
-        {
-            var asCaller = new[] { $"--reuid={_uid}", $"--regid={_gid}", "--clear-groups", "--" };
-            RunAsRoot.Command("setpriv", asCaller.Concat(new[] { "mv", "-T", folder, folder + "-away" }).ToArray());
-            RunAsRoot.Command("setpriv", asCaller.Concat(new[] { "ln", "-s", Victims, folder }).ToArray());
-        }
-
-        public void Dispose()
-        {
-            Engine.Dispose();
-            _folder.Dispose();
-        }
+            found = Directory.EnumerateDirectories(Path.Combine(store.Root, "images"), $".staging-{Image}-*").FirstOrDefault(ready);
+            return found is not null;
+        }, TimeSpan.FromMinutes(1)), "no staging folder appeared");
+        return found!;
     }
 }

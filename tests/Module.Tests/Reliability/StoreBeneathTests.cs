@@ -1,4 +1,3 @@
-using System.Globalization;
 using Sandbox.Images;
 using Sandbox.Native;
 using Sandbox.Storage;
@@ -25,46 +24,45 @@ public sealed class StoreBeneathTests
     [SkippableFact]
     public void Removing_an_image_folder_through_an_images_folder_swapped_for_a_link_deletes_nothing_outside_the_store()
     {
-        using var store = CallersStore.Make("beneath-remove");
-        store.Swap("images");
+        using var store = CheckedStore("beneath-remove");
+        Swap(store, "images");
 
         var error = Assert.Throws<SandboxException>(() =>
             SafeTreeRemover.Remove(Path.Combine(store.Root, "images", "dpkg"), Path.Combine(store.Root, "images")));
 
         Assert.Equal("UnsafeRemoval", error.ErrorId);
-        store.AssertVictimIntact();
+        AssertVictimIntact(store);
     }
 
     [SkippableFact]
     public void Removing_below_a_layer_folder_swapped_for_a_link_deletes_nothing_outside_the_store()
     {
         // Any folder on the way counts, not only the top-level ones the guard looks at: layers/<id> here.
-        using var store = CallersStore.Make("beneath-remove-deep");
+        using var store = CheckedStore("beneath-remove-deep");
         var layer = Path.Combine(store.Root, "layers", "abc");
         Directory.CreateDirectory(layer);
         store.GiveToCaller(layer);
-        Directory.Move(layer, layer + "-away");
-        File.CreateSymbolicLink(layer, store.Victims);
+        store.SwapForLink(layer, store.Victims);
 
         var error = Assert.Throws<SandboxException>(() => SafeTreeRemover.Remove(Path.Combine(layer, "dpkg"), Path.Combine(store.Root, "layers")));
 
         Assert.Equal("UnsafeRemoval", error.ErrorId);
-        store.AssertVictimIntact();
+        AssertVictimIntact(store);
     }
 
     [SkippableFact]
     public void Remove_SandboxImage_through_an_images_folder_swapped_for_a_link_moves_and_deletes_nothing_outside_the_store()
     {
-        using var store = CallersStore.Make("beneath-rename");
+        using var store = CheckedStore("beneath-rename");
         var images = new ImageStore(new StoreLayout(store.Root), NullEngineLog.Instance);
-        store.Swap("images");
+        Swap(store, "images");
 
         // Renamed to .trash-dpkg-... and deleted, by path: through the link, /victims/dpkg.
         var error = Assert.Throws<SandboxException>(() => images.Remove("dpkg"));
 
         Assert.Equal("StoreEntryUnsafe", error.ErrorId);
         Assert.Contains("images", error.Message);
-        store.AssertVictimIntact();
+        AssertVictimIntact(store);
         Assert.Equal(new[] { "dpkg" }, Directory.GetFileSystemEntries(store.Victims).Select(Path.GetFileName));
     }
 
@@ -72,8 +70,8 @@ public sealed class StoreBeneathTests
     public void A_lock_taken_through_a_locks_folder_swapped_for_a_link_creates_nothing_outside_the_store()
     {
         // O_NOFOLLOW guards only the lock file's own name: root followed the swapped locks/ and made the file there.
-        using var store = CallersStore.Make("beneath-lock");
-        store.Swap("locks");
+        using var store = CheckedStore("beneath-lock");
+        Swap(store, "locks");
 
         FileLock? taken = null;
         var thrown = Record.Exception(() => taken = FileLock.Acquire(Path.Combine(store.Root, "locks", "image-x.lock")));
@@ -81,21 +79,21 @@ public sealed class StoreBeneathTests
 
         Assert.False(File.Exists(Path.Combine(store.Victims, "image-x.lock")), "root made a lock file outside the store");
         Assert.Equal("StoreEntryUnsafe", Assert.IsType<SandboxException>(thrown).ErrorId);
-        store.AssertVictimIntact();
+        AssertVictimIntact(store);
     }
 
     [SkippableFact]
     public void Handing_a_store_file_over_through_a_folder_swapped_for_a_link_changes_no_owner_outside_the_store()
     {
-        using var store = CallersStore.Make("beneath-handover");
-        store.Swap("images");
+        using var store = CheckedStore("beneath-handover");
+        Swap(store, "images");
         var caller = new SudoCaller(UnprivilegedUser.Name, store.Uid, store.Gid, "/nonexistent");
 
         // lchown guards only the last component: by path root gave the caller the victim's file.
         var error = Assert.Throws<SandboxException>(() => caller.HandOver(Path.Combine(store.Root, "images", "dpkg", "status")));
 
         Assert.Equal("StoreEntryUnsafe", error.ErrorId);
-        store.AssertVictimIntact();
+        AssertVictimIntact(store);
     }
 
     [SkippableFact]
@@ -103,11 +101,11 @@ public sealed class StoreBeneathTests
     {
         // The state folder is the caller's (handed over), so they need no race at all to plant upper/tmp
         // -> a folder of root's before the provider makes the layer: by path, chmod 1777 followed it.
-        using var store = CallersStore.Make("beneath-scratch");
+        using var store = CheckedStore("beneath-scratch");
         var state = Path.Combine(store.Root, "sandboxes", "sb1");
         Directory.CreateDirectory(Path.Combine(state, "upper"));
         File.CreateSymbolicLink(Path.Combine(state, "upper", "tmp"), Path.Combine(store.Victims, "dpkg"));
-        RunAsRoot.Command("chown", "-hR", $"{store.Uid}:{store.Gid}", state);
+        store.GiveToCaller(state, recursive: true);
         var lower = Directory.CreateDirectory(Path.Combine(store.Root, "layers", "base")).FullName;
         var before = FileStatus.Of(Path.Combine(store.Victims, "dpkg"))!.Value.Permissions;
 
@@ -115,7 +113,7 @@ public sealed class StoreBeneathTests
 
         Assert.Equal("StoreEntryUnsafe", error.ErrorId);
         Assert.Equal(before, FileStatus.Of(Path.Combine(store.Victims, "dpkg"))!.Value.Permissions);
-        store.AssertVictimIntact();
+        AssertVictimIntact(store);
     }
 
     [SkippableFact]
@@ -123,18 +121,18 @@ public sealed class StoreBeneathTests
     {
         // The caller opened their images folder (0755), the check read that mode, then the folder became a
         // link: by path, root's chmod applied 0700 to where the link leads.
-        using var store = CallersStore.Make("beneath-tighten");
+        using var store = CheckedStore("beneath-tighten");
         var images = Path.Combine(store.Root, "images");
         File.SetUnixFileMode(images, (UnixFileMode)0b111_101_101);
         var seen = FileStatus.Of(images)!.Value;
-        store.Swap("images");
+        Swap(store, "images");
         var before = FileStatus.Of(store.Victims)!.Value.Permissions;
 
         PrivateFiles.Tighten(images, seen);
 
         Assert.Equal(before, FileStatus.Of(store.Victims)!.Value.Permissions);
         Assert.True(FileStatus.Of(images)!.Value.IsSymbolicLink);
-        store.AssertVictimIntact();
+        AssertVictimIntact(store);
     }
 
     [SkippableFact]
@@ -142,7 +140,7 @@ public sealed class StoreBeneathTests
     {
         // Seed drops every file of the pool that is not a cache entry: by path, through the link, every
         // file of the folder it led to (here the victim's status file; /etc's files just the same).
-        using var store = CallersStore.Make("beneath-pool");
+        using var store = CheckedStore("beneath-pool");
         var cache = Sandbox.Images.Packages.PackageCache.For(store.Root, new ImageBuildOptions { Suite = "bookworm", Architecture = "amd64" });
         Directory.CreateDirectory(cache.Folder);
         cache.EnsureCreated(); // its check (this test process is no sudo's: the pool is root's)
@@ -153,7 +151,7 @@ public sealed class StoreBeneathTests
         var error = Assert.Throws<SandboxException>(() => cache.Seed(seed, NullEngineLog.Instance));
 
         Assert.Equal("StoreEntryUnsafe", error.ErrorId);
-        store.AssertVictimIntact();
+        AssertVictimIntact(store);
     }
 
     [SkippableFact]
@@ -162,7 +160,7 @@ public sealed class StoreBeneathTests
         // A hard link into the build's seed folder shared the entry's inode: the caller, who owns the pool,
         // could rewrite it after root hashed it and before root's build installed it (apt trusts a cached
         // archive of the right size).
-        using var store = CallersStore.Make("beneath-seed");
+        using var store = CheckedStore("beneath-seed");
         var cache = Sandbox.Images.Packages.PackageCache.For(store.Root, new ImageBuildOptions { Suite = "bookworm", Architecture = "amd64" });
         Directory.CreateDirectory(cache.Folder);
         var content = "a package's bytes\n"u8.ToArray();
@@ -234,7 +232,7 @@ public sealed class StoreBeneathTests
     public void Store_entries_reached_beneath_the_root_are_still_handed_over_moved_and_removed()
     {
         // The same calls on the store as it should be: the refusals above are not all the new code does.
-        using var store = CallersStore.Make("beneath-works");
+        using var store = CheckedStore("beneath-works");
         var image = Path.Combine(store.Root, "images", "app");
         Directory.CreateDirectory(Path.Combine(image, "rootfs", "etc"));
         File.WriteAllText(Path.Combine(image, "rootfs", "etc", "hostname"), "app\n");
@@ -257,76 +255,46 @@ public sealed class StoreBeneathTests
         Assert.Equal((uint)store.Uid, linkOwner);
         Assert.False(Directory.Exists(image));
         Assert.False(Directory.Exists(moved));
-        store.AssertVictimIntact();
+        AssertVictimIntact(store);
     }
 
+    private const string VictimText = "victim's own file\n";
+
     /// <summary>
-    /// A store of the test user's (what sudo's caller has), checked by StoreRootGuard as the engine
-    /// checks it, and a victim folder of root's outside it, in the same temporary folder.
+    /// A store of the caller's laid out as in use (the caller's own folders, an image "dpkg"), checked
+    /// by StoreRootGuard as the engine checks it, and a victim's file of root's, victims/dpkg/status.
     /// </summary>
-    private sealed class CallersStore : IDisposable
+    private static SudoCallersStore CheckedStore(string purpose)
     {
-        private const string VictimText = "victim's own file\n";
-        private readonly TemporaryFolder _folder;
-
-        private CallersStore(TemporaryFolder folder, int uid, int gid)
+        var store = SudoCallersStore.Make(purpose);
+        try
         {
-            _folder = folder;
-            Uid = uid;
-            Gid = gid;
+            foreach (var folder in new[] { "images", "layers", "locks", "sandboxes", "trash" })
+                Directory.CreateDirectory(Path.Combine(store.Root, folder));
+            Directory.CreateDirectory(Path.Combine(store.Root, "images", "dpkg"));
+            store.GiveToCaller(store.Root, recursive: true);
+            Directory.CreateDirectory(Path.Combine(store.Victims, "dpkg"));
+            File.WriteAllText(Path.Combine(store.Victims, "dpkg", "status"), VictimText);
+            // What every engine does first: the store is the caller's, and only they and root can change its path.
+            StoreRootGuard.Verify(store.Root, (uint)store.Uid, engineIsRoot: true);
+            return store;
         }
-
-        public string Root => Path.Combine(_folder.Path, "store");
-        public string Victims => Path.Combine(_folder.Path, "victims");
-        public int Uid { get; }
-        public int Gid { get; }
-
-        public static CallersStore Make(string purpose)
+        catch
         {
-            Skip.IfNot(UnprivilegedUser.CanCreate, UnprivilegedUser.SkipReason);
-            UnprivilegedUser.Ensure();
-            var uid = int.Parse(RunAsRoot.Command("id", "-u", UnprivilegedUser.Name).Trim(), CultureInfo.InvariantCulture);
-            var gid = int.Parse(RunAsRoot.Command("id", "-g", UnprivilegedUser.Name).Trim(), CultureInfo.InvariantCulture);
-            var store = new CallersStore(new TemporaryFolder(purpose), uid, gid);
-            try
-            {
-                foreach (var folder in new[] { "images", "layers", "locks", "sandboxes", "trash" })
-                    Directory.CreateDirectory(Path.Combine(store.Root, folder));
-                Directory.CreateDirectory(Path.Combine(store.Root, "images", "dpkg"));
-                File.SetUnixFileMode(store.Root, (UnixFileMode)0b111_000_000);
-                RunAsRoot.Command("chown", "-R", $"{uid}:{gid}", store.Root);
-                Directory.CreateDirectory(Path.Combine(store.Victims, "dpkg"));
-                File.WriteAllText(Path.Combine(store.Victims, "dpkg", "status"), VictimText);
-                // What every engine does first: the store is the caller's, and only they and root can change its path.
-                StoreRootGuard.Verify(store.Root, (uint)uid, engineIsRoot: true);
-                return store;
-            }
-            catch
-            {
-                store.Dispose();
-                throw;
-            }
+            store.Dispose();
+            throw;
         }
+    }
 
-        public void GiveToCaller(string path) => RunAsRoot.Command("chown", $"{Uid}:{Gid}", path);
+    /// <summary>The caller's move, after the check: the store's <paramref name="folder"/> renamed away and a link to the victims in its place.</summary>
+    private static void Swap(SudoCallersStore store, string folder) => store.SwapForLink(Path.Combine(store.Root, folder), store.Victims);
 
-        /// <summary>The caller's move, after the check: <paramref name="folder"/> renamed away and a link to the victims in its place.</summary>
-        public void Swap(string folder)
-        {
-            var path = Path.Combine(Root, folder);
-            Directory.Move(path, path + "-away");
-            File.CreateSymbolicLink(path, Victims);
-        }
-
-        public void AssertVictimIntact()
-        {
-            var file = Path.Combine(Victims, "dpkg", "status");
-            Assert.True(File.Exists(file), $"{file} outside the store was deleted");
-            Assert.Equal(VictimText, File.ReadAllText(file));
-            Assert.Equal(0u, FileStatus.Of(file)!.Value.Uid);
-            Assert.Equal(0u, FileStatus.Of(Path.Combine(Victims, "dpkg"))!.Value.Uid);
-        }
-
-        public void Dispose() => _folder.Dispose();
+    private static void AssertVictimIntact(SudoCallersStore store)
+    {
+        var file = Path.Combine(store.Victims, "dpkg", "status");
+        Assert.True(File.Exists(file), $"{file} outside the store was deleted");
+        Assert.Equal(VictimText, File.ReadAllText(file));
+        Assert.Equal(0u, FileStatus.Of(file)!.Value.Uid);
+        Assert.Equal(0u, FileStatus.Of(Path.Combine(store.Victims, "dpkg"))!.Value.Uid);
     }
 }

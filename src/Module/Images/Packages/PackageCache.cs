@@ -210,21 +210,15 @@ internal sealed partial class PackageCache
             Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
         });
         if (handOver) SudoCaller.Current?.HandOverHeld((int)target.SafeFileHandle.DangerousGetHandle(), copy);
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var buffer = new byte[1 << 16];
-        long offset = 0;
-        int read;
-        while ((read = RandomAccess.Read(source, buffer, offset)) > 0)
-        {
-            hash.AppendData(buffer, 0, read);
-            target.Write(buffer, 0, read);
-            offset += read;
-        }
-        return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
+        return Sha256(source, copyTo: target);
     }
 
-    /// <summary>The file's SHA-256, read by offset: the handle stays open (and ours) for the move that follows.</summary>
-    private static string Sha256(SafeFileHandle file)
+    /// <summary>
+    /// The file's SHA-256, read by offset through the open handle (never its name again: the handle stays
+    /// open, and ours, for what follows). With <paramref name="copyTo"/>, each block hashed is the block
+    /// written there, so the hash is of the copy, whatever the source's owner does to it meanwhile.
+    /// </summary>
+    private static string Sha256(SafeFileHandle file, Stream? copyTo = null)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var buffer = new byte[1 << 16];
@@ -233,6 +227,7 @@ internal sealed partial class PackageCache
         while ((read = RandomAccess.Read(file, buffer, offset)) > 0)
         {
             hash.AppendData(buffer, 0, read);
+            copyTo?.Write(buffer, 0, read);
             offset += read;
         }
         return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
