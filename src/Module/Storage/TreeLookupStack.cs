@@ -20,23 +20,12 @@ internal sealed class TreeLookupStack : IDisposable
     private TreeLookupStack(TreeLookup?[] layers) => _layers = layers;
 
     /// <summary>
-    /// A layer that is not there counts as empty. Each layer's folder is opened once, beneath the store
-    /// root when it is in a store (<see cref="LayerFolder"/>); every lookup goes on from that descriptor.
+    /// A layer that is not there counts as empty; one that is there but cannot be read is
+    /// LayerFolderUnreadable. Each layer's folder is opened once, all beneath one open of the store root
+    /// when they are in a store (<see cref="LayerFolder.Open(IReadOnlyList{string})"/>); every lookup goes on from those descriptors.
     /// </summary>
-    public static TreeLookupStack Open(IEnumerable<string> layers)
-    {
-        var opened = new List<TreeLookup?>();
-        try
-        {
-            foreach (var layer in layers) opened.Add(TreeLookup.Open(layer));
-            return new TreeLookupStack(opened.ToArray());
-        }
-        catch
-        {
-            foreach (var layer in opened) layer?.Dispose();
-            throw;
-        }
-    }
+    public static TreeLookupStack Open(IEnumerable<string> layers) =>
+        new(LayerFolder.Open(layers.ToList()).Select(TreeLookup.Of).ToArray());
 
     public int Count => _layers.Length;
 
