@@ -49,16 +49,22 @@ internal sealed class DirectoryDescent : IDisposable
     {
         var held = LayerFolder.Open(root);
         if (held < 0) return null;
-        try
-        {
-            // LayerFolder found it readable; a chmod since then (by the sandbox, rootless) must not read as empty either.
-            var fd = DirectoryCalls.OpenFolder(held, Here);
-            if (fd < 0) throw SandboxErrors.LayerFolderUnreadable(root, OpenAt2.ErrorText(-fd));
-            var descent = new DirectoryDescent();
-            if (!descent.Push(fd, null)) throw SandboxErrors.LayerFolderUnreadable(root, "it is no longer a folder");
-            return descent;
-        }
+        try { return OpenLayer(held, root); }
         finally { DirectoryCalls.close(held); }
+    }
+
+    /// <summary>
+    /// The walk of a layer folder <see cref="LayerFolder"/> opened (<paramref name="layerFd"/>, left open
+    /// for its caller), <paramref name="root"/> its path for errors. LayerFolder found it readable; a chmod
+    /// since then (by the sandbox, rootless) is LayerFolderUnreadable too, never an empty walk.
+    /// </summary>
+    public static DirectoryDescent OpenLayer(int layerFd, string root)
+    {
+        var fd = DirectoryCalls.OpenFolder(layerFd, Here);
+        if (fd < 0) throw SandboxErrors.LayerFolderUnreadable(root, OpenAt2.ErrorText(-fd));
+        var descent = new DirectoryDescent();
+        if (!descent.Push(fd, null)) throw SandboxErrors.LayerFolderUnreadable(root, "it is no longer a folder");
+        return descent;
     }
 
     private static readonly byte[] Here = DirectoryCalls.Bytes(".");

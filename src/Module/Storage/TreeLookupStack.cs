@@ -17,7 +17,15 @@ internal sealed class TreeLookupStack : IDisposable
     private readonly TreeLookup?[] _layers;
     private readonly Dictionary<string, int[]> _folders = new(StringComparer.Ordinal);
 
-    private TreeLookupStack(TreeLookup?[] layers) => _layers = layers;
+    private readonly bool _ownsLayers;
+
+    private TreeLookupStack(TreeLookup?[] layers, bool ownsLayers = true) => (_layers, _ownsLayers) = (layers, ownsLayers);
+
+    /// <summary>
+    /// Layers <paramref name="first"/>.. as a stack of their own (the image under a sandbox's upper layer),
+    /// sharing this stack's descriptors: valid until this one is disposed, and its own Dispose closes none.
+    /// </summary>
+    public TreeLookupStack LayersFrom(int first) => new(_layers[first..], ownsLayers: false);
 
     /// <summary>
     /// A layer that is not there counts as empty; one that is there but cannot be read is
@@ -88,6 +96,7 @@ internal sealed class TreeLookupStack : IDisposable
 
     public void Dispose()
     {
+        if (!_ownsLayers) return;
         foreach (var layer in _layers) layer?.Dispose();
     }
 }
