@@ -167,8 +167,11 @@ internal sealed class OverlayLayer
         var changes = new List<SandboxChange>();
         // The upper layer is walked by descriptors and the image looked up without following links:
         // a sandbox racing the walk, or naming a path under an image's absolute link, learns nothing of the host.
-        using var image = TreeLookupStack.Open(Lowers);
-        foreach (var (relative, status) in TreeWalker.Walk(Upper))
+        // The upper layer and the image's are opened together, beneath one open of the store root; the
+        // upper layer is walked from its descriptor and the image looked up without it (layers 1..).
+        using var stack = TreeLookupStack.Open(Stack);
+        using var image = stack.LayersFrom(1);
+        foreach (var (relative, status) in TreeWalker.Walk(stack.LayerFd(0), Upper))
         {
             bytes += (long)(status.Blocks * 512);
             var inImage = image.Status(relative);

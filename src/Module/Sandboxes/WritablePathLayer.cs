@@ -127,16 +127,7 @@ internal static class WritablePathLayer
     /// (<see cref="LayerFolder"/>): under sudo the state folder and the layers are the caller's, who could
     /// swap one for a link to a folder of root's, where root would then look and make folders.
     /// </summary>
-    private static int[] OpenLayers(OverlayLayer layer)
-    {
-        var upper = LayerFolder.Open(layer.Upper);
-        try { return new[] { upper, LayerFolder.Open(layer.Lower) }; }
-        catch
-        {
-            if (upper >= 0) close(upper);
-            throw;
-        }
-    }
+    private static int[] OpenLayers(OverlayLayer layer) => LayerFolder.Open(new[] { layer.Upper, layer.Lower });
 
     /// <summary>
     /// Makes segments[missing..] in the upper layer, first its existing parents there as overlayfs

@@ -39,16 +39,32 @@ internal sealed class DirectoryDescent : IDisposable
 
     /// <summary>
     /// Opens <paramref name="root"/> (which must itself be a folder, not a link to one); null when it
-    /// is not there or is not a folder. Its path is the store's, not the sandbox's, but under sudo the
-    /// store is the caller's: in a store the root is reached beneath the store root without links
-    /// (<see cref="LayerFolder"/>, StoreEntryUnsafe for a swapped folder on its way), elsewhere by its path.
+    /// is not there (outside a store, also when it is not a folder). Its path is the store's, not the
+    /// sandbox's, but under sudo the store is the caller's: in a store the root is reached beneath the
+    /// store root without links (<see cref="LayerFolder"/>, StoreEntryUnsafe for a swapped folder on its
+    /// way), elsewhere by its path. A root that is there but cannot be read is LayerFolderUnreadable,
+    /// never an empty walk: that would hide every change in it.
     /// </summary>
     public static DirectoryDescent? Open(string root)
     {
         var held = LayerFolder.Open(root);
         if (held < 0) return null;
-        try { return OpenAt(held, Here); }
+        try { return OpenLayer(held, root); }
         finally { DirectoryCalls.close(held); }
+    }
+
+    /// <summary>
+    /// The walk of a layer folder <see cref="LayerFolder"/> opened (<paramref name="layerFd"/>, left open
+    /// for its caller), <paramref name="root"/> its path for errors. LayerFolder found it readable; a chmod
+    /// since then (by the sandbox, rootless) is LayerFolderUnreadable too, never an empty walk.
+    /// </summary>
+    public static DirectoryDescent OpenLayer(int layerFd, string root)
+    {
+        var fd = DirectoryCalls.OpenFolder(layerFd, Here);
+        if (fd < 0) throw SandboxErrors.LayerFolderUnreadable(root, OpenAt2.ErrorText(-fd));
+        var descent = new DirectoryDescent();
+        if (!descent.Push(fd, null)) throw SandboxErrors.LayerFolderUnreadable(root, "it is no longer a folder");
+        return descent;
     }
 
     private static readonly byte[] Here = DirectoryCalls.Bytes(".");

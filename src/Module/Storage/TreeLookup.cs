@@ -17,13 +17,13 @@ internal sealed partial class TreeLookup : IDisposable
 
     /// <summary>
     /// Null when <paramref name="root"/> is not there (or, outside a store, not a folder). In a store it is
-    /// reached beneath the store root without links (<see cref="LayerFolder"/>), StoreEntryUnsafe if it cannot be.
+    /// reached beneath the store root without links (<see cref="LayerFolder"/>), StoreEntryUnsafe if it cannot be;
+    /// LayerFolderUnreadable when it is there but cannot be read.
     /// </summary>
-    public static TreeLookup? Open(string root)
-    {
-        var fd = LayerFolder.Open(root);
-        return fd < 0 ? null : new TreeLookup(fd);
-    }
+    public static TreeLookup? Open(string root) => Of(LayerFolder.Open(root));
+
+    /// <summary>A lookup from a folder <see cref="LayerFolder"/> opened (it takes the descriptor over); null for its -ENOENT.</summary>
+    public static TreeLookup? Of(int layerFd) => layerFd < 0 ? null : new TreeLookup(layerFd);
 
     /// <summary>The O_PATH descriptor of the layer's folder: where confined lookups of its files start (<see cref="SandboxRootReader"/>).</summary>
     public int Fd => _rootFd;

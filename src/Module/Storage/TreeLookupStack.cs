@@ -17,26 +17,23 @@ internal sealed class TreeLookupStack : IDisposable
     private readonly TreeLookup?[] _layers;
     private readonly Dictionary<string, int[]> _folders = new(StringComparer.Ordinal);
 
-    private TreeLookupStack(TreeLookup?[] layers) => _layers = layers;
+    private readonly bool _ownsLayers;
+
+    private TreeLookupStack(TreeLookup?[] layers, bool ownsLayers = true) => (_layers, _ownsLayers) = (layers, ownsLayers);
 
     /// <summary>
-    /// A layer that is not there counts as empty. Each layer's folder is opened once, beneath the store
-    /// root when it is in a store (<see cref="LayerFolder"/>); every lookup goes on from that descriptor.
+    /// Layers <paramref name="first"/>.. as a stack of their own (the image under a sandbox's upper layer),
+    /// sharing this stack's descriptors: valid until this one is disposed, and its own Dispose closes none.
     /// </summary>
-    public static TreeLookupStack Open(IEnumerable<string> layers)
-    {
-        var opened = new List<TreeLookup?>();
-        try
-        {
-            foreach (var layer in layers) opened.Add(TreeLookup.Open(layer));
-            return new TreeLookupStack(opened.ToArray());
-        }
-        catch
-        {
-            foreach (var layer in opened) layer?.Dispose();
-            throw;
-        }
-    }
+    public TreeLookupStack LayersFrom(int first) => new(_layers[first..], ownsLayers: false);
+
+    /// <summary>
+    /// A layer that is not there counts as empty; one that is there but cannot be read is
+    /// LayerFolderUnreadable. Each layer's folder is opened once, all beneath one open of the store root
+    /// when they are in a store (<see cref="LayerFolder.Open(IReadOnlyList{string})"/>); every lookup goes on from those descriptors.
+    /// </summary>
+    public static TreeLookupStack Open(IEnumerable<string> layers) =>
+        new(LayerFolder.Open(layers.ToList()).Select(TreeLookup.Of).ToArray());
 
     public int Count => _layers.Length;
 
@@ -99,6 +96,7 @@ internal sealed class TreeLookupStack : IDisposable
 
     public void Dispose()
     {
+        if (!_ownsLayers) return;
         foreach (var layer in _layers) layer?.Dispose();
     }
 }

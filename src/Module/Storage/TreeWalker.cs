@@ -21,9 +21,19 @@ internal static class TreeWalker
     /// </summary>
     internal readonly record struct Entry(string Relative, FileStatus Status, int FolderFd, byte[] Name);
 
-    internal static IEnumerable<Entry> Entries(string root)
+    /// <summary>
+    /// The walk of a layer folder already open (<paramref name="layer"/>, as <see cref="TreeLookupStack.LayerFd"/>
+    /// gives it: -1 when it is not there, walked as empty), <paramref name="root"/> its path for errors:
+    /// for a caller that opened it with the rest of its stack, beneath one open of the store root.
+    /// </summary>
+    public static IEnumerable<(string Relative, FileStatus Status)> Walk(int layer, string root) =>
+        layer < 0 ? Enumerable.Empty<(string, FileStatus)>() : Walk(() => DirectoryDescent.OpenLayer(layer, root), root).Select(entry => (entry.Relative, entry.Status));
+
+    internal static IEnumerable<Entry> Entries(string root) => Walk(() => DirectoryDescent.Open(root), root);
+
+    private static IEnumerable<Entry> Walk(Func<DirectoryDescent?> open, string root)
     {
-        using var descent = DirectoryDescent.Open(root);
+        using var descent = open();
         if (descent is null) yield break;
         while (true)
         {
