@@ -23,6 +23,7 @@ internal static unsafe partial class DirectoryCalls
 
     public const int EINTR = 4;
     public const int ENOENT = 2;
+    public const int EPERM = 1;
     public const int EACCES = 13;
     public const int ENOTDIR = 20;
     public const int EISDIR = 21;
@@ -64,9 +65,15 @@ internal static unsafe partial class DirectoryCalls
     }
 
     /// <summary>lstat of <paramref name="name"/> in <paramref name="dirFd"/>; null when it is gone.</summary>
-    public static FileStatus? StatName(int dirFd, byte[] name)
+    public static FileStatus? StatName(int dirFd, byte[] name) => StatName(dirFd, name, out _);
+
+    /// <summary>lstat of <paramref name="name"/> in <paramref name="dirFd"/>; null, with the errno, when it fails.</summary>
+    public static FileStatus? StatName(int dirFd, byte[] name, out int error)
     {
-        fixed (byte* p = name) return Stat(dirFd, p, AT_SYMLINK_NOFOLLOW);
+        FileStatus? status;
+        fixed (byte* p = name) status = Stat(dirFd, p, AT_SYMLINK_NOFOLLOW);
+        error = status is null ? Marshal.GetLastPInvokeError() : 0;
+        return status;
     }
 
     /// <summary>fstat of an open descriptor.</summary>

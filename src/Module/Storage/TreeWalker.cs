@@ -44,12 +44,29 @@ internal static class TreeWalker
                 Leave(descent, root);
                 continue;
             }
-            if (DirectoryCalls.StatName(descent.Fd, name) is not { } status) continue; // gone meanwhile
-            yield return new Entry(descent.RelativeOf(name), status, descent.Fd, name);
+            if (DirectoryCalls.StatName(descent.Fd, name, out var statError) is not { } status)
+            {
+                if (IsUnreadable(statError)) throw Unreadable(root, descent.Relative, statError); // a folder listable but not searchable
+                continue; // gone meanwhile
+            }
+            var relative = descent.RelativeOf(name);
+            yield return new Entry(relative, status, descent.Fd, name);
+            if (!status.IsDirectory) continue;
             // A folder swapped for a link or a file since the lstat gives ELOOP/ENOTDIR: not followed.
-            if (status.IsDirectory) descent.Enter(name);
+            if (descent.Enter(name) is var entered && IsUnreadable(-entered)) throw Unreadable(root, relative, -entered);
         }
     }
+
+    /// <summary>
+    /// Rootless (or FakeChroot) the tree is read with its owner's permissions, and a command in the
+    /// sandbox is that owner: its chmod 000 on a folder hid the folder's contents from the walk, so
+    /// Get-SandboxStat -Changes listed the folder and none of what changed in it, and a commit's
+    /// marker pass skipped it. Only a folder that is gone or swapped is passed over.
+    /// </summary>
+    private static bool IsUnreadable(int errno) => errno is DirectoryCalls.EACCES or DirectoryCalls.EPERM;
+
+    private static SandboxException Unreadable(string root, string relative, int errno) =>
+        SandboxErrors.LayerFolderUnreadable(relative.Length == 0 ? root : Path.Combine(root, relative), OpenAt2.ErrorText(errno));
 
     /// <summary>Back up one folder; when the tree was moved under the walk it ends there, loudly, rather than go where it cannot check.</summary>
     private static void Leave(DirectoryDescent descent, string root)

@@ -56,6 +56,30 @@ public sealed class LayerFolderUnreadableTests
         Assert.DoesNotContain(owner.Changes(sandbox), change => change.Path == "/tmp" && change.Kind == SandboxChangeKind.Added);
     }
 
+    [SkippableTheory]
+    [InlineData("000")] // neither listable nor searchable: the walk cannot enter it
+    [InlineData("400")] // listable, not searchable: its names are there, their lstat fails
+    [InlineData("100")] // searchable, not listable
+    public void Changes_inside_a_folder_the_sandbox_made_unreadable_fail_instead_of_being_left_out(string mode)
+    {
+        // The command in the sandbox is the folder's owner: its chmod reaches the host's upper/ as it is.
+        using var owner = Owner(out var sandbox);
+        var script = $"mkdir /hidden && echo changed > /hidden/inside && chmod {mode} /hidden";
+        Assert.Equal(0, owner.Invoke(sandbox, new SandboxCommand { Argv = new[] { "sh", "-c", script } }).ExitCode);
+        var hidden = Path.Combine(((ISandboxHarness)owner).StateFolder(sandbox), "upper", "hidden");
+        try
+        {
+            IReadOnlyList<SandboxChange>? changes = null;
+            var error = Record.Exception(() => changes = owner.Changes(sandbox));
+
+            Assert.True(error is not null, $"the folder's contents were left out of the changes: [{string.Join(", ", changes?.Select(c => c.Path) ?? Enumerable.Empty<string>())}]");
+            Assert.Equal("LayerFolderUnreadable", Assert.IsType<SandboxException>(error).ErrorId);
+            Assert.Contains(hidden, error.Message);
+        }
+        finally { AsOwner("chmod", "755", hidden); }
+        Assert.Contains(owner.Changes(sandbox), change => change.Path == "/hidden/inside");
+    }
+
     [SkippableFact]
     public void Changes_of_a_sandbox_whose_upper_folder_is_missing_are_still_none()
     {
