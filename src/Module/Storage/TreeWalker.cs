@@ -46,24 +46,29 @@ internal static class TreeWalker
             }
             if (DirectoryCalls.StatName(descent.Fd, name, out var statError) is not { } status)
             {
-                if (IsUnreadable(statError)) throw Unreadable(root, descent.Relative, statError); // a folder listable but not searchable
+                // A folder listable but not searchable (mode 400).
+                if (HiddenByOwnMode(statError, DirectoryCalls.StatDescriptor(descent.Fd))) throw Unreadable(root, descent.Relative, statError);
                 continue; // gone meanwhile
             }
             var relative = descent.RelativeOf(name);
             yield return new Entry(relative, status, descent.Fd, name);
             if (!status.IsDirectory) continue;
             // A folder swapped for a link or a file since the lstat gives ELOOP/ENOTDIR: not followed.
-            if (descent.Enter(name) is var entered && IsUnreadable(-entered)) throw Unreadable(root, relative, -entered);
+            if (descent.Enter(name) is var entered && HiddenByOwnMode(-entered, status)) throw Unreadable(root, relative, -entered);
         }
     }
 
     /// <summary>
-    /// Rootless (or FakeChroot) the tree is read with its owner's permissions, and a command in the
-    /// sandbox is that owner: its chmod 000 on a folder hid the folder's contents from the walk, so
-    /// Get-SandboxStat -Changes listed the folder and none of what changed in it, and a commit's
-    /// marker pass skipped it. Only a folder that is gone or swapped is passed over.
+    /// Whether a folder could not be read only because of the mode its owner, the walking user, gave
+    /// it. Rootless (or FakeChroot) a tree is read with its owner's permissions, and a command in the
+    /// sandbox is that owner: its chmod 000 (or 400, or 100) on a folder hid the folder's contents, so
+    /// Get-SandboxStat -Changes listed the folder and nothing that changed in it. A folder of someone
+    /// else's (a rootless build's subordinate ids: apt's archives/partial) holds nothing a command of the
+    /// owner's wrote, cannot be opened by them whatever they do, and is passed over as before; so is a
+    /// folder gone or swapped meanwhile. Root reads every folder.
     /// </summary>
-    private static bool IsUnreadable(int errno) => errno is DirectoryCalls.EACCES or DirectoryCalls.EPERM;
+    private static bool HiddenByOwnMode(int errno, FileStatus? folder) =>
+        errno is DirectoryCalls.EACCES or DirectoryCalls.EPERM && folder is { } status && status.Uid == UserIdentity.EffectiveUid;
 
     private static SandboxException Unreadable(string root, string relative, int errno) =>
         SandboxErrors.LayerFolderUnreadable(relative.Length == 0 ? root : Path.Combine(root, relative), OpenAt2.ErrorText(errno));

@@ -181,6 +181,27 @@ public sealed class StoreBeneathTests
     }
 
     [SkippableFact]
+    public void A_huge_sparse_pool_entry_of_the_callers_is_not_copied_into_roots_build()
+    {
+        // Under sudo root copies the caller's entries into its build; a sparse file of terabytes under an
+        // entry's name had root write every block of it (past the caller's quota) until the disk was full.
+        using var store = CheckedStore("beneath-sparse");
+        var cache = Sandbox.Images.Packages.PackageCache.For(store.Root, new ImageBuildOptions { Suite = "bookworm", Architecture = "amd64" });
+        Directory.CreateDirectory(cache.Folder);
+        var entry = Path.Combine(cache.Folder, Sandbox.Images.Packages.DebFileName.EntryName(new string('0', 64), "huge_1.0_amd64.deb"));
+        using (var file = File.Create(entry)) file.SetLength(Sandbox.Images.Packages.PackageCache.MaxPackageBytes + 1); // sparse: no block written
+        RunAsRoot.Command("chown", "-R", $"{store.Uid}:{store.Gid}", Path.Combine(store.Root, "cache"));
+        var seed = Path.Combine(store.Root, "images", "dpkg", "seed");
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+
+        var offered = cache.Seed(seed, NullEngineLog.Instance);
+
+        Assert.DoesNotContain("huge_1.0_amd64.deb", offered);
+        Assert.False(File.Exists(Path.Combine(seed, "huge_1.0_amd64.deb")), "a copy of the huge entry was left in the build");
+        Assert.True(watch.Elapsed < TimeSpan.FromMinutes(1), $"root spent {watch.Elapsed} on it: it read or wrote the blocks");
+    }
+
+    [SkippableFact]
     public void An_upper_folder_swapped_for_a_link_before_the_first_command_lets_the_sandbox_write_nothing_on_the_host()
     {
         // Root Bubblewrap mounts the sandbox's overlay on the host at its first command. The state folder

@@ -210,26 +210,42 @@ internal sealed partial class PackageCache
             Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
         });
         if (handOver) SudoCaller.Current?.HandOverHeld((int)target.SafeFileHandle.DangerousGetHandle(), copy);
-        return Sha256(source, copyTo: target);
+        if (Sha256(source, copyTo: target) is { } hash) return hash;
+        target.Dispose();
+        File.Delete(copy); // too large, or changed while read: no part of it is offered or kept
+        return null;
     }
+
+    /// <summary>
+    /// The largest file the cache hashes or copies. Debian's largest packages are about 1-2 GiB; under
+    /// sudo the pool is the caller's, and a sparse file of terabytes under an entry's name had root
+    /// write every block of it into the build (root's writes pass the caller's quota and the reserved
+    /// blocks) until the file system was full.
+    /// </summary>
+    internal const long MaxPackageBytes = 4L << 30;
 
     /// <summary>
     /// The file's SHA-256, read by offset through the open handle (never its name again: the handle stays
     /// open, and ours, for what follows). With <paramref name="copyTo"/>, each block hashed is the block
     /// written there, so the hash is of the copy, whatever the source's owner does to it meanwhile.
+    /// Null when the file is larger than <see cref="MaxPackageBytes"/>, or is not the size it had when the
+    /// read began (written to meanwhile: a file that kept growing kept the loop copying for ever).
     /// </summary>
-    private static string Sha256(SafeFileHandle file, Stream? copyTo = null)
+    private static string? Sha256(SafeFileHandle file, Stream? copyTo = null)
     {
+        var size = RandomAccess.GetLength(file);
+        if (size > MaxPackageBytes) return null;
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var buffer = new byte[1 << 16];
         long offset = 0;
         int read;
-        while ((read = RandomAccess.Read(file, buffer, offset)) > 0)
+        while (offset < size && (read = RandomAccess.Read(file, buffer.AsSpan(0, (int)Math.Min(buffer.Length, size - offset)), offset)) > 0)
         {
             hash.AppendData(buffer, 0, read);
             copyTo?.Write(buffer, 0, read);
             offset += read;
         }
+        if (offset != size || RandomAccess.Read(file, buffer.AsSpan(0, 1), offset) != 0) return null;
         return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
     }
 
