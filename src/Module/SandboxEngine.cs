@@ -432,6 +432,9 @@ public sealed class SandboxEngine
     private static string DefaultShell(SandboxInfo sandbox)
     {
         var layer = OverlayLayer.Of(sandbox);
-        return ShellCandidates.FirstOrDefault(shell => layer.Reader.IsFile(shell)) ?? "/bin/sh";
+        // A layer its owner's own mode closes (rootless, after chmod 000 / in the sandbox) still lets the
+        // sandbox be entered: the shell is then the one every image has, as when none is found.
+        try { return ShellCandidates.FirstOrDefault(shell => layer.Reader.IsFile(shell)) ?? "/bin/sh"; }
+        catch (SandboxException unreadable) when (unreadable.ErrorId == "LayerFolderUnreadable") { return "/bin/sh"; }
     }
 }

@@ -162,11 +162,17 @@ internal sealed record BootIdRange(uint Base)
     /// <summary>Gives the sandbox's range back (if <paramref name="holder"/> still holds it) and forgets it.</summary>
     public static void Release(SandboxInfo sandbox, string holder)
     {
-        if (Of(sandbox) is { } range && OpenClaimFolder(Run, create: false) is { } claims)
+        // A claim folder refused as unusable keeps its claim (only root can make it so, and a reboot
+        // clears /run): the removal still takes the record away and goes on to delete the machine.
+        try
         {
-            var claim = range.ClaimFileIn(claims);
-            if (File.Exists(claim) && File.ReadAllText(claim) == holder) File.Delete(claim);
+            if (Of(sandbox) is { } range && OpenClaimFolder(Run, create: false) is { } claims)
+            {
+                var claim = range.ClaimFileIn(claims);
+                if (File.Exists(claim) && File.ReadAllText(claim) == holder) File.Delete(claim);
+            }
         }
+        catch (SandboxException unusable) when (unusable.ErrorId == "BootIdClaimFolderUnusable") { }
         var folder = OpenStateFolder(sandbox);
         if (folder < 0) return;
         OpenAt2.unlinkat(folder, RecordName, 0);

@@ -59,7 +59,7 @@ internal sealed class OverlayLayer
         // Other host users are kept out by the 0700 state folder around it (see Storage.PrivateFiles).
         // The image is looked at beneath the store, following no link (TreeLookup): under sudo its layers
         // are the caller's, and a layer swapped for a link must not lend a folder of root's its mode.
-        using var image = TreeLookup.Open(Lower);
+        using var image = OpenImage();
         var rootMode = image?.Status(".") is { IsDirectory: true } top ? (UnixFileMode)top.Permissions : (UnixFileMode)0b111_101_101;
         // Made and chmod-ed beneath the store, never through a link (StoreEntry): under sudo the state folder
         // is the caller's, who could plant upper/tmp -> /etc and have root's chmod make /etc 1777.
@@ -67,6 +67,19 @@ internal sealed class OverlayLayer
         StoreEntry.MakeFolder(Work, PrivateFiles.FolderMode, StateParent);
         StoreEntry.MakeFolder(Merged, PrivateFiles.FolderMode, StateParent);
         foreach (var folder in ScratchFolders) CreateScratchFolder(image, folder);
+    }
+
+    /// <summary>
+    /// The image's top layer to look things up in; null when rootless its owner's own mode closes it (a
+    /// derived image whose step ran chmod 000 /: its copy ran as root of a user namespace). Its sandboxes
+    /// still start, as from an image without the folders looked up (/ 0755, the scratch folders made:
+    /// an upper/ at 000 would refuse them): what is looked up here only shapes the new layer, nothing is
+    /// reported from it. Root reads every folder, so this is never taken under sudo.
+    /// </summary>
+    private TreeLookup? OpenImage()
+    {
+        try { return TreeLookup.Open(Lower); }
+        catch (SandboxException unreadable) when (unreadable.ErrorId == "LayerFolderUnreadable" && !UserIdentity.IsRoot) { return null; }
     }
 
     /// <summary>

@@ -16,6 +16,13 @@ internal static class TreeWalker
         Entries(root).Select(entry => (entry.Relative, entry.Status));
 
     /// <summary>
+    /// The walk, where <paramref name="passOverUnreadable"/> lets a folder its owner's own mode closes
+    /// be listed without its contents (for a size, never for what changed: see <see cref="HiddenByOwnMode"/>).
+    /// </summary>
+    public static IEnumerable<(string Relative, FileStatus Status)> Walk(string root, bool passOverUnreadable) =>
+        Walk(() => DirectoryDescent.Open(root), root, passOverUnreadable).Select(entry => (entry.Relative, entry.Status));
+
+    /// <summary>
     /// One entry of a walk, with the descriptor of its folder and its name there, valid only until
     /// the walk moves on: for acting on exactly that entry (fchownat, unlinkat) and nothing a link leads to.
     /// </summary>
@@ -31,7 +38,7 @@ internal static class TreeWalker
 
     internal static IEnumerable<Entry> Entries(string root) => Walk(() => DirectoryDescent.Open(root), root);
 
-    private static IEnumerable<Entry> Walk(Func<DirectoryDescent?> open, string root)
+    private static IEnumerable<Entry> Walk(Func<DirectoryDescent?> open, string root, bool passOverUnreadable = false)
     {
         using var descent = open();
         if (descent is null) yield break;
@@ -47,14 +54,14 @@ internal static class TreeWalker
             if (DirectoryCalls.StatName(descent.Fd, name, out var statError) is not { } status)
             {
                 // A folder listable but not searchable (mode 400).
-                if (HiddenByOwnMode(statError, DirectoryCalls.StatDescriptor(descent.Fd))) throw Unreadable(root, descent.Relative, statError);
+                if (!passOverUnreadable && HiddenByOwnMode(statError, DirectoryCalls.StatDescriptor(descent.Fd))) throw Unreadable(root, descent.Relative, statError);
                 continue; // gone meanwhile
             }
             var relative = descent.RelativeOf(name);
             yield return new Entry(relative, status, descent.Fd, name);
             if (!status.IsDirectory) continue;
             // A folder swapped for a link or a file since the lstat gives ELOOP/ENOTDIR: not followed.
-            if (descent.Enter(name) is var entered && HiddenByOwnMode(-entered, status)) throw Unreadable(root, relative, -entered);
+            if (descent.Enter(name) is var entered && !passOverUnreadable && HiddenByOwnMode(-entered, status)) throw Unreadable(root, relative, -entered);
         }
     }
 

@@ -81,6 +81,26 @@ public sealed class LayerFolderUnreadableTests
     }
 
     [SkippableFact]
+    public void A_sandbox_that_closed_its_own_folders_is_still_committed_and_removed()
+    {
+        // Only what a command changed must never be read as nothing; the rest still works rootless after
+        // chmod 000 / and on a folder inside: a commit (its copy runs as root of a user namespace; the
+        // layer's size counts the closed folder as itself), the derived image's sandbox, the removal.
+        using var owner = Owner(out var sandbox);
+        var script = "mkdir /closed && echo kept > /closed/inside && chmod 000 /closed && chmod 000 /";
+        Assert.Equal(0, owner.Invoke(sandbox, new SandboxCommand { Argv = new[] { "sh", "-c", script } }).ExitCode);
+        var upper = Path.Combine(((ISandboxHarness)owner).StateFolder(sandbox), "upper");
+        Assert.Equal("0", Convert.ToString((int)File.GetUnixFileMode(upper), 8));
+
+        var image = owner.Commit(sandbox, "closed-derived");
+        var derived = owner.Create(new SandboxCreateOptions { Image = image.Name, Provider = ProviderName.Bubblewrap }).Id;
+        Assert.Equal("kept\n", owner.Invoke(derived, new SandboxCommand { Argv = new[] { "sh", "-c", "chmod 755 /closed && cat /closed/inside" } }).StdOut);
+        owner.Remove(derived);
+        owner.Remove(sandbox);
+        Assert.False(Directory.Exists(Path.GetDirectoryName(upper)), "the sandbox's state folder is still there");
+    }
+
+    [SkippableFact]
     public void Changes_of_a_sandbox_whose_upper_folder_is_missing_are_still_none()
     {
         // ENOENT alone still means an empty layer, as before.

@@ -141,7 +141,15 @@ internal sealed class LayerStore
         SafeTreeRemover.Remove(trash, Folder);
     }
 
-    /// <summary>Bytes on disk (allocated blocks) of a tree, walked by descriptors.</summary>
-    public static long Measure(string tree) =>
-        TreeWalker.Walk(tree).Sum(entry => (long)(entry.Status.Blocks * 512));
+    /// <summary>
+    /// Bytes on disk (allocated blocks) of a tree, walked by descriptors. A figure, not a listing: a
+    /// rootless commit copies what a command made unreadable to its owner (chmod 000 in the sandbox;
+    /// the copy runs as root of a user namespace), and such a folder counts as itself here, not its
+    /// contents, rather than refuse the commit (a top folder at 000: 0).
+    /// </summary>
+    public static long Measure(string tree)
+    {
+        try { return TreeWalker.Walk(tree, passOverUnreadable: true).Sum(entry => (long)(entry.Status.Blocks * 512)); }
+        catch (SandboxException unreadable) when (unreadable.ErrorId == "LayerFolderUnreadable") { return 0; }
+    }
 }
