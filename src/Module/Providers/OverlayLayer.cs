@@ -79,7 +79,15 @@ internal sealed class OverlayLayer
     private TreeLookup? OpenImage()
     {
         try { return TreeLookup.Open(Lower); }
-        catch (SandboxException unreadable) when (unreadable.ErrorId == "LayerFolderUnreadable" && !UserIdentity.IsRoot) { return null; }
+        catch (SandboxException unreadable) when (unreadable.ErrorId == "LayerFolderUnreadable" && ClosedByOwnMode(Lower)) { return null; }
+    }
+
+    /// <summary>Rootless, a folder of the user's own whose mode denies them reading or entering it; not any other failure.</summary>
+    private static bool ClosedByOwnMode(string folder)
+    {
+        const uint ReadAndSearch = 0b101_000_000;
+        return !UserIdentity.IsRoot && FileStatus.Of(folder) is { IsDirectory: true } status
+            && status.Uid == UserIdentity.EffectiveUid && (status.Permissions & ReadAndSearch) != ReadAndSearch;
     }
 
     /// <summary>

@@ -69,10 +69,13 @@ internal static class TreeWalker
     /// Whether a folder could not be read only because of the mode its owner, the walking user, gave
     /// it. Rootless (or FakeChroot) a tree is read with its owner's permissions, and a command in the
     /// sandbox is that owner: its chmod 000 (or 400, or 100) on a folder hid the folder's contents, so
-    /// Get-SandboxStat -Changes listed the folder and nothing that changed in it. A folder of someone
-    /// else's (a rootless build's subordinate ids: apt's archives/partial) holds nothing a command of the
-    /// owner's wrote, cannot be opened by them whatever they do, and is passed over as before; so is a
-    /// folder gone or swapped meanwhile. Root reads every folder.
+    /// Get-SandboxStat -Changes listed the folder and nothing that changed in it. A folder of one of the
+    /// subordinate ids the sandbox's user namespace maps (apt's archives/partial, owned by _apt) is
+    /// passed over as before: the user cannot open it at all, and refusing it would fail every rootless
+    /// sandbox that ran apt. Its contents stay out of the walk, a known gap: the sandbox's root can chown
+    /// a folder to such an id and hide what it puts there; reading it needs the walk to run inside the
+    /// user namespace, as the commit's copy does. A folder gone or swapped meanwhile is passed over too.
+    /// Root reads every folder.
     /// </summary>
     private static bool HiddenByOwnMode(int errno, FileStatus? folder) =>
         errno is DirectoryCalls.EACCES or DirectoryCalls.EPERM && folder is { } status && status.Uid == UserIdentity.EffectiveUid;

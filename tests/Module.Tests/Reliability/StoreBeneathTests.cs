@@ -180,8 +180,10 @@ public sealed class StoreBeneathTests
         Assert.Equal(content, File.ReadAllBytes(offer));
     }
 
-    [SkippableFact]
-    public void A_huge_sparse_pool_entry_of_the_callers_is_not_copied_into_roots_build()
+    [SkippableTheory]
+    [InlineData(Sandbox.Images.Packages.PackageCache.MaxPackageBytes + 1)] // larger than any package
+    [InlineData(256L << 20)] // a package's size, but sparse: many such entries cost the caller nothing
+    public void A_sparse_pool_entry_of_the_callers_is_not_copied_into_roots_build(long size)
     {
         // Under sudo root copies the caller's entries into its build; a sparse file of terabytes under an
         // entry's name had root write every block of it (past the caller's quota) until the disk was full.
@@ -189,7 +191,7 @@ public sealed class StoreBeneathTests
         var cache = Sandbox.Images.Packages.PackageCache.For(store.Root, new ImageBuildOptions { Suite = "bookworm", Architecture = "amd64" });
         Directory.CreateDirectory(cache.Folder);
         var entry = Path.Combine(cache.Folder, Sandbox.Images.Packages.DebFileName.EntryName(new string('0', 64), "huge_1.0_amd64.deb"));
-        using (var file = File.Create(entry)) file.SetLength(Sandbox.Images.Packages.PackageCache.MaxPackageBytes + 1); // sparse: no block written
+        using (var file = File.Create(entry)) file.SetLength(size); // sparse: no block written
         RunAsRoot.Command("chown", "-R", $"{store.Uid}:{store.Gid}", Path.Combine(store.Root, "cache"));
         var seed = Path.Combine(store.Root, "images", "dpkg", "seed");
         var writtenBefore = BytesThisThreadWrote();

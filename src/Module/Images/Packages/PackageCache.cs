@@ -209,11 +209,22 @@ internal sealed partial class PackageCache
         {
             Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
         });
-        if (handOver) SudoCaller.Current?.HandOverHeld((int)target.SafeFileHandle.DangerousGetHandle(), copy);
-        if (Sha256(source, copyTo: target) is { } hash) return hash;
-        target.Dispose();
-        File.Delete(copy); // too large, or changed while read: no part of it is offered or kept
-        return null;
+        string? hash = null;
+        try
+        {
+            if (handOver) SudoCaller.Current?.HandOverHeld((int)target.SafeFileHandle.DangerousGetHandle(), copy);
+            hash = Sha256(source, copyTo: target);
+            return hash;
+        }
+        finally
+        {
+            if (hash is null)
+            {
+                // Refused (too large, sparse, changed while read) or failed (a full disk): no part of it is offered or kept.
+                target.Dispose();
+                File.Delete(copy);
+            }
+        }
     }
 
     /// <summary>
@@ -234,7 +245,7 @@ internal sealed partial class PackageCache
     private static string? Sha256(SafeFileHandle file, Stream? copyTo = null)
     {
         var size = RandomAccess.GetLength(file);
-        if (size > MaxPackageBytes) return null;
+        if (size > MaxPackageBytes || IsSparse(file, size)) return null;
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var buffer = new byte[1 << 16];
         long offset = 0;
@@ -248,6 +259,15 @@ internal sealed partial class PackageCache
         if (offset != size || RandomAccess.Read(file, buffer.AsSpan(0, 1), offset) != 0) return null;
         return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
     }
+
+    /// <summary>
+    /// Whether less than half of the file's size is allocated: a package is compressed and never
+    /// sparse, and a caller's pool of sparse entries of 4 GiB each had root write 4 GiB of real blocks
+    /// for each while costing the caller nothing (a file system that compresses may report fewer blocks:
+    /// the entry is then not used, and apt downloads the package again).
+    /// </summary>
+    private static bool IsSparse(SafeFileHandle file, long size) =>
+        FileStatus.OfDescriptor((int)file.DangerousGetHandle()) is not { } status || (long)status.Blocks * 512 < size / 2;
 
     private static string ShortHash(string text) =>
         Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..12].ToLowerInvariant();
