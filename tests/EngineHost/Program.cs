@@ -10,6 +10,8 @@ using Sandbox.Storage;
 //                                            (provider: $ENGINEHOST_PROVIDER, else Auto; booted if $ENGINEHOST_BOOT=1)
 // "debootstrap": build with debootstrap even where mmdebstrap is installed (see DebianBuilder.OnlyBuilder).
 Sandbox.Images.DebianBuilder.OnlyBuilder = Environment.GetEnvironmentVariable("ENGINEHOST_BUILDER");
+// A number of bytes: the tmpfs size root builds get instead of the measured one (0: on the disk; see BuildMemory.SizeOverride).
+if (long.TryParse(Environment.GetEnvironmentVariable("ENGINEHOST_BUILD_MEMORY"), out var buildMemory)) Sandbox.Images.BuildMemory.SizeOverride = buildMemory;
 var json = new JsonSerializerOptions { Converters = { new JsonStringEnumConverter() } };
 SandboxEngine engine;
 try { engine = new SandboxEngine(new StoreLayout(args[1])); }

@@ -21,24 +21,36 @@ namespace Sandbox.Images;
 /// (--kill-child), the pid namespace's first process; the kernel then kills everything else in that pid
 /// namespace (apt, dpkg, maintainer scripts: the builder's whole tree, whatever process group they
 /// took), and the mount namespace, its last process gone, unmounts itself.</para>
+/// <para>In memory (<see cref="BuildMemory"/>): the launcher mounts a tmpfs of that size on the
+/// builder's target folder, runs the builder there, and copies the finished tree onto the folder
+/// beneath the tmpfs, which it holds by a descriptor the builder does not inherit. The tmpfs goes with
+/// the namespace, whatever becomes of the build; a tree is on the disk only once the builder succeeded.</para>
 /// </summary>
 internal sealed class BuildNamespace : IDisposable
 {
+    private readonly HeldStagingFolder _staging;
     private readonly string _stagingPath;
-    private int _tree;
+    private int _tree = -1;
+    private bool _disposed;
 
-    private BuildNamespace(string stagingPath, int tree)
+    private BuildNamespace(HeldStagingFolder staging)
     {
-        _stagingPath = stagingPath;
-        _tree = tree;
+        _staging = staging;
+        _stagingPath = staging.Path;
     }
 
-    /// <summary>The staging folder cloned for the builder's namespace; the mount point made when missing.</summary>
+    /// <summary>The staging folder, cloned for each launch of a builder; the mount point made when missing.</summary>
     public static BuildNamespace Of(HeldStagingFolder staging)
     {
         BuildMountPoint.Ensure();
-        return new BuildNamespace(staging.Path, staging.CloneDetached());
+        return new BuildNamespace(staging);
     }
+
+    /// <summary>
+    /// Where the builder writes in memory: its target folder (a path in the staging folder, made
+    /// empty) and the tmpfs size; null (the default, and after a build outgrew it) writes to the disk.
+    /// </summary>
+    public (string Target, long Bytes)? InMemory { get; set; }
 
     /// <summary>
     /// The name the builder knows <paramref name="enginePath"/> by (a path in the staging folder as
@@ -54,14 +66,19 @@ internal sealed class BuildNamespace : IDisposable
 
     /// <summary>
     /// <paramref name="builder"/>'s command line behind the launcher, and the descriptor it is spawned
-    /// holding; both stay valid until this is disposed.
+    /// holding; both stay valid until the next launch or until this is disposed.
     /// </summary>
     public (IReadOnlyList<string> Argv, PassedDescriptors Passed) Launch(IReadOnlyList<string> builder)
     {
         var passed = new PassedDescriptors();
-        var tree = passed.Pass(_tree >= 0 ? _tree : throw new ObjectDisposedException(nameof(BuildNamespace)));
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        // A detached clone is attached by the first launcher's move, and goes with that namespace: each launch gets its own.
+        CloseClone();
+        _tree = _staging.CloneDetached();
+        var tree = passed.Pass(_tree);
+        var memory = InMemory is { } place ? (BuilderPath(place.Target), place.Bytes) : ((string, long)?)null;
         return (LauncherArgv(AbandonedFolders.DieWithUs(), ToolLocator.Require("unshare", "util-linux"),
-            ToolLocator.Require("bash", "bash"), tree, builder), passed);
+            ToolLocator.Require("bash", "bash"), tree, builder, memory), passed);
     }
 
     /// <summary>
@@ -69,8 +86,11 @@ internal sealed class BuildNamespace : IDisposable
     /// mount namespace with its /proc) bash -c MOVE sandbox-build-root /proc/self/fd/N MOUNTPOINT builder...
     /// Arguments travel as positional parameters; the descriptor's number is ours, pasted as digits
     /// (a redirection cannot take a parameter). bash, not sh: dash closes no descriptor above 9.
+    /// In memory (<paramref name="memory"/>: the target's path as the builder knows it, the tmpfs size)
+    /// the target and size follow the mount point, and the script runs the builder as its child.
     /// </summary>
-    internal static IReadOnlyList<string> LauncherArgv(IReadOnlyList<string> dieWithUs, string unshare, string bash, int tree, IReadOnlyList<string> builder)
+    internal static IReadOnlyList<string> LauncherArgv(IReadOnlyList<string> dieWithUs, string unshare, string bash, int tree,
+        IReadOnlyList<string> builder, (string Target, long Bytes)? memory = null)
     {
         var number = tree.ToString(CultureInfo.InvariantCulture);
         var script =
@@ -79,15 +99,42 @@ internal sealed class BuildNamespace : IDisposable
             // without this, the builder's mounts of $TARGET/proc and the like would appear on the host too,
             // and outlive a killed build (the namespace's end does not unmount its peers' copies).
             $"mount --make-private \"$2\" || {{ echo \"{OverlayLauncher.SetupMarker} could not make the build's folder private on $2\" >&2; exit {OverlayLauncher.SetupExitCode}; }}; " +
-            $"exec {number}<&-; cd / && shift 2 && exec \"$@\"";
+            $"exec {number}<&-; cd / && " + (memory is null ? "shift 2 && exec \"$@\"" : InMemoryScript);
+        var parameters = new List<string> { "sandbox-build-root", Providers.CommandLines.OverlayMountCommandLine.DescriptorName(tree), BuildMountPoint.Path };
+        if (memory is { } place) parameters.AddRange(new[] { place.Target, place.Bytes.ToString(CultureInfo.InvariantCulture) });
         return dieWithUs
             .Concat(new[] { unshare, "--pid", "--fork", "--kill-child=KILL", "--mount-proc", "--propagation", "private", "--" })
-            .Concat(new[] { bash, "-c", script, "sandbox-build-root", Providers.CommandLines.OverlayMountCommandLine.DescriptorName(tree), BuildMountPoint.Path })
+            .Concat(new[] { bash, "-c", script })
+            .Concat(parameters)
             .Concat(builder)
             .ToList();
     }
 
+    /// <summary>
+    /// The in-memory part of the script ($3 the target, $4 the tmpfs size). Descriptor 9 holds the
+    /// target's folder on the disk beneath the tmpfs; the builder does not inherit it (a descriptor of a
+    /// folder outside its chroot would be a way out for its maintainer scripts). A builder that failed
+    /// with less than 16 MiB free in memory outgrew it: reported, so the build runs again on the disk.
+    /// The copy keeps everything cp -a keeps (owners, modes, times, hard links, xattrs such as file
+    /// capabilities, ACLs, devices) and stays on the tmpfs (--one-file-system: a mount the builder
+    /// left in the tree is not copied through).
+    /// </summary>
+    private static readonly string InMemoryScript =
+        "target=\"$3\"; size=\"$4\"; shift 4; " +
+        $"exec 9<\"$target\" && mount -t tmpfs -o \"size=$size,mode=0755\" sandbox-build \"$target\" || {{ echo \"{OverlayLauncher.SetupMarker} could not put the build in memory on $target\" >&2; exit {OverlayLauncher.SetupExitCode}; }}; " +
+        "\"$@\" 9<&-; status=$?; " +
+        "if [ $status -ne 0 ]; then " +
+        $"if [ $(( $(stat -f -c '%a*%S' \"$target\") )) -lt 16777216 ]; then echo \"{BuildMemory.OutgrewMarker} ($size bytes)\" >&2; exit {BuildMemory.OutgrewExitCode}; fi; " +
+        "exit $status; fi; " +
+        $"cp -a --one-file-system -- \"$target/.\" /proc/self/fd/9/ || {{ echo \"{OverlayLauncher.SetupMarker} could not copy the build from memory to the disk\" >&2; exit {OverlayLauncher.SetupExitCode}; }}";
+
     public void Dispose()
+    {
+        _disposed = true;
+        CloseClone();
+    }
+
+    private void CloseClone()
     {
         if (_tree >= 0) Native.OpenAt2.close(_tree);
         _tree = -1;

@@ -31,6 +31,13 @@ internal static partial class DebianBuilder
         // As root the builder runs in a namespace of its own, where the staging folder has a path of root's;
         // rootless (mmdebstrap --mode=unshare in the user's own store) it gets the store's paths as before.
         using var place = UserIdentity.IsRoot ? BuildNamespace.Of(staging) : null;
+        if (place is not null && BuildMemory.Size() is { } bytes)
+        {
+            // The builder's target, empty, for the launcher to mount the tmpfs on (the builders take an empty folder).
+            Directory.CreateDirectory(targetRootFs, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+                | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+            place.InMemory = (targetRootFs, bytes);
+        }
 
         // -Mode fakechroot builds run mmdebstrap's hooks under fakechroot, where the special hooks' tar
         // resolves links inside the chroot: not yet tried with the cache, so they build as before.
@@ -123,11 +130,32 @@ internal static partial class DebianBuilder
     private static void Run(string imageName, string builder, string activity, List<string> argv, BuildNamespace? place, IEngineLog log, CancellationToken cancellation)
     {
         log.Progress(activity, "resolving", 0);
-        (IReadOnlyList<string> launch, PassedDescriptors? passed) = place is null ? (argv, null) : place.Launch(argv);
-        var outcome = HostCommand.Run(log, launch, line => ReportStage(log, activity, line), cancellation, passed: passed);
+        var outcome = Launch(argv, place, line => ReportStage(log, activity, line), log, cancellation, out var outgrew);
+        if (outgrew && place is { InMemory: { } memory })
+        {
+            // Nothing reached the disk: the launcher copies a tree out of memory only once the builder succeeded.
+            log.Verbose($"The build outgrew the {memory.Bytes >> 20} MiB of memory it was given; building again on the disk.");
+            place.InMemory = null;
+            outcome = Launch(argv, place, line => ReportStage(log, activity, line), log, cancellation, out _);
+        }
         if (outcome.Cancelled) throw new OperationCanceledException(cancellation);
         if (outcome.ExitCode != 0)
             throw SandboxErrors.ImageBuildFailed(imageName, builder, outcome.ExitCode, outcome.StdErr + outcome.StdOut);
+    }
+
+    /// <summary>One run of the builder (behind the build's launcher as root); <paramref name="outgrew"/>: the launcher reported the tree outgrew its memory.</summary>
+    private static ProcessOutcome Launch(List<string> argv, BuildNamespace? place, Action<string> onLine, IEngineLog log,
+        CancellationToken cancellation, out bool outgrew)
+    {
+        (IReadOnlyList<string> launch, PassedDescriptors? passed) = place is null ? (argv, null) : place.Launch(argv);
+        var reported = false;
+        var outcome = HostCommand.Run(log, launch, line =>
+        {
+            reported |= BuildMemory.IsOutgrewReport(line);
+            onLine(line);
+        }, cancellation, passed: passed);
+        outgrew = reported && outcome.ExitCode == BuildMemory.OutgrewExitCode && !outcome.Cancelled;
+        return outcome;
     }
 
     /// <summary>apt's archive names of what the new tree's dpkg says is installed (none if it has no status file).</summary>
