@@ -124,7 +124,17 @@ public sealed class PackageCacheTests : IClassFixture<PackageCacheBuilds>
         }
         Assert.Equal(PrivateFiles.FolderMode, File.GetUnixFileMode(_builds.Folder));
         Assert.Empty(_builds.Cold.DebsInImage);
+        // Every package the image has, epochs included: apt names "libgmp10_2%3a6.2.1+dfsg1-1.1_amd64.deb" what the
+        // pool's Filename calls "libgmp10_6.2.1+dfsg1-1.1_amd64.deb", and named by Filename none of the 11 was kept.
+        Assert.Equal(Installed(_builds.Cold).Order(StringComparer.Ordinal),
+            _builds.EntriesAfterCold.Keys.Select(ArchiveName).Order(StringComparer.Ordinal));
+        Assert.DoesNotContain(_builds.Cold.Verbose, line => line.Contains("not what the signed index names", StringComparison.Ordinal));
     }
+
+    private static HashSet<string> Installed(PackageCacheBuilds.Result build) =>
+        InstalledPackages.ArchiveNames(File.ReadAllText(Path.Combine(build.Image.RootFs, "var", "lib", "dpkg", "status")));
+
+    private static string ArchiveName(string entry) => DebFileName.TryParseEntry(entry, out _, out var name) ? name : entry;
 
     [SkippableFact]
     public void A_rebuild_with_Force_downloads_nothing_and_rewrites_no_cached_package()
@@ -133,6 +143,8 @@ public sealed class PackageCacheTests : IClassFixture<PackageCacheBuilds>
         var (fromCache, downloaded, _) = _builds.Warm.CacheUse();
         Assert.Equal(0, downloaded);
         Assert.Equal(_builds.EntriesAfterCold.Count, fromCache);
+        Assert.Equal(Installed(_builds.Warm).Count, fromCache);
+        Assert.DoesNotContain(_builds.Warm.Verbose, line => line.Contains("not what the signed index names", StringComparison.Ordinal));
         Assert.Equal(_builds.EntriesAfterCold, _builds.EntriesAfterWarm); // same names, same inodes
         Assert.Empty(_builds.Warm.DebsInImage); // the seeded files do not stay in the image either
     }

@@ -34,14 +34,33 @@ public sealed class PackageIndexTests
     public void A_package_is_named_only_with_a_hash_its_stanza_gives()
     {
         var index = new PackageIndex();
-        index.AddPackages($"Package: dash\nVersion: 0.5.12-2\nFilename: pool/main/d/dash/dash_0.5.12-2_amd64.deb\nSize: 5\nSHA256: {new string('C', 64)}\n\n" +
-                          $"Package: evil\nFilename: pool/../../evil\nSHA256: {new string('d', 64)}\n\nPackage: nohash\nFilename: pool/n/nohash_1_all.deb\n");
+        index.AddPackages($"Package: dash\nVersion: 0.5.12-2\nArchitecture: amd64\nFilename: pool/main/d/dash/dash_0.5.12-2_amd64.deb\nSize: 5\nSHA256: {new string('C', 64)}\n\n" +
+                          $"Package: evil\nFilename: pool/../../evil\nSHA256: {new string('d', 64)}\n\nPackage: nohash\nVersion: 1\nArchitecture: all\nFilename: pool/n/nohash_1_all.deb\n");
 
         Assert.True(index.Names("dash_0.5.12-2_amd64.deb", new string('c', 64)));
         Assert.False(index.Names("dash_0.5.12-2_amd64.deb", new string('e', 64)));
         Assert.False(index.Names("evil", new string('d', 64)));
         Assert.False(index.Names("nohash_1_all.deb", new string('0', 64)));
     }
+
+    [Fact]
+    public void A_package_is_named_as_apt_names_its_download_epoch_and_all_included_not_by_its_pool_file()
+    {
+        var index = new PackageIndex();
+        index.AddPackages($"Package: libgmp10\nArchitecture: amd64\nVersion: 2:6.2.1+dfsg1-1.1\nFilename: pool/main/g/gmp/libgmp10_6.2.1+dfsg1-1.1_amd64.deb\nSHA256: {new string('a', 64)}\n\n" +
+                          $"Package: debconf\nVersion: 1.5.82\nArchitecture: all\nFilename: pool/main/d/debconf/debconf_1.5.82_all.deb\nSHA256: {new string('b', 64)}\n");
+
+        Assert.True(index.Names("libgmp10_2%3a6.2.1+dfsg1-1.1_amd64.deb", new string('a', 64)));
+        Assert.False(index.Names("libgmp10_6.2.1+dfsg1-1.1_amd64.deb", new string('a', 64)));
+        Assert.True(index.Names("debconf_1.5.82_all.deb", new string('b', 64)));
+    }
+
+    [Theory]
+    [InlineData("libgmp10", "2:6.2.1+dfsg1-1.1", "amd64", "libgmp10_2%3a6.2.1+dfsg1-1.1_amd64.deb")]
+    [InlineData("dash", "0.5.12-2", "amd64", "dash_0.5.12-2_amd64.deb")]
+    [InlineData("odd", "1%2", "x.y", "odd_1%252_x%2ey.deb")]
+    public void Archive_names_quote_as_apt_does(string package, string version, string architecture, string expected) =>
+        Assert.Equal(expected, DebFileName.ForPackage(package, version, architecture));
 
     [Fact]
     public void Absorb_takes_in_only_what_the_signed_index_names_and_leaves_a_same_size_replacement_out()
@@ -56,8 +75,8 @@ public sealed class PackageIndexTests
         File.WriteAllText(Path.Combine(incoming, "dash_0.5.12-2_amd64.deb"), genuine);
         File.WriteAllText(Path.Combine(incoming, "sed_4.9-1_amd64.deb"), planted);
         var index = new PackageIndex();
-        index.AddPackages($"Filename: pool/main/d/dash/dash_0.5.12-2_amd64.deb\nSHA256: {Sha256(genuine)}\n\n" +
-                          $"Filename: pool/main/s/sed/sed_4.9-1_amd64.deb\nSHA256: {Sha256(genuine)}\n");
+        index.AddPackages($"Package: dash\nVersion: 0.5.12-2\nArchitecture: amd64\nFilename: pool/main/d/dash/dash_0.5.12-2_amd64.deb\nSHA256: {Sha256(genuine)}\n\n" +
+                          $"Package: sed\nVersion: 4.9-1\nArchitecture: amd64\nFilename: pool/main/s/sed/sed_4.9-1_amd64.deb\nSHA256: {Sha256(genuine)}\n");
 
         var (added, unlisted) = cache.Absorb(incoming, new HashSet<string>(), () => index);
 

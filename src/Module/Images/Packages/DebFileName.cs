@@ -35,7 +35,24 @@ internal static partial class DebFileName
         return true;
     }
 
-    /// <summary>apt's archive name of an installed package (what dpkg's status file says of it).</summary>
+    /// <summary>
+    /// apt's archive name of a package version (from dpkg's status file, or a Packages stanza): apt's
+    /// pkgAcqArchive quotes each part with QuoteString, '_' and ':' (and '.' in the architecture), '%',
+    /// spaces, controls and non-ASCII bytes as %xx, so an epoch's ':' is "%3a".
+    /// </summary>
     public static string ForPackage(string package, string version, string architecture) =>
-        $"{package}_{version.Replace(":", "%3a", StringComparison.Ordinal)}_{architecture}.deb";
+        $"{AptQuote(package, "_:")}_{AptQuote(version, "_:")}_{AptQuote(architecture, "_:.")}.deb";
+
+    private static string AptQuote(string part, string bad)
+    {
+        var quoted = new System.Text.StringBuilder(part.Length);
+        foreach (var b in System.Text.Encoding.UTF8.GetBytes(part))
+        {
+            if (b <= 0x20 || b >= 0x7F || b == (byte)'%' || bad.Contains((char)b, StringComparison.Ordinal))
+                quoted.Append('%').Append(b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture));
+            else
+                quoted.Append((char)b);
+        }
+        return quoted.ToString();
+    }
 }

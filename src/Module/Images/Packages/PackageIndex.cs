@@ -134,28 +134,37 @@ internal sealed class PackageIndex
         return hashes;
     }
 
-    /// <summary>Adds each stanza's archive name (the last part of Filename) with its SHA256.</summary>
+    /// <summary>
+    /// Adds each stanza's archive name with its SHA256: the name apt stores the download under, made
+    /// from the stanza's Package, Version and Architecture (<see cref="DebFileName.ForPackage"/>), not
+    /// the last part of its Filename. The two differ for every version with an epoch: the pool's
+    /// file is "libgmp10_6.2.1+dfsg1-1.1_amd64.deb", apt's "libgmp10_2%3a6.2.1+dfsg1-1.1_amd64.deb".
+    /// Named by Filename, none of the 11 epoch packages of a bookworm minbase build was ever taken into
+    /// the cache, and every warm build downloaded them again.
+    /// </summary>
     internal void AddPackages(string packagesText)
     {
-        string? file = null, hash = null;
+        string? package = null, version = null, architecture = null, hash = null;
         foreach (var raw in packagesText.Split('\n'))
         {
             var line = raw.TrimEnd('\r');
             if (line.Length == 0)
             {
-                Add(file, hash);
-                file = hash = null;
+                Add(package, version, architecture, hash);
+                package = version = architecture = hash = null;
             }
-            else if (line.StartsWith("Filename: ", StringComparison.Ordinal)) file = line[10..].Trim();
+            else if (line.StartsWith("Package: ", StringComparison.Ordinal)) package = line[9..].Trim();
+            else if (line.StartsWith("Version: ", StringComparison.Ordinal)) version = line[9..].Trim();
+            else if (line.StartsWith("Architecture: ", StringComparison.Ordinal)) architecture = line[14..].Trim();
             else if (line.StartsWith("SHA256: ", StringComparison.Ordinal)) hash = line[8..].Trim().ToLowerInvariant();
         }
-        Add(file, hash);
+        Add(package, version, architecture, hash);
     }
 
-    private void Add(string? file, string? hash)
+    private void Add(string? package, string? version, string? architecture, string? hash)
     {
-        if (file is null || hash is null || !IsSha256(hash)) return;
-        var name = file[(file.LastIndexOf('/') + 1)..];
+        if (package is null || version is null || architecture is null || hash is null || !IsSha256(hash)) return;
+        var name = DebFileName.ForPackage(package, version, architecture);
         if (!DebFileName.IsArchiveName(name)) return;
         if (!_hashes.TryGetValue(name, out var hashes)) _hashes[name] = hashes = new HashSet<string>(StringComparer.Ordinal);
         hashes.Add(hash);
