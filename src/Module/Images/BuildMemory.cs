@@ -1,4 +1,5 @@
 using System.Globalization;
+using Sandbox.Storage;
 
 namespace Sandbox.Images;
 
@@ -6,7 +7,8 @@ namespace Sandbox.Images;
 /// How much memory a root build may write its tree into before it reaches the store (see
 /// <see cref="BuildNamespace"/>): half of what this machine, and the memory cgroups this process is
 /// in, have free at the start, when that is at least <see cref="MinimumBytes"/>; else none, and the
-/// builder writes to the disk as before.
+/// builder writes to the disk as before. One root build at a time is in memory (<see cref="Reserve"/>):
+/// each measuring half of what is free at its own start, several at once could hold more than there is.
 /// <para>Why: a Debian build writes every file twice (mmdebstrap extracts the essential packages,
 /// then dpkg unpacks them again over the extracted ones, each file through a temporary name and a
 /// rename), and thousands of file creations, renames and unlinks cost a disk file system far more
@@ -14,19 +16,27 @@ namespace Sandbox.Images;
 /// cache): mmdebstrap minbase 27.5-32.2 s on the disk, 20.4 s in memory with the copy to the disk
 /// included (the copy alone 2.1 s for 178 MB). A tmpfs's pages are charged to the memory cgroup of
 /// the builder, which is ours: a container's limit counts, not only the host's free memory.</para>
-/// <para>A build that outgrows its size fails with ENOSPC in memory; the launcher reports it as
-/// <see cref="OutgrewMarker"/> and the build runs again on the disk.</para>
+/// <para>A build that outgrows its size, or whose tmpfs cannot be mounted, runs again on the disk:
+/// the launcher reports it with <see cref="FallbackMarker"/>, and a builder that failed with "No space
+/// left on device" in memory is taken at its word too (dpkg backs a failed unpack out, so the tmpfs
+/// may have room again by the time the builder exits).</para>
 /// </summary>
 internal static class BuildMemory
 {
     /// <summary>Below this much to spare a build stays on the disk: a minbase tree alone is 178 MB.</summary>
     internal const long MinimumBytes = 1L << 30;
 
-    /// <summary>What the launcher prints (on stderr) when the builder failed with its tmpfs all but full.</summary>
-    internal const string OutgrewMarker = "sandbox-build: the build outgrew its memory";
+    /// <summary>What the launcher prints (on stderr, then the reason) when the build cannot stay in memory.</summary>
+    internal const string FallbackMarker = "sandbox-build: building on the disk:";
 
-    /// <summary>The launcher's exit status with <see cref="OutgrewMarker"/>.</summary>
-    internal const int OutgrewExitCode = 123;
+    /// <summary>The launcher's exit status with <see cref="FallbackMarker"/>.</summary>
+    internal const int FallbackExitCode = 123;
+
+    /// <summary>What the C library says for ENOSPC, in a builder's output.</summary>
+    internal const string NoSpaceText = "No space left on device";
+
+    /// <summary>Held (flock) by the root build that is in memory; in root's 0700 folder of the build's mount point.</summary>
+    internal static readonly string LockPath = Path.Combine(BuildMountPoint.Parent, "memory.lock");
 
     /// <summary>
     /// Tests only: the tmpfs size to use instead of the measured one (0: build on the disk); EngineHost sets
@@ -34,28 +44,49 @@ internal static class BuildMemory
     /// </summary>
     internal static long? SizeOverride { get; set; }
 
+    /// <summary>The memory for a root build starting now, held until disposed; null to build on the disk (too little free, or another build is in memory).</summary>
+    public static Reservation? Reserve()
+    {
+        if (Size() is not { } bytes) return null;
+        return FileLock.TryAcquire(LockPath, wait: false) is { } held ? new Reservation(held, bytes) : null;
+    }
+
+    /// <summary>A tmpfs size in bytes and the lock that makes it this build's alone.</summary>
+    public sealed class Reservation : IDisposable
+    {
+        private readonly FileLock _lock;
+
+        internal Reservation(FileLock held, long bytes)
+        {
+            _lock = held;
+            Bytes = bytes;
+        }
+
+        public long Bytes { get; }
+
+        public void Dispose() => _lock.Dispose();
+    }
+
     /// <summary>The tmpfs size in bytes for a build starting now, or null to build on the disk.</summary>
-    public static long? Size()
+    private static long? Size()
     {
         if (SizeOverride is { } forced) return forced > 0 ? forced : null;
-        var spare = Math.Min(MemAvailable() ?? 0, CgroupHeadroom() ?? long.MaxValue) / 2;
+        var cgroups = ReadOrNull("/proc/self/cgroup") is { } membership ? CgroupHeadroom(membership, "/sys/fs/cgroup") : null;
+        var spare = Math.Min(ReadOrNull("/proc/meminfo") is { } meminfo ? MemAvailable(meminfo) ?? 0 : 0, cgroups ?? long.MaxValue) / 2;
         return spare >= MinimumBytes ? spare / (1 << 20) * (1 << 20) : null;
     }
 
-    /// <summary>Whether an output line is the launcher's report that the tree outgrew its memory (with <see cref="OutgrewExitCode"/>).</summary>
-    public static bool IsOutgrewReport(string line) => line.StartsWith(OutgrewMarker, StringComparison.Ordinal);
+    /// <summary>Whether a builder's output line is the launcher's fallback report (with <see cref="FallbackExitCode"/>), or an ENOSPC.</summary>
+    public static bool IsFallbackReport(string line) => line.StartsWith(FallbackMarker, StringComparison.Ordinal);
+
+    public static bool IsNoSpace(string line) => line.Contains(NoSpaceText, StringComparison.Ordinal);
 
     /// <summary>/proc/meminfo's MemAvailable in bytes.</summary>
-    private static long? MemAvailable()
+    internal static long? MemAvailable(string meminfo)
     {
-        try
-        {
-            foreach (var line in File.ReadLines("/proc/meminfo"))
-                if (line.StartsWith("MemAvailable:", StringComparison.Ordinal))
-                    return ParseKilobytes(line["MemAvailable:".Length..]);
-        }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
+        foreach (var line in meminfo.Split('\n'))
+            if (line.StartsWith("MemAvailable:", StringComparison.Ordinal))
+                return ParseKilobytes(line["MemAvailable:".Length..]);
         return null;
     }
 
@@ -67,43 +98,43 @@ internal static class BuildMemory
     }
 
     /// <summary>
-    /// The least room left under any memory limit of this process's cgroups (v2 memory.max less
-    /// memory.current; v1 memory.limit_in_bytes less memory.usage_in_bytes), from its own cgroup up; null when none is limited.
+    /// The least room left under any memory limit of the cgroups in <paramref name="membership"/> (the
+    /// text of /proc/self/cgroup), from each one up to its hierarchy's root below <paramref name="cgroupRoot"/>:
+    /// v2 the lower of memory.max and memory.high (above which the kernel throttles) less memory.current,
+    /// v1 memory.limit_in_bytes less memory.usage_in_bytes. Null when none is limited or readable.
     /// </summary>
-    private static long? CgroupHeadroom()
+    internal static long? CgroupHeadroom(string membership, string cgroupRoot)
     {
         long? least = null;
-        try
+        foreach (var line in membership.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
-            foreach (var line in File.ReadLines("/proc/self/cgroup"))
+            var fields = line.Split(':', 3);
+            if (fields.Length != 3 || !fields[2].StartsWith('/')) continue;
+            var (hierarchy, limitFiles, usageFile) = fields[0] == "0" && fields[1].Length == 0
+                ? (cgroupRoot, new[] { "memory.max", "memory.high" }, "memory.current")
+                : fields[1].Split(',').Contains("memory")
+                    ? (Path.Combine(cgroupRoot, "memory"), new[] { "memory.limit_in_bytes" }, "memory.usage_in_bytes")
+                    : default;
+            if (hierarchy is null) continue;
+            for (var group = fields[2]; ; group = Path.GetDirectoryName(group) ?? "/")
             {
-                var fields = line.Split(':', 3);
-                if (fields.Length != 3) continue;
-                var (mount, limitFile, usageFile) = fields[0] == "0" && fields[1].Length == 0
-                    ? ("/sys/fs/cgroup", "memory.max", "memory.current")
-                    : fields[1].Split(',').Contains("memory") ? ("/sys/fs/cgroup/memory", "memory.limit_in_bytes", "memory.usage_in_bytes") : default;
-                if (mount is null) continue;
-                for (var group = fields[2]; ; group = Path.GetDirectoryName(group) ?? "/")
-                {
-                    var folder = mount + (group == "/" ? "" : group);
-                    if (ReadBytes(Path.Combine(folder, limitFile)) is { } limit && ReadBytes(Path.Combine(folder, usageFile)) is { } usage)
-                        least = Math.Min(least ?? long.MaxValue, Math.Max(0, limit - usage));
-                    if (group == "/") break;
-                }
+                var folder = hierarchy + (group == "/" ? "" : group);
+                var limit = limitFiles.Select(file => ReadBytes(Path.Combine(folder, file))).Where(bytes => bytes is not null).Min();
+                if (limit is { } bytes && ReadBytes(Path.Combine(folder, usageFile)) is { } usage)
+                    least = Math.Min(least ?? long.MaxValue, Math.Max(0, bytes - usage));
+                if (group == "/") break;
             }
         }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
         return least;
     }
 
     /// <summary>A cgroup file's number of bytes; null for "max", a missing file or anything else.</summary>
-    private static long? ReadBytes(string file)
+    private static long? ReadBytes(string file) =>
+        ReadOrNull(file) is { } text && long.TryParse(text.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var bytes) ? bytes : null;
+
+    private static string? ReadOrNull(string file)
     {
-        try
-        {
-            return long.TryParse(File.ReadAllText(file).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var bytes) ? bytes : null;
-        }
+        try { return File.ReadAllText(file); }
         catch (IOException) { return null; }
         catch (UnauthorizedAccessException) { return null; }
     }

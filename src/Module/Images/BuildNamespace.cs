@@ -22,9 +22,10 @@ namespace Sandbox.Images;
 /// namespace (apt, dpkg, maintainer scripts: the builder's whole tree, whatever process group they
 /// took), and the mount namespace, its last process gone, unmounts itself.</para>
 /// <para>In memory (<see cref="BuildMemory"/>): the launcher mounts a tmpfs of that size on the
-/// builder's target folder, runs the builder there, and copies the finished tree onto the folder
-/// beneath the tmpfs, which it holds by a descriptor the builder does not inherit. The tmpfs goes with
-/// the namespace, whatever becomes of the build; a tree is on the disk only once the builder succeeded.</para>
+/// builder's target folder, runs the builder there (in a pid namespace of its own, see
+/// <see cref="InMemoryScript"/>), and copies the finished tree onto the folder beneath the tmpfs,
+/// which it holds by a descriptor the builder cannot reach. The tmpfs goes with the namespace,
+/// whatever becomes of the build; a tree is on the disk only once the builder succeeded.</para>
 /// </summary>
 internal sealed class BuildNamespace : IDisposable
 {
@@ -101,7 +102,7 @@ internal sealed class BuildNamespace : IDisposable
             $"mount --make-private \"$2\" || {{ echo \"{OverlayLauncher.SetupMarker} could not make the build's folder private on $2\" >&2; exit {OverlayLauncher.SetupExitCode}; }}; " +
             $"exec {number}<&-; cd / && " + (memory is null ? "shift 2 && exec \"$@\"" : InMemoryScript);
         var parameters = new List<string> { "sandbox-build-root", Providers.CommandLines.OverlayMountCommandLine.DescriptorName(tree), BuildMountPoint.Path };
-        if (memory is { } place) parameters.AddRange(new[] { place.Target, place.Bytes.ToString(CultureInfo.InvariantCulture) });
+        if (memory is { } place) parameters.AddRange(new[] { place.Target, place.Bytes.ToString(CultureInfo.InvariantCulture), unshare });
         return dieWithUs
             .Concat(new[] { unshare, "--pid", "--fork", "--kill-child=KILL", "--mount-proc", "--propagation", "private", "--" })
             .Concat(new[] { bash, "-c", script })
@@ -111,22 +112,29 @@ internal sealed class BuildNamespace : IDisposable
     }
 
     /// <summary>
-    /// The in-memory part of the script ($3 the target, $4 the tmpfs size). Descriptor 9 holds the
-    /// target's folder on the disk beneath the tmpfs; the builder does not inherit it (a descriptor of a
-    /// folder outside its chroot would be a way out for its maintainer scripts). A builder that failed
-    /// with less than 16 MiB free in memory outgrew it: reported, so the build runs again on the disk.
-    /// The copy keeps everything cp -a keeps (owners, modes, times, hard links, xattrs such as file
-    /// capabilities, ACLs, devices) and stays on the tmpfs (--one-file-system: a mount the builder
-    /// left in the tree is not copied through).
+    /// The in-memory part of the script ($3 the target, $4 the tmpfs size, $5 unshare). Descriptor 9
+    /// holds the target's folder on the disk beneath the tmpfs, for the copy. The builder runs as the
+    /// first process of a pid namespace of its own, with its own /proc: when it exits the kernel kills
+    /// whatever it left running (a daemon a maintainer script started would go on writing in the tree
+    /// during the copy), and neither it nor its chroot's /proc sees this script or its descriptor 9 (a
+    /// descriptor of a folder outside the chroot). With less than 16 MiB or 1000 inodes free afterwards,
+    /// or the builder killed (the memory cgroup's OOM), the tree outgrew its memory, whatever the
+    /// builder's status (a maintainer script's "|| true" swallows a failed write): reported, and the
+    /// build runs again on the disk, as when the tmpfs cannot be mounted. The copy keeps owners, modes
+    /// and ACLs, times, hard links and every xattr (file capabilities), named one by one so that one
+    /// it cannot keep fails it (cp -a would drop it and succeed), and stays on the tmpfs
+    /// (--one-file-system: a mount the builder left in the tree is not copied through).
     /// </summary>
     private static readonly string InMemoryScript =
-        "target=\"$3\"; size=\"$4\"; shift 4; " +
-        $"exec 9<\"$target\" && mount -t tmpfs -o \"size=$size,mode=0755\" sandbox-build \"$target\" || {{ echo \"{OverlayLauncher.SetupMarker} could not put the build in memory on $target\" >&2; exit {OverlayLauncher.SetupExitCode}; }}; " +
-        "\"$@\" 9<&-; status=$?; " +
-        "if [ $status -ne 0 ]; then " +
-        $"if [ $(( $(stat -f -c '%a*%S' \"$target\") )) -lt 16777216 ]; then echo \"{BuildMemory.OutgrewMarker} ($size bytes)\" >&2; exit {BuildMemory.OutgrewExitCode}; fi; " +
-        "exit $status; fi; " +
-        $"cp -a --one-file-system -- \"$target/.\" /proc/self/fd/9/ || {{ echo \"{OverlayLauncher.SetupMarker} could not copy the build from memory to the disk\" >&2; exit {OverlayLauncher.SetupExitCode}; }}";
+        "target=\"$3\"; size=\"$4\"; unshare=\"$5\"; shift 5; " +
+        $"exec 9<\"$target\" || {{ echo \"{OverlayLauncher.SetupMarker} could not open the build's target $target\" >&2; exit {OverlayLauncher.SetupExitCode}; }}; " +
+        $"mount -t tmpfs -o \"size=$size,mode=0755\" sandbox-build \"$target\" || {{ echo \"{BuildMemory.FallbackMarker} no tmpfs could be mounted on $target\" >&2; exit {BuildMemory.FallbackExitCode}; }}; " +
+        "\"$unshare\" --pid --fork --kill-child=KILL --mount-proc -- \"$@\" 9<&-; status=$?; " +
+        "set -- $(stat -f -c '%a %S %d' \"$target\"); " +
+        $"if [ $(( $1 * $2 )) -lt 16777216 ] || [ \"$3\" -lt 1000 ] || [ $status -eq 137 ]; then echo \"{BuildMemory.FallbackMarker} the build outgrew its memory ($size bytes)\" >&2; exit {BuildMemory.FallbackExitCode}; fi; " +
+        "[ $status -eq 0 ] || exit $status; " +
+        "cp -dR --preserve=mode,ownership,timestamps,links,xattr --one-file-system -- \"$target/.\" /proc/self/fd/9/ || " +
+        $"{{ echo \"{OverlayLauncher.SetupMarker} could not copy the build from memory to the disk\" >&2; exit {OverlayLauncher.SetupExitCode}; }}";
 
     public void Dispose()
     {

@@ -31,12 +31,13 @@ internal static partial class DebianBuilder
         // As root the builder runs in a namespace of its own, where the staging folder has a path of root's;
         // rootless (mmdebstrap --mode=unshare in the user's own store) it gets the store's paths as before.
         using var place = UserIdentity.IsRoot ? BuildNamespace.Of(staging) : null;
-        if (place is not null && BuildMemory.Size() is { } bytes)
+        using var memory = place is not null ? BuildMemory.Reserve() : null;
+        if (place is not null && memory is not null)
         {
             // The builder's target, empty, for the launcher to mount the tmpfs on (the builders take an empty folder).
             Directory.CreateDirectory(targetRootFs, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
                 | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
-            place.InMemory = (targetRootFs, bytes);
+            place.InMemory = (targetRootFs, memory.Bytes);
         }
 
         // -Mode fakechroot builds run mmdebstrap's hooks under fakechroot, where the special hooks' tar
@@ -130,11 +131,11 @@ internal static partial class DebianBuilder
     private static void Run(string imageName, string builder, string activity, List<string> argv, BuildNamespace? place, IEngineLog log, CancellationToken cancellation)
     {
         log.Progress(activity, "resolving", 0);
-        var outcome = Launch(argv, place, line => ReportStage(log, activity, line), log, cancellation, out var outgrew);
-        if (outgrew && place is { InMemory: { } memory })
+        var outcome = Launch(argv, place, line => ReportStage(log, activity, line), log, cancellation, out var fallback);
+        if (fallback is not null && place is not null)
         {
             // Nothing reached the disk: the launcher copies a tree out of memory only once the builder succeeded.
-            log.Verbose($"The build outgrew the {memory.Bytes >> 20} MiB of memory it was given; building again on the disk.");
+            log.Verbose($"The build could not stay in memory ({fallback}); building again on the disk.");
             place.InMemory = null;
             outcome = Launch(argv, place, line => ReportStage(log, activity, line), log, cancellation, out _);
         }
@@ -143,18 +144,26 @@ internal static partial class DebianBuilder
             throw SandboxErrors.ImageBuildFailed(imageName, builder, outcome.ExitCode, outcome.StdErr + outcome.StdOut);
     }
 
-    /// <summary>One run of the builder (behind the build's launcher as root); <paramref name="outgrew"/>: the launcher reported the tree outgrew its memory.</summary>
+    /// <summary>
+    /// One run of the builder (behind the build's launcher as root); <paramref name="fallback"/>: why a
+    /// build in memory must run again on the disk (the launcher's report, or an ENOSPC of the builder's), else null.
+    /// </summary>
     private static ProcessOutcome Launch(List<string> argv, BuildNamespace? place, Action<string> onLine, IEngineLog log,
-        CancellationToken cancellation, out bool outgrew)
+        CancellationToken cancellation, out string? fallback)
     {
         (IReadOnlyList<string> launch, PassedDescriptors? passed) = place is null ? (argv, null) : place.Launch(argv);
-        var reported = false;
+        string? reported = null;
+        var noSpace = false;
         var outcome = HostCommand.Run(log, launch, line =>
         {
-            reported |= BuildMemory.IsOutgrewReport(line);
+            if (BuildMemory.IsFallbackReport(line)) reported = line[BuildMemory.FallbackMarker.Length..].Trim();
+            noSpace |= BuildMemory.IsNoSpace(line);
             onLine(line);
         }, cancellation, passed: passed);
-        outgrew = reported && outcome.ExitCode == BuildMemory.OutgrewExitCode && !outcome.Cancelled;
+        fallback = place?.InMemory is null || outcome.Cancelled || outcome.ExitCode == 0 ? null
+            : outcome.ExitCode == BuildMemory.FallbackExitCode && reported is not null ? reported
+            : noSpace ? $"the builder ran out of space: {BuildMemory.NoSpaceText}"
+            : null;
         return outcome;
     }
 

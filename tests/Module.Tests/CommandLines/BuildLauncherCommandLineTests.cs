@@ -38,19 +38,27 @@ public sealed class BuildLauncherCommandLineTests
         var argv = BuildNamespace.LauncherArgv(die, "/usr/bin/unshare", "/usr/bin/bash", 10, builder, (target, 2L << 30));
 
         var script = argv[14];
-        // The target and the size travel as parameters too, after the mount point.
-        Assert.Equal(new[] { "sandbox-build-root", "/proc/self/fd/10", BuildMountPoint.Path, target, "2147483648" }.Concat(builder), argv.Skip(15));
+        // The target, the size and unshare travel as parameters too, after the mount point.
+        Assert.Equal(new[] { "sandbox-build-root", "/proc/self/fd/10", BuildMountPoint.Path, target, "2147483648", "/usr/bin/unshare" }.Concat(builder), argv.Skip(15));
         Assert.DoesNotContain(target, script);
-        Assert.Contains("shift 4;", script);
-        // The folder on the disk is held before the tmpfs covers it, and the builder does not inherit it.
+        Assert.Contains("shift 5;", script);
+        // The folder on the disk is held before the tmpfs covers it.
         Assert.True(script.IndexOf("exec 9<\"$target\"", StringComparison.Ordinal) < script.IndexOf("mount -t tmpfs", StringComparison.Ordinal));
-        Assert.Contains("\"$@\" 9<&-;", script);
-        // The builder is the script's child, not exec'd: the copy runs after it, and only when it succeeded.
+        // The builder is the first process of a pid namespace with its own /proc, without descriptor 9: what
+        // it leaves running dies with it, before the copy, and it cannot see this script's descriptors.
+        Assert.Contains("\"$unshare\" --pid --fork --kill-child=KILL --mount-proc -- \"$@\" 9<&-; status=$?;", script);
         Assert.DoesNotContain("exec \"$@\"", script);
-        var copy = script.IndexOf("cp -a --one-file-system -- \"$target/.\" /proc/self/fd/9/", StringComparison.Ordinal);
-        Assert.True(copy > script.IndexOf("exit $status; fi;", StringComparison.Ordinal), "the copy follows the builder's failure exits");
-        Assert.Contains($"exit {BuildMemory.OutgrewExitCode};", script);
-        Assert.Contains(BuildMemory.OutgrewMarker, script);
+        // Out of room (blocks or inodes) or killed: reported as a fallback, before and whatever the builder's status.
+        var outgrew = script.IndexOf("the build outgrew its memory", StringComparison.Ordinal);
+        Assert.True(outgrew < script.IndexOf("[ $status -eq 0 ] || exit $status;", StringComparison.Ordinal));
+        Assert.Contains("stat -f -c '%a %S %d'", script);
+        Assert.Contains("[ $status -eq 137 ]", script);
+        Assert.Contains($"{BuildMemory.FallbackMarker} no tmpfs could be mounted", script);
+        Assert.Contains($"exit {BuildMemory.FallbackExitCode};", script);
+        // The copy comes last, keeps every xattr or fails, and does not cross into a mount left in the tree.
+        var copy = script.IndexOf("cp -dR --preserve=mode,ownership,timestamps,links,xattr --one-file-system -- \"$target/.\" /proc/self/fd/9/", StringComparison.Ordinal);
+        Assert.True(copy > script.IndexOf("[ $status -eq 0 ] || exit $status;", StringComparison.Ordinal), "the copy follows the builder's failure exits");
+        Assert.DoesNotContain("cp -a", script);
     }
 
     [Fact]
@@ -71,4 +79,36 @@ public sealed class BuildLauncherCommandLineTests
     [InlineData("-5 kB", null)]
     public void MemAvailable_is_read_in_kilobytes(string field, long? bytes) =>
         Assert.Equal(bytes, BuildMemory.ParseKilobytes(field));
+
+    [Fact]
+    public void MemAvailable_is_taken_from_meminfo() =>
+        Assert.Equal(2048L * 1024, BuildMemory.MemAvailable("MemTotal:       8000 kB\nMemFree:  100 kB\nMemAvailable:    2048 kB\n"));
+
+    [Fact]
+    public void The_cgroup_headroom_is_the_least_room_under_any_memory_limit_from_the_processs_cgroups_up()
+    {
+        using var root = new Support.TemporaryFolder("cgroups");
+        void Write(string relative, string text)
+        {
+            var path = Path.Combine(root.Path, relative);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            File.WriteAllText(path, text + "\n");
+        }
+        // v2: the slice limits to 3 GiB with 1 GiB used; the service has memory.high 1.5 GiB with 1 GiB used; max elsewhere.
+        Write("user.slice/memory.max", (3L << 30).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Write("user.slice/memory.current", (1L << 30).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Write("user.slice/app.service/memory.max", "max");
+        Write("user.slice/app.service/memory.high", (3L << 29).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Write("user.slice/app.service/memory.current", (1L << 30).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(1L << 29, BuildMemory.CgroupHeadroom("0::/user.slice/app.service\n", root.Path));
+        // v1 memory controller (a hybrid host's), its unlimited value, and a container's "/" with files at its root.
+        Write("memory/ci/memory.limit_in_bytes", "9223372036854771712");
+        Write("memory/ci/memory.usage_in_bytes", "1000");
+        Write("memory/memory.limit_in_bytes", (2L << 30).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Write("memory/memory.usage_in_bytes", (1L << 30).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(1L << 30, BuildMemory.CgroupHeadroom("7:memory:/ci\n3:cpu,cpuacct:/ci\n0::/nowhere\n", root.Path));
+        // Nothing limited, nothing readable: no headroom figure at all.
+        Assert.Null(BuildMemory.CgroupHeadroom("0::/nowhere\n2:pids:/x\n", root.Path));
+        Assert.Null(BuildMemory.CgroupHeadroom("garbage\n", root.Path));
+    }
 }

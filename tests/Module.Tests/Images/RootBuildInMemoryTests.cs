@@ -16,6 +16,7 @@ namespace Sandbox.Tests;
 /// </summary>
 [Trait("Area", "Images")]
 [Trait("User", "Root")]
+[Collection(RootBuildInMemoryCollection.Name)]
 public sealed partial class RootBuildInMemoryTests
 {
     [SkippableFact]
@@ -46,7 +47,7 @@ public sealed partial class RootBuildInMemoryTests
         Skip.If(ToolLocator.Find("mmdebstrap") is null, "mmdebstrap is not installed.");
         using var folder = new TemporaryFolder("build-outgrown");
         var storeRoot = Path.Combine(folder.Path, "store");
-        // A minbase tree is 178 MB: 64 MiB of memory runs out while mmdebstrap extracts.
+        // A minbase tree is 178 MB: 64 MiB of memory runs out while mmdebstrap extracts (the launcher's report, or dpkg's ENOSPC).
         var environment = new Dictionary<string, string> { ["ENGINEHOST_BUILD_MEMORY"] = (64L << 20).ToString(System.Globalization.CultureInfo.InvariantCulture) };
         using var owner = new RemoteHarness(asRoot: true, sharedStore: storeRoot, environment: environment);
 
@@ -125,4 +126,11 @@ public sealed partial class RootBuildInMemoryTests
 
     [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial nint lgetxattr(string path, string name, IntPtr value, nint size);
+}
+
+/// <summary>One root build is in memory at a time (BuildMemory.Reserve): these run alone, so no other test's build holds it.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class RootBuildInMemoryCollection
+{
+    public const string Name = "Root builds in memory";
 }
