@@ -20,6 +20,7 @@ packages=(
   passwd              # useradd, for the tests' unprivileged user
   tmux                # drives the interactive-shell test through a terminal
   gcc libc6-dev       # builds the static keystroke injector the TIOCSTI tests plant in a sandbox
+  attr                # setfattr: the test of an xattr a root build's copy out of memory cannot keep
   tar zstd gzip ca-certificates
 )
 as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q

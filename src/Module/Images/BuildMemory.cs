@@ -1,5 +1,4 @@
 using System.Globalization;
-using Sandbox.Storage;
 
 namespace Sandbox.Images;
 
@@ -44,27 +43,40 @@ internal static class BuildMemory
     /// </summary>
     internal static long? SizeOverride { get; set; }
 
-    /// <summary>The memory for a root build starting now, held until disposed; null to build on the disk (too little free, or another build is in memory).</summary>
+    /// <summary>
+    /// The memory for a root build starting now, held until disposed; null to build on the disk (too
+    /// little free, another build is in memory, or the lock cannot be had: memory is only a speed-up).
+    /// </summary>
     public static Reservation? Reserve()
     {
         if (Size() is not { } bytes) return null;
-        return FileLock.TryAcquire(LockPath, wait: false) is { } held ? new Reservation(held, bytes) : null;
+        // Root's own lock in root's 0700 folder (BuildMountPoint.Ensure checked it): never handed to a sudo
+        // caller, never through a link; the kernel drops it with its holder, so none goes stale.
+        var fd = Native.LibC.open(LockPath, Native.LibC.O_RDWR | Native.LibC.O_CREAT | Native.LibC.O_CLOEXEC | Native.OpenFlags.O_NOFOLLOW, 0b110_000_000);
+        if (fd < 0) return null;
+        if (Native.LibC.flock(fd, Native.LibC.LOCK_EX | Native.LibC.LOCK_NB) == 0) return new Reservation(fd, bytes);
+        Native.LibC.close(fd);
+        return null;
     }
 
     /// <summary>A tmpfs size in bytes and the lock that makes it this build's alone.</summary>
     public sealed class Reservation : IDisposable
     {
-        private readonly FileLock _lock;
+        private int _fd;
 
-        internal Reservation(FileLock held, long bytes)
+        internal Reservation(int fd, long bytes)
         {
-            _lock = held;
+            _fd = fd;
             Bytes = bytes;
         }
 
         public long Bytes { get; }
 
-        public void Dispose() => _lock.Dispose();
+        public void Dispose()
+        {
+            if (_fd >= 0) Native.LibC.close(_fd);
+            _fd = -1;
+        }
     }
 
     /// <summary>The tmpfs size in bytes for a build starting now, or null to build on the disk.</summary>
@@ -76,10 +88,21 @@ internal static class BuildMemory
         return spare >= MinimumBytes ? spare / (1 << 20) * (1 << 20) : null;
     }
 
-    /// <summary>Whether a builder's output line is the launcher's fallback report (with <see cref="FallbackExitCode"/>), or an ENOSPC.</summary>
+    /// <summary>Whether a builder's output line is the launcher's fallback report (with <see cref="FallbackExitCode"/>).</summary>
     public static bool IsFallbackReport(string line) => line.StartsWith(FallbackMarker, StringComparison.Ordinal);
 
     public static bool IsNoSpace(string line) => line.Contains(NoSpaceText, StringComparison.Ordinal);
+
+    /// <summary>
+    /// Why a launch in memory must run again on the disk, or null: the launcher's own report (its reason,
+    /// with <see cref="FallbackExitCode"/>), or a builder that failed after saying ENOSPC. Not after a
+    /// success, a cancel, or the launcher's own setup failure (<see cref="Providers.OverlayLauncher.SetupExitCode"/>).
+    /// </summary>
+    internal static string? FallbackReason(int? exitCode, bool cancelled, string? report, bool sawNoSpace) =>
+        cancelled || exitCode is 0 or Providers.OverlayLauncher.SetupExitCode ? null
+        : exitCode == FallbackExitCode && report is not null ? report
+        : sawNoSpace ? $"the builder ran out of space: {NoSpaceText}"
+        : null;
 
     /// <summary>/proc/meminfo's MemAvailable in bytes.</summary>
     internal static long? MemAvailable(string meminfo)

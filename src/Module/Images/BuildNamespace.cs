@@ -48,10 +48,26 @@ internal sealed class BuildNamespace : IDisposable
     }
 
     /// <summary>
-    /// Where the builder writes in memory: its target folder (a path in the staging folder, made
-    /// empty) and the tmpfs size; null (the default, and after a build outgrew it) writes to the disk.
+    /// Where the builder writes in memory: its target folder (a path in the staging folder, made empty)
+    /// and the tmpfs size; null (the default, and after <see cref="LeaveMemory"/>) writes to the disk.
     /// </summary>
-    public (string Target, long Bytes)? InMemory { get; set; }
+    public (string Target, long Bytes)? InMemory => _memory is { } held ? (held.Target, held.Reservation.Bytes) : null;
+
+    private (string Target, BuildMemory.Reservation Reservation)? _memory;
+
+    /// <summary>Launches from now on write <paramref name="target"/> in memory, the size <paramref name="reservation"/> holds (disposed with this).</summary>
+    public void UseMemory(string target, BuildMemory.Reservation reservation)
+    {
+        LeaveMemory();
+        _memory = (target, reservation);
+    }
+
+    /// <summary>Launches from now on write to the disk; the reservation goes back.</summary>
+    public void LeaveMemory()
+    {
+        _memory?.Reservation.Dispose();
+        _memory = null;
+    }
 
     /// <summary>
     /// The name the builder knows <paramref name="enginePath"/> by (a path in the staging folder as
@@ -102,7 +118,7 @@ internal sealed class BuildNamespace : IDisposable
             $"mount --make-private \"$2\" || {{ echo \"{OverlayLauncher.SetupMarker} could not make the build's folder private on $2\" >&2; exit {OverlayLauncher.SetupExitCode}; }}; " +
             $"exec {number}<&-; cd / && " + (memory is null ? "shift 2 && exec \"$@\"" : InMemoryScript);
         var parameters = new List<string> { "sandbox-build-root", Providers.CommandLines.OverlayMountCommandLine.DescriptorName(tree), BuildMountPoint.Path };
-        if (memory is { } place) parameters.AddRange(new[] { place.Target, place.Bytes.ToString(CultureInfo.InvariantCulture), unshare });
+        if (memory is { } place) parameters.AddRange(new[] { place.Target, place.Bytes.ToString(CultureInfo.InvariantCulture), unshare, bash });
         return dieWithUs
             .Concat(new[] { unshare, "--pid", "--fork", "--kill-child=KILL", "--mount-proc", "--propagation", "private", "--" })
             .Concat(new[] { bash, "-c", script })
@@ -112,33 +128,39 @@ internal sealed class BuildNamespace : IDisposable
     }
 
     /// <summary>
-    /// The in-memory part of the script ($3 the target, $4 the tmpfs size, $5 unshare). Descriptor 9
+    /// The in-memory part of the script ($3 the target, $4 the tmpfs size, $5 unshare, $6 bash). Descriptor 9
     /// holds the target's folder on the disk beneath the tmpfs, for the copy. The builder runs as the
     /// first process of a pid namespace of its own, with its own /proc: when it exits the kernel kills
     /// whatever it left running (a daemon a maintainer script started would go on writing in the tree
-    /// during the copy), and neither it nor its chroot's /proc sees this script or its descriptor 9 (a
-    /// descriptor of a folder outside the chroot). With less than 16 MiB or 1000 inodes free afterwards,
+    /// during the copy), and its /proc shows neither this script nor its descriptor 9 (no protection
+    /// from the builder, which is root and could unmount that /proc: what a chroot escape of a root
+    /// maintainer script could reach it reached before, as the pid namespace's first process). With less than 16 MiB or 1000 inodes free afterwards,
     /// or the builder killed (the memory cgroup's OOM), the tree outgrew its memory, whatever the
     /// builder's status (a maintainer script's "|| true" swallows a failed write): reported, and the
     /// build runs again on the disk, as when the tmpfs cannot be mounted. The copy keeps owners, modes
     /// and ACLs, times, hard links and every xattr (file capabilities), named one by one so that one
-    /// it cannot keep fails it (cp -a would drop it and succeed), and stays on the tmpfs
-    /// (--one-file-system: a mount the builder left in the tree is not copied through).
+    /// it cannot keep fails it (cp -a would drop it and succeed: a store on a file system without them
+    /// then builds on the disk, where the maintainer scripts see that themselves), and stays on the tmpfs
+    /// (--one-file-system: a mount the builder left in the tree is not copied through). A copy that
+    /// fails is deleted from the target (find -delete follows no link) before the build goes back to the disk.
     /// </summary>
     private static readonly string InMemoryScript =
-        "target=\"$3\"; size=\"$4\"; unshare=\"$5\"; shift 5; " +
+        "target=\"$3\"; size=\"$4\"; unshare=\"$5\"; bash=\"$6\"; shift 6; " +
         $"exec 9<\"$target\" || {{ echo \"{OverlayLauncher.SetupMarker} could not open the build's target $target\" >&2; exit {OverlayLauncher.SetupExitCode}; }}; " +
         $"mount -t tmpfs -o \"size=$size,mode=0755\" sandbox-build \"$target\" || {{ echo \"{BuildMemory.FallbackMarker} no tmpfs could be mounted on $target\" >&2; exit {BuildMemory.FallbackExitCode}; }}; " +
-        "\"$unshare\" --pid --fork --kill-child=KILL --mount-proc -- \"$@\" 9<&-; status=$?; " +
-        "set -- $(stat -f -c '%a %S %d' \"$target\"); " +
+        // The nested pid 1 is a bash that waits for the builder and exits with its status, 137 when it was
+        // killed: util-linux before 2.40 exits 1 when its child dies of SIGKILL.
+        "\"$unshare\" --pid --fork --kill-child=KILL --mount-proc -- \"$bash\" -c '\"$@\"; exit $?' sandbox-builder \"$@\" 9<&-; status=$?; " +
+        "set -- $(stat -f -c '%a %S %d' \"$target\" || echo 0 0 0); " +
         $"if [ $(( $1 * $2 )) -lt 16777216 ] || [ \"$3\" -lt 1000 ] || [ $status -eq 137 ]; then echo \"{BuildMemory.FallbackMarker} the build outgrew its memory ($size bytes)\" >&2; exit {BuildMemory.FallbackExitCode}; fi; " +
         "[ $status -eq 0 ] || exit $status; " +
         "cp -dR --preserve=mode,ownership,timestamps,links,xattr --one-file-system -- \"$target/.\" /proc/self/fd/9/ || " +
-        $"{{ echo \"{OverlayLauncher.SetupMarker} could not copy the build from memory to the disk\" >&2; exit {OverlayLauncher.SetupExitCode}; }}";
+        $"{{ find /proc/self/fd/9/ -mindepth 1 -delete; echo \"{BuildMemory.FallbackMarker} the tree could not be copied from memory to the disk as it is\" >&2; exit {BuildMemory.FallbackExitCode}; }}";
 
     public void Dispose()
     {
         _disposed = true;
+        LeaveMemory();
         CloseClone();
     }
 

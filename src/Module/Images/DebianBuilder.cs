@@ -31,13 +31,12 @@ internal static partial class DebianBuilder
         // As root the builder runs in a namespace of its own, where the staging folder has a path of root's;
         // rootless (mmdebstrap --mode=unshare in the user's own store) it gets the store's paths as before.
         using var place = UserIdentity.IsRoot ? BuildNamespace.Of(staging) : null;
-        using var memory = place is not null ? BuildMemory.Reserve() : null;
-        if (place is not null && memory is not null)
+        if (place is not null && BuildMemory.Reserve() is { } memory)
         {
             // The builder's target, empty, for the launcher to mount the tmpfs on (the builders take an empty folder).
             Directory.CreateDirectory(targetRootFs, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
                 | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
-            place.InMemory = (targetRootFs, memory.Bytes);
+            place.UseMemory(targetRootFs, memory);
         }
 
         // -Mode fakechroot builds run mmdebstrap's hooks under fakechroot, where the special hooks' tar
@@ -132,11 +131,12 @@ internal static partial class DebianBuilder
     {
         log.Progress(activity, "resolving", 0);
         var outcome = Launch(argv, place, line => ReportStage(log, activity, line), log, cancellation, out var fallback);
-        if (fallback is not null && place is not null)
+        // The memory goes back as soon as the builder is done with it (another build may use it meanwhile).
+        place?.LeaveMemory();
+        if (fallback is not null)
         {
-            // Nothing reached the disk: the launcher copies a tree out of memory only once the builder succeeded.
+            // Nothing is on the disk: the launcher copies a tree out of memory only once the builder succeeded, and empties the target if that copy fails.
             log.Verbose($"The build could not stay in memory ({fallback}); building again on the disk.");
-            place.InMemory = null;
             outcome = Launch(argv, place, line => ReportStage(log, activity, line), log, cancellation, out _);
         }
         if (outcome.Cancelled) throw new OperationCanceledException(cancellation);
@@ -160,10 +160,7 @@ internal static partial class DebianBuilder
             noSpace |= BuildMemory.IsNoSpace(line);
             onLine(line);
         }, cancellation, passed: passed);
-        fallback = place?.InMemory is null || outcome.Cancelled || outcome.ExitCode == 0 ? null
-            : outcome.ExitCode == BuildMemory.FallbackExitCode && reported is not null ? reported
-            : noSpace ? $"the builder ran out of space: {BuildMemory.NoSpaceText}"
-            : null;
+        fallback = place?.InMemory is null ? null : BuildMemory.FallbackReason(outcome.ExitCode, outcome.Cancelled, reported, noSpace);
         return outcome;
     }
 

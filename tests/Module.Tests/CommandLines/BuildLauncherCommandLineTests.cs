@@ -39,14 +39,14 @@ public sealed class BuildLauncherCommandLineTests
 
         var script = argv[14];
         // The target, the size and unshare travel as parameters too, after the mount point.
-        Assert.Equal(new[] { "sandbox-build-root", "/proc/self/fd/10", BuildMountPoint.Path, target, "2147483648", "/usr/bin/unshare" }.Concat(builder), argv.Skip(15));
+        Assert.Equal(new[] { "sandbox-build-root", "/proc/self/fd/10", BuildMountPoint.Path, target, "2147483648", "/usr/bin/unshare", "/usr/bin/bash" }.Concat(builder), argv.Skip(15));
         Assert.DoesNotContain(target, script);
-        Assert.Contains("shift 5;", script);
+        Assert.Contains("shift 6;", script);
         // The folder on the disk is held before the tmpfs covers it.
         Assert.True(script.IndexOf("exec 9<\"$target\"", StringComparison.Ordinal) < script.IndexOf("mount -t tmpfs", StringComparison.Ordinal));
         // The builder is the first process of a pid namespace with its own /proc, without descriptor 9: what
         // it leaves running dies with it, before the copy, and it cannot see this script's descriptors.
-        Assert.Contains("\"$unshare\" --pid --fork --kill-child=KILL --mount-proc -- \"$@\" 9<&-; status=$?;", script);
+        Assert.Contains("\"$unshare\" --pid --fork --kill-child=KILL --mount-proc -- \"$bash\" -c '\"$@\"; exit $?' sandbox-builder \"$@\" 9<&-; status=$?;", script);
         Assert.DoesNotContain("exec \"$@\"", script);
         // Out of room (blocks or inodes) or killed: reported as a fallback, before and whatever the builder's status.
         var outgrew = script.IndexOf("the build outgrew its memory", StringComparison.Ordinal);
@@ -59,6 +59,7 @@ public sealed class BuildLauncherCommandLineTests
         var copy = script.IndexOf("cp -dR --preserve=mode,ownership,timestamps,links,xattr --one-file-system -- \"$target/.\" /proc/self/fd/9/", StringComparison.Ordinal);
         Assert.True(copy > script.IndexOf("[ $status -eq 0 ] || exit $status;", StringComparison.Ordinal), "the copy follows the builder's failure exits");
         Assert.DoesNotContain("cp -a", script);
+        Assert.Contains("find /proc/self/fd/9/ -mindepth 1 -delete;", script); // a failed copy leaves no partial tree for the retry
     }
 
     [Fact]

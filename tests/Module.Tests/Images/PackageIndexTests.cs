@@ -48,11 +48,13 @@ public sealed class PackageIndexTests
     {
         var index = new PackageIndex();
         index.AddPackages($"Package: libgmp10\nArchitecture: amd64\nVersion: 2:6.2.1+dfsg1-1.1\nFilename: pool/main/g/gmp/libgmp10_6.2.1+dfsg1-1.1_amd64.deb\nSHA256: {new string('a', 64)}\n\n" +
-                          $"Package: debconf\nVersion: 1.5.82\nArchitecture: all\nFilename: pool/main/d/debconf/debconf_1.5.82_all.deb\nSHA256: {new string('b', 64)}\n");
+                          $"Package: debconf\nVersion: 1.5.82\nArchitecture: all\nFilename: pool/main/d/debconf/debconf_1.5.82_all.deb\nSHA256: {new string('b', 64)}\n\n" +
+                          $"Package: udev-udeb\nVersion: 252\nArchitecture: amd64\nFilename: pool/main/s/systemd/udev-udeb_252_amd64.udeb\nSHA256: {new string('c', 64)}\n");
 
         Assert.True(index.Names("libgmp10_2%3a6.2.1+dfsg1-1.1_amd64.deb", new string('a', 64)));
         Assert.False(index.Names("libgmp10_6.2.1+dfsg1-1.1_amd64.deb", new string('a', 64)));
         Assert.True(index.Names("debconf_1.5.82_all.deb", new string('b', 64)));
+        Assert.False(index.Names("udev-udeb_252_amd64.deb", new string('c', 64))); // apt would name it .udeb
     }
 
     [Theory]

@@ -144,26 +144,29 @@ internal sealed class PackageIndex
     /// </summary>
     internal void AddPackages(string packagesText)
     {
-        string? package = null, version = null, architecture = null, hash = null;
+        string? package = null, version = null, architecture = null, file = null, hash = null;
         foreach (var raw in packagesText.Split('\n'))
         {
             var line = raw.TrimEnd('\r');
             if (line.Length == 0)
             {
-                Add(package, version, architecture, hash);
-                package = version = architecture = hash = null;
+                Add(package, version, architecture, file, hash);
+                package = version = architecture = file = hash = null;
             }
             else if (line.StartsWith("Package: ", StringComparison.Ordinal)) package = line[9..].Trim();
             else if (line.StartsWith("Version: ", StringComparison.Ordinal)) version = line[9..].Trim();
             else if (line.StartsWith("Architecture: ", StringComparison.Ordinal)) architecture = line[14..].Trim();
+            else if (line.StartsWith("Filename: ", StringComparison.Ordinal)) file = line[10..].Trim();
             else if (line.StartsWith("SHA256: ", StringComparison.Ordinal)) hash = line[8..].Trim().ToLowerInvariant();
         }
-        Add(package, version, architecture, hash);
+        Add(package, version, architecture, file, hash);
     }
 
-    private void Add(string? package, string? version, string? architecture, string? hash)
+    /// <summary>apt names a download with its Filename's extension: only a .deb stanza may vouch for a .deb name (not a .udeb's).</summary>
+    private void Add(string? package, string? version, string? architecture, string? file, string? hash)
     {
         if (package is null || version is null || architecture is null || hash is null || !IsSha256(hash)) return;
+        if (file is null || !file.EndsWith(".deb", StringComparison.Ordinal)) return;
         var name = DebFileName.ForPackage(package, version, architecture);
         if (!DebFileName.IsArchiveName(name)) return;
         if (!_hashes.TryGetValue(name, out var hashes)) _hashes[name] = hashes = new HashSet<string>(StringComparer.Ordinal);
