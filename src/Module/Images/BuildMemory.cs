@@ -87,7 +87,8 @@ internal static class BuildMemory
     {
         if (SizeOverride is { } forced) return forced > 0 ? forced : null;
         if (Environment.GetEnvironmentVariable(OptOutVariable) == "0") return null;
-        var cgroups = ReadOrNull("/proc/self/cgroup") is { } membership ? CgroupHeadroom(membership, "/sys/fs/cgroup") : null;
+        var cgroups = ReadOrNull("/proc/self/cgroup") is { } membership
+            ? CgroupHeadroom(membership, Cgroups.SandboxCgroup.UnifiedRoot, "/sys/fs/cgroup/memory") : null;
         var spare = Math.Min(ReadOrNull("/proc/meminfo") is { } meminfo ? MemAvailable(meminfo) ?? 0 : 0, cgroups ?? long.MaxValue) / 2;
         return spare >= MinimumBytes ? spare / (1 << 20) * (1 << 20) : null;
     }
@@ -126,11 +127,12 @@ internal static class BuildMemory
 
     /// <summary>
     /// The least room left under any memory limit of the cgroups in <paramref name="membership"/> (the
-    /// text of /proc/self/cgroup), from each one up to its hierarchy's root below <paramref name="cgroupRoot"/>:
-    /// v2 the lower of memory.max and memory.high (above which the kernel throttles) less memory.current,
-    /// v1 memory.limit_in_bytes less memory.usage_in_bytes. Null when none is limited or readable.
+    /// text of /proc/self/cgroup), from each one up to its hierarchy's root: in the v2 hierarchy at
+    /// <paramref name="unifiedRoot"/> (/sys/fs/cgroup/unified on a hybrid host) the lower of memory.max and
+    /// memory.high (above which the kernel throttles) less memory.current, in the v1 memory hierarchy at
+    /// <paramref name="v1MemoryRoot"/> memory.limit_in_bytes less memory.usage_in_bytes. Null when none is limited or readable.
     /// </summary>
-    internal static long? CgroupHeadroom(string membership, string cgroupRoot)
+    internal static long? CgroupHeadroom(string membership, string? unifiedRoot, string v1MemoryRoot)
     {
         long? least = null;
         foreach (var line in membership.Split('\n', StringSplitOptions.RemoveEmptyEntries))
@@ -138,9 +140,9 @@ internal static class BuildMemory
             var fields = line.Split(':', 3);
             if (fields.Length != 3 || !fields[2].StartsWith('/')) continue;
             var (hierarchy, limitFiles, usageFile) = fields[0] == "0" && fields[1].Length == 0
-                ? (cgroupRoot, new[] { "memory.max", "memory.high" }, "memory.current")
+                ? (unifiedRoot, new[] { "memory.max", "memory.high" }, "memory.current")
                 : fields[1].Split(',').Contains("memory")
-                    ? (Path.Combine(cgroupRoot, "memory"), new[] { "memory.limit_in_bytes" }, "memory.usage_in_bytes")
+                    ? (v1MemoryRoot, new[] { "memory.limit_in_bytes" }, "memory.usage_in_bytes")
                     : default;
             if (hierarchy is null) continue;
             for (var group = fields[2]; ; group = Path.GetDirectoryName(group) ?? "/")

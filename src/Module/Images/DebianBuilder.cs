@@ -130,14 +130,15 @@ internal static partial class DebianBuilder
     private static void Run(string imageName, string builder, string activity, List<string> argv, BuildNamespace? place, IEngineLog log, CancellationToken cancellation)
     {
         log.Progress(activity, "resolving", 0);
-        var outcome = Launch(argv, place, line => ReportStage(log, activity, line), log, cancellation, out var fallback);
+        void Report(string line) => ReportStage(log, activity, line);
+        var outcome = Launch(argv, place, Report, log, cancellation, out var fallback);
         // The memory goes back as soon as the builder is done with it (another build may use it meanwhile).
         place?.LeaveMemory();
         if (fallback is not null)
         {
             // Nothing is on the disk: the launcher copies a tree out of memory only once the builder succeeded, and empties the target if that copy fails.
             log.Verbose($"The build could not stay in memory ({fallback}); building again on the disk.");
-            outcome = Launch(argv, place, line => ReportStage(log, activity, line), log, cancellation, out _);
+            outcome = Launch(argv, place, Report, log, cancellation, out _);
         }
         if (outcome.Cancelled) throw new OperationCanceledException(cancellation);
         if (outcome.ExitCode != 0)

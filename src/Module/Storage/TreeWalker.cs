@@ -12,8 +12,7 @@ namespace Sandbox.Storage;
 /// </summary>
 internal static class TreeWalker
 {
-    public static IEnumerable<(string Relative, FileStatus Status)> Walk(string root) =>
-        Entries(root).Select(entry => (entry.Relative, entry.Status));
+    public static IEnumerable<(string Relative, FileStatus Status)> Walk(string root) => Walk(root, passOverUnreadable: false);
 
     /// <summary>
     /// The walk, where <paramref name="passOverUnreadable"/> lets a folder its owner's own mode closes

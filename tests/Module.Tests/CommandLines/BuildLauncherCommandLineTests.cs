@@ -85,6 +85,8 @@ public sealed class BuildLauncherCommandLineTests
     public void MemAvailable_is_taken_from_meminfo() =>
         Assert.Equal(2048L * 1024, BuildMemory.MemAvailable("MemTotal:       8000 kB\nMemFree:  100 kB\nMemAvailable:    2048 kB\n"));
 
+    private static string V1(Support.TemporaryFolder root) => Path.Combine(root.Path, "memory");
+
     [Fact]
     public void The_cgroup_headroom_is_the_least_room_under_any_memory_limit_from_the_processs_cgroups_up()
     {
@@ -101,15 +103,15 @@ public sealed class BuildLauncherCommandLineTests
         Write("user.slice/app.service/memory.max", "max");
         Write("user.slice/app.service/memory.high", (3L << 29).ToString(System.Globalization.CultureInfo.InvariantCulture));
         Write("user.slice/app.service/memory.current", (1L << 30).ToString(System.Globalization.CultureInfo.InvariantCulture));
-        Assert.Equal(1L << 29, BuildMemory.CgroupHeadroom("0::/user.slice/app.service\n", root.Path));
+        Assert.Equal(1L << 29, BuildMemory.CgroupHeadroom("0::/user.slice/app.service\n", root.Path, V1(root)));
         // v1 memory controller (a hybrid host's), its unlimited value, and a container's "/" with files at its root.
         Write("memory/ci/memory.limit_in_bytes", "9223372036854771712");
         Write("memory/ci/memory.usage_in_bytes", "1000");
         Write("memory/memory.limit_in_bytes", (2L << 30).ToString(System.Globalization.CultureInfo.InvariantCulture));
         Write("memory/memory.usage_in_bytes", (1L << 30).ToString(System.Globalization.CultureInfo.InvariantCulture));
-        Assert.Equal(1L << 30, BuildMemory.CgroupHeadroom("7:memory:/ci\n3:cpu,cpuacct:/ci\n0::/nowhere\n", root.Path));
+        Assert.Equal(1L << 30, BuildMemory.CgroupHeadroom("7:memory:/ci\n3:cpu,cpuacct:/ci\n0::/nowhere\n", root.Path, V1(root)));
         // Nothing limited, nothing readable: no headroom figure at all.
-        Assert.Null(BuildMemory.CgroupHeadroom("0::/nowhere\n2:pids:/x\n", root.Path));
-        Assert.Null(BuildMemory.CgroupHeadroom("garbage\n", root.Path));
+        Assert.Null(BuildMemory.CgroupHeadroom("0::/nowhere\n2:pids:/x\n", root.Path, V1(root)));
+        Assert.Null(BuildMemory.CgroupHeadroom("garbage\n", root.Path, V1(root)));
     }
 }

@@ -39,6 +39,14 @@ public sealed class BuildInMemoryLauncherTests
         return new Launched(outcome, onDisk, sizes);
     }
 
+    /// <summary>The launcher reported <paramref name="reason"/> for going back to the disk, and left nothing there.</summary>
+    private static void AssertBackToTheDisk(Launched run, string reason)
+    {
+        Assert.Equal(BuildMemory.FallbackExitCode, run.Outcome.ExitCode);
+        Assert.Contains($"{BuildMemory.FallbackMarker} {reason}", run.Outcome.StdErr);
+        Assert.Empty(run.OnDisk);
+    }
+
     private static void SkipUnlessRoot() =>
         Skip.If(Environment.UserName != "root", "the launcher mounts and makes namespaces; run the tests as root (CI does).");
 
@@ -79,9 +87,7 @@ public sealed class BuildInMemoryLauncherTests
         // A maintainer script's "|| true" swallows the failed write; the tree is short of a file.
         var run = Run("dd if=/dev/zero of=\"$1/big\" bs=1M count=100 2>/dev/null || true; exit 0");
 
-        Assert.Equal(BuildMemory.FallbackExitCode, run.Outcome.ExitCode);
-        Assert.Contains($"{BuildMemory.FallbackMarker} the build outgrew its memory", run.Outcome.StdErr);
-        Assert.Empty(run.OnDisk);
+        AssertBackToTheDisk(run, "the build outgrew its memory");
     }
 
     [SkippableFact]
@@ -91,9 +97,7 @@ public sealed class BuildInMemoryLauncherTests
         // What the memory cgroup's OOM killer does; util-linux's unshare before 2.40 exits 1 for it.
         var run = Run("kill -KILL $$");
 
-        Assert.Equal(BuildMemory.FallbackExitCode, run.Outcome.ExitCode);
-        Assert.Contains($"{BuildMemory.FallbackMarker} the build outgrew its memory", run.Outcome.StdErr);
-        Assert.Empty(run.OnDisk);
+        AssertBackToTheDisk(run, "the build outgrew its memory");
     }
 
     [SkippableFact]
@@ -105,9 +109,7 @@ public sealed class BuildInMemoryLauncherTests
         var value = "0x" + new string('a', 40_000);
         var run = Run($"mkdir \"$1/etc\" && : > \"$1/etc/a\" && : > \"$1/big\" && setfattr -n trusted.big -v {value} \"$1/big\"");
 
-        Assert.Equal(BuildMemory.FallbackExitCode, run.Outcome.ExitCode);
-        Assert.Contains($"{BuildMemory.FallbackMarker} the tree could not be copied from memory", run.Outcome.StdErr);
-        Assert.Empty(run.OnDisk);
+        AssertBackToTheDisk(run, "the tree could not be copied from memory");
     }
 
     [Theory]

@@ -3,6 +3,7 @@ using Sandbox.Images;
 using Sandbox.Processes;
 using Sandbox.Tests.Support;
 using Xunit;
+using static Sandbox.Tests.Support.HostProcesses;
 
 namespace Sandbox.Tests;
 
@@ -106,19 +107,6 @@ public sealed partial class RootBuildInMemoryTests
     {
         try { return RunAsRoot.Command("stat", "--file-system", "--format=%T", $"/proc/{pid}/root/.").Trim(); }
         catch (InvalidOperationException) { return null; }
-    }
-
-    private static string? Comm(int pid)
-    {
-        try { return File.ReadAllText($"/proc/{pid}/comm").TrimEnd('\n'); }
-        catch (IOException) { return null; }
-    }
-
-    private static string? RootOf(int pid)
-    {
-        try { return new FileInfo($"/proc/{pid}/root").LinkTarget; }
-        catch (IOException) { return null; }
-        catch (UnauthorizedAccessException) { return null; }
     }
 
     /// <summary>The size of the file's security.capability attribute (not following a link), or -1.</summary>

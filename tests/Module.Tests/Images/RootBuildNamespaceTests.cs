@@ -4,6 +4,7 @@ using Sandbox.Native;
 using Sandbox.Processes;
 using Sandbox.Tests.Support;
 using Xunit;
+using static Sandbox.Tests.Support.HostProcesses;
 
 namespace Sandbox.Tests;
 
@@ -97,20 +98,6 @@ public sealed partial class RootBuildNamespaceTests
         File.ReadAllText("/proc/self/mountinfo").Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(line => Regex.Replace(line.Split(' ')[4], @"\\([0-7]{3})", m => ((char)Convert.ToInt32(m.Groups[1].Value, 8)).ToString()))
             .ToList();
-
-    private static string? Comm(int pid)
-    {
-        try { return File.ReadAllText($"/proc/{pid}/comm").TrimEnd('\n'); }
-        catch (IOException) { return null; }
-    }
-
-    /// <summary>Where the process's root is, as the kernel names it to us ("/" unless it is chrooted).</summary>
-    private static string? RootOf(int pid)
-    {
-        try { return new FileInfo($"/proc/{pid}/root").LinkTarget; }
-        catch (IOException) { return null; }
-        catch (UnauthorizedAccessException) { return null; }
-    }
 
     private static string? CommandLine(int pid)
     {

@@ -4,6 +4,7 @@ using Sandbox.Providers;
 using Sandbox.Storage;
 using Sandbox.Tests.Support;
 using Xunit;
+using static Sandbox.Tests.Support.HostProcesses;
 
 namespace Sandbox.Tests.Speed;
 
@@ -89,10 +90,4 @@ public sealed class FarmPoolTakeTests
     private static string[]? Fields(int pid) => Stat(pid) is { } stat ? stat[(stat.LastIndexOf(')') + 2)..].Split(' ') : null;
 
     private static char? State(int pid) => Fields(pid) is { } fields ? fields[0][0] : null;
-
-    private static string? Comm(int pid)
-    {
-        try { return File.ReadAllText($"/proc/{pid}/comm").TrimEnd('\n'); }
-        catch (IOException) { return null; }
-    }
 }

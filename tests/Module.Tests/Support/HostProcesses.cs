@@ -47,4 +47,19 @@ public static class HostProcesses
         Poll.Until(() => WithCommandLine(argv).Count == 0, grace);
         return WithCommandLine(argv);
     }
+
+    /// <summary>The process's name as the kernel keeps it (/proc/PID/comm); null when it is gone.</summary>
+    public static string? Comm(int pid)
+    {
+        try { return File.ReadAllText($"/proc/{pid}/comm").TrimEnd('\n'); }
+        catch (IOException) { return null; }
+    }
+
+    /// <summary>Where the process's root is, as the kernel names it to us ("/" unless it is chrooted); null when it is gone.</summary>
+    public static string? RootOf(int pid)
+    {
+        try { return new FileInfo($"/proc/{pid}/root").LinkTarget; }
+        catch (IOException) { return null; }
+        catch (UnauthorizedAccessException) { return null; }
+    }
 }
